@@ -1,0 +1,47 @@
+# kubectl-kaptain. 'make demo' is the main job, 'make test' the tests (what .ci/run calls).
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+BIN     := bin/kubectl-kaptain
+
+.PHONY: build test unit integration fuzz lint demo bench clean
+
+build: ## Build bin/kubectl-kaptain
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-kaptain
+
+test: unit integration ## Unit and integration tests (builds the control plane once, into .cache/)
+
+unit:
+	go test ./...
+
+integration:
+	KAPTAIN_CONTROL_PLANE=$$(hack/control-plane.sh) KAPTAIN_CRDS=$$(hack/crds.sh) \
+		go test -tags integration -count=1 ./test/...
+
+FUZZTIME ?= 60s
+fuzz: ## Run each fuzz target for FUZZTIME
+	go test ./pkg/model -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/config -run '^$$' -fuzz '^FuzzParseKeyValues$$' -fuzztime $(FUZZTIME)
+
+lint: ## gofmt, go vet and the project's own rules
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	go vet ./...
+	go vet -tags integration ./test/...
+	hack/verify-rules.sh
+
+demo: build ## Render the example models' training jobs (no cluster needed)
+	@for m in examples/mnist-tensorflow examples/mnist-pytorch; do \
+		echo "# $$m: kubectl kaptain train --dry-run=client -o yaml" ; \
+		(cd $$m && ../../$(BIN) train --dry-run=client -o yaml); \
+		echo "---"; \
+	done
+
+bench: build ## Start-up and render benchmarks against kubectl (see docs/benchmarks.md)
+	hack/bench.sh
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,73 @@
+// Command kubectl-kaptain is the kubectl kaptain plugin: build, train, tune and deploy
+// machine-learning models on Kubeflow.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/google/uuid"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec and OIDC credential plugins
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/plugin"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+)
+
+// Set by the release build with -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
+var (
+	version = "dev"
+	commit  = "none"
+	date    = "unknown"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+// run executes the plugin and returns its exit code, printing any error once.
+func run(ctx context.Context, args []string, streams genericiooptions.IOStreams) int {
+	configFlags := genericclioptions.NewConfigFlags(true).WithDeprecatedPasswordFlag().WithDiscoveryBurst(300).WithDiscoveryQPS(50.0)
+	deps := &plugin.Deps{
+		Streams:     streams,
+		ConfigFlags: configFlags,
+		Factory:     cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags)),
+		Env:         config.OSEnv(),
+		Build:       plugin.BuildInfo{Version: version, Commit: commit, Date: date},
+		NewRevision: uuid.NewString,
+	}
+	cmd := plugin.NewCmdKaptain(deps)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	printError(streams.ErrOut, err, deps.Env)
+	return sdkerr.ExitCode(err)
+}
+
+// printError prints err once, as kubectl does; KAPTAIN_SDK_DEBUG adds the cause chain.
+func printError(w io.Writer, err error, env config.Env) {
+	msg, ok := cmdutil.StandardErrorMessage(err)
+	if !ok {
+		msg = err.Error()
+		if !strings.HasPrefix(msg, "error: ") {
+			msg = "error: " + msg
+		}
+	}
+	fmt.Fprintln(w, strings.TrimRight(msg, "\n"))
+	if debug, _ := env.Bool(nil, config.EnvDebug, false); debug {
+		fmt.Fprint(w, sdkerr.Chain(err))
+	}
+}

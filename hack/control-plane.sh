@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds pinned kube-apiserver and etcd from the Go module proxy into an ignored cache
+# directory, and prints the directory. A second run with the binaries present does nothing.
+#
+#   hack/control-plane.sh            # build (or reuse) and print the bin directory
+#
+# Environment: KAPTAIN_CACHE (default .cache under the repository), KUBE_VERSION, ETCD_VERSION.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${KAPTAIN_CACHE:-$root/.cache}
+kube_version=${KUBE_VERSION:-v1.37.2}
+etcd_version=${ETCD_VERSION:-v3.6.16}
+bin=$cache/control-plane/$kube_version-$etcd_version/bin
+mkdir -p "$bin"
+
+log() { printf 'control-plane: %s\n' "$*" >&2; }
+
+build_apiserver() {
+  local work=$cache/control-plane/build-apiserver-$kube_version
+  rm -rf "$work" && mkdir -p "$work"
+  local staging="v0${kube_version#v1}"
+  local gomod
+  gomod=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$kube_version" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+  {
+    printf 'module kaptain.local/apiserver\n\ngo 1.26\n\nrequire k8s.io/kubernetes %s\n\n' "$kube_version"
+    # k8s.io/kubernetes replaces its staging modules with local paths; pin them to their
+    # published versions instead.
+    sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*#replace \1 => \1 '"$staging"'#p' "$gomod"
+  } >"$work/go.mod"
+  printf 'package main\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >"$work/tools.go"
+  (cd "$work" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true)
+  (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
+}
+
+build_etcd() {
+  local work=$cache/control-plane/build-etcd-$etcd_version
+  rm -rf "$work" && mkdir -p "$work"
+  printf 'module kaptain.local/etcd\n\ngo 1.26\n' >"$work/go.mod"
+  cat >"$work/main.go" <<'GO'
+// Command etcd runs etcd's server entry point.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  (cd "$work" && GOFLAGS=-mod=mod go get "go.etcd.io/etcd/server/v3@$etcd_version" >/dev/null 2>&1 && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1)
+  (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$bin/etcd" .)
+}
+
+if [ ! -x "$bin/etcd" ]; then
+  log "building etcd $etcd_version (about a minute, once)"
+  build_etcd
+fi
+if [ ! -x "$bin/kube-apiserver" ]; then
+  log "building kube-apiserver $kube_version (a few minutes, once)"
+  build_apiserver
+fi
+echo "$bin"

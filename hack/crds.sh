@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Copies the upstream CRDs the tests install from the Go module cache (downloading the modules
+# through the Go module proxy when needed) into an ignored cache directory, and prints it:
+# TFJob and PyTorchJob from kubeflow/training-operator, InferenceService from kserve/kserve.
+# Katib's module is not served by the proxy; its Experiment CRD is a fixture under
+# test/testdata/crds/.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${KAPTAIN_CACHE:-$root/.cache}
+training_version=${TRAINING_OPERATOR_VERSION:-v1.8.1}
+kserve_version=${KSERVE_VERSION:-v0.15.2}
+out=$cache/crds/training-$training_version-kserve-$kserve_version
+
+if [ ! -f "$out/.done" ]; then
+  rm -rf "$out" && mkdir -p "$out"
+  dir_of() { (cd "$root" && go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'); }
+  training=$(dir_of "github.com/kubeflow/training-operator@$training_version")
+  kserve=$(dir_of "github.com/kserve/kserve@$kserve_version")
+  cp "$training/manifests/base/crds/kubeflow.org_tfjobs.yaml" \
+     "$training/manifests/base/crds/kubeflow.org_pytorchjobs.yaml" "$out/"
+  cp "$kserve/config/crd/full/serving.kserve.io_inferenceservices.yaml" "$out/"
+  chmod u+w "$out"/*.yaml
+  touch "$out/.done"
+fi
+echo "$out"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Project rules that the compiler does not check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+# Output data goes to the command's streams: no os.Stdout / os.Stderr outside cmd/.
+if grep -rn --include='*.go' -E 'os\.(Stdout|Stderr)' pkg/ | grep -v '_test.go'; then
+  echo "verify-rules: use the command's IOStreams, not os.Stdout / os.Stderr, in pkg/" >&2; fail=1
+fi
+# Domain packages never import cobra or the plugin package.
+for p in model config workload render apply sdkerr; do
+  if grep -rn --include='*.go' -E '"github.com/spf13/cobra"|kubectl-kaptain/pkg/plugin"' "pkg/$p" 2>/dev/null; then
+    echo "verify-rules: pkg/$p must not import cobra or pkg/plugin" >&2; fail=1
+  fi
+done
+# workload and render never import a client.
+if grep -rn --include='*.go' -E '"k8s.io/client-go' pkg/workload pkg/render | grep -v '_test.go'; then
+  echo "verify-rules: pkg/workload and pkg/render must not use a client" >&2; fail=1
+fi
+# No io/ioutil.
+if grep -rn --include='*.go' '"io/ioutil"' .; then
+  echo "verify-rules: io/ioutil is deprecated" >&2; fail=1
+fi
+exit $fail

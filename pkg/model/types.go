@@ -1,0 +1,90 @@
+// Package model reads kaptain.yaml: its types, strict loading, defaults, validation and the
+// mapping of model ids to Kubernetes names.
+package model
+
+// APIVersion and Kind identify a kaptain.yaml document.
+const (
+	APIVersion = "kaptain.dev/v1alpha1"
+	Kind       = "Model"
+)
+
+// DefaultModelStorageURI is the SDK's default base_model_storage_uri.
+const DefaultModelStorageURI = "s3://kaptain/models"
+
+// Model is the kaptain.yaml document: the SDK's Model(...) and Config(...) arguments.
+type Model struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Metadata   Metadata `json:"metadata,omitempty"`
+	Spec       Spec     `json:"spec"`
+
+	// Path is the file the model was read from; empty for a model built in code.
+	Path string `json:"-"`
+	// lines maps a field path such as "spec.framework" to its line in the file.
+	lines map[string]int
+}
+
+// Metadata is optional object metadata, accepted so kaptain.yaml reads like a Kubernetes object.
+type Metadata struct {
+	Name        string            `json:"name,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Spec holds the model's properties; field names are camelCase versions of the SDK's arguments.
+type Spec struct {
+	ID               string            `json:"id"`
+	Name             string            `json:"name"`
+	Description      string            `json:"description"`
+	Version          string            `json:"version"`
+	Framework        string            `json:"framework"`
+	FrameworkVersion string            `json:"frameworkVersion"`
+	MainFile         string            `json:"mainFile"`
+	ExtraFiles       []string          `json:"extraFiles,omitempty"`
+	Requirements     string            `json:"requirements,omitempty"`
+	Image            string            `json:"image"`
+	BaseImage        string            `json:"baseImage"`
+	Labels           map[string]string `json:"labels,omitempty"`
+	Serving          Serving           `json:"serving,omitempty"`
+	Hyperparameters  map[string]any    `json:"hyperparameters,omitempty"`
+	Config           Config            `json:"config,omitempty"`
+}
+
+// Serving is the SDK's serving_config: settings for the model server.
+type Serving struct {
+	Runtime         string `json:"runtime,omitempty"`
+	ProtocolVersion string `json:"protocolVersion,omitempty"`
+	MinReplicas     *int   `json:"minReplicas,omitempty"`
+	MaxReplicas     *int   `json:"maxReplicas,omitempty"`
+	DeploymentMode  string `json:"deploymentMode,omitempty"`
+}
+
+// Config is the SDK's Config(...): where files, images and trained models live.
+type Config struct {
+	BaseDir         string   `json:"baseDir,omitempty"`
+	ModelStorageURI string   `json:"modelStorageURI,omitempty"`
+	Registry        Registry `json:"registry,omitempty"`
+	Storage         Storage  `json:"storage,omitempty"`
+}
+
+// Registry configures the Docker registry: URL, Docker config and CA certificate paths.
+type Registry struct {
+	URL          string `json:"url,omitempty"`
+	DockerConfig string `json:"dockerConfig,omitempty"`
+	Certificate  string `json:"certificate,omitempty"`
+}
+
+// Storage configures S3 or MinIO access.
+type Storage struct {
+	Endpoint         string `json:"endpoint,omitempty"`
+	Region           string `json:"region,omitempty"`
+	ForcePathStyle   bool   `json:"forcePathStyle,omitempty"`
+	SignatureVersion string `json:"signatureVersion,omitempty"`
+}
+
+// Line returns the line of a field path such as "spec.framework" in the file, or 0.
+func (m *Model) Line(path string) int {
+	if m == nil {
+		return 0
+	}
+	return m.lines[path]
+}

@@ -1,0 +1,255 @@
+package model
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+)
+
+// Frameworks lists the frameworks a model may declare: tensorflow and pytorch can be trained
+// and tuned; all of them can be deployed.
+var frameworks = []string{"tensorflow", "pytorch", "sklearn", "xgboost", "lightgbm", "onnx", "huggingface", "triton", "pmml", "paddle", "mlflow"}
+
+// TrainableFrameworks lists the frameworks train and tune support.
+func TrainableFrameworks() []string { return []string{"tensorflow", "pytorch"} }
+
+// Frameworks lists every framework kaptain.yaml accepts.
+func Frameworks() []string { return slices.Clone(frameworks) }
+
+var (
+	hyperparameterName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+	bucketName         = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+)
+
+// Default fills in the SDK's defaults.
+func (m *Model) Default() {
+	if m.Spec.Config.ModelStorageURI == "" {
+		m.Spec.Config.ModelStorageURI = DefaultModelStorageURI
+	}
+	if m.Spec.Config.Storage.Region == "" {
+		m.Spec.Config.Storage.Region = "us-east-1"
+	}
+}
+
+// Validate checks every property and returns the first problem in file order, as an
+// UndefinedModelProperty (missing) or InvalidModelProperty (blank or malformed) error naming
+// the field and its line. It reads no files.
+func (m *Model) Validate() error {
+	if err := m.required("apiVersion", m.APIVersion); err != nil {
+		return err
+	}
+	if m.APIVersion != APIVersion {
+		return m.invalid("apiVersion", "%q is not supported; use %s", m.APIVersion, APIVersion)
+	}
+	if err := m.required("kind", m.Kind); err != nil {
+		return err
+	}
+	if m.Kind != Kind {
+		return m.invalid("kind", "%q is not supported; use %s", m.Kind, Kind)
+	}
+	if _, ok := m.lines["spec"]; !ok {
+		return m.undefined("spec", "a Model needs a spec with id, name, framework, mainFile, image and the other required fields")
+	}
+	s := &m.Spec
+	for _, f := range []struct{ path, value string }{
+		{"spec.id", s.ID},
+		{"spec.name", s.Name},
+		{"spec.description", s.Description},
+		{"spec.version", s.Version},
+		{"spec.framework", s.Framework},
+		{"spec.frameworkVersion", s.FrameworkVersion},
+		{"spec.mainFile", s.MainFile},
+		{"spec.image", s.Image},
+		{"spec.baseImage", s.BaseImage},
+	} {
+		if err := m.required(f.path, f.value); err != nil {
+			return err
+		}
+	}
+	if err := ValidateID(s.ID); err != nil {
+		return m.invalid("spec.id", "%v", err)
+	}
+	if !slices.Contains(frameworks, s.Framework) {
+		return m.invalid("spec.framework", "%q is not supported; use one of: %s", s.Framework, strings.Join(frameworks, ", "))
+	}
+	if err := relativeFile(s.MainFile); err != nil {
+		return m.invalid("spec.mainFile", "%v", err)
+	}
+	for i, f := range s.ExtraFiles {
+		if err := relativeFile(f); err != nil {
+			return m.invalid(fmt.Sprintf("spec.extraFiles[%d]", i), "%v", err)
+		}
+	}
+	if s.Requirements != "" {
+		if err := relativeFile(s.Requirements); err != nil {
+			return m.invalid("spec.requirements", "%v", err)
+		}
+	}
+	for _, f := range []struct{ path, value string }{{"spec.image", s.Image}, {"spec.baseImage", s.BaseImage}} {
+		if _, err := name.ParseReference(f.value); err != nil {
+			return m.invalid(f.path, "%q is not an image reference (registry/repository[:tag]): %v", f.value, err)
+		}
+	}
+	for _, k := range sortedKeys(s.Labels) {
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return m.invalid("spec.labels."+k, "not a valid label key: %s", strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(s.Labels[k]); len(errs) > 0 {
+			return m.invalid("spec.labels."+k, "not a valid label value: %s", strings.Join(errs, "; "))
+		}
+	}
+	for _, k := range sortedKeys(s.Hyperparameters) {
+		if !hyperparameterName.MatchString(k) {
+			return m.invalid("spec.hyperparameters."+k, "not a valid hyperparameter name: use letters, digits, '_', '-' and '.', starting with a letter or '_'")
+		}
+	}
+	if err := m.validateServing(); err != nil {
+		return err
+	}
+	return m.validateConfig()
+}
+
+func (m *Model) validateServing() error {
+	sv := m.Spec.Serving
+	if sv.MinReplicas != nil && *sv.MinReplicas < 0 {
+		return m.invalid("spec.serving.minReplicas", "must be 0 or more, got %d", *sv.MinReplicas)
+	}
+	if sv.MaxReplicas != nil && *sv.MaxReplicas < 1 {
+		return m.invalid("spec.serving.maxReplicas", "must be 1 or more, got %d", *sv.MaxReplicas)
+	}
+	if sv.MinReplicas != nil && sv.MaxReplicas != nil && *sv.MinReplicas > *sv.MaxReplicas {
+		return m.invalid("spec.serving.maxReplicas", "must not be less than minReplicas (%d)", *sv.MinReplicas)
+	}
+	if mode := sv.DeploymentMode; mode != "" && mode != "Serverless" && mode != "RawDeployment" {
+		return m.invalid("spec.serving.deploymentMode", "%q is not supported; use Serverless or RawDeployment", mode)
+	}
+	if pv := sv.ProtocolVersion; pv != "" && pv != "v1" && pv != "v2" {
+		return m.invalid("spec.serving.protocolVersion", "%q is not supported; use v1 or v2", pv)
+	}
+	return nil
+}
+
+func (m *Model) validateConfig() error {
+	c := m.Spec.Config
+	if _, _, err := ParseStorageURI(c.ModelStorageURI); err != nil {
+		return m.invalid("spec.config.modelStorageURI", "%v", err)
+	}
+	if c.Registry.URL != "" {
+		if _, err := name.NewRegistry(strings.TrimPrefix(strings.TrimPrefix(c.Registry.URL, "https://"), "http://")); err != nil {
+			return m.invalid("spec.config.registry.url", "%q is not a registry host[:port]: %v", c.Registry.URL, err)
+		}
+	}
+	if e := c.Storage.Endpoint; e != "" {
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return m.invalid("spec.config.storage.endpoint", "%q is not an http:// or https:// URL", e)
+		}
+	}
+	if sv := c.Storage.SignatureVersion; sv != "" && sv != "s3v4" && sv != "s3" {
+		return m.invalid("spec.config.storage.signatureVersion", "%q is not supported; use s3v4 or s3", sv)
+	}
+	if strings.TrimSpace(c.Storage.Region) == "" {
+		return m.invalid("spec.config.storage.region", "is blank; remove it for the default us-east-1 or name a region")
+	}
+	return nil
+}
+
+// ParseStorageURI splits an s3://bucket/prefix URI into bucket and prefix.
+func ParseStorageURI(uri string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(uri, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("%q is not an s3://bucket/path URI", uri)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if !bucketName.MatchString(bucket) || strings.Contains(bucket, "..") {
+		return "", "", fmt.Errorf("%q: bucket %q is not a valid S3 bucket name (3-63 lowercase letters, digits, '.' and '-')", uri, bucket)
+	}
+	return bucket, strings.Trim(prefix, "/"), nil
+}
+
+// ValidateID checks a model id: 1 to 253 printable characters without spaces, at least one
+// of them a letter or digit.
+func ValidateID(id string) error {
+	if len(id) > 253 {
+		return fmt.Errorf("%q is longer than 253 characters", id)
+	}
+	alnum := false
+	for _, r := range id {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return fmt.Errorf("%q contains a space or control character; use a path-like id such as dev/mnist", id)
+		}
+		if r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			alnum = true
+		}
+	}
+	if !alnum {
+		return fmt.Errorf("%q needs at least one ASCII letter or digit; use a path-like id such as dev/mnist", id)
+	}
+	return nil
+}
+
+func relativeFile(p string) error {
+	if strings.HasPrefix(p, "/") || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "/../") {
+		return fmt.Errorf("%q must be a path inside baseDir, relative to it", p)
+	}
+	return nil
+}
+
+func (m *Model) required(path, value string) error {
+	if _, present := m.lines[path]; !present {
+		return m.undefined(path, "required; add it to %s", m.fileName())
+	}
+	if strings.TrimSpace(value) == "" {
+		return m.invalid(path, "is blank; give it a value")
+	}
+	return nil
+}
+
+func (m *Model) undefined(path, format string, args ...any) error {
+	return sdkerr.New(sdkerr.UndefinedModelProperty, "%s: %s: %s", m.location(parentPath(path)), path, fmt.Sprintf(format, args...))
+}
+
+func (m *Model) invalid(path, format string, args ...any) error {
+	return sdkerr.New(sdkerr.InvalidModelProperty, "%s: %s: %s", m.location(path), path, fmt.Sprintf(format, args...))
+}
+
+// location is "file:line" for a field, falling back to its nearest present parent.
+func (m *Model) location(path string) string {
+	for p := path; p != ""; p = parentPath(p) {
+		if line := m.lines[p]; line > 0 {
+			return fmt.Sprintf("%s:%d", m.fileName(), line)
+		}
+	}
+	return m.fileName()
+}
+
+func (m *Model) fileName() string {
+	if m.Path == "" {
+		return "kaptain.yaml"
+	}
+	return m.Path
+}
+
+func parentPath(p string) string {
+	if i := strings.LastIndexAny(p, ".["); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,198 @@
+package plugin
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+)
+
+// InitOptions writes a commented kaptain.yaml.
+type InitOptions struct {
+	deps *Deps
+
+	Filename         string
+	ID               string
+	Name             string
+	Framework        string
+	FrameworkVersion string
+	Image            string
+	BaseImage        string
+	MainFile         string
+	Force            bool
+}
+
+// NewCmdInit returns kubectl kaptain init.
+func NewCmdInit(d *Deps) *cobra.Command {
+	o := &InitOptions{deps: d, Filename: "kaptain.yaml", Framework: "tensorflow", MainFile: "trainer.py"}
+	cmd := &cobra.Command{
+		Use:   "init [--id ID] [--framework tensorflow|pytorch] [--image IMAGE]",
+		Short: "Write a commented kaptain.yaml describing a model",
+		Long: `Write a kaptain.yaml with every field of a model, commented, ready to edit.
+
+The file is refused if it exists, unless --force is given.`,
+		Example: `  # A TensorFlow model in the current directory
+  kubectl kaptain init --id dev/mnist --image registry.example.com/kaptain/mnist:0.0.1
+
+  # A PyTorch model, written to another file
+  kubectl kaptain init -f models/mnist.yaml --framework pytorch --id dev/mnist-pytorch`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Complete()
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.Filename, "filename", "f", o.Filename, "File to write.")
+	f.StringVar(&o.ID, "id", "dev/my-model", "Unique model id, e.g. dev/mnist.")
+	f.StringVar(&o.Name, "name", "", "Short model name (default: the last part of the id).")
+	f.StringVar(&o.Framework, "framework", o.Framework, "Framework: "+strings.Join(model.Frameworks(), ", ")+".")
+	f.StringVar(&o.FrameworkVersion, "framework-version", "", "Framework version (default: a current one for tensorflow and pytorch).")
+	f.StringVar(&o.Image, "image", "", "Image to push the model to (default: registry.example.com/kaptain/<name>:0.0.1).")
+	f.StringVar(&o.BaseImage, "base-image", "", "Base image (default: the framework's official image).")
+	f.StringVar(&o.MainFile, "main-file", o.MainFile, "Main Python file of the model.")
+	f.BoolVar(&o.Force, "force", false, "Overwrite an existing file.")
+	return cmd
+}
+
+var frameworkDefaults = map[string]struct{ version, baseImage string }{
+	"tensorflow": {"2.16.1", "tensorflow/tensorflow:2.16.1"},
+	"pytorch":    {"2.3.1", "pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime"},
+}
+
+// Complete fills in defaults derived from the id and framework.
+func (o *InitOptions) Complete() {
+	if o.Name == "" {
+		o.Name = o.ID[strings.LastIndex(o.ID, "/")+1:]
+	}
+	d := frameworkDefaults[o.Framework]
+	if o.FrameworkVersion == "" {
+		o.FrameworkVersion = d.version
+		if o.FrameworkVersion == "" {
+			o.FrameworkVersion = "1.0.0"
+		}
+	}
+	if o.BaseImage == "" {
+		o.BaseImage = d.baseImage
+		if o.BaseImage == "" {
+			o.BaseImage = "python:3.11-slim"
+		}
+	}
+	if o.Image == "" {
+		o.Image = "registry.example.com/kaptain/" + model.KubeName(o.ID) + ":0.0.1"
+	}
+}
+
+// Validate checks the flags; the written file must load.
+func (o *InitOptions) Validate() error {
+	if !slices.Contains(model.Frameworks(), o.Framework) {
+		return sdkerr.New(sdkerr.Usage, "--framework %q is not supported; use one of: %s", o.Framework, strings.Join(model.Frameworks(), ", "))
+	}
+	if err := model.ValidateID(o.ID); err != nil {
+		return sdkerr.Wrap(sdkerr.Usage, err, "--id")
+	}
+	if _, err := o.render(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Run writes the file, refusing to overwrite without --force.
+func (o *InitOptions) Run() error {
+	data, err := o.render()
+	if err != nil {
+		return err
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if o.Force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(o.Filename, flags, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		return sdkerr.New(sdkerr.Usage, "%s already exists; pass --force to overwrite it", o.Filename)
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", o.Filename, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", o.Filename, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", o.Filename, err)
+	}
+	fmt.Fprintf(o.deps.Streams.ErrOut, "wrote %s for model %s; edit it, then run 'kubectl kaptain train --dry-run=client -o yaml'\n", o.Filename, o.ID)
+	return nil
+}
+
+// render fills the template and checks that the result loads.
+func (o *InitOptions) render() ([]byte, error) {
+	var b bytes.Buffer
+	if err := initTemplate.Execute(&b, o); err != nil {
+		return nil, fmt.Errorf("rendering kaptain.yaml: %w", err)
+	}
+	if _, err := model.Parse(o.Filename, b.Bytes()); err != nil {
+		return nil, sdkerr.Wrap(sdkerr.Usage, err, "the flags give an invalid kaptain.yaml")
+	}
+	return b.Bytes(), nil
+}
+
+var initTemplate = template.Must(template.New("kaptain.yaml").Funcs(template.FuncMap{"q": func(s string) string { return fmt.Sprintf("%q", s) }}).Parse(`# kaptain.yaml: a machine-learning model for kubectl kaptain.
+# Field names are camelCase versions of the Kaptain SDK's Model(...) and Config(...) arguments.
+apiVersion: kaptain.dev/v1alpha1
+kind: Model
+spec:
+  # Unique id; the stage first (dev/, prod/) makes models easy to filter. Mapped to a
+  # Kubernetes name: lowercase, other characters as '-', plus a hash when that changed it.
+  id: {{ q .ID }}
+  # Short name and description, shown in the model's history.
+  name: {{ q .Name }}
+  description: {{ q (printf "The %s model" .Name) }}
+  version: "0.0.1"
+  # tensorflow or pytorch can be trained and tuned; more frameworks can be deployed.
+  framework: {{ .Framework }}
+  frameworkVersion: {{ q .FrameworkVersion }}
+  # The training code, relative to config.baseDir. Hyperparameters reach it as --name=value.
+  mainFile: {{ q .MainFile }}
+  # extraFiles: [utils.py]
+  # requirements: requirements.txt
+  # Where the model image is pushed, and what it is built on.
+  image: {{ q .Image }}
+  baseImage: {{ q .BaseImage }}
+  # Labels on everything kaptain creates for this model.
+  labels: {}
+  # Default hyperparameters for train; -p name=value overrides them.
+  hyperparameters: {}
+  # Model server settings for deploy.
+  serving: {}
+    # runtime: kserve-tensorflow-serving
+    # protocolVersion: v1
+    # minReplicas: 1
+    # maxReplicas: 3
+    # deploymentMode: Serverless   # or RawDeployment
+  config:
+    # Directory of mainFile and extraFiles, relative to this file.
+    baseDir: .
+    # Trained models go to <modelStorageURI>/<id>/trained/<revision>.
+    modelStorageURI: {{ q "s3://kaptain/models" }}
+    registry: {}
+      # url: registry.example.com
+      # dockerConfig: ~/.docker/config.json
+      # certificate: ~/.tls/certificate.crt
+    storage:
+      region: us-east-1
+      # endpoint: http://minio.kubeflow:9000
+      # forcePathStyle: true
+      # signatureVersion: s3v4
+`))

@@ -1,0 +1,87 @@
+// Package plugin holds the cobra commands of kubectl kaptain: one file per command, each with
+// an Options struct whose Complete, Validate and Run do the work through the domain packages.
+package plugin
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/kubectl/pkg/cmd/options"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+)
+
+// BuildInfo is what the release build injects with -ldflags.
+type BuildInfo struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Date    string `json:"date"`
+}
+
+// Deps are what the commands share: streams, the cluster connection and settings sources.
+type Deps struct {
+	Streams     genericiooptions.IOStreams
+	ConfigFlags *genericclioptions.ConfigFlags
+	Factory     cmdutil.Factory
+	Env         config.Env
+	Build       BuildInfo
+	// NewRevision returns a fresh model revision id; a random UUID.
+	NewRevision func() string
+}
+
+// NewCmdKaptain returns the root command, kubectl kaptain, with kubectl's global flags.
+func NewCmdKaptain(d *Deps) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "kaptain",
+		Short: "Build, train, tune and deploy machine-learning models on Kubeflow",
+		Long: `kubectl kaptain takes a machine-learning model from source to a served endpoint on a
+Kubeflow cluster: build its image, train it distributed (TFJob, PyTorchJob), tune it (Katib),
+deploy it (KServe) and inspect and clean up everything it made.
+
+A model is described by a kaptain.yaml file; 'kubectl kaptain init' writes one.`,
+		Example: `  # Write a kaptain.yaml for a TensorFlow model
+  kubectl kaptain init --id dev/mnist --framework tensorflow --image registry.example.com/mnist:0.0.1
+
+  # Print the training job without contacting the cluster
+  kubectl kaptain train --dry-run=client -o yaml
+
+  # Train with two workers and a learning rate
+  kubectl kaptain train --workers 2 -p lr=0.01`,
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl kaptain"},
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	cmd.SetIn(d.Streams.In)
+	cmd.SetOut(d.Streams.Out)
+	cmd.SetErr(d.Streams.ErrOut)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return sdkerr.Wrap(sdkerr.Usage, err, "%s", fmt.Sprintf("see '%s --help'", c.CommandPath()))
+	})
+	d.ConfigFlags.AddFlags(cmd.PersistentFlags())
+
+	groups := templates.CommandGroups{
+		{Message: "Model commands:", Commands: []*cobra.Command{NewCmdInit(d), NewCmdTrain(d)}},
+		{Message: "Other commands:", Commands: []*cobra.Command{NewCmdVersion(d), NewCmdCompletion(d), options.NewCmdOptions(d.Streams.Out)}},
+	}
+	groups.Add(cmd)
+	templates.ActsAsRootCommand(cmd, nil, groups...)
+	// kubectl's help template names parent commands by Name(); ours is "kubectl kaptain".
+	help := cmd.HelpFunc()
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		var b bytes.Buffer
+		out := c.OutOrStdout()
+		c.SetOut(&b)
+		help(c, args)
+		c.SetOut(out)
+		_, _ = io.WriteString(out, strings.ReplaceAll(b.String(), `Use "kaptain `, `Use "kubectl kaptain `))
+	})
+	return cmd
+}

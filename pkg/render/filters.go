@@ -1,0 +1,164 @@
+package render
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// Namespace sets metadata.namespace on an object.
+type Namespace struct {
+	Namespace string `json:"namespace" yaml:"namespace"`
+}
+
+// Filter sets the namespace.
+func (f Namespace) Filter(n *yaml.RNode) (*yaml.RNode, error) {
+	if err := n.SetNamespace(f.Namespace); err != nil {
+		return nil, fmt.Errorf("setting namespace on %s %s: %w", n.GetKind(), n.GetName(), err)
+	}
+	return n, nil
+}
+
+// Labels sets labels on an object and on every pod template inside it (any "template" map
+// with a "spec", at any depth), so that pods carry them too.
+type Labels struct {
+	Labels map[string]string `json:"labels" yaml:"labels"`
+}
+
+// Filter sets the labels.
+func (f Labels) Filter(n *yaml.RNode) (*yaml.RNode, error) {
+	keys := slices.Sorted(maps.Keys(f.Labels))
+	set := func(target *yaml.RNode) error {
+		for _, k := range keys {
+			if err := target.PipeE(yaml.SetLabel(k, f.Labels[k])); err != nil {
+				return fmt.Errorf("setting label %s on %s %s: %w", k, n.GetKind(), n.GetName(), err)
+			}
+		}
+		return nil
+	}
+	if err := set(n); err != nil {
+		return nil, err
+	}
+	for _, tmpl := range podTemplates(n.Field("spec")) {
+		if err := set(tmpl); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// podTemplates finds the maps under field "template" that have a "spec", depth first.
+func podTemplates(field *yaml.MapNode) []*yaml.RNode {
+	if field == nil {
+		return nil
+	}
+	var out []*yaml.RNode
+	var walk func(key string, n *yaml.RNode)
+	walk = func(key string, n *yaml.RNode) {
+		switch n.YNode().Kind {
+		case yaml.MappingNode:
+			if key == "template" && n.Field("spec") != nil {
+				out = append(out, n)
+			}
+			_ = n.VisitFields(func(f *yaml.MapNode) error {
+				walk(f.Key.YNode().Value, f.Value)
+				return nil
+			})
+		case yaml.SequenceNode:
+			for _, item := range n.Content() {
+				walk("", yaml.NewRNode(item))
+			}
+		}
+	}
+	walk(field.Key.YNode().Value, field.Value)
+	return out
+}
+
+// Annotations sets annotations on an object.
+type Annotations struct {
+	Annotations map[string]string `json:"annotations" yaml:"annotations"`
+}
+
+// Filter sets the annotations.
+func (f Annotations) Filter(n *yaml.RNode) (*yaml.RNode, error) {
+	for _, k := range slices.Sorted(maps.Keys(f.Annotations)) {
+		if err := n.PipeE(yaml.SetAnnotation(k, f.Annotations[k])); err != nil {
+			return nil, fmt.Errorf("setting annotation %s on %s %s: %w", k, n.GetKind(), n.GetName(), err)
+		}
+	}
+	return n, nil
+}
+
+// OwnerLinks marks the objects of the kinds in OwnedKinds as owned by the object Owner names,
+// with the annotation kaptain.dev/owned-by. Apply turns the mark into an owner reference once
+// the owner exists, so the garbage collector removes them with their owner.
+type OwnerLinks struct {
+	// APIVersion, Kind and Name identify the owner among the rendered objects.
+	APIVersion string `json:"apiVersion" yaml:"apiVersion"`
+	Kind       string `json:"kind" yaml:"kind"`
+	Name       string `json:"name" yaml:"name"`
+	// OwnedKinds are the kinds that the owner owns, e.g. Secret, ServiceAccount.
+	OwnedKinds []string `json:"ownedKinds" yaml:"ownedKinds"`
+}
+
+// Filter marks the owned objects; it fails when the owner is not among the nodes.
+func (f OwnerLinks) Filter(nodes []*yaml.RNode) ([]*yaml.RNode, error) {
+	found := false
+	for _, n := range nodes {
+		if n.GetApiVersion() == f.APIVersion && n.GetKind() == f.Kind && n.GetName() == f.Name {
+			found = true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("linking owners: owner %s %s is not among the rendered objects", f.Kind, f.Name)
+	}
+	link := f.APIVersion + "/" + f.Kind + "/" + f.Name
+	for _, n := range nodes {
+		if !slices.Contains(f.OwnedKinds, n.GetKind()) {
+			continue
+		}
+		if err := n.PipeE(yaml.SetAnnotation(AnnotationOwnedBy, link)); err != nil {
+			return nil, fmt.Errorf("linking %s %s to its owner: %w", n.GetKind(), n.GetName(), err)
+		}
+	}
+	return nodes, nil
+}
+
+// Redact hides the values of a Secret's data and stringData, and marks it with
+// kaptain.dev/redacted, so printed output never carries credentials.
+type Redact struct{}
+
+// Filter redacts a Secret and leaves other objects alone.
+func (Redact) Filter(n *yaml.RNode) (*yaml.RNode, error) {
+	if n.GetKind() != "Secret" || n.GetApiVersion() != "v1" {
+		return n, nil
+	}
+	redacted := false
+	for _, field := range []string{"data", "stringData"} {
+		m := n.Field(field)
+		if m == nil || m.Value.YNode().Kind != yaml.MappingNode {
+			continue
+		}
+		value := "<redacted>"
+		if field == "data" {
+			value = "PHJlZGFjdGVkPg==" // base64 of "<redacted>", so data stays valid base64
+		}
+		if err := m.Value.VisitFields(func(f *yaml.MapNode) error {
+			f.Value.YNode().Value = value
+			f.Value.YNode().Tag = yaml.NodeTagString
+			f.Value.YNode().Style = 0
+			redacted = true
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("redacting Secret %s: %w", n.GetName(), err)
+		}
+	}
+	if redacted {
+		if err := n.PipeE(yaml.SetAnnotation(AnnotationRedacted, "true")); err != nil {
+			return nil, fmt.Errorf("redacting Secret %s: %w", n.GetName(), err)
+		}
+	}
+	return n, nil
+}
