@@ -32,7 +32,7 @@ func (f Labels) Filter(n *yaml.RNode) (*yaml.RNode, error) {
 	keys := slices.Sorted(maps.Keys(f.Labels))
 	set := func(target *yaml.RNode) error {
 		for _, k := range keys {
-			if err := target.PipeE(yaml.SetLabel(k, f.Labels[k])); err != nil {
+			if err := setMetadata(target, "labels", k, f.Labels[k]); err != nil {
 				return fmt.Errorf("setting label %s on %s %s: %w", k, n.GetKind(), n.GetName(), err)
 			}
 		}
@@ -84,7 +84,7 @@ type Annotations struct {
 // Filter sets the annotations.
 func (f Annotations) Filter(n *yaml.RNode) (*yaml.RNode, error) {
 	for _, k := range slices.Sorted(maps.Keys(f.Annotations)) {
-		if err := n.PipeE(yaml.SetAnnotation(k, f.Annotations[k])); err != nil {
+		if err := setMetadata(n, "annotations", k, f.Annotations[k]); err != nil {
 			return nil, fmt.Errorf("setting annotation %s on %s %s: %w", k, n.GetKind(), n.GetName(), err)
 		}
 	}
@@ -119,7 +119,7 @@ func (f OwnerLinks) Filter(nodes []*yaml.RNode) ([]*yaml.RNode, error) {
 		if !slices.Contains(f.OwnedKinds, n.GetKind()) {
 			continue
 		}
-		if err := n.PipeE(yaml.SetAnnotation(AnnotationOwnedBy, link)); err != nil {
+		if err := setMetadata(n, "annotations", AnnotationOwnedBy, link); err != nil {
 			return nil, fmt.Errorf("linking %s %s to its owner: %w", n.GetKind(), n.GetName(), err)
 		}
 	}
@@ -156,9 +156,14 @@ func (Redact) Filter(n *yaml.RNode) (*yaml.RNode, error) {
 		}
 	}
 	if redacted {
-		if err := n.PipeE(yaml.SetAnnotation(AnnotationRedacted, "true")); err != nil {
+		if err := setMetadata(n, "annotations", AnnotationRedacted, "true"); err != nil {
 			return nil, fmt.Errorf("redacting Secret %s: %w", n.GetName(), err)
 		}
 	}
 	return n, nil
+}
+
+// setMetadata sets metadata.<field>.<key> to a string value, quoted only where YAML needs it.
+func setMetadata(n *yaml.RNode, field, key, value string) error {
+	return n.PipeE(yaml.LookupCreate(yaml.MappingNode, "metadata", field), yaml.SetField(key, yaml.NewStringRNode(value)))
 }

@@ -10,6 +10,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 	"sigs.k8s.io/kustomize/kyaml/yaml/merge2"
+	"sigs.k8s.io/kustomize/kyaml/yaml/walk"
 )
 
 // PatchType says how a Patch applies.
@@ -60,13 +61,13 @@ func ParsePatch(source string, data []byte, workloadKind string) (Patch, error) 
 		if err != nil {
 			return Patch{}, fmt.Errorf("patch %s: %w", source, err)
 		}
-		if _, err := jsonpatch.DecodePatch(ops); err != nil {
-			return Patch{}, fmt.Errorf("patch %s: not a JSON 6902 patch: %w", source, err)
-		}
 		for i, op := range n.Content() {
 			if yaml.NewRNode(op).Field("op") == nil || yaml.NewRNode(op).Field("path") == nil {
 				return Patch{}, fmt.Errorf("patch %s: operation %d needs op and path", source, i)
 			}
+		}
+		if _, err := jsonpatch.DecodePatch(ops); err != nil {
+			return Patch{}, fmt.Errorf("patch %s: not a JSON 6902 patch: %w", source, err)
 		}
 		return Patch{Type: JSON6902, Source: source, Operations: ops, TargetKind: workloadKind}, nil
 	case yaml.MappingNode:
@@ -107,7 +108,14 @@ func (p Patch) Filter(nodes []*yaml.RNode) ([]*yaml.RNode, error) {
 func (p Patch) apply(n *yaml.RNode) (*yaml.RNode, error) {
 	switch p.Type {
 	case StrategicMerge:
-		return merge2.Merge(p.Object.Copy(), n, yaml.MergeOptions{ListIncreaseDirection: yaml.MergeOptionsListAppend})
+		// Without an OpenAPI schema for custom resources, infer which lists merge by key
+		// (containers and env by name, volumeMounts by mountPath, ...); others are replaced.
+		return walk.Walker{
+			Sources:               []*yaml.RNode{n, p.Object.Copy()},
+			Visitor:               merge2.Merger{},
+			InferAssociativeLists: true,
+			MergeOptions:          yaml.MergeOptions{ListIncreaseDirection: yaml.MergeOptionsListAppend},
+		}.Walk()
 	case JSON6902:
 		patch, err := jsonpatch.DecodePatch(p.Operations)
 		if err != nil {

@@ -153,7 +153,11 @@ spec:
 	tol, _, _ := unstructured.NestedSlice(podSpec, "tolerations")
 	containers, _, _ := unstructured.NestedSlice(podSpec, "containers")
 	if len(tol) != 1 || len(containers) != 1 {
-		t.Errorf("tolerations %v and %d containers, want one toleration and the one container kept", tol, len(containers))
+		t.Fatalf("tolerations %v and %d containers, want one toleration and the one container kept", tol, len(containers))
+	}
+	c := containers[0].(map[string]any)
+	if c["name"] != "tensorflow" || c["image"] != "registry.example.com/kaptain/mnist-tensorflow:0.0.1" || c["args"] == nil {
+		t.Errorf("the container lost fields in the merge: %v", c)
 	}
 }
 
