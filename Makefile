@@ -23,9 +23,13 @@ integration:
 		go test -tags integration -count=1 ./test/...
 
 FUZZTIME ?= 60s
-fuzz: ## Run each fuzz target for FUZZTIME
+FUZZCACHE = $$(go env GOCACHE)/fuzz/github.com/kaptain-dev/kubectl-kaptain
+fuzz: ## Run each fuzz target for FUZZTIME and keep the corpus it grew under testdata/fuzz
 	go test ./pkg/model -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/config -run '^$$' -fuzz '^FuzzParseKeyValues$$' -fuzztime $(FUZZTIME)
+	mkdir -p pkg/model/testdata/fuzz/FuzzParse pkg/config/testdata/fuzz/FuzzParseKeyValues
+	cp -n $(FUZZCACHE)/pkg/model/FuzzParse/* pkg/model/testdata/fuzz/FuzzParse/ || true
+	cp -n $(FUZZCACHE)/pkg/config/FuzzParseKeyValues/* pkg/config/testdata/fuzz/FuzzParseKeyValues/ || true
 
 lint: ## gofmt, go vet and the project's own rules
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

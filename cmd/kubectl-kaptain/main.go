@@ -15,6 +15,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec and OIDC credential plugins
+	"k8s.io/klog/v2"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
@@ -29,6 +30,9 @@ var (
 	date    = "unknown"
 )
 
+// newRevision returns a fresh model revision id; tests make it fixed.
+var newRevision = uuid.NewString
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
@@ -38,6 +42,10 @@ func main() {
 
 // run executes the plugin and returns its exit code, printing any error once.
 func run(ctx context.Context, args []string, streams genericiooptions.IOStreams) int {
+	// client-go logs failures through klog before returning them; the error is printed
+	// once, below.
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
 	configFlags := genericclioptions.NewConfigFlags(true).WithDeprecatedPasswordFlag().WithDiscoveryBurst(300).WithDiscoveryQPS(50.0)
 	deps := &plugin.Deps{
 		Streams:     streams,
@@ -45,7 +53,7 @@ func run(ctx context.Context, args []string, streams genericiooptions.IOStreams)
 		Factory:     cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags)),
 		Env:         config.OSEnv(),
 		Build:       plugin.BuildInfo{Version: version, Commit: commit, Date: date},
-		NewRevision: uuid.NewString,
+		NewRevision: newRevision,
 	}
 	cmd := plugin.NewCmdKaptain(deps)
 	cmd.SetArgs(args)

@@ -4,7 +4,6 @@ package plugin
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"strings"
 
@@ -62,9 +61,6 @@ A model is described by a kaptain.yaml file; 'kubectl kaptain init' writes one.`
 	cmd.SetIn(d.Streams.In)
 	cmd.SetOut(d.Streams.Out)
 	cmd.SetErr(d.Streams.ErrOut)
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return sdkerr.Wrap(sdkerr.Usage, err, "%s", fmt.Sprintf("see '%s --help'", c.CommandPath()))
-	})
 	d.ConfigFlags.AddFlags(cmd.PersistentFlags())
 
 	groups := templates.CommandGroups{
@@ -73,6 +69,12 @@ A model is described by a kaptain.yaml file; 'kubectl kaptain init' writes one.`
 	}
 	groups.Add(cmd)
 	templates.ActsAsRootCommand(cmd, nil, groups...)
+	// kubectl's flag errors ("unknown flag: --x", "See '... --help' for usage.") are usage
+	// errors, exit code 2.
+	flagError := cmd.FlagErrorFunc()
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &sdkerr.Error{Class: sdkerr.Usage, Err: flagError(c, err)}
+	})
 	// kubectl's help template names parent commands by Name(); ours is "kubectl kaptain".
 	help := cmd.HelpFunc()
 	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {

@@ -29,9 +29,9 @@ func TestTrainingJobGolden(t *testing.T) {
 		{"tfjob-defaults", "tensorflow", Train{Name: "mnist-train-abc123", Revision: "rev-1", Workers: 2}},
 		{"tfjob-full", "tensorflow", Train{
 			Name: "mnist-train-abc123", Revision: "rev-1", Workers: 4, Image: "registry.example.com/kaptain/mnist@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-			Hyperparameters: map[string]any{"lr": 0.001, "epochs": 10, "optimizer": "adam", "nesterov": true},
-			Args:            map[string]string{"data-dir": "/data"},
-			Resources:       Resources{CPURequest: "500m", CPULimit: "2", MemoryRequest: "1Gi", MemoryLimit: "4Gi", GPULimit: 1},
+			Hyperparameters:         map[string]any{"lr": 0.001, "epochs": 10, "optimizer": "adam", "nesterov": true},
+			Args:                    map[string]string{"data-dir": "/data"},
+			Resources:               Resources{CPURequest: "500m", CPULimit: "2", MemoryRequest: "1Gi", MemoryLimit: "4Gi", GPULimit: 1},
 			TTLSecondsAfterFinished: &ttl, StorageSecret: "mnist-train-abc123-storage",
 		}},
 		{"pytorchjob-one-worker", "pytorch", Train{Name: "mnist-train-abc123", Revision: "rev-1", Workers: 1}},

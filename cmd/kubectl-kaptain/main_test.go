@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kaptain-dev/kubectl-kaptain/internal/golden"
+)
+
+// unreachable is a kubeconfig whose server refuses connections: a command that succeeds
+// with it did not need the network.
+const unreachable = `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u, namespace: team-a}}]
+current-context: c
+`
+
+type outcome struct {
+	code           int
+	stdout, stderr string
+}
+
+// kaptain runs the plugin in-process from dir with a kubeconfig that cannot be reached and
+// a clean KAPTAIN_SDK_* environment.
+func kaptain(t *testing.T, dir string, args ...string) outcome {
+	t.Helper()
+	home := t.TempDir()
+	kc := filepath.Join(home, "config")
+	if err := os.WriteFile(kc, []byte(unreachable), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kc)
+	t.Setenv("HOME", home)
+	for _, e := range os.Environ() {
+		if k, _, _ := strings.Cut(e, "="); strings.HasPrefix(k, "KAPTAIN_SDK_") {
+			t.Setenv(k, "")
+		}
+	}
+	if dir != "" {
+		t.Chdir(dir)
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	return outcome{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// fixedRevision makes rendered names and labels reproducible.
+func init() { newRevision = func() string { return "6f1c2b3a-0000-4000-8000-000000000001" } }
+
+func TestTrainClientDryRunGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name, example string
+		args          []string
+	}{
+		{"tensorflow-yaml", "mnist-tensorflow", []string{"-o", "yaml"}},
+		{"pytorch-yaml", "mnist-pytorch", []string{"-o", "yaml", "--workers", "4", "--cpu-request", "1", "--memory-limit", "4Gi", "--gpu-limit", "1", "--ttl-seconds-after-finished", "3600"}},
+		{"tensorflow-json", "mnist-tensorflow", []string{"-o", "json", "-p", "lr=0.2", "--arg", "data-dir=/data"}},
+		{"tensorflow-name", "mnist-tensorflow", []string{"-n", "other"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _ := filepath.Abs(filepath.Join("..", "..", "examples", tc.example))
+			r := kaptain(t, dir, append([]string{"train", "--dry-run=client"}, tc.args...)...)
+			if r.code != 0 || r.stderr != "" {
+				t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+			}
+			golden.Assert(t, filepath.Join(testdataDir(t), "train-"+tc.name+".golden"), []byte(r.stdout))
+		})
+	}
+}
+
+func testdataDir(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Tests chdir into examples; golden files live beside this file.
+	for !strings.HasSuffix(wd, filepath.Join("cmd", "kubectl-kaptain")) {
+		wd = filepath.Join(wd, "..", "..", "cmd", "kubectl-kaptain")
+		wd, _ = filepath.Abs(wd)
+	}
+	return filepath.Join(wd, "testdata")
+}
+
+func TestTrainTTLFromEnvironment(t *testing.T) {
+	dir, _ := filepath.Abs(filepath.Join("..", "..", "examples", "mnist-tensorflow"))
+	t.Setenv("KAPTAIN_SDK_TTL_SECONDS_AFTER_FINISHED", "120")
+	r := kaptainKeepEnv(t, dir, "train", "--dry-run=client", "-o", "jsonpath={.spec.runPolicy.ttlSecondsAfterFinished}")
+	if r.code != 0 || r.stdout != "120" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the TTL from the variable", r.code, r.stdout, r.stderr)
+	}
+	r = kaptainKeepEnv(t, dir, "train", "--dry-run=client", "--ttl-seconds-after-finished", "5", "-o", "jsonpath={.spec.runPolicy.ttlSecondsAfterFinished}")
+	if r.stdout != "5" {
+		t.Errorf("stdout %q, want the flag to win over the variable", r.stdout)
+	}
+	t.Setenv("KAPTAIN_SDK_TTL_SECONDS_AFTER_FINISHED", "soon")
+	r = kaptainKeepEnv(t, dir, "train", "--dry-run=client")
+	if r.code != 2 || !strings.Contains(r.stderr, "KAPTAIN_SDK_TTL_SECONDS_AFTER_FINISHED") {
+		t.Errorf("exit %d, stderr %q; want a usage error naming the variable", r.code, r.stderr)
+	}
+}
+
+// kaptainKeepEnv is kaptain without clearing KAPTAIN_SDK_* variables.
+func kaptainKeepEnv(t *testing.T, dir string, args ...string) outcome {
+	t.Helper()
+	saved := map[string]string{}
+	for _, e := range os.Environ() {
+		if k, v, _ := strings.Cut(e, "="); strings.HasPrefix(k, "KAPTAIN_SDK_") {
+			saved[k] = v
+		}
+	}
+	home := t.TempDir()
+	kc := filepath.Join(home, "config")
+	if err := os.WriteFile(kc, []byte(unreachable), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kc)
+	t.Setenv("HOME", home)
+	t.Chdir(dir)
+	for k, v := range saved {
+		t.Setenv(k, v)
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	return outcome{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+func TestErrorsAndExitCodes(t *testing.T) {
+	example, _ := filepath.Abs(filepath.Join("..", "..", "examples", "mnist-tensorflow"))
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown flag", []string{"train", "--wrokers", "2"}, 2, "unknown flag: --wrokers"},
+		{"unknown command", []string{"trian"}, 1, `unknown command "trian"`},
+		{"zero workers", []string{"train", "--dry-run=client", "--workers", "0"}, 2, "--workers must be 1 or more"},
+		{"mixed resources", []string{"train", "--dry-run=client", "--cpu", "1", "--memory-limit", "2Gi"}, 2, "cannot be combined"},
+		{"bad quantity", []string{"train", "--dry-run=client", "--memory", "lots"}, 2, `--memory "lots" is not a resource quantity`},
+		{"bad hyperparameter", []string{"train", "--dry-run=client", "-p", "lr"}, 2, `--hyperparameter "lr": expected name=value`},
+		{"arg clashes with hyperparameter", []string{"train", "--dry-run=client", "--arg", "lr=1"}, 2, "--arg lr is also a hyperparameter"},
+		{"bad dry-run", []string{"train", "--dry-run=maybe"}, 2, "Invalid dry-run value"},
+		{"bad output", []string{"train", "--dry-run=client", "-o", "toml"}, 2, "unable to match a printer"},
+		{"missing patch", []string{"train", "--dry-run=client", "--patch", "nope.yaml"}, 2, "reading patch nope.yaml"},
+		{"missing model", []string{"train", "-f", "absent.yaml"}, 4, "absent.yaml not found"},
+		{"completion without shell", []string{"completion"}, 2, "completion needs one shell"},
+		{"version bad output", []string{"version", "-o", "xml"}, 2, `--output "xml" is not supported`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := kaptain(t, example, tc.args...)
+			if r.code != tc.code {
+				t.Errorf("exit code %d, want %d; stderr %q", r.code, tc.code, r.stderr)
+			}
+			if !strings.HasPrefix(r.stderr, "error: ") || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "error: ") != 1 {
+				t.Errorf("stderr = %q, want one 'error: ...' line containing %q", r.stderr, tc.want)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout = %q, want nothing on failure", r.stdout)
+			}
+		})
+	}
+}
+
+func TestDebugAddsTheCauseChain(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("KAPTAIN_SDK_DEBUG", "yes")
+	r := kaptainKeepEnv(t, dir, "train", "-f", "absent.yaml")
+	if r.code != 4 || !strings.Contains(r.stderr, "class: UndefinedModelProperty (exit code 4)") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestServerDryRunNeedsTheServer(t *testing.T) {
+	dir, _ := filepath.Abs(filepath.Join("..", "..", "examples", "mnist-tensorflow"))
+	r := kaptain(t, dir, "train", "--dry-run=server", "--request-timeout", "2s")
+	if r.code != 1 || !strings.Contains(r.stderr, "127.0.0.1:1") {
+		t.Errorf("exit %d, stderr %q: want a connection error naming the server", r.code, r.stderr)
+	}
+}
+
+func TestInit(t *testing.T) {
+	dir := t.TempDir()
+	r := kaptain(t, dir, "init", "--id", "prod/churn", "--framework", "pytorch")
+	if r.code != 0 {
+		t.Fatalf("init: exit %d, %s", r.code, r.stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "kaptain.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`id: "prod/churn"`, "framework: pytorch", `image: "registry.example.com/kaptain/prod-churn-`, "# Unique id"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("kaptain.yaml lacks %q:\n%s", want, data)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "trainer.py"), []byte("print('accuracy=1')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := kaptain(t, dir, "train", "--dry-run=client", "-o", "name"); r.code != 0 || !strings.HasPrefix(r.stdout, "pytorchjob.kubeflow.org/prod-churn-") {
+		t.Errorf("train on the written file: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = kaptain(t, dir, "init")
+	if r.code != 2 || !strings.Contains(r.stderr, "kaptain.yaml already exists; pass --force") {
+		t.Errorf("second init: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "kaptain.yaml")); !bytes.Equal(after, data) {
+		t.Error("a refused init changed the file")
+	}
+	if r := kaptain(t, dir, "init", "--force", "--id", "dev/other"); r.code != 0 {
+		t.Errorf("init --force: exit %d, %s", r.code, r.stderr)
+	}
+	if r := kaptain(t, dir, "init", "-f", "x.yaml", "--framework", "keras"); r.code != 2 || !strings.Contains(r.stderr, `--framework "keras"`) {
+		t.Errorf("bad framework: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	version, commit = "v1.2.3", "abc1234"
+	r := kaptain(t, "", "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "kubectl-kaptain v1.2.3 (commit abc1234") {
+		t.Errorf("version: %q", r.stdout)
+	}
+	if r := kaptain(t, "", "version", "-o", "short"); r.stdout != "v1.2.3\n" {
+		t.Errorf("version -o short: %q", r.stdout)
+	}
+	if r := kaptain(t, "", "version", "-o", "json"); !strings.Contains(r.stdout, `"version": "v1.2.3"`) {
+		t.Errorf("version -o json: %q", r.stdout)
+	}
+	for _, args := range [][]string{{"--help"}, {"train", "--help"}, {"init", "--help"}} {
+		r := kaptain(t, "", args...)
+		if r.code != 0 || strings.Contains(r.stdout, "Use \"kaptain ") || !strings.Contains(r.stdout, "kubectl kaptain") {
+			t.Errorf("%v: help must read 'kubectl kaptain ...':\n%s", args, r.stdout)
+		}
+	}
+	r = kaptain(t, "", "train", "--help")
+	for _, want := range []string{"Usage:\n  kubectl kaptain train", "--dry-run=", "--hyperparameter", "Examples:"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("train --help lacks %q", want)
+		}
+	}
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		if r := kaptain(t, "", "completion", shell); r.code != 0 || len(r.stdout) < 100 {
+			t.Errorf("completion %s: exit %d, %d bytes", shell, r.code, len(r.stdout))
+		}
+	}
+}
