@@ -10,8 +10,9 @@ BIN     := bin/kubectl-kaptain
 
 .PHONY: build test unit integration fuzz lint demo bench clean
 
-build: ## Build bin/kubectl-kaptain
-	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-kaptain
+build: ## Build bin/kubectl-kaptain (the command goes to stderr: make demo's stdout is YAML)
+	@echo "go build -o $(BIN) ./cmd/kubectl-kaptain ($(VERSION))" >&2
+	@CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-kaptain
 
 test: unit integration ## Unit and integration tests (builds the control plane once, into .cache/)
 
@@ -38,11 +39,7 @@ lint: ## gofmt, go vet and the project's own rules
 	hack/verify-rules.sh
 
 demo: build ## Render the example models' training jobs (no cluster needed)
-	@for m in examples/mnist-tensorflow examples/mnist-pytorch; do \
-		echo "# $$m: kubectl kaptain train --dry-run=client -o yaml" ; \
-		(cd $$m && ../../$(BIN) train --dry-run=client -o yaml); \
-		echo "---"; \
-	done
+	@hack/demo.sh $(BIN)
 
 bench: build ## Start-up and render benchmarks against kubectl (see docs/benchmarks.md)
 	hack/bench.sh

@@ -253,3 +253,17 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestLogTimeFormatShapesProgressLines(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("KAPTAIN_SDK_LOG_TIMEFORMAT", "[%Y]")
+	r := kaptainKeepEnv(t, dir, "init")
+	if r.code != 0 || !strings.HasPrefix(r.stderr, "[2") || !strings.Contains(r.stderr, "] wrote kaptain.yaml") {
+		t.Errorf("exit %d, stderr %q: want a progress line prefixed with the year", r.code, r.stderr)
+	}
+	t.Setenv("KAPTAIN_SDK_LOG_TIMEFORMAT", "%Q")
+	r = kaptainKeepEnv(t, dir, "version")
+	if r.code != 2 || !strings.Contains(r.stderr, "KAPTAIN_SDK_LOG_TIMEFORMAT") || r.stdout != "" {
+		t.Errorf("exit %d, stderr %q: a malformed variable must fail every command, naming it", r.code, r.stderr)
+	}
+}

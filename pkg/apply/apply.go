@@ -114,11 +114,12 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) 
 	}
 	for _, t := range targets {
 		res, err := a.applyOne(ctx, t, owners[t.obj.GetAnnotations()[render.AnnotationOwnedBy]])
+		if res.Operation == Created {
+			// Also when the request failed: an interrupted create may have reached the server.
+			created = append(created, t)
+		}
 		if err != nil {
 			return fail(err)
-		}
-		if res.Operation == Created {
-			created = append(created, t)
 		}
 		results = append(results, res)
 	}
@@ -181,6 +182,8 @@ func (a *Applier) dryRun() []string {
 	return nil
 }
 
+// applyOne applies one object. Its result's Operation is Created whenever the object did
+// not exist before, even if the apply then failed.
 func (a *Applier) applyOne(ctx context.Context, t target, owner *metav1.OwnerReference) (Result, error) {
 	obj := t.obj
 	if owner != nil {
@@ -195,9 +198,13 @@ func (a *Applier) applyOne(ctx context.Context, t target, owner *metav1.OwnerRef
 	case err != nil:
 		return Result{}, classify(err, "reading "+what)
 	}
+	op := Configured
+	if before == nil {
+		op = Created
+	}
 	data, err := obj.MarshalJSON()
 	if err != nil {
-		return Result{}, fmt.Errorf("encoding %s: %w", what, err)
+		return Result{Operation: op}, fmt.Errorf("encoding %s: %w", what, err)
 	}
 	after, err := t.resource.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{
 		FieldManager: FieldManager,
@@ -205,13 +212,9 @@ func (a *Applier) applyOne(ctx context.Context, t target, owner *metav1.OwnerRef
 		DryRun:       a.dryRun(),
 	})
 	if err != nil {
-		return Result{}, classify(err, "applying "+what)
+		return Result{Operation: op}, classify(err, "applying "+what)
 	}
-	op := Configured
-	switch {
-	case before == nil:
-		op = Created
-	case before.GetResourceVersion() == after.GetResourceVersion():
+	if before != nil && before.GetResourceVersion() == after.GetResourceVersion() {
 		op = Unchanged
 	}
 	return Result{Object: after, Operation: op}, nil

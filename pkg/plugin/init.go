@@ -132,7 +132,7 @@ func (o *InitOptions) Run() error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", o.Filename, err)
 	}
-	fmt.Fprintf(o.deps.Streams.ErrOut, "wrote %s for model %s; edit it, then run 'kubectl kaptain train --dry-run=client -o yaml'\n", o.Filename, o.ID)
+	o.deps.progress().Printf("wrote %s for model %s; edit it, then run 'kubectl kaptain train --dry-run=client -o yaml'", o.Filename, o.ID)
 	return nil
 }
 

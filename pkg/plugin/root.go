@@ -34,7 +34,12 @@ type Deps struct {
 	Build       BuildInfo
 	// NewRevision returns a fresh model revision id; a random UUID.
 	NewRevision func() string
+	// Output holds the settings read from KAPTAIN_SDK_* before any command runs.
+	Output config.Output
 }
+
+// progress returns the writer of progress lines.
+func (d *Deps) progress() progress { return newProgress(d.Streams.ErrOut, d.Output) }
 
 // NewCmdKaptain returns the root command, kubectl kaptain, with kubectl's global flags.
 func NewCmdKaptain(d *Deps) *cobra.Command {
@@ -57,6 +62,13 @@ A model is described by a kaptain.yaml file; 'kubectl kaptain init' writes one.`
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl kaptain"},
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		// A malformed KAPTAIN_SDK_DEBUG, _VERBOSE or _LOG_TIMEFORMAT fails every command
+		// before it does anything.
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			out, err := d.Env.ResolveOutput(nil)
+			d.Output = out
+			return err
+		},
 	}
 	cmd.SetIn(d.Streams.In)
 	cmd.SetOut(d.Streams.Out)

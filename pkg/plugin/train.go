@@ -229,7 +229,7 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 		return err
 	}
 	if o.action.dryRun == cmdutil.DryRunNone && len(results) > 0 {
-		fmt.Fprintf(o.deps.Streams.ErrOut, "training job %s submitted; follow it with 'kubectl get %s %s -w'\n",
+		o.deps.progress().Printf("training job %s submitted; follow it with 'kubectl get %s %s -w'",
 			job.GetName(), strings.ToLower(job.GetKind()), job.GetName())
 	}
 	return nil

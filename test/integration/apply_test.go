@@ -4,12 +4,16 @@ package integration
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
@@ -158,5 +162,44 @@ func TestApplyServerDryRunPersistsNothing(t *testing.T) {
 	}
 	if count(t, tfJobs, ns) != 0 {
 		t.Error("a server dry run created a TFJob")
+	}
+}
+
+// cancelAfterFirstApply cancels the context once the server has accepted one apply, as a
+// Ctrl-C between two objects of an action would.
+type cancelAfterFirstApply struct {
+	next   http.RoundTripper
+	cancel context.CancelFunc
+}
+
+func (c cancelAfterFirstApply) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(req)
+	if err == nil && req.Method == http.MethodPatch && resp.StatusCode < 300 {
+		c.cancel()
+	}
+	return resp, err
+}
+
+func TestApplyInterruptedRemovesWhatItCreated(t *testing.T) {
+	ns := namespace(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := rest.CopyConfig(shared.config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return cancelAfterFirstApply{next: rt, cancel: cancel} }
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := applier()
+	a.Client = client
+	_, err = a.Apply(ctx, []*unstructured.Unstructured{secret(ns, "storage"), tfJob(ns, "mnist", int64(1))})
+	if err == nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("error = %v, want the interruption", err)
+	}
+	if _, err := shared.client.CoreV1().Secrets(ns).Get(context.Background(), "storage", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Secret applied before the interruption is still there (err = %v)", err)
+	}
+	if count(t, tfJobs, ns) != 0 {
+		t.Error("a TFJob was created after the interruption")
 	}
 }

@@ -1,0 +1,66 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// kubectlPath finds the machine's kubectl; these tests are about working with it.
+func kubectlPath(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl is not on PATH: install it to check that kubectl accepts the demo and discovers the plugin")
+	}
+	return p
+}
+
+// TestKubectlAcceptsTheDemo pipes the demo ('make demo' runs hack/demo.sh) into
+// 'kubectl apply --dry-run=server'.
+func TestKubectlAcceptsTheDemo(t *testing.T) {
+	kubectl := kubectlPath(t)
+	demo := exec.Command(repoPath("hack", "demo.sh"), shared.binary)
+	demo.Env = append(os.Environ(), "HOME="+shared.home, "KUBECONFIG="+shared.kubeconfig)
+	out, err := demo.Output()
+	if err != nil {
+		t.Fatalf("make demo: %v", err)
+	}
+	// The demo renders into the kubeconfig's namespace, "default"; a server dry run
+	// persists nothing there.
+	apply := exec.Command(kubectl, "--kubeconfig", shared.kubeconfig, "apply", "--dry-run=server", "-f", "-")
+	apply.Stdin = bytes.NewReader(out)
+	got, err := apply.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl apply --dry-run=server refused the demo: %v\n%s", err, got)
+	}
+	if strings.Count(string(got), "created (server dry run)") != 2 {
+		t.Errorf("kubectl said:\n%s\nwant a TFJob and a PyTorchJob created (server dry run)", got)
+	}
+}
+
+// TestKubectlDiscoversThePlugin puts the built binary on PATH and runs it through kubectl.
+func TestKubectlDiscoversThePlugin(t *testing.T) {
+	kubectl := kubectlPath(t)
+	path := filepath.Dir(shared.binary) + string(os.PathListSeparator) + os.Getenv("PATH")
+	run := func(args ...string) string {
+		cmd := exec.Command(kubectl, args...)
+		cmd.Env = append(os.Environ(), "PATH="+path, "HOME="+shared.home)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := run("kaptain", "version"); !strings.HasPrefix(out, "kubectl-kaptain ") {
+		t.Errorf("kubectl kaptain version = %q", out)
+	}
+	if out := run("plugin", "list"); !strings.Contains(out, shared.binary) {
+		t.Errorf("kubectl plugin list does not show %s:\n%s", shared.binary, out)
+	}
+}
