@@ -40,16 +40,23 @@ func kaptain(t *testing.T, dir string, args ...string) outcome {
 	t.Setenv("KUBECONFIG", kc)
 	t.Setenv("HOME", home)
 	for _, e := range os.Environ() {
-		if k, _, _ := strings.Cut(e, "="); strings.HasPrefix(k, "KAPTAIN_SDK_") {
+		if k, _, _ := strings.Cut(e, "="); strings.HasPrefix(k, "KAPTAIN_SDK_") || strings.HasPrefix(k, "AWS_") {
 			t.Setenv(k, "")
 		}
 	}
+	noAWSFiles(t, home)
 	if dir != "" {
 		t.Chdir(dir)
 	}
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), args, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 	return outcome{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// noAWSFiles keeps the AWS SDK from the machine's ~/.aws (it reads HOME at start-up).
+func noAWSFiles(t *testing.T, home string) {
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "no-credentials"))
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "no-config"))
 }
 
 // fixedRevision makes rendered names and labels reproducible.
@@ -64,6 +71,9 @@ func TestTrainClientDryRunGolden(t *testing.T) {
 		{"pytorch-yaml", "mnist-pytorch", []string{"-o", "yaml", "--workers", "4", "--cpu-request", "1", "--memory-limit", "4Gi", "--gpu-limit", "1", "--ttl-seconds-after-finished", "3600"}},
 		{"tensorflow-json", "mnist-tensorflow", []string{"-o", "json", "-p", "lr=0.2", "--arg", "data-dir=/data"}},
 		{"tensorflow-name", "mnist-tensorflow", []string{"-n", "other"}},
+		{"tensorflow-1-worker", "mnist-tensorflow", []string{"-o", "yaml", "--workers", "1"}},
+		{"tensorflow-4-workers-gpu", "mnist-tensorflow", []string{"-o", "yaml", "--workers", "4", "--cpu", "2", "--memory", "8Gi", "--gpus", "1"}},
+		{"pytorch-2-workers-cpu", "mnist-pytorch", []string{"-o", "yaml", "--workers", "2", "--cpu", "500m", "--memory", "1Gi"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, _ := filepath.Abs(filepath.Join("..", "..", "examples", tc.example))
@@ -124,6 +134,7 @@ func kaptainKeepEnv(t *testing.T, dir string, args ...string) outcome {
 	}
 	t.Setenv("KUBECONFIG", kc)
 	t.Setenv("HOME", home)
+	noAWSFiles(t, home)
 	t.Chdir(dir)
 	for k, v := range saved {
 		t.Setenv(k, v)
@@ -265,5 +276,23 @@ func TestLogTimeFormatShapesProgressLines(t *testing.T) {
 	r = kaptainKeepEnv(t, dir, "version")
 	if r.code != 2 || !strings.Contains(r.stderr, "KAPTAIN_SDK_LOG_TIMEFORMAT") || r.stdout != "" {
 		t.Errorf("exit %d, stderr %q: a malformed variable must fail every command, naming it", r.code, r.stderr)
+	}
+}
+
+func TestTrainWithS3CredentialsRendersARedactedSecret(t *testing.T) {
+	dir, _ := filepath.Abs(filepath.Join("..", "..", "examples", "mnist-tensorflow"))
+	t.Setenv("AWS_ACCESS_KEY_ID", "minio")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "minio-secret-key")
+	r := kaptainKeepEnv(t, dir, "train", "--dry-run=client", "-o", "yaml")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stdout, "minio-secret-key") || strings.Contains(r.stdout, "bWluaW8tc2VjcmV0LWtleQ") {
+		t.Fatal("the secret key reached stdout")
+	}
+	golden.Assert(t, filepath.Join(testdataDir(t), "train-tensorflow-with-storage.golden"), []byte(r.stdout))
+	r = kaptainKeepEnv(t, dir, "train", "--dry-run=client", "-o", "yaml", "--show-secrets")
+	if !strings.Contains(r.stdout, "bWluaW8tc2VjcmV0LWtleQ==") {
+		t.Errorf("--show-secrets does not show the key:\n%s", r.stdout)
 	}
 }

@@ -306,8 +306,23 @@ func (a *Applier) remove(ts []target) error {
 	for _, t := range slices.Backward(ts) {
 		err := t.resource.Delete(ctx, t.obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &policy})
 		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("removing %s %s after the failure: %w", strings.ToLower(t.obj.GetKind()), t.obj.GetName(), err))
+			errs = append(errs, fmt.Errorf("removing %s %s: %w", strings.ToLower(t.obj.GetKind()), t.obj.GetName(), err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Delete removes objs (in reverse dependency order, in the background) with a context of its
+// own, so that it still runs after the action's context was cancelled by Ctrl-C. Objects
+// already gone are not an error.
+func (a *Applier) Delete(objs []*unstructured.Unstructured) error {
+	var ts []target
+	for _, obj := range Order(objs) {
+		t, err := a.resolve(obj)
+		if err != nil {
+			return err
+		}
+		ts = append(ts, t)
+	}
+	return a.remove(ts)
 }

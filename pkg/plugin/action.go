@@ -54,6 +54,8 @@ type actionContext struct {
 	namespace string
 	patches   []render.Patch
 	out       io.Writer
+	// applier is set once run has applied objects, for waiting and cleanup.
+	applier *apply.Applier
 }
 
 // complete reads the dry-run strategy, namespace (from kubeconfig, no network) and patches.
@@ -114,6 +116,7 @@ func (ac *actionContext) run(ctx context.Context, objs []*unstructured.Unstructu
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
 	a := &apply.Applier{Client: client, Mapper: mapper, DryRun: ac.dryRun == cmdutil.DryRunServer, ForceConflicts: ac.flags.ForceConflicts}
+	ac.applier = a
 	results, err := a.Apply(ctx, rendered)
 	if err != nil {
 		return nil, err

@@ -1,17 +1,25 @@
 package plugin
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/logs"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -33,20 +41,31 @@ type TrainOptions struct {
 	MemoryRequest, MemoryLimit     string
 	GPULimit                       int
 	TTLSecondsAfterFinished        int
+	ForceCleanup                   bool
+	Timeout                        time.Duration
+	Wait                           bool
+	Verbose                        bool
 	ttlSet, simpleSet, advancedSet bool
+	forceCleanupSet, verboseSet    bool
 
 	// Filled by Complete.
-	model    *model.Model
-	action   *actionContext
-	params   map[string]any
-	args     map[string]string
-	ttl      *int
-	revision string
+	model        *model.Model
+	action       *actionContext
+	params       map[string]any
+	args         map[string]string
+	ttl          *int
+	forceCleanup bool
+	verbose      bool
+	revision     string
 }
+
+// DefaultTrainTimeout bounds the wait for a training job. The seed names the SDK's default
+// (constants.DEFAULT_TIMEOUT_SECONDS) without its value; a day lets real trainings finish.
+const DefaultTrainTimeout = 24 * time.Hour
 
 // NewCmdTrain returns kubectl kaptain train.
 func NewCmdTrain(d *Deps) *cobra.Command {
-	o := &TrainOptions{deps: d, Action: NewActionFlags(), Workers: 2}
+	o := &TrainOptions{deps: d, Action: NewActionFlags(), Workers: 2, Timeout: DefaultTrainTimeout, Wait: true}
 	cmd := &cobra.Command{
 		Use:   "train [-f kaptain.yaml] [-p name=value]... [--workers N] [--dry-run=none|client|server] [-o yaml|json|name]",
 		Short: "Train the model distributed, as a TFJob (tensorflow) or PyTorchJob (pytorch)",
@@ -95,6 +114,10 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
 	f.StringVar(&o.MemoryLimit, "memory-limit", "", "Memory limit of each replica (advanced resources).")
 	f.IntVar(&o.GPULimit, "gpu-limit", 0, "GPU limit of each replica (advanced resources).")
 	f.IntVar(&o.TTLSecondsAfterFinished, "ttl-seconds-after-finished", 0, "Remove the finished job after so many seconds (default from "+config.EnvTTLSecondsAfterFinished+"; unset keeps it).")
+	f.BoolVar(&o.ForceCleanup, "force-cleanup", false, "Delete the job once it finished, ignoring the TTL (default from "+config.EnvForceCleanup+").")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the job to finish (e.g. 30m, 2h).")
+	f.BoolVar(&o.Wait, "wait", o.Wait, "Wait for the job to finish, printing its progress; --wait=false returns once it is created.")
+	f.BoolVarP(&o.Verbose, "verbose", "v", false, "Stream every replica's logs, prefixed with the replica (default from "+config.EnvVerbose+").")
 	return cmd
 }
 
@@ -103,6 +126,7 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
 func (o *TrainOptions) Complete(cmd *cobra.Command) error {
 	fs := cmd.Flags()
 	o.ttlSet = fs.Changed("ttl-seconds-after-finished")
+	o.forceCleanupSet, o.verboseSet = fs.Changed("force-cleanup"), fs.Changed("verbose")
 	o.simpleSet = fs.Changed("cpu") || fs.Changed("memory") || fs.Changed("gpus")
 	o.advancedSet = fs.Changed("cpu-request") || fs.Changed("cpu-limit") || fs.Changed("memory-request") || fs.Changed("memory-limit") || fs.Changed("gpu-limit")
 	m, err := o.Action.loadModel()
@@ -131,6 +155,12 @@ func (o *TrainOptions) Complete(cmd *cobra.Command) error {
 	if o.ttl, err = o.deps.Env.Int(ttlFlag, config.EnvTTLSecondsAfterFinished, nil); err != nil {
 		return err
 	}
+	if o.forceCleanup, err = o.deps.Env.Bool(flagValue(o.forceCleanupSet, o.ForceCleanup), config.EnvForceCleanup, false); err != nil {
+		return err
+	}
+	if o.verbose, err = o.deps.Env.Bool(flagValue(o.verboseSet, o.Verbose), config.EnvVerbose, false); err != nil {
+		return err
+	}
 	kind := workload.KindTFJob
 	if m.Spec.Framework == "pytorch" {
 		kind = workload.KindPyTorchJob
@@ -156,6 +186,9 @@ func (o *TrainOptions) Validate() error {
 	}
 	if o.GPUs < 0 || o.GPULimit < 0 {
 		return sdkerr.New(sdkerr.Usage, "--gpus and --gpu-limit must be 0 or more")
+	}
+	if o.Timeout <= 0 {
+		return sdkerr.New(sdkerr.Usage, "--timeout must be positive, got %s", o.Timeout)
 	}
 	if o.ttlSet && o.TTLSecondsAfterFinished < 0 {
 		return sdkerr.New(sdkerr.Usage, "--ttl-seconds-after-finished must be 0 or more, got %d", o.TTLSecondsAfterFinished)
@@ -201,38 +234,220 @@ func shortRevision(r string) string {
 	return r
 }
 
-// Run renders the job and prints or applies it.
+// Run renders the job (and a Secret with S3 credentials when there are any), prints or
+// applies it, and waits for it to finish.
 func (o *TrainOptions) Run(cmd *cobra.Command) error {
+	ctx := cmd.Context()
 	m := o.model
+	progress := o.deps.progress()
 	var ttl *int32
 	if o.ttl != nil {
 		v := int32(min(*o.ttl, 1<<31-1))
 		ttl = &v
 	}
+	name := JobName(m, o.revision)
+	var objs []*unstructured.Unstructured
+	secretName := ""
+	s3, err := config.S3SecretData(ctx, config.S3Settings{
+		Endpoint: m.Spec.Config.Storage.Endpoint, Region: m.Spec.Config.Storage.Region,
+		ForcePathStyle: m.Spec.Config.Storage.ForcePathStyle, SignatureVersion: m.Spec.Config.Storage.SignatureVersion,
+	})
+	switch {
+	case err == nil:
+		secretName = name + "-storage"
+		secret, err := workload.Secret(secretName, s3)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, secret)
+	case errors.Is(err, config.ErrNoS3Credentials):
+		if o.action.dryRun == cmdutil.DryRunNone {
+			progress.Printf("warning: %v; the training code gets no storage credentials", err)
+		}
+	default:
+		return err
+	}
 	job, err := workload.TrainingJob(m, workload.Train{
-		Name:                    JobName(m, o.revision),
+		Name:                    name,
 		Revision:                o.revision,
 		Hyperparameters:         o.params,
 		Args:                    o.args,
 		Workers:                 o.Workers,
 		Resources:               o.resources(),
 		TTLSecondsAfterFinished: ttl,
+		StorageSecret:           secretName,
 	})
 	if err != nil {
 		return sdkerr.Wrap(sdkerr.ModelValidation, err, "")
 	}
-	results, err := o.action.run(cmd.Context(), []*unstructured.Unstructured{job}, render.Options{
+	objs = append(objs, job)
+	if o.action.dryRun == cmdutil.DryRunNone {
+		progress.Printf("using image %s as given in kaptain.yaml (train does not build images yet)", m.Spec.Image)
+	}
+	results, err := o.action.run(ctx, objs, render.Options{
 		Labels:      ModelLabels(m, o.revision, "train"),
 		Annotations: map[string]string{render.AnnotationModelID: m.Spec.ID},
+		Owner:       &render.OwnerLinks{APIVersion: job.GetAPIVersion(), Kind: job.GetKind(), Name: name, OwnedKinds: []string{"Secret"}},
 	})
-	if err != nil {
+	if err != nil || o.action.dryRun != cmdutil.DryRunNone {
 		return err
 	}
-	if o.action.dryRun == cmdutil.DryRunNone && len(results) > 0 {
-		o.deps.progress().Printf("training job %s submitted; follow it with 'kubectl get %s %s -w'",
-			job.GetName(), strings.ToLower(job.GetKind()), job.GetName())
+	var created []*unstructured.Unstructured
+	for _, r := range results {
+		if r.Operation == apply.Created {
+			created = append(created, r.Object)
+		}
 	}
+	kind := strings.ToLower(job.GetKind())
+	if !o.Wait {
+		progress.Printf("%s.kubeflow.org/%s submitted; follow it with 'kubectl kaptain logs %s -f'", kind, name, name)
+		return nil
+	}
+	final, waitErr := o.wait(ctx, job)
+	if errors.Is(waitErr, context.Canceled) && ctx.Err() != nil {
+		// Ctrl-C: remove what this run created, nothing else.
+		if err := o.action.applier.Delete(created); err != nil {
+			return sdkerr.Wrap(sdkerr.Interrupted, err, "interrupted; cleaning up")
+		}
+		return sdkerr.New(sdkerr.Interrupted, "interrupted; removed %s", describe(created))
+	}
+	if o.forceCleanup && final != nil && workload.StateOf(final).Finished() {
+		if err := o.action.applier.Delete(created); err != nil {
+			return errors.Join(waitErr, err)
+		}
+		progress.Printf("removed %s (--force-cleanup)", describe(created))
+	}
+	if waitErr != nil {
+		return waitErr
+	}
+	progress.Printf("trained model %s, revision %s, hyperparameters %s; the code was told to save it to %s",
+		m.Spec.ID, o.revision, strings.Join(workload.Arguments(o.params, nil), " "),
+		strings.TrimRight(m.Spec.Config.ModelStorageURI, "/")+"/"+m.Spec.ID+"/trained/"+o.revision)
 	return nil
+}
+
+// wait watches the job and its pods until the job finishes, a pod cannot run, the timeout
+// passes or ctx is cancelled, printing a line per change of state.
+func (o *TrainOptions) wait(ctx context.Context, job *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	clientset, err := o.deps.Factory.KubernetesClientSet()
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	client, err := o.deps.Factory.DynamicClient()
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	mapping, err := o.action.applier.Mapper.RESTMapping(job.GroupVersionKind().GroupKind(), job.GroupVersionKind().Version)
+	if err != nil {
+		return nil, err
+	}
+	name, ref := job.GetName(), strings.ToLower(job.GetKind())+".kubeflow.org/"+job.GetName()
+	progress := o.deps.progress()
+	var streamer *logs.Streamer
+	if o.verbose {
+		streamer = &logs.Streamer{Pods: clientset.CoreV1(), Out: o.deps.Streams.ErrOut, Prefix: workload.ReplicaName, Follow: true}
+	}
+	timeoutCtx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	last := ""
+	waiter := &apply.Waiter{Client: client, Pods: clientset.CoreV1()}
+	final, err := waiter.Wait(timeoutCtx, apply.Watch{
+		Resource: mapping.Resource, Namespace: o.action.namespace, Name: name,
+		PodSelector: workload.LabelJobName + "=" + name,
+		Done: func(obj *unstructured.Unstructured) (bool, error) {
+			st := workload.StateOf(obj)
+			if line := st.String(); line != last {
+				progress.Printf("%s %s", ref, line)
+				last = line
+			}
+			return st.Finished(), nil
+		},
+		OnPod: func(pod *corev1.Pod) error {
+			if reason, msg, bad := workload.PodProblem(pod); bad {
+				return sdkerr.New(sdkerr.WorkloadDeployment, "%s: replica %s (pod %s) cannot run: %s: %s", ref, workload.ReplicaName(pod), pod.Name, reason, msg)
+			}
+			if streamer != nil {
+				streamer.Attach(timeoutCtx, pod)
+			}
+			return nil
+		},
+	})
+	if streamer != nil {
+		if err != nil {
+			cancel()
+		}
+		streamer.Wait()
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		state := "not started"
+		if final != nil {
+			state = workload.StateOf(final).String()
+		}
+		return final, sdkerr.New(sdkerr.Timeout, "timed out after %s waiting for %s (last state: %s); it keeps running: see 'kubectl kaptain logs %s'", o.Timeout, ref, state, name)
+	case err != nil:
+		return final, err
+	}
+	if st := workload.StateOf(final); st.Phase == workload.Failed {
+		return final, sdkerr.New(sdkerr.JobFailed, "%s failed: %s%s", ref, firstNonEmpty(st.Message, st.Reason, "no message"), o.failedLogs(ctx, clientset.CoreV1(), name))
+	}
+	return final, nil
+}
+
+// failedLogs returns the last lines of the failed replicas' logs, for the error message.
+func (o *TrainOptions) failedLogs(ctx context.Context, pods corev1client.PodsGetter, job string) string {
+	list, err := pods.Pods(o.action.namespace).List(ctx, metav1.ListOptions{LabelSelector: workload.LabelJobName + "=" + job})
+	if err != nil || len(list.Items) == 0 {
+		return "\n(no replica logs: the job's pods are gone)"
+	}
+	var b strings.Builder
+	for i := range list.Items {
+		pod := &list.Items[i]
+		for _, cs := range pod.Status.ContainerStatuses {
+			t := cs.State.Terminated
+			if t == nil {
+				t = cs.LastTerminationState.Terminated
+			}
+			if t == nil || t.ExitCode == 0 {
+				continue
+			}
+			text, err := logs.Last(ctx, pods, pod, cs.Name, 20)
+			if err != nil {
+				text = err.Error()
+			}
+			fmt.Fprintf(&b, "\nlast lines of replica %s (exit code %d):\n%s", workload.ReplicaName(pod), t.ExitCode, text)
+		}
+	}
+	return b.String()
+}
+
+// describe names objects as "tfjob x and secret y".
+func describe(objs []*unstructured.Unstructured) string {
+	if len(objs) == 0 {
+		return "nothing"
+	}
+	names := make([]string, len(objs))
+	for i, obj := range objs {
+		names[i] = strings.ToLower(obj.GetKind()) + " " + obj.GetName()
+	}
+	return strings.Join(names, " and ")
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// flagValue is the flag's value when it was given, else nil.
+func flagValue(set, value bool) *bool {
+	if !set {
+		return nil
+	}
+	return &value
 }
 
 // ModelLabels are the labels of everything an action makes for a model: managed-by, model,

@@ -37,6 +37,10 @@ const (
 	WorkloadDeployment
 	// Timeout is a wait that ran out of time.
 	Timeout
+	// JobFailed is a workload that ran and failed (a training job's Failed condition).
+	JobFailed
+	// Interrupted is an action stopped by Ctrl-C (SIGINT) or SIGTERM, after cleaning up.
+	Interrupted
 )
 
 var classes = [...]struct {
@@ -55,6 +59,8 @@ var classes = [...]struct {
 	ImageBuild:                 {"ImageBuild", 10},
 	WorkloadDeployment:         {"WorkloadDeployment", 11},
 	Timeout:                    {"Timeout", 12},
+	JobFailed:                  {"JobFailed", 13},
+	Interrupted:                {"Interrupted", 130},
 }
 
 // String returns the SDK's name of the class.

@@ -19,8 +19,8 @@ func TestEveryClassHasItsOwnExitCode(t *testing.T) {
 			t.Errorf("%s has exit code 0", c)
 		}
 	}
-	if len(seen) != 12 {
-		t.Errorf("%d classes, want the 9 SDK exceptions plus Unknown, Usage and Timeout: %v", len(seen), seen)
+	if len(seen) != 14 {
+		t.Errorf("%d classes, want the 9 SDK exceptions plus Unknown, Usage, Timeout, JobFailed and Interrupted: %v", len(seen), seen)
 	}
 }
 

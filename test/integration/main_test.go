@@ -146,7 +146,9 @@ type result struct {
 // environment (no KAPTAIN_SDK_* leaks in from the caller) plus env.
 func kaptain(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(shared.binary, append([]string{"--kubeconfig", shared.kubeconfig}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, shared.binary, append([]string{"--kubeconfig", shared.kubeconfig}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"HOME=" + shared.home, "PATH=" + os.Getenv("PATH")}, env...)
 	var out, errOut bytes.Buffer

@@ -29,7 +29,7 @@ func TestTrainAppliesTheJobOfEachFramework(t *testing.T) {
 	} {
 		t.Run(tc.example, func(t *testing.T) {
 			ns := namespace(t)
-			r := kaptain(t, repoPath("examples", tc.example), nil, "train", "-n", ns, "--workers", "3", "-p", "lr=0.05", "--cpu", "500m", "-o", "name")
+			r := kaptain(t, repoPath("examples", tc.example), nil, "train", "-n", ns, "--wait=false", "--workers", "3", "-p", "lr=0.05", "--cpu", "500m", "-o", "name")
 			if r.code != 0 {
 				t.Fatalf("train exited %d: %s", r.code, r.stderr)
 			}
@@ -138,7 +138,7 @@ spec:
 	if err := os.WriteFile(filepath.Join(dir, "gpu.yaml"), []byte(patch), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := kaptain(t, dir, nil, "train", "-n", ns, "--patch", "gpu.yaml", "-o", "name")
+	r := kaptain(t, dir, nil, "train", "-n", ns, "--wait=false", "--patch", "gpu.yaml", "-o", "name")
 	if r.code != 0 {
 		t.Fatalf("train exited %d: %s", r.code, r.stderr)
 	}

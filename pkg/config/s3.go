@@ -1,0 +1,89 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+)
+
+// S3Settings are kaptain.yaml's storage settings.
+type S3Settings struct {
+	Endpoint         string
+	Region           string
+	ForcePathStyle   bool
+	SignatureVersion string
+}
+
+// S3SecretData resolves S3 credentials the way the AWS SDKs do (environment, shared
+// credentials and config files, AWS_PROFILE; never the EC2 metadata service, so that no
+// network is touched) and returns them, with the storage settings, as the environment
+// variables of the Secret that workloads read: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN, AWS_REGION, and for S3-compatible servers such as MinIO S3_ENDPOINT,
+// AWS_ENDPOINT_URL_S3, S3_USE_HTTPS, S3_VERIFY_SSL, S3_FORCE_PATH_STYLE, S3_SIGNATURE_VERSION.
+// The error wraps ErrNoS3Credentials when no credentials are configured.
+func S3SecretData(ctx context.Context, s S3Settings) (map[string]string, error) {
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled)}
+	if s.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(s.Region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if cfg.Credentials == nil {
+		return nil, ErrNoS3Credentials
+	}
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil || !creds.HasKeys() {
+		return nil, fmt.Errorf("%w (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or ~/.aws/credentials): %v", ErrNoS3Credentials, err)
+	}
+	data := map[string]string{
+		"AWS_ACCESS_KEY_ID":     creds.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY": creds.SecretAccessKey,
+		"AWS_REGION":            firstNonEmpty(s.Region, cfg.Region, "us-east-1"),
+	}
+	if creds.SessionToken != "" {
+		data["AWS_SESSION_TOKEN"] = creds.SessionToken
+	}
+	endpoint := s.Endpoint
+	if endpoint == "" && cfg.BaseEndpoint != nil {
+		endpoint = aws.ToString(cfg.BaseEndpoint)
+	}
+	if endpoint != "" {
+		u, err := url.Parse(endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("storage endpoint %q: %w", endpoint, err)
+		}
+		data["S3_ENDPOINT"] = endpoint
+		data["AWS_ENDPOINT_URL_S3"] = endpoint
+		data["S3_USE_HTTPS"] = boolDigit(u.Scheme == "https")
+		data["S3_VERIFY_SSL"] = boolDigit(u.Scheme == "https")
+	}
+	if s.ForcePathStyle {
+		data["S3_FORCE_PATH_STYLE"] = "true"
+	}
+	if s.SignatureVersion != "" {
+		data["S3_SIGNATURE_VERSION"] = s.SignatureVersion
+	}
+	return data, nil
+}
+
+// ErrNoS3Credentials says that no S3 credentials are configured.
+var ErrNoS3Credentials = errors.New("no S3 credentials found")
+
+func boolDigit(b bool) string { return strconv.Itoa(map[bool]int{false: 0, true: 1}[b]) }
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

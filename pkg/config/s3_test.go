@@ -1,0 +1,74 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// isolate points the AWS SDK at empty files, so only what the test sets is found.
+func isolate(t *testing.T) string {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "none"))
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "none"))
+	return home
+}
+
+func TestS3SecretDataFromEnvironment(t *testing.T) {
+	isolate(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "minio")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "minio123")
+	data, err := S3SecretData(context.Background(), S3Settings{Endpoint: "http://minio.kubeflow:9000", Region: "eu-west-1", ForcePathStyle: true, SignatureVersion: "s3v4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"AWS_ACCESS_KEY_ID": "minio", "AWS_SECRET_ACCESS_KEY": "minio123", "AWS_REGION": "eu-west-1",
+		"S3_ENDPOINT": "http://minio.kubeflow:9000", "AWS_ENDPOINT_URL_S3": "http://minio.kubeflow:9000",
+		"S3_USE_HTTPS": "0", "S3_VERIFY_SSL": "0", "S3_FORCE_PATH_STYLE": "true", "S3_SIGNATURE_VERSION": "s3v4",
+	}
+	if len(data) != len(want) {
+		t.Errorf("data = %v", data)
+	}
+	for k, v := range want {
+		if data[k] != v {
+			t.Errorf("%s = %q, want %q", k, data[k], v)
+		}
+	}
+}
+
+func TestS3SecretDataFromSharedCredentials(t *testing.T) {
+	home := isolate(t)
+	if err := os.MkdirAll(filepath.Join(home, ".aws"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	creds := "[default]\naws_access_key_id = AKIA\naws_secret_access_key = s3cr3t\naws_session_token = tok\n"
+	if err := os.WriteFile(filepath.Join(home, ".aws", "credentials"), []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The AWS SDK reads the default file names from HOME when the process starts.
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, ".aws", "credentials"))
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, ".aws", "config"))
+	data, err := S3SecretData(context.Background(), S3Settings{Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data["AWS_ACCESS_KEY_ID"] != "AKIA" || data["AWS_SESSION_TOKEN"] != "tok" || data["S3_ENDPOINT"] != "" {
+		t.Errorf("data = %v", data)
+	}
+}
+
+func TestS3SecretDataWithoutCredentials(t *testing.T) {
+	isolate(t)
+	_, err := S3SecretData(context.Background(), S3Settings{Region: "us-east-1"})
+	if !errors.Is(err, ErrNoS3Credentials) {
+		t.Errorf("error = %v, want ErrNoS3Credentials", err)
+	}
+}

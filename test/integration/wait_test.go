@@ -1,0 +1,279 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// running is a kubectl-kaptain process started in the background.
+type running struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	done           chan struct{}
+}
+
+// start runs the plugin in the background with the test kubeconfig.
+func start(t *testing.T, dir string, env []string, args ...string) *running {
+	t.Helper()
+	r := &running{done: make(chan struct{})}
+	r.cmd = exec.Command(shared.binary, append([]string{"--kubeconfig", shared.kubeconfig}, args...)...)
+	r.cmd.Dir = dir
+	r.cmd.Env = append([]string{"HOME=" + shared.home, "PATH=" + os.Getenv("PATH")}, env...)
+	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = r.cmd.Wait(); close(r.done) }()
+	t.Cleanup(func() { _ = r.cmd.Process.Kill(); <-r.done })
+	return r
+}
+
+// exit waits for the process and returns its exit code.
+func (r *running) exit(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-r.done:
+		return r.cmd.ProcessState.ExitCode()
+	case <-time.After(within):
+		t.Fatalf("still running after %s; stderr:\n%s", within, r.stderr.String())
+		return -1
+	}
+}
+
+// createdJob waits for the one training job of a resource in ns to exist.
+func createdJob(t *testing.T, gvr schema.GroupVersionResource, ns string) *unstructured.Unstructured {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		list, err := shared.dynamic.Resource(gvr).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) == 1 {
+			return &list.Items[0]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no %s appeared in %s", gvr.Resource, ns)
+	return nil
+}
+
+// setStatus plays the training operator: it writes the job's status through the status
+// subresource.
+func setStatus(t *testing.T, gvr schema.GroupVersionResource, job *unstructured.Unstructured, conditions []string, active, succeeded int64, message string) *unstructured.Unstructured {
+	t.Helper()
+	current, err := shared.dynamic.Resource(gvr).Namespace(job.GetNamespace()).Get(context.Background(), job.GetName(), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	var conds []any
+	for _, c := range conditions {
+		conds = append(conds, map[string]any{"type": c, "status": "True", "reason": "Job" + c, "message": message, "lastUpdateTime": now, "lastTransitionTime": now})
+	}
+	current.Object["status"] = map[string]any{
+		"conditions":      conds,
+		"replicaStatuses": map[string]any{"Worker": map[string]any{"active": active, "succeeded": succeeded}},
+	}
+	updated, err := shared.dynamic.Resource(gvr).Namespace(job.GetNamespace()).UpdateStatus(context.Background(), current, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("updating the status: %v", err)
+	}
+	return updated
+}
+
+func TestTrainWaitsUntilSucceeded(t *testing.T) {
+	ns := namespace(t)
+	r := start(t, repoPath("examples", "mnist-tensorflow"), nil, "train", "-n", ns, "--timeout", "60s", "-o", "name")
+	job := createdJob(t, tfJobs, ns)
+	setStatus(t, tfJobs, job, []string{"Created"}, 0, 0, "TFJob created")
+	setStatus(t, tfJobs, job, []string{"Created", "Running"}, 2, 0, "TFJob running")
+	time.Sleep(300 * time.Millisecond)
+	setStatus(t, tfJobs, job, []string{"Created", "Running", "Succeeded"}, 0, 2, "TFJob succeeded")
+	if code := r.exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, r.stderr.String())
+	}
+	stderr := r.stderr.String()
+	for _, want := range []string{
+		"tfjob.kubeflow.org/" + job.GetName() + " Running (2/2 replicas active)",
+		"tfjob.kubeflow.org/" + job.GetName() + " Succeeded (2/2 replicas succeeded)",
+		"trained model dev/mnist-tensorflow, revision ",
+		"--epochs=3 --lr=0.01 --momentum=0.9",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.TrimSpace(r.stdout.String()) != "tfjob.kubeflow.org/"+job.GetName() {
+		t.Errorf("stdout = %q, want only the job's name", r.stdout.String())
+	}
+	if count(t, tfJobs, ns) != 1 {
+		t.Error("the finished job was removed without --force-cleanup")
+	}
+}
+
+func TestTrainFailedJobExitsWithItsMessage(t *testing.T) {
+	ns := namespace(t)
+	r := start(t, repoPath("examples", "mnist-pytorch"), nil, "train", "-n", ns, "--timeout", "60s")
+	job := createdJob(t, pyTorchJobs, ns)
+	setStatus(t, pyTorchJobs, job, []string{"Created", "Running", "Failed"}, 0, 0, "PyTorchJob dev-mnist is failed because 1 Master replica(s) failed.")
+	if code := r.exit(t, 30*time.Second); code != 13 {
+		t.Fatalf("exit code %d, want 13 (JobFailed); stderr:\n%s", code, r.stderr.String())
+	}
+	if !strings.Contains(r.stderr.String(), "error: pytorchjob.kubeflow.org/"+job.GetName()+" failed: PyTorchJob dev-mnist is failed because 1 Master replica(s) failed.") {
+		t.Errorf("stderr:\n%s", r.stderr.String())
+	}
+}
+
+func TestTrainTimesOut(t *testing.T) {
+	ns := namespace(t)
+	r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "train", "-n", ns, "--timeout", "2s")
+	if r.code != 12 || !strings.Contains(r.stderr, "error: timed out after 2s waiting for tfjob.kubeflow.org/") {
+		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if count(t, tfJobs, ns) != 1 {
+		t.Error("a timed-out job must keep running")
+	}
+}
+
+func TestTrainStopsWhenAPodCannotBeScheduled(t *testing.T) {
+	ns := namespace(t)
+	r := start(t, repoPath("examples", "mnist-tensorflow"), nil, "train", "-n", ns, "--timeout", "60s")
+	job := createdJob(t, tfJobs, ns)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: job.GetName() + "-worker-0", Labels: map[string]string{
+			"training.kubeflow.org/job-name": job.GetName(), "training.kubeflow.org/replica-type": "worker", "training.kubeflow.org/replica-index": "0",
+		}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "tensorflow", Image: "mnist:1"}}},
+	}
+	created, err := shared.client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}}
+	if _, err := shared.client.CoreV1().Pods(ns).UpdateStatus(context.Background(), created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.exit(t, 30*time.Second); code != 11 {
+		t.Fatalf("exit code %d, want 11 (WorkloadDeployment); stderr:\n%s", code, r.stderr.String())
+	}
+	if !strings.Contains(r.stderr.String(), "replica worker-0 (pod "+pod.Name+") cannot run: Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.") {
+		t.Errorf("stderr:\n%s", r.stderr.String())
+	}
+}
+
+func TestTrainInterruptedRemovesWhatItCreated(t *testing.T) {
+	ns := namespace(t)
+	// Objects of the user's, which the interrupt must leave alone.
+	if _, err := applier().Apply(context.Background(), []*unstructured.Unstructured{secret(ns, "users-secret"), tfJob(ns, "users-job", int64(1))}); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, repoPath("examples", "mnist-tensorflow"), []string{"AWS_ACCESS_KEY_ID=minio", "AWS_SECRET_ACCESS_KEY=minio-secret"}, "train", "-n", ns, "--timeout", "60s")
+	var job *unstructured.Unstructured
+	deadline := time.Now().Add(30 * time.Second)
+	for job == nil && time.Now().Before(deadline) {
+		list, err := shared.dynamic.Resource(tfJobs).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=kubectl-kaptain"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) == 1 {
+			job = &list.Items[0]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if job == nil {
+		t.Fatalf("the job never appeared; stderr:\n%s", r.stderr.String())
+	}
+	storage, err := shared.client.CoreV1().Secrets(ns).Get(context.Background(), job.GetName()+"-storage", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the storage Secret: %v", err)
+	}
+	if refs := storage.OwnerReferences; len(refs) != 1 || refs[0].UID != job.GetUID() {
+		t.Errorf("the storage Secret is not owned by the job: %+v", refs)
+	}
+	time.Sleep(500 * time.Millisecond) // into the wait
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.exit(t, 30*time.Second); code != 130 {
+		t.Fatalf("exit code %d, want 130; stderr:\n%s", code, r.stderr.String())
+	}
+	if !strings.Contains(r.stderr.String(), "error: interrupted; removed secret "+storage.Name+" and tfjob "+job.GetName()) {
+		t.Errorf("stderr:\n%s", r.stderr.String())
+	}
+	if _, err := shared.dynamic.Resource(tfJobs).Namespace(ns).Get(context.Background(), job.GetName(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the job is still there: %v", err)
+	}
+	if _, err := shared.client.CoreV1().Secrets(ns).Get(context.Background(), storage.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the storage Secret is still there: %v", err)
+	}
+	if _, err := shared.dynamic.Resource(tfJobs).Namespace(ns).Get(context.Background(), "users-job", metav1.GetOptions{}); err != nil {
+		t.Errorf("the user's job was touched: %v", err)
+	}
+	if _, err := shared.client.CoreV1().Secrets(ns).Get(context.Background(), "users-secret", metav1.GetOptions{}); err != nil {
+		t.Errorf("the user's Secret was touched: %v", err)
+	}
+}
+
+func TestTrainForceCleanupRemovesTheFinishedJob(t *testing.T) {
+	ns := namespace(t)
+	r := start(t, repoPath("examples", "mnist-tensorflow"), []string{"KAPTAIN_SDK_FORCE_CLEANUP=yes"}, "train", "-n", ns, "--timeout", "60s")
+	job := createdJob(t, tfJobs, ns)
+	setStatus(t, tfJobs, job, []string{"Created", "Running", "Succeeded"}, 0, 2, "done")
+	if code := r.exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, r.stderr.String())
+	}
+	if !strings.Contains(r.stderr.String(), "removed tfjob "+job.GetName()+" (--force-cleanup)") {
+		t.Errorf("stderr:\n%s", r.stderr.String())
+	}
+	if _, err := shared.dynamic.Resource(tfJobs).Namespace(ns).Get(context.Background(), job.GetName(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the finished job is still there (err = %v)", err)
+	}
+}
+
+func TestTrainWithoutWaitReturnsAtOnce(t *testing.T) {
+	ns := namespace(t)
+	r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "train", "-n", ns, "--wait=false")
+	if r.code != 0 || !strings.Contains(r.stderr, "submitted; follow it with 'kubectl kaptain logs") {
+		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// TestTrainResourceVariantsPassServerDryRun checks the rendered jobs of the golden files
+// (cmd/kubectl-kaptain/testdata) against the upstream CRDs.
+func TestTrainResourceVariantsPassServerDryRun(t *testing.T) {
+	ns := namespace(t)
+	for _, tc := range []struct {
+		example string
+		args    []string
+	}{
+		{"mnist-tensorflow", []string{"--workers", "1"}},
+		{"mnist-tensorflow", []string{"--workers", "2", "--cpu", "1", "--memory", "2Gi"}},
+		{"mnist-tensorflow", []string{"--workers", "4", "--cpu", "2", "--memory", "8Gi", "--gpus", "1"}},
+		{"mnist-pytorch", []string{"--workers", "1"}},
+		{"mnist-pytorch", []string{"--workers", "2", "--cpu", "500m", "--memory", "1Gi"}},
+		{"mnist-pytorch", []string{"--workers", "4", "--cpu-request", "1", "--memory-limit", "4Gi", "--gpu-limit", "1", "--ttl-seconds-after-finished", "3600"}},
+	} {
+		r := kaptain(t, repoPath("examples", tc.example), []string{"AWS_ACCESS_KEY_ID=a", "AWS_SECRET_ACCESS_KEY=b"}, append([]string{"train", "-n", ns, "--dry-run=server"}, tc.args...)...)
+		if r.code != 0 || strings.Count(r.stdout, "created (server dry run)") != 2 {
+			t.Errorf("%s %v: exit %d, stdout %q, stderr %q", tc.example, tc.args, r.code, r.stdout, r.stderr)
+		}
+	}
+	if count(t, tfJobs, ns)+count(t, pyTorchJobs, ns) != 0 {
+		t.Error("a server dry run created a job")
+	}
+}
