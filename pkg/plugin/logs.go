@@ -1,0 +1,188 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/logs"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
+)
+
+// LogsOptions prints the logs of a training job's replicas.
+type LogsOptions struct {
+	deps *Deps
+
+	Follow  bool
+	Tail    int64
+	Replica string
+	Kind    string
+
+	name      string
+	namespace string
+	dynamic   dynamic.Interface
+	clientset kubernetes.Interface
+}
+
+// trainingKinds are the kinds 'logs' looks for, in order, with their containers.
+var trainingKinds = []struct {
+	kind, container string
+	resource        schema.GroupVersionResource
+}{
+	{workload.KindTFJob, "tensorflow", schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"}},
+	{workload.KindPyTorchJob, "pytorch", schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "pytorchjobs"}},
+}
+
+// NewCmdLogs returns kubectl kaptain logs.
+func NewCmdLogs(d *Deps) *cobra.Command {
+	o := &LogsOptions{deps: d, Tail: -1}
+	cmd := &cobra.Command{
+		Use:   "logs JOB [-f] [--tail N] [--replica worker-1]",
+		Short: "Print the logs of a training job's replicas, each line prefixed with its replica",
+		Long: `Print the logs of every replica of a TFJob or PyTorchJob, each line prefixed with the
+replica it comes from ([worker-1], [master-0]). With -f, follow them until the job finishes,
+attaching to replicas as they start or restart.`,
+		Example: `  # All replicas' logs so far
+  kubectl kaptain logs dev-mnist-14fbf217-train-6f1c2b
+
+  # Follow the second worker, from its last 20 lines
+  kubectl kaptain logs dev-mnist-14fbf217-train-6f1c2b -f --tail 20 --replica worker-1`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return sdkerr.New(sdkerr.Usage, "logs needs the name of one training job; 'kubectl get tfjobs,pytorchjobs' lists them")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.Follow, "follow", "f", false, "Follow the logs until the job finishes.")
+	f.Int64Var(&o.Tail, "tail", o.Tail, "Lines of recent logs to show per replica; -1 shows all.")
+	f.StringVar(&o.Replica, "replica", "", "Only this replica, e.g. worker-1 or master-0.")
+	f.StringVar(&o.Kind, "kind", "", "The job's kind, tfjob or pytorchjob, when both exist with the name.")
+	return cmd
+}
+
+// Complete reads the namespace and makes the clients.
+func (o *LogsOptions) Complete(args []string) error {
+	o.name = args[0]
+	var err error
+	if o.namespace, _, err = o.deps.ConfigFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return fmt.Errorf("reading the namespace from kubeconfig: %w", err)
+	}
+	if o.dynamic, err = o.deps.Factory.DynamicClient(); err != nil {
+		return fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	if o.clientset, err = o.deps.Factory.KubernetesClientSet(); err != nil {
+		return fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	return nil
+}
+
+// Validate checks the flags.
+func (o *LogsOptions) Validate() error {
+	if o.Kind != "" && o.Kind != "tfjob" && o.Kind != "pytorchjob" {
+		return sdkerr.New(sdkerr.Usage, "--kind %q is not supported; use tfjob or pytorchjob", o.Kind)
+	}
+	if o.Tail < -1 {
+		return sdkerr.New(sdkerr.Usage, "--tail must be -1 (all) or more, got %d", o.Tail)
+	}
+	return nil
+}
+
+// Run prints the logs, following them with -f.
+func (o *LogsOptions) Run(ctx context.Context) error {
+	job, container, gvr, err := o.find(ctx)
+	if err != nil {
+		return err
+	}
+	s := &logs.Streamer{Pods: o.clientset.CoreV1(), Out: o.deps.Streams.Out, Container: container, Follow: o.Follow, Prefix: workload.ReplicaName}
+	if o.Tail >= 0 {
+		s.Tail = &o.Tail
+	}
+	selector := workload.LabelJobName + "=" + job.GetName()
+	if !o.Follow {
+		pods, err := o.clientset.CoreV1().Pods(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return fmt.Errorf("listing the pods of %s: %w", job.GetName(), err)
+		}
+		items := pods.Items
+		slices.SortFunc(items, func(a, b corev1.Pod) int { return strings.Compare(workload.ReplicaName(&a), workload.ReplicaName(&b)) })
+		shown := 0
+		for i := range items {
+			if o.Replica != "" && workload.ReplicaName(&items[i]) != o.Replica {
+				continue
+			}
+			s.Attach(ctx, &items[i])
+			s.Wait()
+			shown++
+		}
+		if shown == 0 {
+			o.deps.progress().Printf("no replica pods of %s%s yet", job.GetName(), replicaSuffix(o.Replica))
+		}
+		return nil
+	}
+	waiter := &apply.Waiter{Client: o.dynamic, Pods: o.clientset.CoreV1()}
+	_, err = waiter.Wait(ctx, apply.Watch{
+		Resource: gvr, Namespace: o.namespace, Name: job.GetName(), PodSelector: selector,
+		Done: func(obj *unstructured.Unstructured) (bool, error) { return workload.StateOf(obj).Finished(), nil },
+		OnPod: func(pod *corev1.Pod) error {
+			if o.Replica == "" || workload.ReplicaName(pod) == o.Replica {
+				s.Attach(ctx, pod)
+			}
+			return nil
+		},
+	})
+	s.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil // Ctrl-C ends following, as with kubectl logs -f
+	}
+	return err
+}
+
+// find returns the job named o.name, its container name and resource.
+func (o *LogsOptions) find(ctx context.Context) (*unstructured.Unstructured, string, schema.GroupVersionResource, error) {
+	for _, k := range trainingKinds {
+		if o.Kind != "" && o.Kind != strings.ToLower(k.kind) {
+			continue
+		}
+		job, err := o.dynamic.Resource(k.resource).Namespace(o.namespace).Get(ctx, o.name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			return job, k.container, k.resource, nil
+		case apierrors.IsNotFound(err):
+			continue
+		default:
+			return nil, "", schema.GroupVersionResource{}, fmt.Errorf("reading %s %s: %w", strings.ToLower(k.kind), o.name, err)
+		}
+	}
+	return nil, "", schema.GroupVersionResource{}, fmt.Errorf("no TFJob or PyTorchJob named %s in namespace %s", o.name, o.namespace)
+}
+
+func replicaSuffix(r string) string {
+	if r == "" {
+		return ""
+	}
+	return " matching --replica " + r
+}

@@ -1,0 +1,28 @@
+//go:build integration
+
+package integration
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLogsFindsTheJobAndItsReplicas(t *testing.T) {
+	ns := namespace(t)
+	r := kaptain(t, ".", nil, "logs", "-n", ns, "missing")
+	if r.code != 1 || !strings.Contains(r.stderr, "error: no TFJob or PyTorchJob named missing in namespace "+ns) {
+		t.Errorf("missing job: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = kaptain(t, repoPath("examples", "mnist-pytorch"), nil, "train", "-n", ns, "--wait=false", "-o", "name")
+	if r.code != 0 {
+		t.Fatalf("train: %s", r.stderr)
+	}
+	name := strings.SplitN(strings.TrimSpace(r.stdout), "/", 2)[1]
+	r = kaptain(t, ".", nil, "logs", "-n", ns, name, "--replica", "worker-0")
+	if r.code != 0 || !strings.Contains(r.stderr, "no replica pods of "+name+" matching --replica worker-0 yet") {
+		t.Errorf("no pods: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := kaptain(t, ".", nil, "logs", "-n", ns, name, "--kind", "mxjob"); r.code != 2 {
+		t.Errorf("--kind mxjob: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
