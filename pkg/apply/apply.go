@@ -292,7 +292,7 @@ func reference(owner *unstructured.Unstructured) *metav1.OwnerReference {
 // remove deletes the given objects in reverse order, in the background, ignoring those
 // already gone.
 func (a *Applier) remove(ts []target) error {
-	if len(ts) == 0 || a.DryRun {
+	if len(ts) == 0 {
 		return nil
 	}
 	timeout := a.CleanupTimeout
@@ -304,7 +304,7 @@ func (a *Applier) remove(ts []target) error {
 	var errs []error
 	policy := metav1.DeletePropagationBackground
 	for _, t := range slices.Backward(ts) {
-		err := t.resource.Delete(ctx, t.obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &policy})
+		err := t.resource.Delete(ctx, t.obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &policy, DryRun: a.dryRun()})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("removing %s %s: %w", strings.ToLower(t.obj.GetKind()), t.obj.GetName(), err))
 		}

@@ -1,0 +1,207 @@
+package plugin
+
+import (
+	"context"
+	"slices"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
+)
+
+// DeployOptions deploys the model as a KServe InferenceService, or changes its canary.
+type DeployOptions struct {
+	deps   *Deps
+	Action *ActionFlags
+	Serve  ServeFlags
+
+	ModelURI                   string
+	Autoscale                  int64
+	CPU, Memory                string
+	GPUs                       int
+	CPURequest, CPULimit       string
+	MemoryRequest, MemoryLimit string
+	GPULimit                   int
+	Replace                    bool
+	CanaryTrafficPercent       int64
+
+	canarySet, simpleSet, advancedSet bool
+	serving                           *serving
+	revision                          string
+}
+
+// NewCmdDeploy returns kubectl kaptain deploy.
+func NewCmdDeploy(d *Deps) *cobra.Command {
+	o := &DeployOptions{deps: d, Action: NewActionFlags(), Autoscale: 2}
+	cmd := &cobra.Command{
+		Use:   "deploy [-f kaptain.yaml] [--model-uri s3://...] [--canary-traffic-percent P] [--replace]",
+		Short: "Serve the model with KServe, or send part of the traffic to a canary",
+		Long: `Deploy the model as a KServe InferenceService named after it, whose predictor serves the
+framework's model format from --model-uri (default: the model's latest trained location,
+from its record). kaptain.yaml's serving settings choose the runtime, protocol version,
+minimum and maximum replicas and the deployment mode (Serverless or RawDeployment);
+--autoscale is the target concurrency per replica.
+
+An existing deployment is replaced only with --replace. With --canary-traffic-percent, an
+existing deployment keeps serving and the new model gets that share of the traffic; then
+'promote' sends it all the traffic and 'rollback' returns to the previous model.`,
+		Example: `  # Serve the latest trained model and wait until it is ready
+  kubectl kaptain deploy
+
+  # Send 30% of the traffic to another model, then all of it
+  kubectl kaptain deploy --canary-traffic-percent 30 --model-uri s3://kaptain/models/dev/mnist/trained/7b93
+  kubectl kaptain promote`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.Action.AddFlags(cmd)
+	o.Serve.addFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.ModelURI, "model-uri", "", "The saved model to serve (default: the model's latest trained location).")
+	f.Int64Var(&o.Autoscale, "autoscale", o.Autoscale, "Target concurrency per replica.")
+	f.StringVar(&o.CPU, "cpu", "", "CPU of the predictor, request and limit.")
+	f.StringVar(&o.Memory, "memory", "", "Memory of the predictor, request and limit.")
+	f.IntVar(&o.GPUs, "gpus", 0, "GPUs of the predictor.")
+	f.StringVar(&o.CPURequest, "cpu-request", "", "CPU request (advanced resources).")
+	f.StringVar(&o.CPULimit, "cpu-limit", "", "CPU limit (advanced resources).")
+	f.StringVar(&o.MemoryRequest, "memory-request", "", "Memory request (advanced resources).")
+	f.StringVar(&o.MemoryLimit, "memory-limit", "", "Memory limit (advanced resources).")
+	f.IntVar(&o.GPULimit, "gpu-limit", 0, "GPU limit (advanced resources).")
+	f.BoolVar(&o.Replace, "replace", false, "Replace the model's existing deployment.")
+	f.Int64Var(&o.CanaryTrafficPercent, "canary-traffic-percent", 0, "Deploy as a canary of the existing deployment with this share of the traffic (1-99).")
+	return cmd
+}
+
+// Complete loads the model and finds its current deployment.
+func (o *DeployOptions) Complete(cmd *cobra.Command) error {
+	fs := cmd.Flags()
+	o.canarySet = fs.Changed("canary-traffic-percent")
+	o.simpleSet = fs.Changed("cpu") || fs.Changed("memory") || fs.Changed("gpus")
+	o.advancedSet = fs.Changed("cpu-request") || fs.Changed("cpu-limit") || fs.Changed("memory-request") || fs.Changed("memory-limit") || fs.Changed("gpu-limit")
+	s, err := completeServing(cmd.Context(), cmd, o.deps, o.Action)
+	if err != nil {
+		return err
+	}
+	o.serving = s
+	o.revision = o.deps.NewRevision()
+	return nil
+}
+
+// Validate checks the flags against each other and the deployment's state. It changes nothing.
+func (o *DeployOptions) Validate() error {
+	m := o.serving.model
+	if _, ok := workload.ModelFormat(m.Spec.Framework); !ok {
+		return sdkerr.New(sdkerr.UnsupportedModelDeployment, "framework %q cannot be served by KServe", m.Spec.Framework)
+	}
+	if o.simpleSet && o.advancedSet {
+		return sdkerr.New(sdkerr.Usage, "--cpu, --memory and --gpus cannot be combined with --cpu-request, --cpu-limit, --memory-request, --memory-limit or --gpu-limit; use one kind")
+	}
+	for _, q := range []struct{ flag, v string }{{"--cpu", o.CPU}, {"--memory", o.Memory}, {"--cpu-request", o.CPURequest}, {"--cpu-limit", o.CPULimit}, {"--memory-request", o.MemoryRequest}, {"--memory-limit", o.MemoryLimit}} {
+		if _, err := resource.ParseQuantity(q.v); q.v != "" && err != nil {
+			return sdkerr.New(sdkerr.Usage, "%s %q is not a resource quantity such as 500m, 2 or 4Gi", q.flag, q.v)
+		}
+	}
+	if o.Autoscale < 1 || o.GPUs < 0 || o.GPULimit < 0 {
+		return sdkerr.New(sdkerr.Usage, "--autoscale must be 1 or more, --gpus and --gpu-limit 0 or more")
+	}
+	if o.canarySet && (o.CanaryTrafficPercent < 1 || o.CanaryTrafficPercent > 99) {
+		return sdkerr.New(sdkerr.Usage, "--canary-traffic-percent must be between 1 and 99; 'kubectl kaptain promote' sends all the traffic to the canary")
+	}
+	if o.canarySet && o.Replace {
+		return sdkerr.New(sdkerr.Usage, "--canary-traffic-percent and --replace cannot be combined")
+	}
+	clientDryRun := o.serving.action.dryRun == cmdutil.DryRunClient
+	if clientDryRun && o.ModelURI == "" {
+		return sdkerr.New(sdkerr.Usage, "--dry-run=client needs --model-uri: the latest trained location is read from the cluster")
+	}
+	if clientDryRun {
+		return nil
+	}
+	if o.ModelURI != "" {
+		if _, _, err := model.ParseStorageURI(o.ModelURI); err != nil {
+			return sdkerr.New(sdkerr.Usage, "--model-uri: %v", err)
+		}
+	}
+	switch {
+	case o.canarySet && o.serving.current == nil:
+		return sdkerr.New(sdkerr.ModelDeployment, "model %s is not deployed, so it has no traffic to share with a canary; run 'kubectl kaptain deploy' first", m.Spec.ID)
+	case !o.canarySet && o.serving.current != nil && !o.Replace:
+		return sdkerr.New(sdkerr.ModelDeployment, "model %s is already deployed as inferenceservice %s; add --replace to replace it, or --canary-traffic-percent to try the new model on part of the traffic", m.Spec.ID, o.serving.name)
+	}
+	return nil
+}
+
+// Run renders, applies and waits for the service.
+func (o *DeployOptions) Run(ctx context.Context) error {
+	s := o.serving
+	uri, err := o.modelURI(ctx)
+	if err != nil {
+		return err
+	}
+	sv := workload.Serve{ModelURI: uri, Autoscale: o.Autoscale, Resources: resourcesOf(o.simpleSet, o.CPU, o.Memory, o.GPUs, o.CPURequest, o.CPULimit, o.MemoryRequest, o.MemoryLimit, o.GPULimit)}
+	action := "deploy"
+	if o.canarySet {
+		current, previous := s.currentURIs()
+		sv.PreviousModelURI = current
+		if s.canary() != nil {
+			sv.PreviousModelURI = previous // changing the canary keeps its baseline
+		}
+		sv.CanaryTrafficPercent = &o.CanaryTrafficPercent
+		action = "canary"
+	}
+	objs, err := s.objects(ctx, sv)
+	if err != nil {
+		return err
+	}
+	err = s.apply(ctx, objs, action, o.revision, o.Serve)
+	if s.action.dryRun == cmdutil.DryRunNone && (o.Serve.Wait || err != nil) {
+		s.record(ctx, track.Action{Name: "deploy", Revision: o.revision, Err: err, ModelURI: uri, Image: s.model.Spec.Image,
+			Workload: "inferenceservice." + s.gvk.Group + "/" + s.name})
+	}
+	return err
+}
+
+// modelURI is --model-uri, or the latest trained location from the model's record.
+func (o *DeployOptions) modelURI(ctx context.Context) (string, error) {
+	if o.ModelURI != "" {
+		return o.ModelURI, nil
+	}
+	s := o.serving
+	cs, err := o.deps.Factory.KubernetesClientSet()
+	if err != nil {
+		return "", err
+	}
+	rec, err := newStore(o.deps, cs.CoreV1(), s.action.namespace, s.model).Get(ctx, s.model.Spec.ID, s.model.KubeName())
+	if err != nil && !isNotTracked(err) {
+		return "", err
+	}
+	if rec != nil {
+		for _, e := range slices.Backward(rec.History) {
+			if e.Succeeded && (e.Action == "train" || e.Action == "tune") && e.ModelURI != "" {
+				return e.ModelURI, nil
+			}
+		}
+	}
+	return "", sdkerr.New(sdkerr.ModelValidation, "model %s has no trained revision to deploy; train it first or pass --model-uri", s.model.Spec.ID)
+}
+
+// resourcesOf returns the simple or the advanced resources.
+func resourcesOf(simple bool, cpu, memory string, gpus int, cpuReq, cpuLim, memReq, memLim string, gpuLim int) workload.Resources {
+	if simple {
+		return workload.Resources{CPURequest: cpu, CPULimit: cpu, MemoryRequest: memory, MemoryLimit: memory, GPULimit: gpus}
+	}
+	return workload.Resources{CPURequest: cpuReq, CPULimit: cpuLim, MemoryRequest: memReq, MemoryLimit: memLim, GPULimit: gpuLim}
+}

@@ -1,0 +1,197 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+const isvcName = "dev-mnist-tensorflow-4bd4aad1"
+
+var creds = []string{"AWS_ACCESS_KEY_ID=minio", "AWS_SECRET_ACCESS_KEY=minio-secret"}
+
+func isvc(t *testing.T, ns string) *unstructured.Unstructured {
+	t.Helper()
+	obj, err := shared.dynamic.Resource(inferenceSvc).Namespace(ns).Get(context.Background(), isvcName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("reading the inference service: %v", err)
+	}
+	return obj
+}
+
+// setReady plays KServe: the service's status says Ready for its current generation.
+func setReady(t *testing.T, obj *unstructured.Unstructured, status, reason string) {
+	t.Helper()
+	obj = obj.DeepCopy()
+	obj.Object["status"] = map[string]any{
+		"url":                "http://" + obj.GetName() + "." + obj.GetNamespace() + ".example.com",
+		"observedGeneration": obj.GetGeneration(),
+		"conditions": []any{
+			map[string]any{"type": "PredictorReady", "status": status, "reason": reason, "message": "predictor " + reason, "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)},
+			map[string]any{"type": "Ready", "status": status, "reason": reason, "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)},
+		},
+	}
+	if _, err := shared.dynamic.Resource(inferenceSvc).Namespace(obj.GetNamespace()).UpdateStatus(context.Background(), obj, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitForISVC(t *testing.T, ns string) *unstructured.Unstructured {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if obj, err := shared.dynamic.Resource(inferenceSvc).Namespace(ns).Get(context.Background(), isvcName, metav1.GetOptions{}); err == nil {
+			return obj
+		}
+	}
+	t.Fatal("the inference service never appeared")
+	return nil
+}
+
+func predictor(obj *unstructured.Unstructured) (uri string, canary int64, hasCanary bool) {
+	uri, _, _ = unstructured.NestedString(obj.Object, "spec", "predictor", "model", "storageUri")
+	canary, hasCanary, _ = unstructured.NestedInt64(obj.Object, "spec", "predictor", "canaryTrafficPercent")
+	return uri, canary, hasCanary
+}
+
+func TestDeployCanaryPromoteRollbackUndeploy(t *testing.T) {
+	ns := namespace(t)
+	dir := repoPath("examples", "mnist-tensorflow")
+	kap := func(code int, want string, args ...string) {
+		t.Helper()
+		r := kaptain(t, dir, creds, append(args, "-n", ns)...)
+		if r.code != code || !strings.Contains(r.stderr+r.stdout, want) {
+			t.Fatalf("%v: exit %d (want %d), output %q (want %q)", args, r.code, code, r.stderr+r.stdout, want)
+		}
+	}
+	// Misuse before anything is deployed changes nothing.
+	kap(8, "is not deployed, so it has no traffic to share with a canary", "deploy", "--canary-traffic-percent", "30", "--model-uri", "s3://kaptain/m/2")
+	kap(8, "is not deployed; nothing to promote", "promote")
+	kap(8, "is not deployed; nothing to roll back", "rollback")
+	kap(8, "is not deployed: there is no inferenceservice", "undeploy")
+	kap(9, "has no trained revision to deploy; train it first or pass --model-uri", "deploy")
+	if n := count(t, inferenceSvc, ns); n != 0 {
+		t.Fatalf("%d inference services after refused commands", n)
+	}
+
+	r := start(t, dir, creds, "deploy", "-n", ns, "--model-uri", "s3://kaptain/m/1", "--cpu", "1", "--timeout", "60s")
+	obj := waitForISVC(t, ns)
+	setReady(t, obj, "True", "")
+	if code := r.exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("deploy: exit %d: %s", code, r.stderr.String())
+	}
+	if !strings.Contains(r.stderr.String(), "is ready: http://"+isvcName+"."+ns+".example.com") {
+		t.Errorf("deploy did not print the URL:\n%s", r.stderr.String())
+	}
+	obj = isvc(t, ns)
+	sa, err := shared.client.CoreV1().ServiceAccounts(ns).Get(context.Background(), isvcName+"-storage", metav1.GetOptions{})
+	if err != nil || len(sa.Secrets) != 1 || sa.Secrets[0].Name != isvcName+"-storage" {
+		t.Fatalf("service account: %v %+v", err, sa)
+	}
+	secret, err := shared.client.CoreV1().Secrets(ns).Get(context.Background(), isvcName+"-storage", metav1.GetOptions{})
+	if err != nil || secret.Annotations["serving.kserve.io/s3-region"] != "us-east-1" || string(secret.Data["AWS_ACCESS_KEY_ID"]) != "minio" {
+		t.Fatalf("storage secret: %v %+v", err, secret)
+	}
+	if name, _, _ := unstructured.NestedString(obj.Object, "spec", "predictor", "serviceAccountName"); name != sa.Name {
+		t.Errorf("predictor service account = %q", name)
+	}
+
+	kap(8, "is already deployed as inferenceservice "+isvcName+"; add --replace", "deploy", "--model-uri", "s3://kaptain/m/9")
+	kap(8, "has no canary to promote", "promote")
+	if after := isvc(t, ns); after.GetResourceVersion() != obj.GetResourceVersion() {
+		t.Error("a refused command changed the service")
+	}
+
+	kap(0, "", "deploy", "--canary-traffic-percent", "30", "--model-uri", "s3://kaptain/m/2", "--wait=false")
+	obj = isvc(t, ns)
+	if uri, pct, ok := predictor(obj); uri != "s3://kaptain/m/2" || !ok || pct != 30 || obj.GetAnnotations()["kaptain.dev/previous-model-uri"] != "s3://kaptain/m/1" {
+		t.Fatalf("canary: %s %d %v %v", uri, pct, ok, obj.GetAnnotations())
+	}
+	if cpu, _, _ := unstructured.NestedString(obj.Object, "spec", "predictor", "model", "resources", "limits", "cpu"); cpu != "" {
+		t.Logf("canary resources come from its own flags: cpu %q", cpu)
+	}
+	kap(0, "", "deploy", "--canary-traffic-percent", "50", "--model-uri", "s3://kaptain/m/2", "--wait=false")
+	if obj = isvc(t, ns); obj.GetAnnotations()["kaptain.dev/previous-model-uri"] != "s3://kaptain/m/1" {
+		t.Errorf("changing the canary lost the baseline: %v", obj.GetAnnotations())
+	}
+
+	kap(0, "", "promote", "--wait=false")
+	obj = isvc(t, ns)
+	if uri, _, ok := predictor(obj); uri != "s3://kaptain/m/2" || ok || obj.GetAnnotations()["kaptain.dev/previous-model-uri"] != "" {
+		t.Fatalf("promote: %s canary=%v %v", uri, ok, obj.GetAnnotations())
+	}
+	kap(8, "has no canary to roll back", "rollback")
+
+	kap(0, "", "deploy", "--canary-traffic-percent", "30", "--model-uri", "s3://kaptain/m/3", "--wait=false")
+	kap(0, "", "rollback", "--wait=false")
+	obj = isvc(t, ns)
+	if uri, _, ok := predictor(obj); uri != "s3://kaptain/m/2" || ok {
+		t.Fatalf("rollback: %s canary=%v", uri, ok)
+	}
+
+	kap(0, "inferenceservice.serving.kserve.io/"+isvcName+" deleted", "undeploy")
+	if _, err := shared.dynamic.Resource(inferenceSvc).Namespace(ns).Get(context.Background(), isvcName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the service is still there: %v", err)
+	}
+	for _, get := range []func() error{
+		func() error {
+			_, err := shared.client.CoreV1().Secrets(ns).Get(context.Background(), isvcName+"-storage", metav1.GetOptions{})
+			return err
+		},
+		func() error {
+			_, err := shared.client.CoreV1().ServiceAccounts(ns).Get(context.Background(), isvcName+"-storage", metav1.GetOptions{})
+			return err
+		},
+	} {
+		if err := get(); !apierrors.IsNotFound(err) {
+			t.Errorf("storage credentials left behind: %v", err)
+		}
+	}
+}
+
+func TestDeployFailsOnAFalseCondition(t *testing.T) {
+	ns := namespace(t)
+	r := start(t, repoPath("examples", "mnist-tensorflow"), nil, "deploy", "-n", ns, "--model-uri", "s3://kaptain/m/1", "--timeout", "60s")
+	setReady(t, waitForISVC(t, ns), "False", "RevisionFailed")
+	if code := r.exit(t, 30*time.Second); code != 8 {
+		t.Fatalf("exit %d, want 8: %s", code, r.stderr.String())
+	}
+	if !strings.Contains(r.stderr.String(), "is not ready: RevisionFailed: predictor RevisionFailed\npredictor pods: none") {
+		t.Errorf("stderr:\n%s", r.stderr.String())
+	}
+}
+
+// TestDeployEveryFrameworkAndModePassesServerDryRun checks the rendered services against
+// the upstream KServe CRD.
+func TestDeployEveryFrameworkAndModePassesServerDryRun(t *testing.T) {
+	ns := namespace(t)
+	base, err := os.ReadFile(repoPath("examples", "mnist-tensorflow", "kaptain.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fw := range []string{"tensorflow", "pytorch", "sklearn", "xgboost", "lightgbm", "onnx", "huggingface", "triton", "pmml", "paddle", "mlflow"} {
+		for _, mode := range []string{"Serverless", "RawDeployment"} {
+			dir := t.TempDir()
+			doc := strings.Replace(string(base), "framework: tensorflow", "framework: "+fw, 1)
+			doc = strings.Replace(doc, "    protocolVersion: v1", "    protocolVersion: v2\n    deploymentMode: "+mode, 1)
+			if err := os.WriteFile(filepath.Join(dir, "kaptain.yaml"), []byte(doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := kaptain(t, dir, creds, "deploy", "-n", ns, "--dry-run=server", "--model-uri", "s3://kaptain/m/1", "--gpus", "1", "-o", "yaml")
+			if r.code != 0 || !strings.Contains(r.stdout, "name: "+fw) || !strings.Contains(r.stdout, "serving.kserve.io/deploymentMode: "+mode) {
+				t.Errorf("%s %s: exit %d: %s", fw, mode, r.code, r.stderr)
+			}
+		}
+	}
+	if count(t, inferenceSvc, ns) != 0 {
+		t.Error("a server dry run created a service")
+	}
+}
