@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 )
 
 const isvcName = "dev-mnist-tensorflow-4bd4aad1"
@@ -91,6 +94,9 @@ func TestDeployCanaryPromoteRollbackUndeploy(t *testing.T) {
 	if !strings.Contains(r.stderr.String(), "is ready: http://"+isvcName+"."+ns+".example.com") {
 		t.Errorf("deploy did not print the URL:\n%s", r.stderr.String())
 	}
+	if rec := record(t, "mnist-tensorflow", ns); rec.State != track.Deployed || rec.History[len(rec.History)-1].ModelURI != "s3://kaptain/m/1" {
+		t.Errorf("the record after deploy: %+v", rec)
+	}
 	obj = isvc(t, ns)
 	sa, err := shared.client.CoreV1().ServiceAccounts(ns).Get(context.Background(), isvcName+"-storage", metav1.GetOptions{})
 	if err != nil || len(sa.Secrets) != 1 || sa.Secrets[0].Name != isvcName+"-storage" {
@@ -166,6 +172,24 @@ func TestDeployFailsOnAFalseCondition(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr.String(), "is not ready: RevisionFailed: predictor RevisionFailed\npredictor pods: none") {
 		t.Errorf("stderr:\n%s", r.stderr.String())
+	}
+}
+
+func TestDeployDefaultsToTheLatestTrainedModel(t *testing.T) {
+	ns := namespace(t)
+	store := &track.Store{ConfigMaps: shared.client.CoreV1(), Namespace: ns, NewRevision: func() string { return "r0" }, Now: time.Now}
+	for i, uri := range []string{"s3://kaptain/t/1", "s3://kaptain/t/2"} {
+		_, err := store.Update(context.Background(), "dev/mnist-tensorflow", "dev-mnist-tensorflow-4bd4aad1", func(r *track.Record) error {
+			r.Apply(track.Action{Name: "train", Revision: fmt.Sprint("r", i+1), ModelURI: uri}, time.Now())
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "deploy", "-n", ns, "--dry-run=server", "-o", "jsonpath={.spec.predictor.model.storageUri}")
+	if r.code != 0 || r.stdout != "s3://kaptain/t/2" {
+		t.Errorf("exit %d, storageUri %q, stderr %q; want the latest trained model", r.code, r.stdout, r.stderr)
 	}
 }
 
