@@ -1,0 +1,122 @@
+package plugin
+
+import (
+	"context"
+	"strings"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/kubectl/pkg/cmd/get"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+)
+
+// NewCmdGet returns kubectl kaptain get: kubectl get over the managed kinds, with the
+// server's tables (the CRDs' printer columns), every kubectl output format, chunked lists
+// and --watch.
+func NewCmdGet(d *Deps) *cobra.Command {
+	o := get.NewGetOptions("kubectl kaptain", d.Streams)
+	cmd := &cobra.Command{
+		Use:   "get jobs|experiments|inferenceservices|all [NAME] [-o wide|yaml|json|name|jsonpath=...|custom-columns=...] [-l selector] [-A] [-w]",
+		Short: "List the jobs, experiments and inference services kaptain made (the SDK's list_*)",
+		Long: `List what kaptain made, with the columns the cluster's CRDs define. jobs covers TFJobs and
+PyTorchJobs; all covers jobs, experiments and inference services. A kind whose CRD the
+cluster lacks is skipped with a warning. Without NAME only objects labelled
+app.kubernetes.io/managed-by=kubectl-kaptain are listed.`,
+		Example: `  kubectl kaptain get jobs
+  kubectl kaptain get all -A -o wide
+  kubectl kaptain get inferenceservices -l kaptain.dev/model=dev-mnist-14fbf217 -w
+  kubectl kaptain get jobs dev-mnist-14fbf217-train-6f1c2b -o yaml`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return sdkerr.New(sdkerr.Usage, "get needs jobs, experiments, inferenceservices or all, and optionally a NAME")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kinds, err := kindsOf(args[0])
+			if err != nil {
+				return err
+			}
+			mapper, err := d.Factory.ToRESTMapper()
+			if err != nil {
+				return err
+			}
+			kinds, mappings, err := served(mapper, kinds, d.progress().Printf)
+			if err != nil {
+				return err
+			}
+			if len(kinds) == 0 {
+				return sdkerr.New(sdkerr.WorkloadDeployment, "the cluster serves none of the kinds of %s", args[0])
+			}
+			var resources []string
+			for _, m := range mappings {
+				resources = append(resources, m.Resource.Resource+"."+m.Resource.Version+"."+m.Resource.Group)
+			}
+			getArgs := []string{strings.Join(resources, ",")}
+			if len(args) == 2 {
+				// One object by name: look it up in each kind, and show it from the kinds
+				// that have it.
+				found, err := kindsWithName(cmd.Context(), d, resources, mappings, args[1])
+				if err != nil {
+					return err
+				}
+				if len(found) == 0 {
+					return sdkerr.New(sdkerr.Unknown, "no %s named %s", kindNames(kinds), args[1])
+				}
+				getArgs = []string{strings.Join(found, ","), args[1]}
+			} else {
+				selector := render.LabelManagedBy + "=" + render.ManagedByValue
+				if o.LabelSelector != "" {
+					selector += "," + o.LabelSelector
+				}
+				o.LabelSelector = selector
+			}
+			o.ServerPrint = true
+			if err := o.Complete(d.Factory, cmd, getArgs); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return sdkerr.Wrap(sdkerr.Usage, err, "")
+			}
+			return o.Run(d.Factory, getArgs)
+		},
+	}
+	o.PrintFlags.AddFlags(cmd)
+	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "After listing, watch for changes.")
+	cmd.Flags().BoolVar(&o.WatchOnly, "watch-only", false, "Watch for changes without listing first.")
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "List across all namespaces.")
+	cmd.Flags().StringVar(&o.FieldSelector, "field-selector", "", "Selector (field query) to filter on.")
+	cmdutil.AddChunkSizeFlag(cmd, &o.ChunkSize)
+	cmdutil.AddLabelSelectorFlagVar(cmd, &o.LabelSelector)
+	cmd.Flags().Bool("server-print", true, "Have the server return the table (CRD printer columns).")
+	return cmd
+}
+
+// kindsWithName returns the resources (of those given) that have an object named name in
+// the namespace.
+func kindsWithName(ctx context.Context, d *Deps, resources []string, mappings []*meta.RESTMapping, name string) ([]string, error) {
+	ns, _, err := d.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return nil, err
+	}
+	client, err := d.Factory.DynamicClient()
+	if err != nil {
+		return nil, err
+	}
+	var found []string
+	for i, m := range mappings {
+		_, err := client.Resource(m.Resource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			found = append(found, resources[i])
+		case !apierrors.IsNotFound(err):
+			return nil, err
+		}
+	}
+	return found, nil
+}
