@@ -310,13 +310,13 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 		if err := o.action.applier.Delete(created); err != nil {
 			return sdkerr.Wrap(sdkerr.Interrupted, err, "interrupted; cleaning up")
 		}
-		return sdkerr.New(sdkerr.Interrupted, "interrupted; removed %s", describe(created))
+		return sdkerr.New(sdkerr.Interrupted, "interrupted; removed %s", describeObjects(created))
 	}
 	if o.forceCleanup && final != nil && workload.StateOf(final).Finished() {
 		if err := o.action.applier.Delete(created); err != nil {
 			return errors.Join(waitErr, err)
 		}
-		progress.Printf("removed %s (--force-cleanup)", describe(created))
+		progress.Printf("removed %s (--force-cleanup)", describeObjects(created))
 	}
 	modelURI := strings.TrimRight(m.Spec.Config.ModelStorageURI, "/") + "/" + m.Spec.ID + "/trained/" + o.revision
 	if sdkerr.ClassOf(waitErr) != sdkerr.Timeout { // a job that timed out keeps running
@@ -442,8 +442,8 @@ func (o *TrainOptions) failedLogs(ctx context.Context, pods corev1client.PodsGet
 	return b.String()
 }
 
-// describe names objects as "tfjob x and secret y".
-func describe(objs []*unstructured.Unstructured) string {
+// describeObjects names objects as "tfjob x and secret y".
+func describeObjects(objs []*unstructured.Unstructured) string {
 	if len(objs) == 0 {
 		return "nothing"
 	}

@@ -38,6 +38,7 @@ type cluster struct {
 	client     kubernetes.Interface
 	dynamic    dynamic.Interface
 	mapper     *restmapper.DeferredDiscoveryRESTMapper
+	env        *envtest.Environment
 }
 
 var shared cluster
@@ -88,7 +89,7 @@ func setUp(env *envtest.Environment, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	shared = cluster{config: cfg, home: home}
+	shared = cluster{config: cfg, home: home, env: env}
 	user, err := env.AddUser(envtest.User{Name: "kaptain-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		return fmt.Errorf("adding a user: %w", err)
