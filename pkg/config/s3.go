@@ -41,7 +41,7 @@ func S3SecretData(ctx context.Context, s S3Settings) (map[string]string, error) 
 	}
 	creds, err := cfg.Credentials.Retrieve(ctx)
 	if err != nil || !creds.HasKeys() {
-		return nil, fmt.Errorf("%w (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or ~/.aws/credentials): %v", ErrNoS3Credentials, err)
+		return nil, fmt.Errorf("%w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write ~/.aws/credentials", ErrNoS3Credentials)
 	}
 	data := map[string]string{
 		"AWS_ACCESS_KEY_ID":     creds.AccessKeyID,

@@ -46,7 +46,24 @@ type Spec struct {
 	Labels           map[string]string `json:"labels,omitempty"`
 	Serving          Serving           `json:"serving,omitempty"`
 	Hyperparameters  map[string]any    `json:"hyperparameters,omitempty"`
+	Tune             Tune              `json:"tune,omitempty"`
 	Config           Config            `json:"config,omitempty"`
+}
+
+// Tune is the default search of 'kubectl kaptain tune' (the SDK's tune arguments); flags
+// override it.
+type Tune struct {
+	// Parameters maps names to domains: "double:0.001:0.1", "int:1:5:1",
+	// "discrete:0.5,0.9", "categorical:sgd,adam".
+	Parameters        map[string]string `json:"parameters,omitempty"`
+	Objectives        []string          `json:"objectives,omitempty"`
+	ObjectiveType     string            `json:"objectiveType,omitempty"`
+	Goal              *float64          `json:"goal,omitempty"`
+	Trials            *int              `json:"trials,omitempty"`
+	ParallelTrials    *int              `json:"parallelTrials,omitempty"`
+	FailedTrials      *int              `json:"failedTrials,omitempty"`
+	Algorithm         string            `json:"algorithm,omitempty"`
+	AlgorithmSettings map[string]string `json:"algorithmSettings,omitempty"`
 }
 
 // Serving is the SDK's serving_config: settings for the model server.

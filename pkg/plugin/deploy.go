@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/api/resource"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
@@ -20,19 +19,15 @@ type DeployOptions struct {
 	Action *ActionFlags
 	Serve  ServeFlags
 
-	ModelURI                   string
-	Autoscale                  int64
-	CPU, Memory                string
-	GPUs                       int
-	CPURequest, CPULimit       string
-	MemoryRequest, MemoryLimit string
-	GPULimit                   int
-	Replace                    bool
-	CanaryTrafficPercent       int64
+	ModelURI             string
+	Autoscale            int64
+	Resources            ResourceFlags
+	Replace              bool
+	CanaryTrafficPercent int64
 
-	canarySet, simpleSet, advancedSet bool
-	serving                           *serving
-	revision                          string
+	canarySet bool
+	serving   *serving
+	revision  string
 }
 
 // NewCmdDeploy returns kubectl kaptain deploy.
@@ -72,14 +67,7 @@ existing deployment keeps serving and the new model gets that share of the traff
 	f := cmd.Flags()
 	f.StringVar(&o.ModelURI, "model-uri", "", "The saved model to serve (default: the model's latest trained location).")
 	f.Int64Var(&o.Autoscale, "autoscale", o.Autoscale, "Target concurrency per replica.")
-	f.StringVar(&o.CPU, "cpu", "", "CPU of the predictor, request and limit.")
-	f.StringVar(&o.Memory, "memory", "", "Memory of the predictor, request and limit.")
-	f.IntVar(&o.GPUs, "gpus", 0, "GPUs of the predictor.")
-	f.StringVar(&o.CPURequest, "cpu-request", "", "CPU request (advanced resources).")
-	f.StringVar(&o.CPULimit, "cpu-limit", "", "CPU limit (advanced resources).")
-	f.StringVar(&o.MemoryRequest, "memory-request", "", "Memory request (advanced resources).")
-	f.StringVar(&o.MemoryLimit, "memory-limit", "", "Memory limit (advanced resources).")
-	f.IntVar(&o.GPULimit, "gpu-limit", 0, "GPU limit (advanced resources).")
+	o.Resources.addFlags(cmd, "the predictor")
 	f.BoolVar(&o.Replace, "replace", false, "Replace the model's existing deployment.")
 	f.Int64Var(&o.CanaryTrafficPercent, "canary-traffic-percent", 0, "Deploy as a canary of the existing deployment with this share of the traffic (1-99).")
 	return cmd
@@ -89,8 +77,7 @@ existing deployment keeps serving and the new model gets that share of the traff
 func (o *DeployOptions) Complete(cmd *cobra.Command) error {
 	fs := cmd.Flags()
 	o.canarySet = fs.Changed("canary-traffic-percent")
-	o.simpleSet = fs.Changed("cpu") || fs.Changed("memory") || fs.Changed("gpus")
-	o.advancedSet = fs.Changed("cpu-request") || fs.Changed("cpu-limit") || fs.Changed("memory-request") || fs.Changed("memory-limit") || fs.Changed("gpu-limit")
+	o.Resources.complete(cmd)
 	s, err := completeServing(cmd.Context(), cmd, o.deps, o.Action)
 	if err != nil {
 		return err
@@ -106,16 +93,11 @@ func (o *DeployOptions) Validate() error {
 	if _, ok := workload.ModelFormat(m.Spec.Framework); !ok {
 		return sdkerr.New(sdkerr.UnsupportedModelDeployment, "framework %q cannot be served by KServe", m.Spec.Framework)
 	}
-	if o.simpleSet && o.advancedSet {
-		return sdkerr.New(sdkerr.Usage, "--cpu, --memory and --gpus cannot be combined with --cpu-request, --cpu-limit, --memory-request, --memory-limit or --gpu-limit; use one kind")
+	if err := o.Resources.validate(); err != nil {
+		return err
 	}
-	for _, q := range []struct{ flag, v string }{{"--cpu", o.CPU}, {"--memory", o.Memory}, {"--cpu-request", o.CPURequest}, {"--cpu-limit", o.CPULimit}, {"--memory-request", o.MemoryRequest}, {"--memory-limit", o.MemoryLimit}} {
-		if _, err := resource.ParseQuantity(q.v); q.v != "" && err != nil {
-			return sdkerr.New(sdkerr.Usage, "%s %q is not a resource quantity such as 500m, 2 or 4Gi", q.flag, q.v)
-		}
-	}
-	if o.Autoscale < 1 || o.GPUs < 0 || o.GPULimit < 0 {
-		return sdkerr.New(sdkerr.Usage, "--autoscale must be 1 or more, --gpus and --gpu-limit 0 or more")
+	if o.Autoscale < 1 {
+		return sdkerr.New(sdkerr.Usage, "--autoscale must be 1 or more, got %d", o.Autoscale)
 	}
 	if o.canarySet && (o.CanaryTrafficPercent < 1 || o.CanaryTrafficPercent > 99) {
 		return sdkerr.New(sdkerr.Usage, "--canary-traffic-percent must be between 1 and 99; 'kubectl kaptain promote' sends all the traffic to the canary")
@@ -151,7 +133,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sv := workload.Serve{ModelURI: uri, Autoscale: o.Autoscale, Resources: resourcesOf(o.simpleSet, o.CPU, o.Memory, o.GPUs, o.CPURequest, o.CPULimit, o.MemoryRequest, o.MemoryLimit, o.GPULimit)}
+	sv := workload.Serve{ModelURI: uri, Autoscale: o.Autoscale, Resources: o.Resources.resources()}
 	action := "deploy"
 	if o.canarySet {
 		current, previous := s.currentURIs()
@@ -196,12 +178,4 @@ func (o *DeployOptions) modelURI(ctx context.Context) (string, error) {
 		}
 	}
 	return "", sdkerr.New(sdkerr.ModelValidation, "model %s has no trained revision to deploy; train it first or pass --model-uri", s.model.Spec.ID)
-}
-
-// resourcesOf returns the simple or the advanced resources.
-func resourcesOf(simple bool, cpu, memory string, gpus int, cpuReq, cpuLim, memReq, memLim string, gpuLim int) workload.Resources {
-	if simple {
-		return workload.Resources{CPURequest: cpu, CPULimit: cpu, MemoryRequest: memory, MemoryLimit: memory, GPULimit: gpus}
-	}
-	return workload.Resources{CPURequest: cpuReq, CPULimit: cpuLim, MemoryRequest: memReq, MemoryLimit: memLim, GPULimit: gpuLim}
 }

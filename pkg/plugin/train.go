@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -36,18 +35,14 @@ type TrainOptions struct {
 	Args            []string
 	Workers         int
 
-	CPU, Memory                    string
-	GPUs                           int
-	CPURequest, CPULimit           string
-	MemoryRequest, MemoryLimit     string
-	GPULimit                       int
-	TTLSecondsAfterFinished        int
-	ForceCleanup                   bool
-	Timeout                        time.Duration
-	Wait                           bool
-	Verbose                        bool
-	ttlSet, simpleSet, advancedSet bool
-	forceCleanupSet, verboseSet    bool
+	Resources                   ResourceFlags
+	TTLSecondsAfterFinished     int
+	ForceCleanup                bool
+	Timeout                     time.Duration
+	Wait                        bool
+	Verbose                     bool
+	ttlSet                      bool
+	forceCleanupSet, verboseSet bool
 
 	// Filled by Complete.
 	model        *model.Model
@@ -106,14 +101,7 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
 	f.StringArrayVarP(&o.Hyperparameters, "hyperparameter", "p", nil, "A hyperparameter as name=value, passed to the main file as --name=value; overrides kaptain.yaml. Repeatable.")
 	f.StringArrayVar(&o.Args, "arg", nil, "A further argument to the main file as name=value. Repeatable.")
 	f.IntVar(&o.Workers, "workers", o.Workers, "Number of replicas: TFJob Workers, or PyTorchJob Master plus Workers.")
-	f.StringVar(&o.CPU, "cpu", "", "CPU of each replica, request and limit (e.g. 1, 500m).")
-	f.StringVar(&o.Memory, "memory", "", "Memory of each replica, request and limit (e.g. 2Gi).")
-	f.IntVar(&o.GPUs, "gpus", 0, "GPUs (nvidia.com/gpu) of each replica.")
-	f.StringVar(&o.CPURequest, "cpu-request", "", "CPU request of each replica (advanced resources).")
-	f.StringVar(&o.CPULimit, "cpu-limit", "", "CPU limit of each replica (advanced resources).")
-	f.StringVar(&o.MemoryRequest, "memory-request", "", "Memory request of each replica (advanced resources).")
-	f.StringVar(&o.MemoryLimit, "memory-limit", "", "Memory limit of each replica (advanced resources).")
-	f.IntVar(&o.GPULimit, "gpu-limit", 0, "GPU limit of each replica (advanced resources).")
+	o.Resources.addFlags(cmd, "each replica")
 	f.IntVar(&o.TTLSecondsAfterFinished, "ttl-seconds-after-finished", 0, "Remove the finished job after so many seconds (default from "+config.EnvTTLSecondsAfterFinished+"; unset keeps it).")
 	f.BoolVar(&o.ForceCleanup, "force-cleanup", false, "Delete the job once it finished, ignoring the TTL (default from "+config.EnvForceCleanup+").")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the job to finish (e.g. 30m, 2h).")
@@ -128,8 +116,7 @@ func (o *TrainOptions) Complete(cmd *cobra.Command) error {
 	fs := cmd.Flags()
 	o.ttlSet = fs.Changed("ttl-seconds-after-finished")
 	o.forceCleanupSet, o.verboseSet = fs.Changed("force-cleanup"), fs.Changed("verbose")
-	o.simpleSet = fs.Changed("cpu") || fs.Changed("memory") || fs.Changed("gpus")
-	o.advancedSet = fs.Changed("cpu-request") || fs.Changed("cpu-limit") || fs.Changed("memory-request") || fs.Changed("memory-limit") || fs.Changed("gpu-limit")
+	o.Resources.complete(cmd)
 	m, err := o.Action.loadModel()
 	if err != nil {
 		return err
@@ -182,11 +169,8 @@ func (o *TrainOptions) Validate() error {
 	if o.Workers < 1 {
 		return sdkerr.New(sdkerr.Usage, "--workers must be 1 or more, got %d", o.Workers)
 	}
-	if o.simpleSet && o.advancedSet {
-		return sdkerr.New(sdkerr.Usage, "--cpu, --memory and --gpus cannot be combined with --cpu-request, --cpu-limit, --memory-request, --memory-limit or --gpu-limit; use one kind")
-	}
-	if o.GPUs < 0 || o.GPULimit < 0 {
-		return sdkerr.New(sdkerr.Usage, "--gpus and --gpu-limit must be 0 or more")
+	if err := o.Resources.validate(); err != nil {
+		return err
 	}
 	if o.Timeout <= 0 {
 		return sdkerr.New(sdkerr.Usage, "--timeout must be positive, got %s", o.Timeout)
@@ -194,31 +178,12 @@ func (o *TrainOptions) Validate() error {
 	if o.ttlSet && o.TTLSecondsAfterFinished < 0 {
 		return sdkerr.New(sdkerr.Usage, "--ttl-seconds-after-finished must be 0 or more, got %d", o.TTLSecondsAfterFinished)
 	}
-	for _, q := range []struct{ flag, v string }{
-		{"--cpu", o.CPU}, {"--memory", o.Memory}, {"--cpu-request", o.CPURequest}, {"--cpu-limit", o.CPULimit},
-		{"--memory-request", o.MemoryRequest}, {"--memory-limit", o.MemoryLimit},
-	} {
-		if q.v == "" {
-			continue
-		}
-		if _, err := resource.ParseQuantity(q.v); err != nil {
-			return sdkerr.New(sdkerr.Usage, "%s %q is not a resource quantity such as 500m, 2 or 4Gi", q.flag, q.v)
-		}
-	}
 	for _, k := range slices.Sorted(maps.Keys(o.args)) {
 		if _, clash := o.params[k]; clash {
 			return sdkerr.New(sdkerr.Usage, "--arg %s is also a hyperparameter; pass it once, with -p", k)
 		}
 	}
 	return nil
-}
-
-// resources returns the per-replica resources from the simple or the advanced flags.
-func (o *TrainOptions) resources() workload.Resources {
-	if o.simpleSet {
-		return workload.Resources{CPURequest: o.CPU, CPULimit: o.CPU, MemoryRequest: o.Memory, MemoryLimit: o.Memory, GPULimit: o.GPUs}
-	}
-	return workload.Resources{CPURequest: o.CPURequest, CPULimit: o.CPULimit, MemoryRequest: o.MemoryRequest, MemoryLimit: o.MemoryLimit, GPULimit: o.GPULimit}
 }
 
 // JobName is the training job's name: the model's Kubernetes name, "train" and the first six
@@ -249,24 +214,13 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 	name := JobName(m, o.revision)
 	var objs []*unstructured.Unstructured
 	secretName := ""
-	s3, err := config.S3SecretData(ctx, config.S3Settings{
-		Endpoint: m.Spec.Config.Storage.Endpoint, Region: m.Spec.Config.Storage.Region,
-		ForcePathStyle: m.Spec.Config.Storage.ForcePathStyle, SignatureVersion: m.Spec.Config.Storage.SignatureVersion,
-	})
-	switch {
-	case err == nil:
-		secretName = name + "-storage"
-		secret, err := workload.Secret(secretName, s3)
-		if err != nil {
-			return err
-		}
-		objs = append(objs, secret)
-	case errors.Is(err, config.ErrNoS3Credentials):
-		if o.action.dryRun == cmdutil.DryRunNone {
-			progress.Printf("warning: %v; the training code gets no storage credentials", err)
-		}
-	default:
+	secret, err := storageSecret(ctx, o.deps, m, name+"-storage", o.action.dryRun)
+	if err != nil {
 		return err
+	}
+	if secret != nil {
+		objs = append(objs, secret)
+		secretName = secret.GetName()
 	}
 	job, err := workload.TrainingJob(m, workload.Train{
 		Name:                    name,
@@ -274,7 +228,7 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 		Hyperparameters:         o.params,
 		Args:                    o.args,
 		Workers:                 o.Workers,
-		Resources:               o.resources(),
+		Resources:               o.Resources.resources(),
 		TTLSecondsAfterFinished: ttl,
 		StorageSecret:           secretName,
 	})
@@ -440,6 +394,23 @@ func (o *TrainOptions) failedLogs(ctx context.Context, pods corev1client.PodsGet
 		}
 	}
 	return b.String()
+}
+
+// storageSecret returns the Secret with the S3 credentials workloads read, or nil (with a
+// warning when something is applied) when none are configured.
+func storageSecret(ctx context.Context, d *Deps, m *model.Model, name string, dryRun cmdutil.DryRunStrategy) (*unstructured.Unstructured, error) {
+	st := m.Spec.Config.Storage
+	data, err := config.S3SecretData(ctx, config.S3Settings{Endpoint: st.Endpoint, Region: st.Region, ForcePathStyle: st.ForcePathStyle, SignatureVersion: st.SignatureVersion})
+	switch {
+	case err == nil:
+		return workload.Secret(name, data)
+	case errors.Is(err, config.ErrNoS3Credentials):
+		if dryRun == cmdutil.DryRunNone {
+			d.progress().Printf("warning: %v; the workload gets no storage credentials", err)
+		}
+		return nil, nil
+	}
+	return nil, err
 }
 
 // describeObjects names objects as "tfjob x and secret y".

@@ -1,0 +1,383 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
+)
+
+// TuneOptions tunes the model's hyperparameters with a Katib Experiment.
+type TuneOptions struct {
+	deps   *Deps
+	Action *ActionFlags
+
+	Params            []string
+	Objectives        []string
+	Goal              float64
+	ObjectiveType     string
+	Trials            int
+	ParallelTrials    int
+	FailedTrials      int
+	Algorithm         string
+	AlgorithmSettings []string
+	Args              []string
+	Workers           int
+	Resources         ResourceFlags
+	DeleteExperiment  bool
+	TTL               int
+	Timeout           time.Duration
+	Wait              bool
+
+	model    *model.Model
+	action   *actionContext
+	tune     workload.Tune
+	output   string
+	deleteEx bool
+	revision string
+}
+
+// NewCmdTune returns kubectl kaptain tune.
+func NewCmdTune(d *Deps) *cobra.Command {
+	o := &TuneOptions{deps: d, Action: NewActionFlags(), Trials: 16, ParallelTrials: 2, FailedTrials: 4, Algorithm: "random", ObjectiveType: "maximize", Workers: 2, Timeout: DefaultTrainTimeout, Wait: true}
+	cmd := &cobra.Command{
+		Use:   "tune --param name=TYPE:... --objective METRIC [--algorithm random] [--trials 16]",
+		Short: "Tune the model's hyperparameters with a Katib Experiment and print the best ones",
+		Long: `Search hyperparameters with Katib: every trial is the TFJob or PyTorchJob that train
+renders, with the searched values as --name=value arguments, and its name=value output lines
+as metrics. When the experiment ends, the best trial's hyperparameters are printed and become
+the model's hyperparameters (its record's state is then tuned).
+
+Domains: double:MIN:MAX[:STEP], int:MIN:MAX[:STEP], discrete:V1,V2,... (numbers),
+categorical:A,B,... (strings). Algorithms: random, grid, bayesianoptimization, tpe,
+multivariate-tpe, cmaes, sobol, hyperband, pbt; --algorithm-setting name=value passes their
+settings. Defaults come from kaptain.yaml's tune section.`,
+		Example: `  kubectl kaptain tune --param lr=double:0.001:0.1 --param momentum=discrete:0.5,0.9,0.99 \
+    --objective accuracy --goal 0.99 --trials 12 --parallel-trials 3
+
+  # A grid over a stepped space, removing the experiment at the end
+  kubectl kaptain tune --algorithm grid --param lr=double:0.01:0.05:0.01 --param epochs=int:1:3 \
+    --objective accuracy --trials 15 --delete-experiment`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.Action.AddFlags(cmd)
+	f := cmd.Flags()
+	f.StringArrayVar(&o.Params, "param", nil, "A searched hyperparameter: name=double:MIN:MAX[:STEP], name=int:MIN:MAX[:STEP], name=discrete:V,... or name=categorical:A,... Repeatable.")
+	f.StringArrayVar(&o.Objectives, "objective", nil, "A metric the code prints as name=value; the first is the objective. Repeatable.")
+	f.Float64Var(&o.Goal, "goal", 0, "Stop when the objective reaches this value.")
+	f.StringVar(&o.ObjectiveType, "objective-type", o.ObjectiveType, "maximize or minimize the objective.")
+	f.IntVar(&o.Trials, "trials", o.Trials, "Maximum number of trials.")
+	f.IntVar(&o.ParallelTrials, "parallel-trials", o.ParallelTrials, "Trials run at once.")
+	f.IntVar(&o.FailedTrials, "failed-trials", o.FailedTrials, "Failed trials after which the experiment stops.")
+	f.StringVar(&o.Algorithm, "algorithm", o.Algorithm, "Search algorithm: "+strings.Join(workload.Algorithms(), ", ")+".")
+	f.StringArrayVar(&o.AlgorithmSettings, "algorithm-setting", nil, "An algorithm setting as name=value. Repeatable.")
+	f.StringArrayVar(&o.Args, "arg", nil, "A further argument to the main file as name=value. Repeatable.")
+	f.IntVar(&o.Workers, "workers", o.Workers, "Replicas of each trial's job.")
+	o.Resources.addFlags(cmd, "each replica of each trial")
+	f.BoolVar(&o.DeleteExperiment, "delete-experiment", false, "Delete the experiment when it finished (default from "+config.EnvDeleteExperiment+").")
+	f.IntVar(&o.TTL, "ttl-seconds-after-finished", 0, "Remove each trial's finished job after so many seconds.")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the experiment.")
+	f.BoolVar(&o.Wait, "wait", o.Wait, "Wait for the experiment and print the best hyperparameters.")
+	return cmd
+}
+
+// Complete merges flags over kaptain.yaml's tune section and parses the search space.
+func (o *TuneOptions) Complete(cmd *cobra.Command) error {
+	fs := cmd.Flags()
+	o.Resources.complete(cmd)
+	m, err := o.Action.loadModel()
+	if err != nil {
+		return err
+	}
+	o.model = m
+	spec := m.Spec.Tune
+	search := workload.Search{Algorithm: o.Algorithm, Trials: o.Trials, ParallelTrials: o.ParallelTrials, FailedTrials: o.FailedTrials}
+	if !fs.Changed("algorithm") && spec.Algorithm != "" {
+		search.Algorithm = spec.Algorithm
+	}
+	for flag, pair := range map[string]struct {
+		dst  *int
+		file *int
+	}{"trials": {&search.Trials, spec.Trials}, "parallel-trials": {&search.ParallelTrials, spec.ParallelTrials}, "failed-trials": {&search.FailedTrials, spec.FailedTrials}} {
+		if !fs.Changed(flag) && pair.file != nil {
+			*pair.dst = *pair.file
+		}
+	}
+	byName := map[string]workload.Param{}
+	for _, name := range slices.Sorted(maps.Keys(spec.Parameters)) {
+		p, err := workload.ParseDomain(name, spec.Parameters[name])
+		if err != nil {
+			return sdkerr.Wrap(sdkerr.InvalidModelProperty, err, "%s: spec.tune.parameters.%s", m.Path, name)
+		}
+		byName[name] = p
+	}
+	seen := map[string]bool{}
+	for _, s := range o.Params {
+		p, err := workload.ParseParam(s)
+		if err != nil {
+			return err
+		}
+		if seen[p.Name] {
+			return sdkerr.New(sdkerr.Usage, "--param %s is given twice", p.Name)
+		}
+		seen[p.Name] = true
+		byName[p.Name] = p
+	}
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		search.Params = append(search.Params, byName[name])
+	}
+	settings, err := config.ParseKeyValues("--algorithm-setting", o.AlgorithmSettings)
+	if err != nil {
+		return err
+	}
+	if !fs.Changed("algorithm-setting") {
+		settings = maps.Clone(spec.AlgorithmSettings)
+	}
+	search.AlgorithmSettings = settings
+	objectives := o.Objectives
+	if len(objectives) == 0 {
+		objectives = spec.Objectives
+	}
+	objectiveType := o.ObjectiveType
+	if !fs.Changed("objective-type") && spec.ObjectiveType != "" {
+		objectiveType = spec.ObjectiveType
+	}
+	var goal *float64
+	if fs.Changed("goal") {
+		goal = &o.Goal
+	} else {
+		goal = spec.Goal
+	}
+	args, err := config.ParseKeyValues("--arg", o.Args)
+	if err != nil {
+		return err
+	}
+	fixed := map[string]any{}
+	for k, v := range m.Spec.Hyperparameters {
+		if _, searched := byName[k]; !searched {
+			fixed[k] = v
+		}
+	}
+	var ttl *int32
+	if fs.Changed("ttl-seconds-after-finished") {
+		v := int32(min(max(o.TTL, 0), 1<<31-1))
+		ttl = &v
+	}
+	var deleteFlag *bool
+	if fs.Changed("delete-experiment") {
+		deleteFlag = &o.DeleteExperiment
+	}
+	if o.deleteEx, err = o.deps.Env.Bool(deleteFlag, config.EnvDeleteExperiment, false); err != nil {
+		return err
+	}
+	o.revision = o.deps.NewRevision()
+	o.tune = workload.Tune{
+		Name: fmt.Sprintf("%s-tune-%s", m.KubeName(), shortRevision(o.revision)), Revision: o.revision, Search: search,
+		Objectives: objectives, ObjectiveType: objectiveType, Goal: goal,
+		Train: workload.Train{Hyperparameters: fixed, Args: args, Workers: o.Workers, Resources: o.Resources.resources(), TTLSecondsAfterFinished: ttl},
+	}
+	if o.Action.PrintFlags.OutputFormat != nil {
+		o.output = *o.Action.PrintFlags.OutputFormat
+	}
+	if o.action, err = o.Action.complete(cmd, o.deps, workload.KindExperiment); err != nil {
+		return err
+	}
+	if o.action.dryRun == cmdutil.DryRunNone {
+		// Without a dry run, -o formats the best hyperparameters; the experiment is named on stderr.
+		empty := ""
+		o.Action.PrintFlags.OutputFormat = &empty
+		o.action.out = o.deps.Streams.ErrOut
+	}
+	return nil
+}
+
+// Validate checks the search before anything is created.
+func (o *TuneOptions) Validate() error {
+	if !slices.Contains(model.TrainableFrameworks(), o.model.Spec.Framework) {
+		return sdkerr.New(sdkerr.ModelValidation, "%s: spec.framework %q cannot be tuned; tune supports %s",
+			o.model.Path, o.model.Spec.Framework, strings.Join(model.TrainableFrameworks(), " and "))
+	}
+	if err := o.Resources.validate(); err != nil {
+		return err
+	}
+	if o.Workers < 1 {
+		return sdkerr.New(sdkerr.Usage, "--workers must be 1 or more, got %d", o.Workers)
+	}
+	if len(o.tune.Objectives) == 0 {
+		return sdkerr.New(sdkerr.Usage, "tune needs --objective METRIC (a name=value line the code prints), or tune.objectives in kaptain.yaml")
+	}
+	for _, obj := range o.tune.Objectives {
+		if strings.TrimSpace(obj) == "" || strings.ContainsAny(obj, "= \t") {
+			return sdkerr.New(sdkerr.Usage, "--objective %q is not a metric name; use the name the code prints as name=value", obj)
+		}
+	}
+	if o.tune.ObjectiveType != "maximize" && o.tune.ObjectiveType != "minimize" {
+		return sdkerr.New(sdkerr.Usage, "--objective-type %q is not supported; use maximize or minimize", o.tune.ObjectiveType)
+	}
+	if o.Timeout <= 0 {
+		return sdkerr.New(sdkerr.Usage, "--timeout must be positive")
+	}
+	if o.action.dryRun == cmdutil.DryRunNone && o.Wait && o.output != "" && o.output != "yaml" && o.output != "json" {
+		return sdkerr.New(sdkerr.Usage, "--output %q: the best hyperparameters print as a table, yaml or json", o.output)
+	}
+	return o.tune.Search.Validate()
+}
+
+// Run renders and applies the experiment, waits for it and prints the best hyperparameters.
+func (o *TuneOptions) Run(ctx context.Context) error {
+	secret, err := storageSecret(ctx, o.deps, o.model, o.tune.Name+"-storage", o.action.dryRun)
+	if err != nil {
+		return err
+	}
+	var objs []*unstructured.Unstructured
+	if secret != nil {
+		objs = append(objs, secret)
+		o.tune.Train.StorageSecret = secret.GetName()
+	}
+	exp, err := workload.Experiment(o.model, o.tune)
+	if err != nil {
+		return err
+	}
+	results, err := o.action.run(ctx, append(objs, exp), render.Options{
+		Labels:      ModelLabels(o.model, o.revision, "tune"),
+		Annotations: map[string]string{render.AnnotationModelID: o.model.Spec.ID},
+		Owner:       &render.OwnerLinks{APIVersion: exp.GetAPIVersion(), Kind: exp.GetKind(), Name: exp.GetName(), OwnedKinds: []string{"Secret"}},
+	})
+	if err != nil || o.action.dryRun != cmdutil.DryRunNone || !o.Wait {
+		return err
+	}
+	var created []*unstructured.Unstructured
+	for _, r := range results {
+		if r.Operation == apply.Created {
+			created = append(created, r.Object)
+		}
+	}
+	ref := "experiment.kubeflow.org/" + exp.GetName()
+	client, err := o.deps.Factory.DynamicClient()
+	if err != nil {
+		return err
+	}
+	mapping, err := o.action.applier.Mapper.RESTMapping(exp.GroupVersionKind().GroupKind(), exp.GroupVersionKind().Version)
+	if err != nil {
+		return err
+	}
+	progress := o.deps.progress()
+	timeoutCtx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	last := ""
+	final, err := (&apply.Waiter{Client: client}).Wait(timeoutCtx, apply.Watch{
+		Resource: mapping.Resource, Namespace: o.action.namespace, Name: exp.GetName(),
+		Done: func(obj *unstructured.Unstructured) (bool, error) {
+			st := workload.ExperimentStateOf(obj)
+			if line := st.String(); line != last {
+				progress.Printf("%s %s", ref, line)
+				last = line
+			}
+			return st.Finished(), nil
+		},
+	})
+	switch {
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		if derr := o.action.applier.Delete(created); derr != nil {
+			return sdkerr.Wrap(sdkerr.Interrupted, derr, "interrupted; cleaning up")
+		}
+		return sdkerr.New(sdkerr.Interrupted, "interrupted; removed %s", describeObjects(created))
+	case errors.Is(err, context.DeadlineExceeded):
+		return sdkerr.New(sdkerr.Timeout, "timed out after %s waiting for %s; it keeps running", o.Timeout, ref)
+	case err != nil:
+		return err
+	}
+	st := workload.ExperimentStateOf(final)
+	var runErr error
+	if st.Phase == "Failed" {
+		runErr = sdkerr.New(sdkerr.JobFailed, "%s failed: %s", ref, firstNonEmpty(st.Message, "no message"))
+	} else if st.BestTrial == "" {
+		runErr = sdkerr.New(sdkerr.JobFailed, "%s succeeded without an optimal trial", ref)
+	}
+	best := map[string]any{}
+	for k, v := range st.BestParams {
+		best[k] = v
+	}
+	modelURI := strings.TrimRight(o.model.Spec.Config.ModelStorageURI, "/") + "/" + o.model.Spec.ID + "/tuned/" + o.revision + "/" + st.BestTrial
+	store, serr := o.store()
+	if serr == nil {
+		_, serr = store.Update(context.WithoutCancel(ctx), o.model.Spec.ID, o.model.KubeName(), func(r *track.Record) error {
+			r.Apply(track.Action{Name: "tune", Revision: o.revision, Err: runErr, Hyperparameters: best, Image: o.model.Spec.Image, ModelURI: modelURI, Workload: ref}, time.Now().UTC())
+			return nil
+		})
+	}
+	if serr != nil {
+		progress.Printf("warning: the model's record was not updated: %v", serr)
+	}
+	if o.deleteEx {
+		if err := o.action.applier.Delete(created); err != nil {
+			return errors.Join(runErr, err)
+		}
+		progress.Printf("removed %s (--delete-experiment)", ref)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return o.printBest(st, modelURI)
+}
+
+func (o *TuneOptions) store() (*track.Store, error) {
+	cs, err := o.deps.Factory.KubernetesClientSet()
+	if err != nil {
+		return nil, err
+	}
+	return newStore(o.deps, cs.CoreV1(), o.action.namespace, o.model), nil
+}
+
+// printBest prints the optimal trial: a table, or its data as yaml or json.
+func (o *TuneOptions) printBest(st workload.ExperimentState, modelURI string) error {
+	out := o.deps.Streams.Out
+	if o.output == "yaml" || o.output == "json" {
+		return printData(out, o.output, map[string]any{
+			"trial": st.BestTrial, "hyperparameters": st.BestParams, "metrics": st.BestMetrics, "modelUri": modelURI, "revision": o.revision,
+		})
+	}
+	w := tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(w, "HYPERPARAMETER\tVALUE")
+	for _, k := range slices.Sorted(maps.Keys(st.BestParams)) {
+		fmt.Fprintf(w, "%s\t%s\n", k, st.BestParams[k])
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	o.deps.progress().Printf("best trial %s: %s; the hyperparameters are now the model's (revision %s)", st.BestTrial, metricsLine(st.BestMetrics), o.revision)
+	return nil
+}
+
+func metricsLine(m map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, " ")
+}

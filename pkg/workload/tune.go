@@ -1,0 +1,222 @@
+package workload
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+)
+
+// Katib facts.
+const (
+	KatibGroupVersion = "kubeflow.org/v1beta1"
+	KindExperiment    = "Experiment"
+	// trialNameParameter carries each trial's name into its spec, for the upload path.
+	trialNameParameter = "trialName"
+)
+
+// Tune holds what an Experiment needs beyond the model.
+type Tune struct {
+	Name     string
+	Revision string
+	Search   Search
+	// Objectives are metric names; the first is the objective, the others are recorded.
+	Objectives    []string
+	ObjectiveType string // maximize or minimize
+	Goal          *float64
+	// Train describes each trial's job; its hyperparameters are the fixed ones (those not
+	// searched), its Name and Revision are ignored.
+	Train Train
+}
+
+// Experiment returns the Katib Experiment that tunes m: each trial is the TFJob or
+// PyTorchJob train renders, with the searched hyperparameters as ${trialParameters.x}
+// arguments, and the StdOut metrics collector reading the name=value lines it prints.
+func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
+	if err := t.Search.Validate(); err != nil {
+		return nil, err
+	}
+	if len(t.Objectives) == 0 {
+		return nil, fmt.Errorf("building experiment: no objective")
+	}
+	if t.ObjectiveType != "maximize" && t.ObjectiveType != "minimize" {
+		return nil, fmt.Errorf("building experiment: objective type %q is not maximize or minimize", t.ObjectiveType)
+	}
+	params := map[string]any{}
+	maps.Copy(params, t.Train.Hyperparameters)
+	var parameters, trialParameters []any
+	for _, p := range t.Search.Params {
+		params[p.Name] = "${trialParameters." + p.Name + "}"
+		space := map[string]any{}
+		if p.Min != "" {
+			space["min"], space["max"] = p.Min, p.Max
+		}
+		if p.Step != "" {
+			space["step"] = p.Step
+		}
+		if len(p.List) > 0 {
+			list := make([]any, len(p.List))
+			for i, v := range p.List {
+				list[i] = v
+			}
+			space["list"] = list
+		}
+		parameters = append(parameters, map[string]any{"name": p.Name, "parameterType": p.Type, "feasibleSpace": space})
+		trialParameters = append(trialParameters, map[string]any{"name": p.Name, "reference": p.Name, "description": "searched " + p.Type + " hyperparameter"})
+	}
+	trialParameters = append(trialParameters, map[string]any{"name": trialNameParameter, "reference": "${trialSpec.Name}", "description": "the trial's name, for its upload path"})
+
+	train := t.Train
+	train.Name = "trial"
+	train.Hyperparameters = params
+	job, err := TrainingJob(m, train)
+	if err != nil {
+		return nil, err
+	}
+	trialSpec := job.Object
+	delete(trialSpec, "metadata")
+	uploadPath := strings.TrimRight(m.Spec.Config.ModelStorageURI, "/") + "/" + m.Spec.ID + "/tuned/" + t.Revision + "/${trialParameters." + trialNameParameter + "}"
+	setTrialEnv(trialSpec, uploadPath)
+	container := map[string]string{KindTFJob: "tensorflow", KindPyTorchJob: "pytorch"}[job.GetKind()]
+
+	var settings []any
+	for _, k := range slices.Sorted(maps.Keys(t.Search.AlgorithmSettings)) {
+		settings = append(settings, map[string]any{"name": k, "value": t.Search.AlgorithmSettings[k]})
+	}
+	algorithm := map[string]any{"algorithmName": t.Search.Algorithm}
+	if len(settings) > 0 {
+		algorithm["algorithmSettings"] = settings
+	}
+	objective := map[string]any{"type": t.ObjectiveType, "objectiveMetricName": t.Objectives[0]}
+	if len(t.Objectives) > 1 {
+		extra := make([]any, 0, len(t.Objectives)-1)
+		for _, o := range t.Objectives[1:] {
+			extra = append(extra, o)
+		}
+		objective["additionalMetricNames"] = extra
+	}
+	if t.Goal != nil {
+		objective["goal"] = *t.Goal
+	}
+	exp := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": KatibGroupVersion,
+		"kind":       KindExperiment,
+		"metadata":   map[string]any{"name": t.Name},
+		"spec": map[string]any{
+			"objective":            objective,
+			"algorithm":            algorithm,
+			"parameters":           parameters,
+			"maxTrialCount":        int64(t.Search.Trials),
+			"parallelTrialCount":   int64(t.Search.ParallelTrials),
+			"maxFailedTrialCount":  int64(t.Search.FailedTrials),
+			"metricsCollectorSpec": map[string]any{"collector": map[string]any{"kind": "StdOut"}},
+			"trialTemplate": map[string]any{
+				"primaryContainerName": container,
+				"successCondition":     `status.conditions.#(type=="Succeeded")#|#(status=="True")#`,
+				"failureCondition":     `status.conditions.#(type=="Failed")#|#(status=="True")#`,
+				"trialParameters":      trialParameters,
+				"trialSpec":            trialSpec,
+			},
+		},
+	}}
+	return exp, nil
+}
+
+// setTrialEnv points every replica's upload path at the trial's own directory and marks the
+// phase as tuning.
+func setTrialEnv(trialSpec map[string]any, uploadPath string) {
+	spec, _ := trialSpec["spec"].(map[string]any)
+	for _, field := range replicaSpecsField {
+		replicas, _ := spec[field].(map[string]any)
+		for _, r := range replicas {
+			containers, _, _ := unstructured.NestedSlice(r.(map[string]any), "template", "spec", "containers")
+			for _, c := range containers {
+				env, _ := c.(map[string]any)["env"].([]any)
+				for _, e := range env {
+					ev := e.(map[string]any)
+					switch ev["name"] {
+					case EnvTrainedModelUploadPath:
+						ev["value"] = uploadPath
+					case EnvModelLifecyclePhase:
+						ev["value"] = "tuning"
+					}
+				}
+			}
+			_ = unstructured.SetNestedSlice(r.(map[string]any), containers, "template", "spec", "containers")
+		}
+	}
+}
+
+// ExperimentState summarises an Experiment's status.
+type ExperimentState struct {
+	Phase                                   string // Created, Running, Succeeded, Failed
+	Message                                 string
+	Trials, Succeeded, Failed, Running, Max int64
+	BestTrial                               string
+	BestParams                              map[string]string
+	BestMetrics                             map[string]string
+}
+
+// Finished reports whether the experiment ended.
+func (s ExperimentState) Finished() bool { return s.Phase == "Succeeded" || s.Phase == "Failed" }
+
+// String is the progress line of the state.
+func (s ExperimentState) String() string {
+	line := fmt.Sprintf("%s: %d succeeded, %d failed, %d running of %d trials", s.Phase, s.Succeeded, s.Failed, s.Running, s.Max)
+	if s.BestTrial != "" {
+		var metrics, params []string
+		for _, k := range slices.Sorted(maps.Keys(s.BestMetrics)) {
+			metrics = append(metrics, k+"="+s.BestMetrics[k])
+		}
+		for _, k := range slices.Sorted(maps.Keys(s.BestParams)) {
+			params = append(params, k+"="+s.BestParams[k])
+		}
+		line += fmt.Sprintf("; best %s (%s) with %s", strings.Join(metrics, " "), s.BestTrial, strings.Join(params, " "))
+	}
+	return line
+}
+
+// ExperimentStateOf reads an Experiment's state.
+func ExperimentStateOf(exp *unstructured.Unstructured) ExperimentState {
+	st := ExperimentState{Phase: "Pending", BestParams: map[string]string{}, BestMetrics: map[string]string{}}
+	st.Max, _, _ = unstructured.NestedInt64(exp.Object, "spec", "maxTrialCount")
+	for field, dst := range map[string]*int64{"trials": &st.Trials, "trialsSucceeded": &st.Succeeded, "trialsFailed": &st.Failed, "trialsRunning": &st.Running} {
+		*dst, _, _ = unstructured.NestedInt64(exp.Object, "status", field)
+	}
+	conditions, _, _ := unstructured.NestedSlice(exp.Object, "status", "conditions")
+	for _, c := range conditions {
+		cond, ok := c.(map[string]any)
+		if !ok || cond["status"] != "True" {
+			continue
+		}
+		typ := fmt.Sprint(cond["type"])
+		if st.Finished() && typ != "Succeeded" && typ != "Failed" {
+			continue
+		}
+		st.Phase = typ
+		st.Message, _ = cond["message"].(string)
+	}
+	best, _, _ := unstructured.NestedMap(exp.Object, "status", "currentOptimalTrial")
+	st.BestTrial, _, _ = unstructured.NestedString(best, "bestTrialName")
+	params, _, _ := unstructured.NestedSlice(best, "parameterAssignments")
+	for _, p := range params {
+		if m, ok := p.(map[string]any); ok {
+			st.BestParams[fmt.Sprint(m["name"])] = fmt.Sprint(m["value"])
+		}
+	}
+	metrics, _, _ := unstructured.NestedSlice(best, "observation", "metrics")
+	for _, m := range metrics {
+		if mm, ok := m.(map[string]any); ok {
+			v := mm["latest"]
+			if v == nil {
+				v = mm["value"]
+			}
+			st.BestMetrics[fmt.Sprint(mm["name"])] = fmt.Sprint(v)
+		}
+	}
+	return st
+}

@@ -1,0 +1,140 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
+)
+
+func TestTuneEveryAlgorithmPassesServerDryRun(t *testing.T) {
+	ns := namespace(t)
+	space := []string{"--param", "lr=double:0.01:0.05:0.01", "--param", "epochs=int:1:9", "--param", "momentum=discrete:0.5,0.9", "--param", "optimizer=categorical:sgd,adam"}
+	for algorithm, extra := range map[string][]string{
+		"random": nil, "grid": {"--trials", "20"}, "bayesianoptimization": {"--algorithm-setting", "base_estimator=GP"},
+		"tpe": {"--algorithm-setting", "n_startup_trials=5"}, "multivariate-tpe": nil, "cmaes": nil, "sobol": nil,
+		"hyperband": {"--algorithm-setting", "resource_name=epochs", "--algorithm-setting", "r_l=9", "--algorithm-setting", "eta=3"},
+		"pbt":       {"--algorithm-setting", "n_population=5", "--algorithm-setting", "truncation_threshold=0.2"},
+	} {
+		args := append([]string{"tune", "-n", ns, "--dry-run=server", "--objective", "accuracy", "--algorithm", algorithm}, space...)
+		r := kaptain(t, repoPath("examples", "mnist-pytorch"), creds, append(args, extra...)...)
+		if r.code != 0 || !strings.Contains(r.stdout, "created (server dry run)") {
+			t.Errorf("%s: exit %d: %s%s", algorithm, r.code, r.stdout, r.stderr)
+		}
+	}
+	if n := count(t, experiments, ns); n != 0 {
+		t.Errorf("%d experiments after server dry runs", n)
+	}
+}
+
+func TestTuneRefusesBadSearchesAndCreatesNothing(t *testing.T) {
+	ns := namespace(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--param", "lr=double:0.1:0.01"}, 2, "min 0.1 must be less than max 0.01"},
+		{[]string{"--param", "opt=categorical:"}, 2, "needs a list of values"},
+		{[]string{"--param", "m=discrete:0.5,x"}, 2, "discrete values must be numbers"},
+		{[]string{"--param", "lr=double:0:1", "--param", "lr=int:1:3"}, 2, "--param lr is given twice"},
+		{[]string{"--param", "lr=double:0:1", "--algorithm", "anneal"}, 5, `algorithm "anneal" is not supported`},
+		{[]string{"--param", "lr=double:0:1", "--algorithm", "grid"}, 2, "grid needs a step on double parameter lr"},
+		{[]string{"--param", "lr=double:0:1", "--algorithm", "cmaes"}, 2, "cmaes needs two or more"},
+		{[]string{"--param", "lr=double:0:1", "--algorithm", "hyperband"}, 2, "hyperband needs --algorithm-setting resource_name"},
+		{[]string{"--param", "lr=double:0:1", "--algorithm", "pbt", "--algorithm-setting", "n_population=3", "--algorithm-setting", "truncation_threshold=0.2"}, 2, "n_population must be an integer of 5 or more"},
+		{[]string{"--param", "lr=double:0:1", "--algorithm-setting", "flavour=x"}, 2, "--algorithm-setting flavour is not a setting of random"},
+		{[]string{"--param", "lr=double:0:1", "--parallel-trials", "20"}, 2, "--parallel-trials must be between 1 and --trials (16), got 20"},
+		{[]string{"--param", "lr=double:0:1", "--objective-type", "best"}, 2, `--objective-type "best" is not supported`},
+		{[]string{"--param", "lr=double:0:1", "--objective", ""}, 2, `--objective "" is not a metric name`},
+	} {
+		args := append([]string{"tune", "-n", ns, "--objective", "accuracy"}, tc.args...)
+		r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d (want %d), stderr %q (want %q)", tc.args, r.code, tc.code, r.stderr, tc.want)
+		}
+	}
+	if n := count(t, experiments, ns); n != 0 {
+		t.Errorf("%d experiments after refused searches", n)
+	}
+}
+
+// setExperimentStatus plays Katib through the status subresource.
+func setExperimentStatus(t *testing.T, exp *unstructured.Unstructured, status map[string]any) {
+	t.Helper()
+	current, err := shared.dynamic.Resource(experiments).Namespace(exp.GetNamespace()).Get(context.Background(), exp.GetName(), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	current.Object["status"] = status
+	if _, err := shared.dynamic.Resource(experiments).Namespace(exp.GetNamespace()).UpdateStatus(context.Background(), current, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func condition(typ string) []any {
+	return []any{map[string]any{"type": typ, "status": "True", "reason": "Experiment" + typ, "message": "Experiment is " + strings.ToLower(typ)}}
+}
+
+func TestTunePrintsTheBestHyperparametersAndDeletesTheExperiment(t *testing.T) {
+	ns := namespace(t)
+	r := start(t, repoPath("examples", "mnist-tensorflow"), creds, "tune", "-n", ns, "--objective", "accuracy", "--param", "lr=double:0.001:0.1",
+		"--param", "optimizer=categorical:sgd,adam", "--trials", "4", "--delete-experiment", "--timeout", "60s")
+	exp := createdJob(t, experiments, ns)
+	setExperimentStatus(t, exp, map[string]any{"conditions": condition("Running"), "trials": int64(2), "trialsRunning": int64(2)})
+	time.Sleep(200 * time.Millisecond)
+	best := map[string]any{
+		"bestTrialName":        exp.GetName() + "-x7f2",
+		"parameterAssignments": []any{map[string]any{"name": "lr", "value": "0.0427"}, map[string]any{"name": "optimizer", "value": "adam"}},
+		"observation":          map[string]any{"metrics": []any{map[string]any{"name": "accuracy", "latest": "0.981", "max": "0.981", "min": "0.9"}}},
+	}
+	setExperimentStatus(t, exp, map[string]any{"conditions": condition("Running"), "trials": int64(3), "trialsSucceeded": int64(2), "trialsRunning": int64(1), "currentOptimalTrial": best})
+	time.Sleep(200 * time.Millisecond)
+	setExperimentStatus(t, exp, map[string]any{"conditions": condition("Succeeded"), "trials": int64(4), "trialsSucceeded": int64(4), "currentOptimalTrial": best})
+	if code := r.exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d: %s", code, r.stderr.String())
+	}
+	if out := r.stdout.String(); !strings.Contains(out, "HYPERPARAMETER") || !strings.Contains(out, "lr               0.0427") || !strings.Contains(out, "optimizer        adam") {
+		t.Errorf("stdout:\n%s", out)
+	}
+	for _, want := range []string{"Running: 2 succeeded, 0 failed, 1 running of 4 trials; best accuracy=0.981 (" + exp.GetName() + "-x7f2) with lr=0.0427 optimizer=adam",
+		"removed experiment.kubeflow.org/" + exp.GetName() + " (--delete-experiment)"} {
+		if !strings.Contains(r.stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr.String())
+		}
+	}
+	if n := count(t, experiments, ns); n != 0 {
+		t.Errorf("--delete-experiment left %d experiments", n)
+	}
+	rec := record(t, "mnist-tensorflow", ns)
+	if rec.State != track.Tuned || rec.Hyperparameters["lr"] != "0.0427" || !strings.HasSuffix(rec.History[len(rec.History)-1].ModelURI, "/tuned/"+rec.Revision+"/"+exp.GetName()+"-x7f2") {
+		t.Errorf("record after tune: %+v", rec)
+	}
+}
+
+func TestTuneInterruptedDeletesTheExperiment(t *testing.T) {
+	ns := namespace(t)
+	r := start(t, repoPath("examples", "mnist-tensorflow"), creds, "tune", "-n", ns, "--objective", "accuracy", "--param", "lr=double:0.001:0.1", "--timeout", "60s")
+	exp := createdJob(t, experiments, ns)
+	if !exists(t, secretsGVR, ns, exp.GetName()+"-storage") {
+		t.Error("no storage Secret for the trials")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.exit(t, 30*time.Second); code != 130 {
+		t.Fatalf("exit %d: %s", code, r.stderr.String())
+	}
+	if count(t, experiments, ns) != 0 || exists(t, secretsGVR, ns, exp.GetName()+"-storage") {
+		t.Error("the experiment or its Secret survived Ctrl-C")
+	}
+}
