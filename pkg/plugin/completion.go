@@ -1,30 +1,51 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
+// CompletionShimName is the program kubectl 1.26+ runs to complete 'kubectl kaptain ...'.
+const CompletionShimName = "kubectl_complete-kaptain"
+
+// completionShim runs the plugin's own completion with the words typed so far.
+const completionShim = `#!/usr/bin/env sh
+# Completion of 'kubectl kaptain' for kubectl 1.26 or newer, written by
+# 'kubectl kaptain completion kubectl': kubectl runs it with the words typed so far.
+exec kubectl-kaptain __complete "$@"
+`
+
 // NewCmdCompletion returns kubectl kaptain completion SHELL.
 func NewCmdCompletion(d *Deps) *cobra.Command {
-	shells := []string{"bash", "zsh", "fish", "powershell"}
-	return &cobra.Command{
-		Use:   "completion bash|zsh|fish|powershell",
-		Short: "Print a shell completion script",
-		Long: `Print a completion script for the given shell.
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "completion bash|zsh|fish|powershell|kubectl",
+		Short: "Print a shell completion script, or write kubectl's completion shim",
+		Long: `Print a completion script for the given shell, for the plugin run as kubectl-kaptain.
 
-The script completes the plugin when run as kubectl-kaptain. For completion through
-'kubectl kaptain', kubectl 1.26 or newer runs a kubectl_complete-kaptain program from PATH.`,
+'completion kubectl' instead writes kubectl_complete-kaptain next to the plugin (or into
+--dir): kubectl 1.26 and newer run that program to complete 'kubectl kaptain ...' in
+kubectl's own completion, including the names of jobs, experiments and services in the
+cluster. Krew installs a single binary, so run this once after 'kubectl krew install kaptain'.`,
 		Example: `  # Load completion into the current bash session
-  source <(kubectl kaptain completion bash)`,
-		ValidArgs:             shells,
+  source <(kubectl kaptain completion bash)
+
+  # Let kubectl's completion complete 'kubectl kaptain ...'
+  kubectl kaptain completion kubectl`,
+		ValidArgs:             []string{"bash", "zsh", "fish", "powershell", "kubectl"},
 		DisableFlagsInUseLine: true,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return sdkerr.New(sdkerr.Usage, "completion needs one shell: bash, zsh, fish or powershell")
+				return sdkerr.New(sdkerr.Usage, "completion needs one shell: bash, zsh, fish or powershell (or kubectl, for the shim)")
 			}
 			return nil
 		},
@@ -40,8 +61,79 @@ The script completes the plugin when run as kubectl-kaptain. For completion thro
 				return root.GenFishCompletion(out, true)
 			case "powershell":
 				return root.GenPowerShellCompletionWithDesc(out)
+			case "kubectl":
+				return writeShim(d, dir)
 			}
-			return sdkerr.New(sdkerr.Usage, "%s", fmt.Sprintf("shell %q is not supported; use bash, zsh, fish or powershell", args[0]))
+			return sdkerr.New(sdkerr.Usage, "%s", fmt.Sprintf("shell %q is not supported; use bash, zsh, fish, powershell or kubectl", args[0]))
 		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "Where to write kubectl_complete-kaptain (default: the directory of kubectl-kaptain on PATH).")
+	return cmd
+}
+
+// writeShim writes the kubectl completion shim into dir, by default beside the plugin.
+func writeShim(d *Deps, dir string) error {
+	if dir == "" {
+		path, err := exec.LookPath("kubectl-kaptain")
+		if err != nil {
+			if path, err = os.Executable(); err != nil {
+				return fmt.Errorf("finding kubectl-kaptain: %w", err)
+			}
+		}
+		dir = filepath.Dir(path)
+	}
+	target := filepath.Join(dir, CompletionShimName)
+	if err := os.WriteFile(target, []byte(completionShim), 0o755); err != nil {
+		return fmt.Errorf("writing %s: %w", target, err)
+	}
+	d.progress().Printf("wrote %s; kubectl completes 'kubectl kaptain ...' when it is on PATH", target)
+	return nil
+}
+
+// completeNames completes the names of the managed objects of a group from the cluster.
+func completeNames(d *Deps, group string) []string {
+	kinds, err := kindsOf(group)
+	if err != nil {
+		return nil
+	}
+	mapper, err := d.Factory.ToRESTMapper()
+	if err != nil {
+		return nil
+	}
+	kinds, mappings, err := served(mapper, kinds, func(string, ...any) {})
+	if err != nil || len(kinds) == 0 {
+		return nil
+	}
+	ns, _, err := d.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return nil
+	}
+	client, err := d.Factory.DynamicClient()
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, m := range mappings {
+		list, err := client.Resource(m.Resource).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: render.LabelManagedBy + "=" + render.ManagedByValue})
+		if err != nil {
+			continue
+		}
+		for _, item := range list.Items {
+			names = append(names, item.GetName())
+		}
+	}
+	return names
+}
+
+// completeGroupThenName completes "jobs|experiments|..." then a name from the cluster.
+func completeGroupThenName(d *Deps, groups ...string) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		switch len(args) {
+		case 0:
+			return groups, cobra.ShellCompDirectiveNoFileComp
+		case 1:
+			return completeNames(d, args[0]), cobra.ShellCompDirectiveNoFileComp
+		}
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 }

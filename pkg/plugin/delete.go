@@ -33,8 +33,9 @@ type DeleteOptions struct {
 func NewCmdDelete(d *Deps) *cobra.Command {
 	o := &DeleteOptions{deps: d}
 	cmd := &cobra.Command{
-		Use:   "delete (job|experiment|inferenceservice NAME | jobs|experiments|inferenceservices|all --all [--force])",
-		Short: "Delete a workload kaptain made, or all of them (the SDK's delete_*)",
+		ValidArgsFunction: completeGroupThenName(d, "job", "experiment", "inferenceservice", "jobs", "experiments", "inferenceservices", "all"),
+		Use:               "delete (job|experiment|inferenceservice NAME | jobs|experiments|inferenceservices|all --all [--force])",
+		Short:             "Delete a workload kaptain made, or all of them (the SDK's delete_*)",
 		Long: `Delete one job, experiment or inference service by name, or with --all every one that
 kaptain made in the namespace. Without --force, --all deletes only finished jobs and
 experiments and inference services that are not ready; with --force, all of them. Objects

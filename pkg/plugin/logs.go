@@ -50,6 +50,12 @@ var trainingKinds = []struct {
 func NewCmdLogs(d *Deps) *cobra.Command {
 	o := &LogsOptions{deps: d, Tail: -1}
 	cmd := &cobra.Command{
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return completeNames(d, "jobs"), cobra.ShellCompDirectiveNoFileComp
+		},
 		Use:   "logs JOB [-f] [--tail N] [--replica worker-1]",
 		Short: "Print the logs of a training job's replicas, each line prefixed with its replica",
 		Long: `Print the logs of every replica of a TFJob or PyTorchJob, each line prefixed with the

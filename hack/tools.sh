@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the release tools from the Go module proxy into hack/tools/bin (ignored), once:
+# GoReleaser (release archives) and Krew's manifest validator and krew itself (plugin index).
+#
+#   hack/tools.sh goreleaser|validate-krew-manifest|krew   # prints the binary's path
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=$root/hack/tools/bin
+mkdir -p "$bin"
+goreleaser_version=${GORELEASER_VERSION:-v2.15.1}
+krew_version=${KREW_VERSION:-v0.4.4}
+
+build() { # name module-path package version
+  local name=$1 module=$2 pkg=$3 version=$4 out=$bin/$1-$4
+  if [ ! -x "$out" ]; then
+    echo "tools: building $name $version (once)" >&2
+    local work
+    work=$(mktemp -d)
+    (cd "$work" && printf 'module kaptain.local/tools\n\ngo 1.26\n' >go.mod &&
+      GOFLAGS=-mod=mod go get "$module@$version" >/dev/null 2>&1 &&
+      GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$out" "$pkg")
+    rm -rf "$work"
+  fi
+  echo "$out"
+}
+
+case "${1:-}" in
+goreleaser) build goreleaser github.com/goreleaser/goreleaser/v2 github.com/goreleaser/goreleaser/v2 "$goreleaser_version" ;;
+validate-krew-manifest) build validate-krew-manifest sigs.k8s.io/krew sigs.k8s.io/krew/cmd/validate-krew-manifest "$krew_version" ;;
+krew) build krew sigs.k8s.io/krew sigs.k8s.io/krew/cmd/krew "$krew_version" ;;
+*) echo "usage: hack/tools.sh goreleaser|validate-krew-manifest|krew" >&2; exit 2 ;;
+esac

@@ -1,0 +1,102 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+)
+
+// TestDocumentedClusterRoleIsEnough binds docs/rbac.yaml, and nothing else, to a user and runs
+// every command as that user.
+func TestDocumentedClusterRoleIsEnough(t *testing.T) {
+	ns := namespace(t)
+	data, err := os.ReadFile(repoPath("docs", "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.Unmarshal(data, role); err != nil {
+		t.Fatal(err)
+	}
+	role.Name = "kubectl-kaptain-" + ns
+	if _, err := shared.client.RbacV1().ClusterRoles().Create(context.Background(), role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "kaptain", Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "scientist-" + ns}},
+	}
+	if _, err := shared.client.RbacV1().RoleBindings(ns).Create(context.Background(), binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	user, err := shared.env.AddUser(envtest.User{Name: "scientist-" + ns}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "scientist")
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tf := repoPath("examples", "mnist-tensorflow")
+	for _, args := range [][]string{
+		{"train", "--wait=false"},
+		{"tune", "--wait=false", "--param", "lr=double:0.01:0.1", "--objective", "accuracy"},
+		{"deploy", "--wait=false", "--model-uri", "s3://kaptain/m/1"},
+		{"model", "log-metrics", "--type", "testing", "accuracy=0.9"},
+		{"model", "history"},
+		{"get", "all"},
+		{"diagnose"},
+		{"delete", "jobs", "--all", "--force"},
+		{"undeploy"},
+		{"clean", "--all", "--force"},
+	} {
+		r := kaptain(t, tf, creds, append(append([]string{"--kubeconfig", path}, args...), "-n", ns)...)
+		if r.code != 0 {
+			t.Errorf("%v as a user with docs/rbac.yaml: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+func TestCompletionNamesFromTheClusterAndKubectlShim(t *testing.T) {
+	ns := namespace(t)
+	r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "train", "-n", ns, "--wait=false", "-o", "name")
+	if r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	job := strings.SplitN(strings.TrimSpace(r.stdout), "/", 2)[1]
+	r = kaptain(t, ".", nil, "__complete", "get", "jobs", "-n", ns, "")
+	if !strings.Contains(r.stdout, job) {
+		t.Errorf("__complete get jobs does not offer %s:\n%s", job, r.stdout)
+	}
+	dir := t.TempDir()
+	if r := kaptain(t, ".", nil, "completion", "kubectl", "--dir", dir); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	info, err := os.Stat(filepath.Join(dir, "kubectl_complete-kaptain"))
+	if err != nil || info.Mode()&0o111 == 0 {
+		t.Fatalf("the shim is missing or not executable: %v", err)
+	}
+	kubectl := kubectlPath(t)
+	// kubectl runs the shim, which runs the plugin, for 'kubectl kaptain ...'.
+	cmd := exec.Command(kubectl, "__complete", "kaptain", "logs", "--kubeconfig", shared.kubeconfig, "-n", ns, "")
+	cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+filepath.Dir(shared.binary)+string(os.PathListSeparator)+os.Getenv("PATH"), "HOME="+shared.home)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), job) {
+		t.Errorf("kubectl __complete kaptain logs: %v\n%s", err, out)
+	}
+}
