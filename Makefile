@@ -8,7 +8,7 @@ DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 BIN     := bin/kubectl-kaptain
 
-.PHONY: build test unit integration fuzz lint demo bench bench-list clean
+.PHONY: build test unit integration fuzz lint demo bench bench-list release-snapshot release-check krew-manifest clean
 
 build: ## Build bin/kubectl-kaptain (the command goes to stderr: make demo's stdout is YAML)
 	@echo "go build -o $(BIN) ./cmd/kubectl-kaptain ($(VERSION))" >&2
@@ -49,6 +49,16 @@ bench: build ## Start-up and render benchmarks against kubectl (see docs/benchma
 bench-list: ## get jobs over 5,000 TFJobs against kubectl get tfjobs, on the test control plane
 	KAPTAIN_CONTROL_PLANE=$$(hack/control-plane.sh) KAPTAIN_CRDS=$$(hack/crds.sh) \
 		go test -tags integration -count=1 -run '^$$' -bench BenchmarkGetJobs5000 -benchtime 5x -timeout 30m -v ./test/integration
+
+release-snapshot: ## goreleaser check and a snapshot release of every platform into dist/
+	$$(hack/tools.sh goreleaser) check
+	$$(hack/tools.sh goreleaser) release --snapshot --clean --parallelism 2
+
+release-check: ## The release checks CI runs: snapshot, archive, Krew manifest, krew install
+	hack/release-check.sh
+
+krew-manifest: release-snapshot ## Refresh plugins/krew.yaml from GoReleaser's output
+	cp dist/krew/kaptain.yaml plugins/krew.yaml
 
 clean:
 	rm -rf bin dist

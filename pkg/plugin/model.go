@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -308,6 +309,21 @@ func newCmdModelLogMetrics(o *ModelOptions) *cobra.Command {
 	cmd.Flags().StringVar(&m.Type, "type", "", "Metrics type: "+strings.Join(track.MetricsTypes, ", ")+".")
 	cmd.Flags().StringVar(&m.URI, "uri", "", "Where the metrics come from, e.g. a log directory.")
 	return cmd
+}
+
+// recordAction adds a finished action to the model's record. A failure to record is a
+// warning: the action itself is done.
+func recordAction(ctx context.Context, d *Deps, ns string, m *model.Model, a track.Action) {
+	cs, err := d.Factory.KubernetesClientSet()
+	if err == nil {
+		_, err = newStore(d, cs.CoreV1(), ns, m).Update(context.WithoutCancel(ctx), m.Spec.ID, m.KubeName(), func(r *track.Record) error {
+			r.Apply(a, time.Now().UTC())
+			return nil
+		})
+	}
+	if err != nil {
+		d.progress().Printf("warning: the model's record was not updated: %v", err)
+	}
 }
 
 func isNotTracked(err error) bool { return errors.Is(err, track.ErrNotTracked) }

@@ -252,17 +252,7 @@ func (s *serving) podStates(ctx context.Context) string {
 
 // record adds a deployment to the model's record, warning on failure.
 func (s *serving) record(ctx context.Context, a track.Action) {
-	cs, err := s.deps.Factory.KubernetesClientSet()
-	if err == nil {
-		store := newStore(s.deps, cs.CoreV1(), s.action.namespace, s.model)
-		_, err = store.Update(context.WithoutCancel(ctx), s.model.Spec.ID, s.model.KubeName(), func(r *track.Record) error {
-			r.Apply(a, time.Now().UTC())
-			return nil
-		})
-	}
-	if err != nil {
-		s.deps.progress().Printf("warning: the model's record was not updated: %v", err)
-	}
+	recordAction(ctx, s.deps, s.action.namespace, s.model, a)
 }
 
 // requireCanary checks that the model is deployed with a canary, naming the command.

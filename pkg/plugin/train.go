@@ -274,7 +274,7 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 	}
 	modelURI := strings.TrimRight(m.Spec.Config.ModelStorageURI, "/") + "/" + m.Spec.ID + "/trained/" + o.revision
 	if sdkerr.ClassOf(waitErr) != sdkerr.Timeout { // a job that timed out keeps running
-		o.record(ctx, track.Action{Name: "train", Revision: o.revision, Err: waitErr, Hyperparameters: o.params,
+		recordAction(ctx, o.deps, o.action.namespace, m, track.Action{Name: "train", Revision: o.revision, Err: waitErr, Hyperparameters: o.params,
 			Image: m.Spec.Image, ModelURI: modelURI, Workload: kind + ".kubeflow.org/" + name})
 	}
 	if waitErr != nil {
@@ -283,22 +283,6 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 	progress.Printf("trained model %s, revision %s, hyperparameters %s; the code was told to save it to %s",
 		m.Spec.ID, o.revision, strings.Join(workload.Arguments(o.params, nil), " "), modelURI)
 	return nil
-}
-
-// record adds the finished action to the model's record; a failure to record is a warning,
-// since the training itself is done.
-func (o *TrainOptions) record(ctx context.Context, a track.Action) {
-	cs, err := o.deps.Factory.KubernetesClientSet()
-	if err == nil {
-		store := newStore(o.deps, cs.CoreV1(), o.action.namespace, o.model)
-		_, err = store.Update(context.WithoutCancel(ctx), o.model.Spec.ID, o.model.KubeName(), func(r *track.Record) error {
-			r.Apply(a, time.Now().UTC())
-			return nil
-		})
-	}
-	if err != nil {
-		o.deps.progress().Printf("warning: the model's record was not updated: %v", err)
-	}
 }
 
 // wait watches the job and its pods until the job finishes, a pod cannot run, the timeout

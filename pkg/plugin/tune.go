@@ -324,16 +324,8 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		best[k] = v
 	}
 	modelURI := strings.TrimRight(o.model.Spec.Config.ModelStorageURI, "/") + "/" + o.model.Spec.ID + "/tuned/" + o.revision + "/" + st.BestTrial
-	store, serr := o.store()
-	if serr == nil {
-		_, serr = store.Update(context.WithoutCancel(ctx), o.model.Spec.ID, o.model.KubeName(), func(r *track.Record) error {
-			r.Apply(track.Action{Name: "tune", Revision: o.revision, Err: runErr, Hyperparameters: best, Image: o.model.Spec.Image, ModelURI: modelURI, Workload: ref}, time.Now().UTC())
-			return nil
-		})
-	}
-	if serr != nil {
-		progress.Printf("warning: the model's record was not updated: %v", serr)
-	}
+	recordAction(ctx, o.deps, o.action.namespace, o.model, track.Action{Name: "tune", Revision: o.revision, Err: runErr,
+		Hyperparameters: best, Image: o.model.Spec.Image, ModelURI: modelURI, Workload: ref})
 	if o.deleteEx {
 		if err := o.action.applier.Delete(created); err != nil {
 			return errors.Join(runErr, err)
@@ -344,14 +336,6 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		return runErr
 	}
 	return o.printBest(st, modelURI)
-}
-
-func (o *TuneOptions) store() (*track.Store, error) {
-	cs, err := o.deps.Factory.KubernetesClientSet()
-	if err != nil {
-		return nil, err
-	}
-	return newStore(o.deps, cs.CoreV1(), o.action.namespace, o.model), nil
 }
 
 // printBest prints the optimal trial: a table, or its data as yaml or json.
