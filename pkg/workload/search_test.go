@@ -111,6 +111,18 @@ func TestExperimentGolden(t *testing.T) {
 			Params: mustParams(t, "lr=double:0.01:0.03:0.01", "optimizer=categorical:sgd,adam")}},
 		{"experiment-hyperband", "tensorflow", Search{Algorithm: "hyperband", AlgorithmSettings: map[string]string{"resource_name": "epochs", "r_l": "9", "eta": "3"}, Trials: 16, ParallelTrials: 2, FailedTrials: 4,
 			Params: mustParams(t, "lr=double:0.001:0.1", "epochs=int:1:9")}},
+		{"experiment-bayesianoptimization", "tensorflow", Search{Algorithm: "bayesianoptimization", AlgorithmSettings: map[string]string{"base_estimator": "GP", "n_initial_points": "5"}, Trials: 16, ParallelTrials: 2, FailedTrials: 4,
+			Params: mustParams(t, "lr=double:0.001:0.1", "momentum=discrete:0.5,0.9")}},
+		{"experiment-tpe", "pytorch", Search{Algorithm: "tpe", AlgorithmSettings: map[string]string{"n_startup_trials": "5"}, Trials: 16, ParallelTrials: 2, FailedTrials: 4,
+			Params: mustParams(t, "lr=double:0.001:0.1", "optimizer=categorical:sgd,adam")}},
+		{"experiment-multivariate-tpe", "pytorch", Search{Algorithm: "multivariate-tpe", Trials: 16, ParallelTrials: 2, FailedTrials: 4,
+			Params: mustParams(t, "lr=double:0.001:0.1", "layers=int:1:4")}},
+		{"experiment-cmaes", "tensorflow", Search{Algorithm: "cmaes", AlgorithmSettings: map[string]string{"sigma": "0.5"}, Trials: 16, ParallelTrials: 2, FailedTrials: 4,
+			Params: mustParams(t, "lr=double:0.001:0.1", "layers=int:1:4")}},
+		{"experiment-sobol", "tensorflow", Search{Algorithm: "sobol", Trials: 16, ParallelTrials: 2, FailedTrials: 4,
+			Params: mustParams(t, "lr=double:0.001:0.1", "momentum=double:0.5:0.99")}},
+		{"experiment-pbt", "pytorch", Search{Algorithm: "pbt", AlgorithmSettings: map[string]string{"n_population": "5", "truncation_threshold": "0.2"}, Trials: 16, ParallelTrials: 5, FailedTrials: 4,
+			Params: mustParams(t, "lr=double:0.001:0.1")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			exp, err := Experiment(testModel(tc.framework), Tune{Name: "mnist-tune-abc123", Revision: "rev-1", Search: tc.search,

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -32,6 +33,20 @@ func TestInferenceServiceGolden(t *testing.T) {
 			out, _ := yaml.Marshal(obj.Object)
 			golden.Assert(t, filepath.Join("testdata", tc.name+".yaml"), out)
 		})
+	}
+	for _, framework := range []string{"tensorflow", "pytorch", "sklearn", "xgboost", "lightgbm", "onnx", "huggingface", "triton", "pmml", "paddle", "mlflow"} {
+		for _, mode := range []string{"Serverless", "RawDeployment"} {
+			t.Run(framework+"-"+mode, func(t *testing.T) {
+				m := testModel(framework)
+				m.Spec.Serving.DeploymentMode = mode
+				obj, err := InferenceService(m, Serve{Name: "mnist", ModelURI: "s3://kaptain/m/1", Autoscale: 2, ServiceAccount: "mnist-storage"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, _ := yaml.Marshal(obj.Object)
+				golden.Assert(t, filepath.Join("testdata", "isvc", framework+"-"+strings.ToLower(mode)+".yaml"), out)
+			})
+		}
 	}
 	if _, err := InferenceService(testModel("keras"), Serve{Name: "x", ModelURI: "s3://a/b"}); err == nil {
 		t.Error("an unservable framework was accepted")
