@@ -92,15 +92,7 @@ func writeShim(d *Deps, dir string) error {
 
 // completeNames completes the names of the managed objects of a group from the cluster.
 func completeNames(d *Deps, group string) []string {
-	kinds, err := kindsOf(group)
-	if err != nil {
-		return nil
-	}
-	mapper, err := d.Factory.ToRESTMapper()
-	if err != nil {
-		return nil
-	}
-	kinds, mappings, err := served(mapper, kinds, func(string, ...any) {})
+	kinds, mappings, err := servedKindsOf(d, group, func(string, ...any) {})
 	if err != nil || len(kinds) == 0 {
 		return nil
 	}

@@ -37,15 +37,7 @@ trial, a service's URL and traffic split.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			kinds, err := kindsOf(args[0])
-			if err != nil {
-				return err
-			}
-			mapper, err := d.Factory.ToRESTMapper()
-			if err != nil {
-				return err
-			}
-			kinds, mappings, err := served(mapper, kinds, d.progress().Printf)
+			kinds, mappings, err := servedKindsOf(d, args[0], d.progress().Printf)
 			if err != nil {
 				return err
 			}

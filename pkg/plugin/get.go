@@ -39,15 +39,7 @@ app.kubernetes.io/managed-by=kubectl-kaptain are listed.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kinds, err := kindsOf(args[0])
-			if err != nil {
-				return err
-			}
-			mapper, err := d.Factory.ToRESTMapper()
-			if err != nil {
-				return err
-			}
-			kinds, mappings, err := served(mapper, kinds, d.progress().Printf)
+			kinds, mappings, err := servedKindsOf(d, args[0], d.progress().Printf)
 			if err != nil {
 				return err
 			}

@@ -87,6 +87,20 @@ func served(mapper meta.RESTMapper, kinds []managedKind, warn func(string, ...an
 	return ok, mappings, nil
 }
 
+// servedKindsOf returns the kinds of a group that the cluster serves, with their mappings,
+// warning through warn about the others.
+func servedKindsOf(d *Deps, group string, warn func(string, ...any)) ([]managedKind, []*meta.RESTMapping, error) {
+	kinds, err := kindsOf(group)
+	if err != nil {
+		return nil, nil, err
+	}
+	mapper, err := d.Factory.ToRESTMapper()
+	if err != nil {
+		return nil, nil, err
+	}
+	return served(mapper, kinds, warn)
+}
+
 // kindNames lists the kinds as "tfjob, pytorchjob".
 func kindNames(kinds []managedKind) string {
 	names := make([]string, len(kinds))

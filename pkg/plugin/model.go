@@ -106,26 +106,13 @@ func printData(w io.Writer, format string, v any) error {
 	return err
 }
 
-// Meta is the SDK's ModelMeta: the model's properties and tracked state.
+// Meta is the SDK's ModelMeta: a copy of the model's properties, with its tracked state.
 type Meta struct {
-	ID               string            `json:"id"`
-	Name             string            `json:"name"`
-	Description      string            `json:"description"`
-	Version          string            `json:"version"`
-	Framework        string            `json:"framework"`
-	FrameworkVersion string            `json:"frameworkVersion"`
-	MainFile         string            `json:"mainFile"`
-	ExtraFiles       []string          `json:"extraFiles,omitempty"`
-	Requirements     string            `json:"requirements,omitempty"`
-	Image            string            `json:"image"`
-	BaseImage        string            `json:"baseImage"`
-	Labels           map[string]string `json:"labels,omitempty"`
-	Serving          model.Serving     `json:"serving"`
-	State            track.State       `json:"state"`
-	Revision         string            `json:"revision,omitempty"`
-	Hyperparameters  map[string]any    `json:"hyperparameters,omitempty"`
-	ModelURI         string            `json:"modelUri,omitempty"`
-	Updated          *time.Time        `json:"updated,omitempty"`
+	model.Spec
+	State    track.State `json:"state"`
+	Revision string      `json:"revision,omitempty"`
+	ModelURI string      `json:"modelUri,omitempty"`
+	Updated  *time.Time  `json:"updated,omitempty"`
 }
 
 func newCmdModelMeta(o *ModelOptions) *cobra.Command {
@@ -142,10 +129,7 @@ func newCmdModelMeta(o *ModelOptions) *cobra.Command {
 				return err
 			}
 			s := o.model.Spec
-			meta := Meta{ID: s.ID, Name: s.Name, Description: s.Description, Version: s.Version, Framework: s.Framework,
-				FrameworkVersion: s.FrameworkVersion, MainFile: s.MainFile, ExtraFiles: s.ExtraFiles, Requirements: s.Requirements,
-				Image: s.Image, BaseImage: s.BaseImage, Labels: s.Labels, Serving: s.Serving, State: track.Untrained,
-				Hyperparameters: s.Hyperparameters}
+			meta := Meta{Spec: s, State: track.Untrained}
 			rec, err := o.store.Get(cmd.Context(), s.ID, o.model.KubeName())
 			switch {
 			case err == nil:
