@@ -68,6 +68,18 @@ app.kubernetes.io/managed-by=kubectl-kaptain are listed.`,
 					selector += "," + o.LabelSelector
 				}
 				o.LabelSelector = selector
+				// Human output of several kinds with the same columns (jobs): one table with a
+				// KIND column.
+				format := cmdutil.GetFlagString(cmd, "output")
+				if len(kinds) > 1 && (format == "" || format == "wide") && !o.Watch && !o.WatchOnly && o.FieldSelector == "" && !cmd.Flags().Changed("sort-by") {
+					table, ok, err := jobsTable(d, kinds, mappings, selector, o.AllNamespaces, o.ChunkSize)
+					if err != nil {
+						return err
+					}
+					if ok {
+						return printJobsTable(d, table, o.AllNamespaces, cmdutil.GetFlagBool(cmd, "no-headers"), format == "wide")
+					}
+				}
 			}
 			o.ServerPrint = true
 			if err := o.Complete(d.Factory, cmd, getArgs); err != nil {

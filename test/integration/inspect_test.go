@@ -106,13 +106,20 @@ func TestGetDeleteClean(t *testing.T) {
 
 	r := kap(0, "get", "jobs")
 	t.Logf("get jobs:\n%s", r.stdout)
-	for _, want := range []string{"NAME", "STATE", "tfjob.kubeflow.org/done-job", "tfjob.kubeflow.org/running-job", "pytorchjob.kubeflow.org/done-pt", "Succeeded", "Running", "Failed"} {
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(strings.Join(strings.Fields(lines[0]), " "), "KIND NAME STATE AGE") {
+		t.Errorf("get jobs is not one table with a KIND column:\n%s", r.stdout)
+	}
+	for _, want := range []string{"TFJob        done-job      Succeeded", "TFJob        running-job   Running", "PyTorchJob   done-pt       Failed"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("get jobs lacks %q:\n%s", want, r.stdout)
 		}
 	}
 	if strings.Contains(r.stdout, "user-job") {
 		t.Errorf("get jobs lists the user's job:\n%s", r.stdout)
+	}
+	if r := kap(0, "get", "jobs", "-A", "--no-headers"); !strings.Contains(r.stdout, ns) || strings.Contains(r.stdout, "KIND") {
+		t.Errorf("get jobs -A --no-headers:\n%s", r.stdout)
 	}
 	r = kap(0, "get", "all", "-o", "name")
 	if got := strings.Fields(r.stdout); len(got) != 7 {

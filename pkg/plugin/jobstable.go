@@ -1,0 +1,97 @@
+package plugin
+
+import (
+	"fmt"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/rest"
+)
+
+// tableAccept asks the server for its table of the objects (the CRD's printer columns).
+const tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+// jobsTable lists several kinds with the same printer columns (TFJobs and PyTorchJobs) as
+// one server-side table with a KIND column first, chunked as kubectl does. ok is false when
+// the kinds' columns differ, so the caller prints a table per kind instead.
+func jobsTable(d *Deps, kinds []managedKind, mappings []*meta.RESTMapping, selector string, allNamespaces bool, chunk int64) (*metav1.Table, bool, error) {
+	ns, _, err := d.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return nil, false, err
+	}
+	var merged *metav1.Table
+	for i, m := range mappings {
+		r := d.Factory.NewBuilder().Unstructured().
+			NamespaceParam(ns).DefaultNamespace().AllNamespaces(allNamespaces).
+			LabelSelectorParam(selector).RequestChunksOf(chunk).
+			ResourceTypeOrNameArgs(true, m.Resource.Resource+"."+m.Resource.Version+"."+m.Resource.Group).
+			TransformRequests(func(req *rest.Request) { req.SetHeader("Accept", tableAccept) }).
+			ContinueOnError().Flatten().Do()
+		// Visit each chunk as it arrives, keeping only its rows, so memory holds one chunk
+		// of decoded objects at a time.
+		mismatch := false
+		err := r.Visit(func(info *resource.Info, err error) error {
+			if err != nil {
+				return err
+			}
+			u, ok := info.Object.(*unstructured.Unstructured)
+			if !ok {
+				return fmt.Errorf("listing %s: the server returned %T, not a table", m.Resource.Resource, info.Object)
+			}
+			table := &metav1.Table{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, table); err != nil {
+				return fmt.Errorf("reading the table of %s: %w", m.Resource.Resource, err)
+			}
+			columns := append([]metav1.TableColumnDefinition{{Name: "Kind", Type: "string", Description: "The workload's kind"}}, table.ColumnDefinitions...)
+			if merged == nil {
+				merged = &metav1.Table{ColumnDefinitions: columns}
+			} else if !slices.EqualFunc(merged.ColumnDefinitions, columns, func(a, b metav1.TableColumnDefinition) bool { return a.Name == b.Name && a.Priority == b.Priority }) {
+				mismatch = true
+				return nil
+			}
+			for _, row := range table.Rows {
+				if allNamespaces && row.Object.Raw != nil {
+					// The namespace column reads the row's object.
+					if obj, err := runtime.Decode(unstructured.UnstructuredJSONScheme, row.Object.Raw); err == nil {
+						row.Object.Object = obj
+					}
+				}
+				if !allNamespaces {
+					row.Object = runtime.RawExtension{}
+				}
+				row.Cells = append([]any{kinds[i].GVK.Kind}, row.Cells...)
+				merged.Rows = append(merged.Rows, row)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		if mismatch {
+			return nil, false, nil
+		}
+	}
+	if merged == nil {
+		merged = &metav1.Table{}
+	}
+	return merged, true, nil
+}
+
+// printJobsTable prints the merged table as kubectl's human printer does.
+func printJobsTable(d *Deps, table *metav1.Table, allNamespaces, noHeaders, wide bool) error {
+	if len(table.Rows) == 0 {
+		ns, _, _ := d.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+		if allNamespaces {
+			d.progress().Printf("No resources found")
+		} else {
+			d.progress().Printf("No resources found in %s namespace.", ns)
+		}
+		return nil
+	}
+	return printers.NewTablePrinter(printers.PrintOptions{NoHeaders: noHeaders, Wide: wide, WithNamespace: allNamespaces}).PrintObj(table, d.Streams.Out)
+}
