@@ -32,14 +32,6 @@ func TestDocumentedClusterRoleIsEnough(t *testing.T) {
 	if _, err := shared.client.RbacV1().ClusterRoles().Create(context.Background(), role, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	binding := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "kaptain", Namespace: ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "scientist-" + ns}},
-	}
-	if _, err := shared.client.RbacV1().RoleBindings(ns).Create(context.Background(), binding, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	user, err := shared.env.AddUser(envtest.User{Name: "scientist-" + ns}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +45,24 @@ func TestDocumentedClusterRoleIsEnough(t *testing.T) {
 		t.Fatal(err)
 	}
 	tf := repoPath("examples", "mnist-tensorflow")
+	// Without the binding: a clear permission error, and nothing created.
+	for _, args := range [][]string{{"train", "--wait=false"}, {"get", "jobs"}, {"clean"}} {
+		r := kaptain(t, tf, creds, append(append([]string{"--kubeconfig", path}, args...), "-n", ns)...)
+		if r.code == 0 || !strings.Contains(r.stderr, "forbidden") || !strings.Contains(r.stderr, `User "scientist-`+ns+`" cannot`) {
+			t.Errorf("%v without permissions: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+	if count(t, tfJobs, ns) != 0 {
+		t.Fatal("a forbidden train created a job")
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "kaptain", Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "scientist-" + ns}},
+	}
+	if _, err := shared.client.RbacV1().RoleBindings(ns).Create(context.Background(), binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"train", "--wait=false"},
 		{"tune", "--wait=false", "--param", "lr=double:0.01:0.1", "--objective", "accuracy"},
