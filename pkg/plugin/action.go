@@ -118,6 +118,10 @@ func (ac *actionContext) run(ctx context.Context, objs []*unstructured.Unstructu
 	a := &apply.Applier{Client: client, Mapper: mapper, DryRun: ac.dryRun == cmdutil.DryRunServer, ForceConflicts: ac.flags.ForceConflicts}
 	ac.applier = a
 	results, err := a.Apply(ctx, rendered)
+	if err != nil && ctx.Err() != nil {
+		// Ctrl-C while applying: Apply removed what it had created.
+		return nil, sdkerr.Wrap(sdkerr.Interrupted, err, "interrupted; nothing was left behind")
+	}
 	if err != nil {
 		return nil, err
 	}
