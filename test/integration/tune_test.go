@@ -90,14 +90,14 @@ func TestTunePrintsTheBestHyperparametersAndDeletesTheExperiment(t *testing.T) {
 		"--param", "optimizer=categorical:sgd,adam", "--trials", "4", "--delete-experiment", "--timeout", "60s")
 	exp := createdJob(t, experiments, ns)
 	setExperimentStatus(t, exp, map[string]any{"conditions": condition("Running"), "trials": int64(2), "trialsRunning": int64(2)})
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, r, "Running: 0 succeeded, 0 failed, 2 running of 4 trials")
 	best := map[string]any{
 		"bestTrialName":        exp.GetName() + "-x7f2",
 		"parameterAssignments": []any{map[string]any{"name": "lr", "value": "0.0427"}, map[string]any{"name": "optimizer", "value": "adam"}},
 		"observation":          map[string]any{"metrics": []any{map[string]any{"name": "accuracy", "latest": "0.981", "max": "0.981", "min": "0.9"}}},
 	}
 	setExperimentStatus(t, exp, map[string]any{"conditions": condition("Running"), "trials": int64(3), "trialsSucceeded": int64(2), "trialsRunning": int64(1), "currentOptimalTrial": best})
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, r, "best accuracy=0.981")
 	setExperimentStatus(t, exp, map[string]any{"conditions": condition("Succeeded"), "trials": int64(4), "trialsSucceeded": int64(4), "currentOptimalTrial": best})
 	if code := r.exit(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit %d: %s", code, r.stderr.String())
@@ -127,7 +127,7 @@ func TestTuneInterruptedDeletesTheExperiment(t *testing.T) {
 	if !exists(t, secretsGVR, ns, exp.GetName()+"-storage") {
 		t.Error("no storage Secret for the trials")
 	}
-	time.Sleep(500 * time.Millisecond)
+	waitFor(t, r, "Pending: 0 succeeded")
 	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,9 +22,28 @@ import (
 
 // running is a kubectl-kaptain process started in the background.
 type running struct {
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-	done           chan struct{}
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	stderr lockedBuffer
+	done   chan struct{}
+}
+
+// lockedBuffer is a bytes.Buffer the process writes and the test reads at the same time.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // start runs the plugin in the background with the test kubeconfig.
@@ -52,6 +72,17 @@ func (r *running) exit(t *testing.T, within time.Duration) int {
 		t.Fatalf("still running after %s; stderr:\n%s", within, r.stderr.String())
 		return -1
 	}
+}
+
+// waitFor waits until the process has printed want on stderr.
+func waitFor(t *testing.T, r *running, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if strings.Contains(r.stderr.String(), want) {
+			return
+		}
+	}
+	t.Fatalf("%q never appeared on stderr", want)
 }
 
 // createdJob waits for the one training job of a resource in ns to exist.
@@ -102,7 +133,7 @@ func TestTrainWaitsUntilSucceeded(t *testing.T) {
 	job := createdJob(t, tfJobs, ns)
 	setStatus(t, tfJobs, job, []string{"Created"}, 0, 0, "TFJob created")
 	setStatus(t, tfJobs, job, []string{"Created", "Running"}, 2, 0, "TFJob running")
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, r, "Running (2/2 replicas active)")
 	setStatus(t, tfJobs, job, []string{"Created", "Running", "Succeeded"}, 0, 2, "TFJob succeeded")
 	if code := r.exit(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit code %d; stderr:\n%s", code, r.stderr.String())
@@ -198,6 +229,8 @@ func TestTrainInterruptedRemovesWhatItCreated(t *testing.T) {
 	if job == nil {
 		t.Fatalf("the job never appeared; stderr:\n%s", r.stderr.String())
 	}
+	// Into the wait: the job's first state is printed once the watch runs.
+	waitFor(t, r, "tfjob.kubeflow.org/"+job.GetName()+" Pending")
 	storage, err := shared.client.CoreV1().Secrets(ns).Get(context.Background(), job.GetName()+"-storage", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("the storage Secret: %v", err)
@@ -205,7 +238,6 @@ func TestTrainInterruptedRemovesWhatItCreated(t *testing.T) {
 	if refs := storage.OwnerReferences; len(refs) != 1 || refs[0].UID != job.GetUID() {
 		t.Errorf("the storage Secret is not owned by the job: %+v", refs)
 	}
-	time.Sleep(500 * time.Millisecond) // into the wait
 	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
