@@ -29,28 +29,15 @@ type outcome struct {
 }
 
 // kaptain runs the plugin in-process from dir with a kubeconfig that cannot be reached and
-// a clean KAPTAIN_SDK_* environment.
+// a clean KAPTAIN_SDK_* and AWS_* environment.
 func kaptain(t *testing.T, dir string, args ...string) outcome {
 	t.Helper()
-	home := t.TempDir()
-	kc := filepath.Join(home, "config")
-	if err := os.WriteFile(kc, []byte(unreachable), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("KUBECONFIG", kc)
-	t.Setenv("HOME", home)
 	for _, e := range os.Environ() {
 		if k, _, _ := strings.Cut(e, "="); strings.HasPrefix(k, "KAPTAIN_SDK_") || strings.HasPrefix(k, "AWS_") {
 			t.Setenv(k, "")
 		}
 	}
-	noAWSFiles(t, home)
-	if dir != "" {
-		t.Chdir(dir)
-	}
-	var out, errOut bytes.Buffer
-	code := run(context.Background(), args, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	return outcome{code: code, stdout: out.String(), stderr: errOut.String()}
+	return kaptainKeepEnv(t, dir, args...)
 }
 
 // noAWSFiles keeps the AWS SDK from the machine's ~/.aws (it reads HOME at start-up).
@@ -118,15 +105,9 @@ func TestTrainTTLFromEnvironment(t *testing.T) {
 	}
 }
 
-// kaptainKeepEnv is kaptain without clearing KAPTAIN_SDK_* variables.
+// kaptainKeepEnv is kaptain without clearing the variables the test set.
 func kaptainKeepEnv(t *testing.T, dir string, args ...string) outcome {
 	t.Helper()
-	saved := map[string]string{}
-	for _, e := range os.Environ() {
-		if k, v, _ := strings.Cut(e, "="); strings.HasPrefix(k, "KAPTAIN_SDK_") {
-			saved[k] = v
-		}
-	}
 	home := t.TempDir()
 	kc := filepath.Join(home, "config")
 	if err := os.WriteFile(kc, []byte(unreachable), 0o600); err != nil {
@@ -135,9 +116,8 @@ func kaptainKeepEnv(t *testing.T, dir string, args ...string) outcome {
 	t.Setenv("KUBECONFIG", kc)
 	t.Setenv("HOME", home)
 	noAWSFiles(t, home)
-	t.Chdir(dir)
-	for k, v := range saved {
-		t.Setenv(k, v)
+	if dir != "" {
+		t.Chdir(dir)
 	}
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), args, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
