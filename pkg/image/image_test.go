@@ -1,0 +1,302 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+)
+
+// writeModel writes a model directory with a main file, a helper, a data directory and
+// returns the model.
+func writeModel(t *testing.T, dir string, files map[string]string, extra ...string) *model.Model {
+	t.Helper()
+	for p, content := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &model.Model{Spec: model.Spec{
+		ID: "dev/mnist", Version: "0.0.1", Framework: "tensorflow", FrameworkVersion: "2.16.1",
+		MainFile: "trainer.py", ExtraFiles: extra, BaseImage: "scratch",
+		Config: model.Config{BaseDir: dir},
+	}}
+}
+
+var sampleFiles = map[string]string{
+	"trainer.py":      "print('train')\n",
+	"utils.py":        "def f(): pass\n",
+	"data/a.csv":      "1,2\n",
+	"data/sub/b.csv":  "3,4\n",
+	"ignored/readme":  "not listed",
+	"requirements.in": "numpy\n",
+}
+
+func collect(t *testing.T, m *model.Model) *Inputs {
+	t.Helper()
+	in, err := Collect(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func TestChecksumStable(t *testing.T) {
+	a := collect(t, writeModel(t, t.TempDir(), sampleFiles, "utils.py", "data"))
+	// Same content elsewhere, listed in another order, with other times.
+	dirB := t.TempDir()
+	b0 := writeModel(t, dirB, sampleFiles, "data", "utils.py")
+	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(dirB, "trainer.py"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	b := collect(t, b0)
+	if a.Checksum() != b.Checksum() {
+		t.Fatalf("same inputs on other paths: checksum %s != %s", a.Checksum(), b.Checksum())
+	}
+	if got := len(a.Files); got != 4 {
+		t.Fatalf("files = %d, want 4 (main, utils, two under data)", got)
+	}
+	changes := map[string]func(m *model.Model){
+		"main file content": func(m *model.Model) {
+			_ = os.WriteFile(filepath.Join(m.Spec.Config.BaseDir, "trainer.py"), []byte("print('x')\n"), 0o644)
+		},
+		"file under a directory": func(m *model.Model) {
+			_ = os.WriteFile(filepath.Join(m.Spec.Config.BaseDir, "data/sub/c.csv"), []byte("5\n"), 0o644)
+		},
+		"executable bit": func(m *model.Model) { _ = os.Chmod(filepath.Join(m.Spec.Config.BaseDir, "utils.py"), 0o755) },
+		"base image":     func(m *model.Model) { m.Spec.BaseImage = "python:3.12" },
+		"framework version": func(m *model.Model) {
+			m.Spec.FrameworkVersion = "2.17.0"
+		},
+		"requirements": func(m *model.Model) { m.Spec.Requirements = "requirements.in" },
+		"model version": func(m *model.Model) {
+			m.Spec.Version = "0.0.2"
+		},
+	}
+	for what, change := range changes {
+		t.Run(what, func(t *testing.T) {
+			m := writeModel(t, t.TempDir(), sampleFiles, "utils.py", "data")
+			change(m)
+			if got := collect(t, m).Checksum(); got == a.Checksum() {
+				t.Fatalf("changing the %s kept checksum %s", what, got)
+			}
+		})
+	}
+}
+
+func TestCollectErrors(t *testing.T) {
+	dir := t.TempDir()
+	m := writeModel(t, dir, sampleFiles, "missing.py")
+	_, err := Collect(m)
+	if err == nil || !strings.Contains(err.Error(), `spec.extraFiles[0] "missing.py"`) {
+		t.Fatalf("missing extra file: err = %v, want it named", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m.Spec.ExtraFiles = []string{"empty"}
+	if _, err := Collect(m); err == nil || !strings.Contains(err.Error(), "has no files") {
+		t.Fatalf("empty directory: err = %v", err)
+	}
+}
+
+func TestLayersReproducible(t *testing.T) {
+	digests := func(dir string) []string {
+		in := collect(t, writeModel(t, dir, sampleFiles, "utils.py", "data"))
+		layers, err := in.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, l := range layers {
+			d, err := l.Layer.Digest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, l.Name+"="+d.String())
+		}
+		return out
+	}
+	a, b := digests(t.TempDir()), digests(t.TempDir())
+	if strings.Join(a, ",") != strings.Join(b, ",") || len(a) != 2 {
+		t.Fatalf("layers differ across paths or are not two: %v vs %v", a, b)
+	}
+}
+
+func TestDockerfile(t *testing.T) {
+	m := writeModel(t, t.TempDir(), sampleFiles, "utils.py")
+	m.Spec.Requirements = "requirements.in"
+	m.Spec.BaseImage = "python:3.12"
+	in := collect(t, m)
+	got := in.Dockerfile()
+	for _, want := range []string{
+		"FROM python:3.12\nWORKDIR /app\n",
+		"COPY \"requirements.in\" \"requirements.in\"\nRUN pip install --no-cache-dir -r \"requirements.in\"\nCOPY . .\n",
+		"LABEL dev.kaptain.checksum=\"" + in.Checksum() + "\"\n",
+		"ENTRYPOINT [\"python\", \"trainer.py\"]\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Dockerfile lacks %q:\n%s", want, got)
+		}
+	}
+	var a, b bytes.Buffer
+	if err := in.Context(&a); err != nil {
+		t.Fatal(err)
+	}
+	if err := collect(t, m).Context(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("the build context is not reproducible")
+	}
+}
+
+// testRegistry starts go-containerregistry's in-process registry over TLS and returns its
+// host and a Registry that trusts it.
+func testRegistry(t *testing.T) (string, *Registry) {
+	t.Helper()
+	s := httptest.NewTLSServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(s.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(s.Certificate())
+	return strings.TrimPrefix(s.URL, "https://"), &Registry{RootCAs: pool}
+}
+
+// pushBase pushes a base image with one random layer of size n and returns its reference.
+func pushBase(t *testing.T, host string, r *Registry, n int) (string, v1.Hash) {
+	t.Helper()
+	data := make([]byte, n)
+	_, _ = rand.Read(data)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "blob.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := collect(t, &model.Model{Spec: model.Spec{MainFile: "blob.bin", BaseImage: "scratch", Config: model.Config{BaseDir: dir}}})
+	res, err := r.Build(context.Background(), in, host+"/library/base:1", Options{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := res.Layers[0].Layer.Digest()
+	return host + "/library/base:1", d
+}
+
+func TestBuildPushSkipAndChange(t *testing.T) {
+	host, r := testRegistry(t)
+	base, baseLayer := pushBase(t, host, r, 1<<20)
+	dir := t.TempDir()
+	m := writeModel(t, dir, sampleFiles, "utils.py", "data")
+	m.Spec.BaseImage = base
+	target := host + "/kaptain/mnist:0.0.1"
+	ctx := context.Background()
+
+	first, err := r.Build(ctx, collect(t, m), target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Skipped || first.BytesSent == 0 {
+		t.Fatalf("first build: skipped=%v bytes=%d", first.Skipped, first.BytesSent)
+	}
+	if first.BytesSent > 1<<19 {
+		t.Fatalf("first build sent %d bytes: the 1 MiB base layer was uploaded instead of mounted", first.BytesSent)
+	}
+
+	again, err := r.Build(ctx, collect(t, m), target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Skipped || again.BytesSent != 0 || again.Requests > 2 || again.Pinned != first.Pinned {
+		t.Fatalf("unchanged rebuild: skipped=%v bytes=%d requests=%d pinned=%s (first %s)", again.Skipped, again.BytesSent, again.Requests, again.Pinned, first.Pinned)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "trainer.py"), []byte("print('train!')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := r.Build(ctx, collect(t, m), target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.Skipped || changed.Digest == first.Digest {
+		t.Fatalf("changed build: skipped=%v digest=%s", changed.Skipped, changed.Digest)
+	}
+	codeSize, _ := changed.Layers[1].Layer.Size()
+	depsSize, _ := changed.Layers[0].Layer.Size()
+	// The code layer, the config and the manifest: well under the dependency layer plus them.
+	if changed.BytesSent > codeSize+4096 {
+		t.Fatalf("one-line change sent %d bytes; code layer is %d, deps layer %d", changed.BytesSent, codeSize, depsSize)
+	}
+
+	ref, _ := name.ParseReference(changed.Pinned)
+	img, err := remote.Image(ref, remote.WithTransport(r.newMeter()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	if cf.Config.WorkingDir != "/app" || strings.Join(cf.Config.Entrypoint, " ") != "python trainer.py" {
+		t.Fatalf("config: workdir %q entrypoint %v", cf.Config.WorkingDir, cf.Config.Entrypoint)
+	}
+	if cf.Config.Labels[LabelChecksum] != changed.Checksum || cf.Config.Labels[LabelModelID] != "dev/mnist" {
+		t.Fatalf("labels: %v", cf.Config.Labels)
+	}
+	layers, _ := img.Layers()
+	if len(layers) != 3 {
+		t.Fatalf("image has %d layers, want base + deps + code", len(layers))
+	}
+	if d, _ := layers[0].Digest(); d != baseLayer {
+		t.Fatalf("first layer %s is not the base's %s", d, baseLayer)
+	}
+}
+
+func TestBuildSameDigestOnOtherPaths(t *testing.T) {
+	host, r := testRegistry(t)
+	var pins []string
+	for i := range 2 {
+		m := writeModel(t, t.TempDir(), sampleFiles, "utils.py", "data")
+		res, err := r.Build(context.Background(), collect(t, m), host+"/kaptain/mnist:"+string(rune('a'+i)), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pins = append(pins, res.Digest)
+	}
+	if pins[0] != pins[1] {
+		t.Fatalf("same inputs on two paths gave %s and %s", pins[0], pins[1])
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	m := writeModel(t, t.TempDir(), sampleFiles)
+	_, err := (&Registry{}).Build(context.Background(), collect(t, m), "127.0.0.1:1/kaptain/mnist:1", Options{})
+	if Diagnose(err) != ProblemUnreachable {
+		t.Fatalf("unreachable registry: %v (problem %d)", err, Diagnose(err))
+	}
+	host, r := testRegistry(t)
+	m.Spec.BaseImage = host + "/library/missing:1"
+	_, err = r.Build(context.Background(), collect(t, m), host+"/kaptain/mnist:1", Options{})
+	if Diagnose(err) != ProblemNotFound {
+		t.Fatalf("missing base image: %v (problem %d)", err, Diagnose(err))
+	}
+	m.Spec.BaseImage = "scratch"
+	_, err = (&Registry{}).Build(context.Background(), collect(t, m), host+"/kaptain/mnist:1", Options{})
+	if Diagnose(err) != ProblemUnknownCA {
+		t.Fatalf("registry CA not trusted: %v (problem %d)", err, Diagnose(err))
+	}
+}

@@ -1,0 +1,209 @@
+// Package image builds and pushes model images without a Docker engine: the content checksum
+// that decides whether a build is needed, reproducible layers of the model's files, the image
+// configuration, and the push through go-containerregistry.
+package image
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+)
+
+// WorkDir is where the model's files live in the image, and the working directory of its
+// entrypoint.
+const WorkDir = "/app"
+
+// Image labels (and the manifest annotation) that a build writes.
+const (
+	LabelChecksum         = "dev.kaptain.checksum"
+	LabelModelID          = "dev.kaptain.model-id"
+	LabelModelVersion     = "dev.kaptain.model-version"
+	LabelFramework        = "dev.kaptain.framework"
+	LabelFrameworkVersion = "dev.kaptain.framework-version"
+)
+
+// Layer names: files that change rarely (extra files: helpers, data) go in the dependency
+// layer, the main file and the requirements file in the small code layer on top.
+const (
+	LayerDeps = "deps"
+	LayerCode = "code"
+)
+
+// File is one file of the model as it goes into the image.
+type File struct {
+	// Path is the slash-separated path relative to the model's base directory, also the path
+	// under WorkDir in the image.
+	Path string
+	// Source is the file on this machine.
+	Source string
+	// Layer is LayerDeps or LayerCode.
+	Layer string
+	// Executable is true when any execute bit is set; it is the only mode bit kept.
+	Executable bool
+	// Size and Digest (hex sha256) describe the content.
+	Size   int64
+	Digest string
+}
+
+// Inputs is everything that shapes a model image.
+type Inputs struct {
+	BaseImage        string
+	Framework        string
+	FrameworkVersion string
+	ModelID          string
+	ModelVersion     string
+	MainFile         string
+	Requirements     string
+	// Files are sorted by Path.
+	Files []File
+}
+
+// Collect reads the model's main file, extra files (a directory stands for every regular file
+// under it) and requirements from its base directory, hashing each one.
+func Collect(m *model.Model) (*Inputs, error) {
+	s := m.Spec
+	base := s.Config.BaseDir
+	if base == "" {
+		base = "."
+	}
+	in := &Inputs{
+		BaseImage: s.BaseImage, Framework: s.Framework, FrameworkVersion: s.FrameworkVersion,
+		ModelID: s.ID, ModelVersion: s.Version, MainFile: filepath.ToSlash(path.Clean(s.MainFile)),
+	}
+	seen := map[string]bool{}
+	add := func(field, rel, layer string) error {
+		files, err := expand(base, rel)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", field, rel, err)
+		}
+		for _, f := range files {
+			if seen[f.Path] {
+				continue
+			}
+			seen[f.Path] = true
+			f.Layer = layer
+			in.Files = append(in.Files, f)
+		}
+		return nil
+	}
+	if err := add("spec.mainFile", s.MainFile, LayerCode); err != nil {
+		return nil, err
+	}
+	if s.Requirements != "" {
+		in.Requirements = filepath.ToSlash(path.Clean(s.Requirements))
+		if err := add("spec.requirements", s.Requirements, LayerCode); err != nil {
+			return nil, err
+		}
+	}
+	for i, e := range s.ExtraFiles {
+		if err := add(fmt.Sprintf("spec.extraFiles[%d]", i), e, LayerDeps); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(in.Files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	return in, nil
+}
+
+// expand returns the regular files at rel (a file, or a directory walked in lexical order),
+// hashed. Symbolic links are followed for files named directly and skipped inside directories.
+func expand(base, rel string) ([]File, error) {
+	root := filepath.Join(base, filepath.FromSlash(rel))
+	info, err := os.Stat(root)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() {
+		f, err := hashFile(root, filepath.ToSlash(path.Clean(filepath.ToSlash(rel))), info)
+		if err != nil {
+			return nil, err
+		}
+		return []File{f}, nil
+	}
+	var out []File
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		r, err := filepath.Rel(base, p)
+		if err != nil {
+			return err
+		}
+		f, err := hashFile(p, filepath.ToSlash(r), info)
+		if err != nil {
+			return err
+		}
+		out = append(out, f)
+		return nil
+	})
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("directory has no files")
+	}
+	return out, err
+}
+
+func hashFile(p, rel string, info fs.FileInfo) (File, error) {
+	if !info.Mode().IsRegular() {
+		return File{}, fmt.Errorf("not a regular file")
+	}
+	fh, err := os.Open(p)
+	if err != nil {
+		return File{}, err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, fh)
+	if err != nil {
+		return File{}, err
+	}
+	return File{Path: rel, Source: p, Executable: info.Mode()&0o111 != 0, Size: n, Digest: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// Checksum is the content checksum of the image: a hex sha256 over the base image reference,
+// framework and version, model id and version, the layout settings and every file's path,
+// layer, mode and content. It does not depend on where the files are, on the order they are
+// listed in, or on their times.
+func (in *Inputs) Checksum() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "kaptain-image v1\nbase %s\nframework %s %s\nmodel %q %q\nworkdir %s\nmain %s\nrequirements %s\n",
+		in.BaseImage, in.Framework, in.FrameworkVersion, in.ModelID, in.ModelVersion, WorkDir, in.MainFile, in.Requirements)
+	for _, f := range in.Files {
+		fmt.Fprintf(h, "file %s %q %t %s\n", f.Layer, f.Path, f.Executable, f.Digest)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Size is the total size of the files.
+func (in *Inputs) Size() int64 {
+	var n int64
+	for _, f := range in.Files {
+		n += f.Size
+	}
+	return n
+}
+
+// Labels are the image labels a build writes.
+func (in *Inputs) Labels() map[string]string {
+	return map[string]string{
+		LabelChecksum:         in.Checksum(),
+		LabelModelID:          in.ModelID,
+		LabelModelVersion:     in.ModelVersion,
+		LabelFramework:        in.Framework,
+		LabelFrameworkVersion: in.FrameworkVersion,
+	}
+}
+
+// Entrypoint runs the main file with python from WorkDir.
+func (in *Inputs) Entrypoint() []string { return []string{"python", in.MainFile} }

@@ -1,0 +1,171 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// epoch is the modification time of every entry: the same inputs give the same bytes.
+var epoch = time.Unix(0, 0).UTC()
+
+// Layers returns the model's layers, dependencies first and code last; a layer with no files
+// is left out. Entries are sorted, owned by root, dated at the Unix epoch, with modes 0644,
+// 0755 for executables and directories, so the same inputs give the same digests.
+func (in *Inputs) Layers() ([]NamedLayer, error) {
+	var out []NamedLayer
+	for _, name := range []string{LayerDeps, LayerCode} {
+		var files []File
+		for _, f := range in.Files {
+			if f.Layer == name {
+				files = append(files, f)
+			}
+		}
+		if len(files) == 0 {
+			continue
+		}
+		var buf bytes.Buffer
+		if err := writeTarGz(&buf, strings.TrimPrefix(WorkDir, "/"), files, nil); err != nil {
+			return nil, fmt.Errorf("writing the %s layer: %w", name, err)
+		}
+		data := buf.Bytes()
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+		if err != nil {
+			return nil, fmt.Errorf("reading the %s layer: %w", name, err)
+		}
+		out = append(out, NamedLayer{Name: name, Layer: l, Files: len(files)})
+	}
+	return out, nil
+}
+
+// NamedLayer is a layer with the name of its group of files.
+type NamedLayer struct {
+	Name  string
+	Layer v1.Layer
+	Files int
+}
+
+// extra is a generated file added to an archive (the Dockerfile of a build context).
+type extra struct {
+	name string
+	data []byte
+}
+
+// writeTarGz writes files under prefix (and extras at the root) as a reproducible gzipped tar.
+func writeTarGz(w io.Writer, prefix string, files []File, extras []extra) error {
+	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(zw)
+	dirs := map[string]bool{}
+	var entries []string
+	for _, f := range files {
+		for d := path.Dir(path.Join(prefix, f.Path)); d != "." && d != "/" && d != ""; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	for d := range dirs {
+		entries = append(entries, d)
+	}
+	slices.Sort(entries)
+	for _, d := range entries {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+	}
+	for _, e := range extras {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: e.name, Mode: 0o644, Size: int64(len(e.data)), ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(e.data); err != nil {
+			return err
+		}
+	}
+	for _, f := range files {
+		mode := int64(0o644)
+		if f.Executable {
+			mode = 0o755
+		}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: path.Join(prefix, f.Path), Mode: mode, Size: f.Size, ModTime: epoch, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if err := copyFile(tw, f); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// copyFile copies a file's content, failing when it changed size since it was hashed.
+func copyFile(w io.Writer, f File) error {
+	fh, err := os.Open(f.Source)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	n, err := io.Copy(w, io.LimitReader(fh, f.Size))
+	if err != nil {
+		return err
+	}
+	if n != f.Size {
+		return fmt.Errorf("%s changed while the image was built", f.Path)
+	}
+	return nil
+}
+
+// Dockerfile is the build recipe of the cluster builder: the base image, the requirements
+// installed with pip in their own step, then the files, the labels and the entrypoint.
+func (in *Inputs) Dockerfile() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "FROM %s\nWORKDIR %s\n", in.BaseImage, WorkDir)
+	if in.Requirements != "" {
+		fmt.Fprintf(&b, "COPY %s %s\nRUN pip install --no-cache-dir -r %s\n", quoteJSON(in.Requirements), quoteJSON(in.Requirements), quoteJSON(in.Requirements))
+	}
+	fmt.Fprintf(&b, "COPY . .\n")
+	labels := in.Labels()
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "LABEL %s=%s\n", k, quoteJSON(labels[k]))
+	}
+	fmt.Fprintf(&b, "ENTRYPOINT [%s, %s]\n", quoteJSON("python"), quoteJSON(in.MainFile))
+	return b.String()
+}
+
+func quoteJSON(s string) string { return fmt.Sprintf("%q", s) }
+
+// DockerfileName is the generated Dockerfile's name at the root of a build context, beside the
+// model's files; Context refuses a model file of that name.
+const DockerfileName = "Dockerfile.kaptain"
+
+// Context writes the cluster builder's build context: the model's files at their paths and
+// the generated Dockerfile, as a reproducible gzipped tar.
+func (in *Inputs) Context(w io.Writer) error {
+	for _, f := range in.Files {
+		if f.Path == DockerfileName || f.Path == ".dockerignore" {
+			return fmt.Errorf("the model has a file named %s, which the build context needs for its own; rename it", f.Path)
+		}
+	}
+	return writeTarGz(w, "", in.Files, []extra{
+		{name: ".dockerignore", data: []byte(".dockerignore\n" + DockerfileName + "\n")},
+		{name: DockerfileName, data: []byte(in.Dockerfile())},
+	})
+}
