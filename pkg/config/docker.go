@@ -1,0 +1,156 @@
+package config
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	dockerconfig "github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/config/configfile"
+	"github.com/docker/cli/cli/config/types"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// DefaultDockerConfig is where the seed's Docker configuration provider looks:
+// $DOCKER_CONFIG/config.json when DOCKER_CONFIG is set, else $HOME/.docker/config.json.
+func DefaultDockerConfig() string {
+	if d := os.Getenv("DOCKER_CONFIG"); d != "" {
+		return filepath.Join(d, dockerconfig.ConfigFileName)
+	}
+	return expandHome("~/.docker/config.json")
+}
+
+// DefaultRegistryCA is where the seed's registry certificate provider looks.
+func DefaultRegistryCA() string { return expandHome("~/.tls/certificate.crt") }
+
+// expandHome replaces a leading ~/ with the home directory.
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
+}
+
+// DockerKeychain reads a Docker config.json (credential helpers included) as a keychain. An
+// empty path means the default file, whose absence means anonymous access; a path that was
+// given must exist. It returns the file it read ("" for none).
+func DockerKeychain(path string) (authn.Keychain, string, error) {
+	explicit := path != ""
+	if !explicit {
+		path = DefaultDockerConfig()
+	}
+	path = expandHome(path)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return authn.NewMultiKeychain(), "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("reading Docker config %s: %w", path, err)
+	}
+	defer f.Close()
+	cf, err := dockerconfig.LoadFromReader(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading Docker config %s: %w (it must be JSON like {\"auths\": {\"registry\": {\"auth\": \"base64 of user:password\"}}})", path, err)
+	}
+	cf.Filename = path
+	return &fileKeychain{cf: cf, path: path}, path, nil
+}
+
+// fileKeychain resolves credentials from one Docker config file, as docker login writes it.
+type fileKeychain struct {
+	cf   *configfile.ConfigFile
+	path string
+}
+
+// Resolve returns the credentials for the target's repository or registry, anonymous when the
+// file has none.
+func (k *fileKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
+	var empty types.AuthConfig
+	for _, key := range []string{target.String(), target.RegistryStr()} {
+		if key == name.DefaultRegistry {
+			key = authn.DefaultAuthKey
+		}
+		cfg, err := k.cf.GetAuthConfig(key)
+		if err != nil {
+			return nil, fmt.Errorf("credentials for %s from %s: %w", key, k.path, err)
+		}
+		cfg.ServerAddress = ""
+		if cfg != empty {
+			return authn.FromConfig(authn.AuthConfig{
+				Username: cfg.Username, Password: cfg.Password, Auth: cfg.Auth,
+				IdentityToken: cfg.IdentityToken, RegistryToken: cfg.RegistryToken,
+			}), nil
+		}
+	}
+	return authn.Anonymous, nil
+}
+
+// DockerConfigJSON returns a config.json holding only the credentials for registry, resolved
+// through the keychain (so credential helpers work), for a Secret the cluster builder mounts.
+// It returns nil when there are none.
+func DockerConfigJSON(kc authn.Keychain, registry name.Registry) ([]byte, error) {
+	auth, err := kc.Resolve(registry)
+	if err != nil {
+		return nil, err
+	}
+	if auth == authn.Anonymous {
+		return nil, nil
+	}
+	cfg, err := auth.Authorization()
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", registry.RegistryStr(), err)
+	}
+	entry := map[string]string{}
+	switch {
+	case cfg.Username != "" || cfg.Password != "":
+		entry["auth"] = base64.StdEncoding.EncodeToString([]byte(cfg.Username + ":" + cfg.Password))
+	case cfg.Auth != "":
+		entry["auth"] = cfg.Auth
+	case cfg.IdentityToken != "":
+		entry["identitytoken"] = cfg.IdentityToken
+	case cfg.RegistryToken != "":
+		entry["registrytoken"] = cfg.RegistryToken
+	default:
+		return nil, nil
+	}
+	key := registry.RegistryStr()
+	if key == name.DefaultRegistry {
+		key = authn.DefaultAuthKey
+	}
+	return json.Marshal(map[string]any{"auths": map[string]any{key: entry}})
+}
+
+// RegistryCAs returns the system's CAs plus those in the PEM file at path. An empty path means
+// the default file, whose absence is fine; a path that was given must exist. It returns the
+// file it read ("" for none) and its PEM bytes.
+func RegistryCAs(path string) (pool *x509.CertPool, used string, pem []byte, err error) {
+	explicit := path != ""
+	if !explicit {
+		path = DefaultRegistryCA()
+	}
+	path = expandHome(path)
+	pool, err = x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return pool, "", nil, nil
+	}
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("reading registry certificate %s: %w", path, err)
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, "", nil, fmt.Errorf("registry certificate %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path)
+	}
+	return pool, path, data, nil
+}

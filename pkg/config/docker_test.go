@@ -1,0 +1,82 @@
+package config
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+func TestDockerKeychain(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("HOME", dir)
+	t.Setenv("DOCKER_CONFIG", "")
+	kc, used, err := DockerKeychain("")
+	if err != nil || used != "" {
+		t.Fatalf("no default file: used %q err %v, want anonymous", used, err)
+	}
+	reg, _ := name.NewRegistry("registry.example.com:5000")
+	if a, _ := kc.Resolve(reg); a != authn.Anonymous {
+		t.Fatalf("no file resolves to %v, want anonymous", a)
+	}
+
+	if _, _, err := DockerKeychain(filepath.Join(dir, "missing.json")); err == nil || !strings.Contains(err.Error(), "missing.json") {
+		t.Fatalf("missing --docker-config: %v, want the file named", err)
+	}
+
+	bad := filepath.Join(dir, "bad.json")
+	_ = os.WriteFile(bad, []byte("{auths"), 0o600)
+	if _, _, err := DockerKeychain(bad); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("malformed config: %v, want the file named", err)
+	}
+
+	good := filepath.Join(dir, ".docker", "config.json")
+	_ = os.MkdirAll(filepath.Dir(good), 0o700)
+	auth := base64.StdEncoding.EncodeToString([]byte("kaptain:s3cret"))
+	_ = os.WriteFile(good, []byte(`{"auths":{"registry.example.com:5000":{"auth":"`+auth+`"}}}`), 0o600)
+	kc, used, err = DockerKeychain("")
+	if err != nil || used != good {
+		t.Fatalf("default file: used %q err %v", used, err)
+	}
+	a, err := kc.Resolve(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := a.Authorization()
+	if cfg.Username != "kaptain" || cfg.Password != "s3cret" {
+		t.Fatalf("resolved %+v", cfg)
+	}
+	other, _ := name.NewRegistry("other.example.com")
+	if a, _ := kc.Resolve(other); a != authn.Anonymous {
+		t.Fatal("another registry got credentials")
+	}
+
+	js, err := DockerConfigJSON(kc, reg)
+	if err != nil || string(js) != `{"auths":{"registry.example.com:5000":{"auth":"`+auth+`"}}}` {
+		t.Fatalf("DockerConfigJSON = %s, %v", js, err)
+	}
+	if js, err := DockerConfigJSON(kc, other); js != nil || err != nil {
+		t.Fatalf("no credentials: %s, %v", js, err)
+	}
+}
+
+func TestRegistryCAs(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("HOME", dir)
+	if pool, used, _, err := RegistryCAs(""); err != nil || used != "" || pool == nil {
+		t.Fatalf("no default file: %v %q %v", pool, used, err)
+	}
+	if _, _, _, err := RegistryCAs(filepath.Join(dir, "ca.crt")); err == nil || !strings.Contains(err.Error(), "ca.crt") {
+		t.Fatalf("missing --registry-ca: %v", err)
+	}
+	bad := filepath.Join(dir, ".tls", "certificate.crt")
+	_ = os.MkdirAll(filepath.Dir(bad), 0o700)
+	_ = os.WriteFile(bad, []byte("not a certificate"), 0o600)
+	if _, _, _, err := RegistryCAs(""); err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("malformed default CA: %v", err)
+	}
+}
