@@ -14,13 +14,14 @@ build: ## Build bin/kubectl-kaptain (the command goes to stderr: make demo's std
 	@echo "go build -o $(BIN) ./cmd/kubectl-kaptain ($(VERSION))" >&2
 	@CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-kaptain
 
-test: unit integration ## Unit and integration tests (builds the control plane once, into .cache/)
+test: unit integration ## Unit and integration tests (builds the control plane and S3 server once, into .cache/; installs Debian's docker-registry)
 
 unit:
 	go test ./...
 
 integration:
 	KAPTAIN_CONTROL_PLANE=$$(hack/control-plane.sh) KAPTAIN_CRDS=$$(hack/crds.sh) \
+	KAPTAIN_REGISTRY_SERVER=$$(hack/registry-server.sh) KAPTAIN_S3_SERVER=$$(hack/s3-server.sh) \
 		go test -tags integration -count=1 ./test/...
 
 FUZZTIME ?= 60s

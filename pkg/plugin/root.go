@@ -76,7 +76,7 @@ A model is described by a kaptain.yaml file; 'kubectl kaptain init' writes one.`
 	d.ConfigFlags.AddFlags(cmd.PersistentFlags())
 
 	groups := templates.CommandGroups{
-		{Message: "Model commands:", Commands: []*cobra.Command{NewCmdInit(d), NewCmdTrain(d), NewCmdTune(d), NewCmdModel(d)}},
+		{Message: "Model commands:", Commands: []*cobra.Command{NewCmdInit(d), NewCmdBuild(d), NewCmdTrain(d), NewCmdTune(d), NewCmdModel(d)}},
 		{Message: "Serving commands:", Commands: []*cobra.Command{NewCmdDeploy(d), NewCmdPromote(d), NewCmdRollback(d), NewCmdUndeploy(d)}},
 		{Message: "Inspection commands:", Commands: []*cobra.Command{NewCmdGet(d), NewCmdDescribe(d), NewCmdLogs(d), NewCmdDelete(d), NewCmdClean(d), NewCmdDiagnose(d)}},
 		{Message: "Other commands:", Commands: []*cobra.Command{NewCmdVersion(d), NewCmdCompletion(d), options.NewCmdOptions(d.Streams.Out)}},

@@ -129,3 +129,48 @@ func BuildObjects(b Build) ([]*unstructured.Unstructured, error) {
 	}
 	return append(objs, job), nil
 }
+
+// BuildState is the state of a build Job read from its conditions.
+type BuildState struct {
+	Finished, Failed bool
+	// Reason and Message are the finishing condition's.
+	Reason, Message string
+	Active          int64
+}
+
+// BuildStateOf reads a batch/v1 Job's Complete and Failed conditions and active count.
+func BuildStateOf(job *unstructured.Unstructured) BuildState {
+	var st BuildState
+	st.Active, _, _ = unstructured.NestedInt64(job.Object, "status", "active")
+	conds, _, _ := unstructured.NestedSlice(job.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["status"] != "True" {
+			continue
+		}
+		switch m["type"] {
+		case "Complete":
+			st.Finished = true
+		case "Failed":
+			st.Finished, st.Failed = true, true
+		default:
+			continue
+		}
+		st.Reason, _ = m["reason"].(string)
+		st.Message, _ = m["message"].(string)
+	}
+	return st
+}
+
+// String is a progress line: running, succeeded or failed.
+func (s BuildState) String() string {
+	switch {
+	case s.Failed:
+		return "failed"
+	case s.Finished:
+		return "succeeded"
+	case s.Active > 0:
+		return "running"
+	}
+	return "created"
+}

@@ -1,0 +1,520 @@
+//go:build integration
+
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+)
+
+var (
+	jobs    = schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}
+	secrets = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+)
+
+// buildModel writes a model directory: kaptain.yaml naming image, a main file, a helper and
+// a data directory, plus extra kaptain.yaml lines.
+func buildModel(t *testing.T, dir, img, base string, extra string) string {
+	t.Helper()
+	write(t, filepath.Join(dir, "kaptain.yaml"), fmt.Sprintf(`apiVersion: kaptain.dev/v1alpha1
+kind: Model
+spec:
+  id: dev/mnist
+  name: MNIST
+  description: digits
+  version: "0.0.1"
+  framework: tensorflow
+  frameworkVersion: "2.16.1"
+  mainFile: trainer.py
+  extraFiles: [utils.py, data]
+  image: %s
+  baseImage: %s
+%s`, img, base, extra))
+	write(t, filepath.Join(dir, "trainer.py"), "import utils\nprint('training')\n")
+	write(t, filepath.Join(dir, "utils.py"), "def load(): pass\n")
+	data := make([]byte, 256<<10)
+	_, _ = rand.Read(data)
+	write(t, filepath.Join(dir, "data", "train.bin"), string(data))
+	return dir
+}
+
+// pushRegistryBase pushes a base image with a 1 MiB layer to the registry, as a user would
+// have it there, and returns its reference.
+func pushRegistryBase(t *testing.T, reg *registryServer) string {
+	t.Helper()
+	dir := t.TempDir()
+	data := make([]byte, 1<<20)
+	_, _ = rand.Read(data)
+	write(t, filepath.Join(dir, "python"), string(data))
+	in, err := image.Collect(&model.Model{Spec: model.Spec{MainFile: "python", BaseImage: "scratch", Config: model.Config{BaseDir: dir}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.host + "/library/python:3.12"
+	if _, err := reg.client(t, nil).Build(context.Background(), in, ref, image.Options{Force: true}); err != nil {
+		t.Fatalf("pushing the base image: %v", err)
+	}
+	return ref
+}
+
+// client is an image.Registry with the registry's credentials and CA, through transport.
+func (r *registryServer) client(t *testing.T, transport http.RoundTripper) *image.Registry {
+	t.Helper()
+	write(t, filepath.Join(t.TempDir(), "x"), "")
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	write(t, cfg, r.dockerConfig(r.pass))
+	kc, _, err := config.DockerKeychain(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &image.Registry{Keychain: kc, RootCAs: r.tlsPool(), Transport: transport}
+}
+
+// countingTransport counts requests and uploaded bytes on their way to the registry.
+type countingTransport struct {
+	next            http.RoundTripper
+	requests, bytes atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.requests.Add(1)
+	if req.ContentLength > 0 {
+		c.bytes.Add(req.ContentLength)
+	}
+	return c.next.RoundTrip(req)
+}
+
+func (c *countingTransport) reset() { c.requests.Store(0); c.bytes.Store(0) }
+
+// TestBuildAgainstRegistryTransport counts, at the transport, what builds send to a real
+// registry over TLS with htpasswd authentication.
+func TestBuildAgainstRegistryTransport(t *testing.T) {
+	reg := startRegistry(t)
+	base := pushRegistryBase(t, reg)
+	dir := buildModel(t, t.TempDir(), reg.host+"/kaptain/mnist:0.0.1", base, "")
+	m, err := model.LoadFile(filepath.Join(dir, "kaptain.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &countingTransport{next: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: reg.tlsPool()}}}
+	r := reg.client(t, tr)
+	ctx := context.Background()
+	inputs := func() *image.Inputs {
+		in, err := image.Collect(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+
+	first, err := r.Build(ctx, inputs(), m.Spec.Image, image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.bytes.Load() >= 1<<20 {
+		t.Errorf("first build sent %d bytes: the 1 MiB base layer was uploaded, not mounted", tr.bytes.Load())
+	}
+	if tr.bytes.Load() < 256<<10 {
+		t.Errorf("first build sent %d bytes, less than the 256 KiB data file", tr.bytes.Load())
+	}
+
+	tr.reset()
+	again, err := r.Build(ctx, inputs(), m.Spec.Image, image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Skipped || tr.requests.Load() > 2 || tr.bytes.Load() != 0 || again.Pinned != first.Pinned {
+		t.Fatalf("unchanged rebuild: skipped=%v requests=%d bytes=%d pinned %s vs %s", again.Skipped, tr.requests.Load(), tr.bytes.Load(), again.Pinned, first.Pinned)
+	}
+	t.Logf("unchanged rebuild: %d requests, %d bytes", tr.requests.Load(), tr.bytes.Load())
+
+	write(t, filepath.Join(dir, "trainer.py"), "import utils\nprint('training again')\n")
+	tr.reset()
+	changed, err := r.Build(ctx, inputs(), m.Spec.Image, image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := changed.Layers[1].Layer.Size()
+	if changed.Skipped || tr.bytes.Load() > code+4096 {
+		t.Fatalf("one-line change sent %d bytes; the code layer is %d bytes", tr.bytes.Load(), code)
+	}
+	t.Logf("one-line change: %d requests, %d bytes (code layer %d bytes)", tr.requests.Load(), tr.bytes.Load(), code)
+}
+
+func TestBuildCommandLocal(t *testing.T) {
+	reg := startRegistry(t)
+	base := pushRegistryBase(t, reg)
+	img := reg.host + "/kaptain/mnist:0.0.1"
+	dir := buildModel(t, t.TempDir(), img, base, "")
+	home := reg.home(t, reg.pass, true)
+	env := []string{"HOME=" + home}
+
+	res := kaptain(t, dir, env, "build")
+	if res.code != 0 {
+		t.Fatalf("build: exit %d\n%s", res.code, res.stderr)
+	}
+	pinned := strings.TrimSpace(res.stdout)
+	if !strings.HasPrefix(pinned, reg.host+"/kaptain/mnist@sha256:") || !strings.Contains(res.stderr, "pushed") {
+		t.Fatalf("build printed %q\n%s", pinned, res.stderr)
+	}
+	// The pushed image: labels, entrypoint and layers as documented.
+	ref, _ := name.ParseReference(pinned)
+	kc, _, _ := config.DockerKeychain(filepath.Join(home, ".docker", "config.json"))
+	pulled, err := remote.Image(ref, remote.WithAuthFromKeychain(authn.NewMultiKeychain(kc)),
+		remote.WithTransport(&http.Transport{TLSClientConfig: &tls.Config{RootCAs: reg.tlsPool()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := pulled.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf.Config.WorkingDir != "/app" || strings.Join(cf.Config.Entrypoint, " ") != "python trainer.py" ||
+		cf.Config.Labels[image.LabelModelID] != "dev/mnist" || cf.Config.Labels[image.LabelChecksum] == "" {
+		t.Fatalf("image config: %+v", cf.Config)
+	}
+
+	again := kaptain(t, dir, env, "build")
+	if again.code != 0 || strings.TrimSpace(again.stdout) != pinned || !strings.Contains(again.stderr, "is up to date") || !strings.Contains(again.stderr, "(2 requests, nothing pushed)") {
+		t.Fatalf("rebuild: exit %d stdout %q\n%s", again.code, again.stdout, again.stderr)
+	}
+
+	// The same inputs on another path give the same digest.
+	other := buildModel(t, t.TempDir(), reg.host+"/kaptain/mnist:copy", base, "")
+	data, _ := os.ReadFile(filepath.Join(dir, "data", "train.bin"))
+	write(t, filepath.Join(other, "data", "train.bin"), string(data))
+	copied := kaptain(t, other, env, "build")
+	if copied.code != 0 || digestOf(copied.stdout) != digestOf(pinned) {
+		t.Fatalf("same inputs elsewhere: exit %d, %q vs %q\n%s", copied.code, copied.stdout, pinned, copied.stderr)
+	}
+
+	// --dry-run=client contacts nothing: it works with the registry stopped too.
+	dry := kaptain(t, dir, env, "build", "--dry-run=client")
+	if dry.code != 0 || dry.stdout != "" || !strings.Contains(dry.stderr, "dry run: would build") {
+		t.Fatalf("dry run: exit %d stdout %q\n%s", dry.code, dry.stdout, dry.stderr)
+	}
+}
+
+func digestOf(ref string) string {
+	_, d, _ := strings.Cut(strings.TrimSpace(ref), "@")
+	return d
+}
+
+// TestBuildCommandErrors checks each documented registry error: exit code 10, a message that
+// says what to do, and no credential in the output.
+func TestBuildCommandErrors(t *testing.T) {
+	reg := startRegistry(t)
+	img := reg.host + "/kaptain/mnist:0.0.1"
+	dir := buildModel(t, t.TempDir(), img, "scratch", "")
+	for _, tc := range []struct {
+		name string
+		home string
+		args []string
+		want string
+	}{
+		{"wrong password", reg.home(t, "wrong-password", true), nil, "refused the credentials from "},
+		{"unknown CA", reg.home(t, reg.pass, false), nil, "signed by an unknown authority: give its CA with --registry-ca or ~/.tls/certificate.crt"},
+		{"unreachable registry", reg.home(t, reg.pass, true), []string{"-f", filepath.Join(buildModel(t, t.TempDir(), freePort(t)+"/kaptain/mnist:1", "scratch", ""), "kaptain.yaml")}, "cannot reach registry"},
+		{"missing --registry-ca", reg.home(t, reg.pass, true), []string{"--registry-ca", "/nonexistent/ca.crt"}, "reading registry certificate /nonexistent/ca.crt"},
+		{"missing --docker-config", reg.home(t, reg.pass, true), []string{"--docker-config", "/nonexistent/config.json"}, "reading Docker config /nonexistent/config.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := kaptain(t, dir, []string{"HOME=" + tc.home}, append([]string{"build"}, tc.args...)...)
+			if res.code != 10 || !strings.Contains(res.stderr, tc.want) {
+				t.Fatalf("exit %d, want 10 with %q:\n%s", res.code, tc.want, res.stderr)
+			}
+			if strings.Contains(res.stderr+res.stdout, reg.pass) || strings.Contains(res.stderr+res.stdout, "wrong-password") {
+				t.Fatal("a password reached the output")
+			}
+		})
+	}
+}
+
+// clusterModel writes a model with requirements, so that auto picks the cluster builder,
+// stored in the S3 server's bucket.
+func clusterModel(t *testing.T, reg *registryServer, s3srv *s3Server, version string) string {
+	t.Helper()
+	dir := buildModel(t, t.TempDir(), reg.host+"/kaptain/mnist:"+version, reg.host+"/library/python:3.12", fmt.Sprintf(`  requirements: requirements.txt
+  config:
+    modelStorageURI: s3://kaptain/models
+    storage: {endpoint: %q, forcePathStyle: true, region: us-east-1}
+`, s3srv.endpoint))
+	write(t, filepath.Join(dir, "requirements.txt"), "numpy==2.1.0\n")
+	return dir
+}
+
+func TestBuildCommandClusterDryRuns(t *testing.T) {
+	reg := startRegistry(t)
+	s3srv := startS3(t, "kaptain")
+	dir := clusterModel(t, reg, s3srv, "0.0.1")
+	env := append(s3srv.env(), "HOME="+reg.home(t, reg.pass, true))
+	ns := namespace(t)
+
+	client := kaptain(t, dir, env, "build", "-n", ns, "--dry-run=client", "-o", "yaml")
+	if client.code != 0 {
+		t.Fatalf("client dry run: exit %d\n%s", client.code, client.stderr)
+	}
+	for _, want := range []string{"kind: Job", "name: dev-mnist-14fbf217-build-", "-docker", "-registry-ca", "-storage", "kaptain.dev/redacted: \"true\"", "PHJlZGFjdGVkPg==", "--registry-certificate=" + reg.host + "=", "--context=s3://kaptain/models/dev-mnist-14fbf217/build/"} {
+		if !strings.Contains(client.stdout, want) {
+			t.Errorf("client dry run lacks %q", want)
+		}
+	}
+	for _, secret := range []string{reg.pass, s3srv.secret, s3srv.access} {
+		if strings.Contains(client.stdout+client.stderr, secret) {
+			t.Fatalf("a credential reached the output:\n%s", client.stdout)
+		}
+	}
+	server := kaptain(t, dir, env, "build", "-n", ns, "--dry-run=server")
+	if server.code != 0 || strings.Count(server.stdout, "(server dry run)") != 4 {
+		t.Fatalf("server dry run: exit %d\n%s\n%s", server.code, server.stdout, server.stderr)
+	}
+	if count(t, jobs, ns) != 0 || count(t, secrets, ns) != 0 {
+		t.Fatal("a dry run created objects")
+	}
+	objs, _ := s3srv.client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: ptrTo("kaptain")})
+	if len(objs.Contents) != 0 {
+		t.Fatal("a dry run uploaded the build context")
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func TestBuildCommandClusterLifecycle(t *testing.T) {
+	reg := startRegistry(t)
+	pushRegistryBase(t, reg)
+	s3srv := startS3(t, "kaptain")
+	dir := clusterModel(t, reg, s3srv, "0.0.1")
+	env := append(s3srv.env(), "HOME="+reg.home(t, reg.pass, true))
+	ns := namespace(t)
+	ctx := context.Background()
+
+	r := start(t, dir, env, "build", "-n", ns)
+	waitFor(t, r, "is building")
+	job := createdJob(t, jobs, ns)
+
+	// The context is in S3: the files and the generated Dockerfile.
+	key := contextKey(job)
+	obj, err := s3srv.client.GetObject(ctx, &s3.GetObjectInput{Bucket: ptrTo("kaptain"), Key: &key})
+	if err != nil {
+		t.Fatalf("the build context %s is not in S3: %v", key, err)
+	}
+	files := untar(t, obj.Body)
+	for _, f := range []string{"Dockerfile.kaptain", "trainer.py", "utils.py", "requirements.txt", "data/train.bin"} {
+		if _, ok := files[f]; !ok {
+			t.Errorf("build context lacks %s (has %v)", f, keys(files))
+		}
+	}
+	if !strings.Contains(files["Dockerfile.kaptain"], "RUN pip install --no-cache-dir -r \"requirements.txt\"") {
+		t.Errorf("Dockerfile:\n%s", files["Dockerfile.kaptain"])
+	}
+
+	// Three Secrets owned by the Job; the Docker one holds only this registry's credentials.
+	list, err := shared.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 3 {
+		t.Fatalf("%d secrets, want docker, registry CA and storage", len(list.Items))
+	}
+	for _, s := range list.Items {
+		if len(s.OwnerReferences) != 1 || s.OwnerReferences[0].Name != job.GetName() {
+			t.Errorf("secret %s is not owned by the job: %v", s.Name, s.OwnerReferences)
+		}
+		if s.Type == "kubernetes.io/dockerconfigjson" && string(s.Data[".dockerconfigjson"]) != strings.ReplaceAll(strings.ReplaceAll(reg.dockerConfig(reg.pass), " ", ""), "\n", "") {
+			t.Errorf("docker secret holds %s", s.Data[".dockerconfigjson"])
+		}
+	}
+
+	// Play the executor: push the image with this content (as kaniko would), then the Job
+	// controller: Complete.
+	m, err := model.LoadFile(filepath.Join(dir, "kaptain.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := image.Collect(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed, err := reg.client(t, nil).Build(ctx, in, m.Spec.Image, image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setJobStatus(t, job, "Complete")
+	if code := r.exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, r.stderr.String())
+	}
+	if got := r.stdout.String(); got != pushed.Pinned+"\n" {
+		t.Fatalf("printed %q, want %q", got, pushed.Pinned)
+	}
+	gone(t, ns, key, s3srv)
+
+	// Nothing changed: the registry has it, nothing is created.
+	again := kaptain(t, dir, env, "build", "-n", ns)
+	if again.code != 0 || !strings.Contains(again.stderr, "is up to date") || count(t, jobs, ns) != 0 {
+		t.Fatalf("rebuild: exit %d\n%s", again.code, again.stderr)
+	}
+
+	// Failure: the Job stays, the error is ImageBuild.
+	write(t, filepath.Join(dir, "trainer.py"), "print('changed')\n")
+	r = start(t, dir, env, "build", "-n", ns)
+	waitFor(t, r, "is building")
+	job = createdJob(t, jobs, ns)
+	setJobStatus(t, job, "Failed")
+	if code := r.exit(t, 30*time.Second); code != 10 || !strings.Contains(r.stderr.String(), "failed: BackoffLimitExceeded") || !strings.Contains(r.stderr.String(), "kept for inspection") {
+		t.Fatalf("failed build: exit %d\n%s", code, r.stderr.String())
+	}
+	if count(t, jobs, ns) != 1 {
+		t.Fatal("the failed Job was removed")
+	}
+	background := metav1.DeletePropagationBackground
+	if err := shared.dynamic.Resource(jobs).Namespace(ns).Delete(ctx, job.GetName(), metav1.DeleteOptions{PropagationPolicy: &background}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ctrl-C: the Job, its Secrets and the context go.
+	r = start(t, dir, env, "build", "-n", ns, "--force-build")
+	waitFor(t, r, "is building")
+	job = createdJob(t, jobs, ns)
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.exit(t, 30*time.Second); code != 130 {
+		t.Fatalf("interrupted build: exit %d\n%s", code, r.stderr.String())
+	}
+	if _, err := shared.dynamic.Resource(jobs).Namespace(ns).Get(ctx, job.GetName(), metav1.GetOptions{}); err == nil {
+		// Background deletion: the Job may linger with a deletion timestamp.
+		waitGone(t, ns, job.GetName())
+	}
+	for _, s := range []string{"-docker", "-registry-ca", "-storage"} {
+		if _, err := shared.client.CoreV1().Secrets(ns).Get(ctx, job.GetName()+s, metav1.GetOptions{}); err == nil {
+			t.Errorf("secret %s%s survived Ctrl-C", job.GetName(), s)
+		}
+	}
+	if _, err := s3srv.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: ptrTo("kaptain"), Key: ptrTo(contextKey(job))}); err == nil {
+		t.Error("the build context survived Ctrl-C")
+	}
+}
+
+// contextKey is the S3 key of the build context the Job reads.
+func contextKey(job *unstructured.Unstructured) string {
+	containers, _, _ := unstructured.NestedSlice(job.Object, "spec", "template", "spec", "containers")
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	for _, a := range args {
+		if s, ok := strings.CutPrefix(a, "--context=s3://kaptain/"); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+// setJobStatus plays the Job controller through the status subresource.
+func setJobStatus(t *testing.T, job *unstructured.Unstructured, final string) {
+	t.Helper()
+	current, err := shared.dynamic.Resource(jobs).Namespace(job.GetNamespace()).Get(context.Background(), job.GetName(), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	cond := func(typ, reason string) map[string]any {
+		return map[string]any{"type": typ, "status": "True", "reason": reason, "message": reason, "lastProbeTime": now, "lastTransitionTime": now}
+	}
+	status := map[string]any{"startTime": now}
+	switch final {
+	case "Complete":
+		status["conditions"] = []any{cond("SuccessCriteriaMet", "CompletionsReached"), cond("Complete", "CompletionsReached")}
+		status["completionTime"] = now
+		status["succeeded"] = int64(1)
+	case "Failed":
+		status["conditions"] = []any{cond("FailureTarget", "BackoffLimitExceeded"), cond("Failed", "BackoffLimitExceeded")}
+		status["failed"] = int64(1)
+	}
+	current.Object["status"] = status
+	if _, err := shared.dynamic.Resource(jobs).Namespace(job.GetNamespace()).UpdateStatus(context.Background(), current, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("updating the job status: %v", err)
+	}
+}
+
+// gone checks that the build left nothing: no Job, no Secret, no context in S3.
+func gone(t *testing.T, ns, key string, s3srv *s3Server) {
+	t.Helper()
+	list, _ := shared.dynamic.Resource(jobs).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	for _, j := range list.Items {
+		if j.GetDeletionTimestamp() == nil {
+			t.Errorf("job %s was not removed", j.GetName())
+		}
+	}
+	if n := count(t, secrets, ns); n != 0 {
+		t.Errorf("%d secrets left", n)
+	}
+	if _, err := s3srv.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: ptrTo("kaptain"), Key: &key}); err == nil {
+		t.Errorf("the build context %s was left in S3", key)
+	}
+}
+
+func waitGone(t *testing.T, ns, name string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		j, err := shared.dynamic.Resource(jobs).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil || j.GetDeletionTimestamp() != nil {
+			return
+		}
+	}
+	t.Fatalf("job %s survived Ctrl-C", name)
+}
+
+func untar(t *testing.T, r io.ReadCloser) map[string]string {
+	t.Helper()
+	defer r.Close()
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	out := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		_, _ = io.Copy(&b, tr)
+		out[h.Name] = b.String()
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
