@@ -579,3 +579,45 @@ func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
+
+// buildFirst is --build of train and tune: build the image before the workload and run it
+// at the pushed digest.
+type buildFirst struct {
+	Enabled bool
+	Flags   BuildFlags
+	build   *imageBuild
+}
+
+var buildFlagNames = []string{"builder", "docker-config", "registry-ca", "insecure-registry", "platform", "builder-image", "force-build", "build-timeout"}
+
+func (b *buildFirst) addFlags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&b.Enabled, "build", false, "Build and push the image first, as 'kubectl kaptain build' does (skipped when the registry has it), and run it at its digest.")
+	b.Flags.addFlags(cmd)
+}
+
+// complete reads the build settings when --build is given, and refuses build flags without it.
+func (b *buildFirst) complete(cmd *cobra.Command, d *Deps, m *model.Model) error {
+	if !b.Enabled {
+		for _, n := range buildFlagNames {
+			if cmd.Flags().Changed(n) {
+				return sdkerr.New(sdkerr.Usage, "--%s only applies with --build", n)
+			}
+		}
+		return nil
+	}
+	var err error
+	b.build, err = b.Flags.complete(d, m)
+	return err
+}
+
+// image builds when --build was given and returns the pinned image, or "" to run spec.image.
+func (b *buildFirst) image(ctx context.Context, ac *actionContext, revision string, verbose bool) (string, error) {
+	if b.build == nil {
+		return "", nil
+	}
+	res, err := b.build.run(ctx, ac, revision, verbose)
+	if err != nil || res == nil {
+		return "", err
+	}
+	return res.Pinned, nil
+}

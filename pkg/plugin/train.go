@@ -36,6 +36,7 @@ type TrainOptions struct {
 	Workers         int
 
 	Resources                   ResourceFlags
+	BuildFirst                  buildFirst
 	TTLSecondsAfterFinished     int
 	ForceCleanup                bool
 	Timeout                     time.Duration
@@ -102,6 +103,7 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
 	f.StringArrayVar(&o.Args, "arg", nil, "A further argument to the main file as name=value. Repeatable.")
 	f.IntVar(&o.Workers, "workers", o.Workers, "Number of replicas: TFJob Workers, or PyTorchJob Master plus Workers.")
 	o.Resources.addFlags(cmd, "each replica")
+	o.BuildFirst.addFlags(cmd)
 	f.IntVar(&o.TTLSecondsAfterFinished, "ttl-seconds-after-finished", 0, "Remove the finished job after so many seconds (default from "+config.EnvTTLSecondsAfterFinished+"; unset keeps it).")
 	f.BoolVar(&o.ForceCleanup, "force-cleanup", false, "Delete the job once it finished, ignoring the TTL (default from "+config.EnvForceCleanup+").")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the job to finish (e.g. 30m, 2h).")
@@ -122,6 +124,9 @@ func (o *TrainOptions) Complete(cmd *cobra.Command) error {
 		return err
 	}
 	o.model = m
+	if err := o.BuildFirst.complete(cmd, o.deps, m); err != nil {
+		return err
+	}
 	params, err := config.ParseKeyValues("--hyperparameter", o.Hyperparameters)
 	if err != nil {
 		return err
@@ -222,8 +227,13 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 		objs = append(objs, secret)
 		secretName = secret.GetName()
 	}
+	image, err := o.BuildFirst.image(ctx, o.action, o.revision, o.verbose)
+	if err != nil {
+		return err
+	}
 	job, err := workload.TrainingJob(m, workload.Train{
 		Name:                    name,
+		Image:                   image,
 		Revision:                o.revision,
 		Hyperparameters:         o.params,
 		Args:                    o.args,
@@ -236,8 +246,8 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 		return sdkerr.Wrap(sdkerr.ModelValidation, err, "")
 	}
 	objs = append(objs, job)
-	if o.action.dryRun == cmdutil.DryRunNone {
-		progress.Printf("using image %s as given in kaptain.yaml (train does not build images yet)", m.Spec.Image)
+	if o.action.dryRun == cmdutil.DryRunNone && image == "" {
+		progress.Printf("using image %s as given in kaptain.yaml (--build builds it first)", m.Spec.Image)
 	}
 	results, err := o.action.run(ctx, objs, render.Options{
 		Labels:      ModelLabels(m, o.revision, "train"),
@@ -275,7 +285,7 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 	modelURI := strings.TrimRight(m.Spec.Config.ModelStorageURI, "/") + "/" + m.Spec.ID + "/trained/" + o.revision
 	if sdkerr.ClassOf(waitErr) != sdkerr.Timeout { // a job that timed out keeps running
 		recordAction(ctx, o.deps, o.action.namespace, m, track.Action{Name: "train", Revision: o.revision, Err: waitErr, Hyperparameters: o.params,
-			Image: m.Spec.Image, ModelURI: modelURI, Workload: kind + ".kubeflow.org/" + name})
+			Image: firstNonEmpty(image, m.Spec.Image), ModelURI: modelURI, Workload: kind + ".kubeflow.org/" + name})
 	}
 	if waitErr != nil {
 		return waitErr

@@ -40,6 +40,7 @@ type TuneOptions struct {
 	Args              []string
 	Workers           int
 	Resources         ResourceFlags
+	BuildFirst        buildFirst
 	DeleteExperiment  bool
 	TTL               int
 	Timeout           time.Duration
@@ -99,6 +100,7 @@ settings. Defaults come from kaptain.yaml's tune section.`,
 	f.StringArrayVar(&o.Args, "arg", nil, "A further argument to the main file as name=value. Repeatable.")
 	f.IntVar(&o.Workers, "workers", o.Workers, "Replicas of each trial's job.")
 	o.Resources.addFlags(cmd, "each replica of each trial")
+	o.BuildFirst.addFlags(cmd)
 	f.BoolVar(&o.DeleteExperiment, "delete-experiment", false, "Delete the experiment when it finished (default from "+config.EnvDeleteExperiment+").")
 	f.IntVar(&o.TTL, "ttl-seconds-after-finished", 0, "Remove each trial's finished job after so many seconds.")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the experiment.")
@@ -115,6 +117,9 @@ func (o *TuneOptions) Complete(cmd *cobra.Command) error {
 		return err
 	}
 	o.model = m
+	if err := o.BuildFirst.complete(cmd, o.deps, m); err != nil {
+		return err
+	}
 	spec := m.Spec.Tune
 	search := workload.Search{Algorithm: o.Algorithm, Trials: o.Trials, ParallelTrials: o.ParallelTrials, FailedTrials: o.FailedTrials}
 	if !fs.Changed("algorithm") && spec.Algorithm != "" {
@@ -250,6 +255,11 @@ func (o *TuneOptions) Validate() error {
 
 // Run renders and applies the experiment, waits for it and prints the best hyperparameters.
 func (o *TuneOptions) Run(ctx context.Context) error {
+	image, err := o.BuildFirst.image(ctx, o.action, o.revision, false)
+	if err != nil {
+		return err
+	}
+	o.tune.Train.Image = image
 	secret, err := storageSecret(ctx, o.deps, o.model, o.tune.Name+"-storage", o.action.dryRun)
 	if err != nil {
 		return err
@@ -325,7 +335,7 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 	}
 	modelURI := strings.TrimRight(o.model.Spec.Config.ModelStorageURI, "/") + "/" + o.model.Spec.ID + "/tuned/" + o.revision + "/" + st.BestTrial
 	recordAction(ctx, o.deps, o.action.namespace, o.model, track.Action{Name: "tune", Revision: o.revision, Err: runErr,
-		Hyperparameters: best, Image: o.model.Spec.Image, ModelURI: modelURI, Workload: ref})
+		Hyperparameters: best, Image: firstNonEmpty(o.tune.Train.Image, o.model.Spec.Image), ModelURI: modelURI, Workload: ref})
 	if o.deleteEx {
 		if err := o.action.applier.Delete(created); err != nil {
 			return errors.Join(runErr, err)

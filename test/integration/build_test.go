@@ -518,3 +518,38 @@ func keys(m map[string]string) []string {
 	}
 	return out
 }
+
+func TestTrainBuildRunsThePinnedDigest(t *testing.T) {
+	reg := startRegistry(t)
+	base := pushRegistryBase(t, reg)
+	img := reg.host + "/kaptain/mnist:0.0.1"
+	dir := buildModel(t, t.TempDir(), img, base, "")
+	env := []string{"HOME=" + reg.home(t, reg.pass, true)}
+	ns := namespace(t)
+
+	if res := kaptain(t, dir, env, "train", "-n", ns, "--builder", "local"); res.code != 2 || !strings.Contains(res.stderr, "--builder only applies with --build") {
+		t.Fatalf("--builder without --build: exit %d\n%s", res.code, res.stderr)
+	}
+	res := kaptain(t, dir, env, "train", "-n", ns, "--build", "--wait=false")
+	if res.code != 0 {
+		t.Fatalf("train --build: exit %d\n%s", res.code, res.stderr)
+	}
+	m, err := model.LoadFile(filepath.Join(dir, "kaptain.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, digest, err := reg.client(t, nil).RemoteChecksum(context.Background(), img)
+	if err != nil || digest == "" {
+		t.Fatalf("the image was not pushed: %v", err)
+	}
+	in, _ := image.Collect(m)
+	if sum != in.Checksum() {
+		t.Fatalf("pushed checksum %s, want %s", sum, in.Checksum())
+	}
+	job := createdJob(t, tfJobs, ns)
+	replicas, _, _ := unstructured.NestedMap(job.Object, "spec", "tfReplicaSpecs", "Worker")
+	containers, _, _ := unstructured.NestedSlice(replicas, "template", "spec", "containers")
+	if got := containers[0].(map[string]any)["image"]; got != reg.host+"/kaptain/mnist@"+digest {
+		t.Fatalf("the TFJob runs %v, want the pushed digest %s", got, digest)
+	}
+}
