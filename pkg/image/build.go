@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -149,7 +150,12 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 			return res, nil
 		}
 	}
-	img, layers, err := r.assemble(ctx, in, m)
+	dir, err := os.MkdirTemp("", "kaptain-build-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	img, layers, err := r.assemble(ctx, in, m, dir)
 	if err != nil {
 		if opts.Progress != nil {
 			close(opts.Progress)
@@ -174,12 +180,12 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 }
 
 // assemble builds the image: base, the model's layers, configuration and annotation.
-func (r *Registry) assemble(ctx context.Context, in *Inputs, m *meter) (v1.Image, []NamedLayer, error) {
+func (r *Registry) assemble(ctx context.Context, in *Inputs, m *meter, dir string) (v1.Image, []NamedLayer, error) {
 	base, err := r.base(ctx, in.BaseImage, m)
 	if err != nil {
 		return nil, nil, err
 	}
-	layers, err := in.Layers()
+	layers, err := in.Layers(dir)
 	if err != nil {
 		return nil, nil, err
 	}

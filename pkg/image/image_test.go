@@ -123,7 +123,7 @@ func TestCollectErrors(t *testing.T) {
 func TestLayersReproducible(t *testing.T) {
 	digests := func(dir string) []string {
 		in := collect(t, writeModel(t, dir, sampleFiles, "utils.py", "data"))
-		layers, err := in.Layers()
+		layers, err := in.Layers(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}

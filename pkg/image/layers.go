@@ -2,8 +2,9 @@ package image
 
 import (
 	"archive/tar"
-	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +14,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // epoch is the modification time of every entry: the same inputs give the same bytes.
@@ -21,8 +22,9 @@ var epoch = time.Unix(0, 0).UTC()
 
 // Layers returns the model's layers, dependencies first and code last; a layer with no files
 // is left out. Entries are sorted, owned by root, dated at the Unix epoch, with modes 0644,
-// 0755 for executables and directories, so the same inputs give the same digests.
-func (in *Inputs) Layers() ([]NamedLayer, error) {
+// 0755 for executables and directories, so the same inputs give the same digests. Each layer
+// is written once, compressed, to a file under dir, hashing as it goes.
+func (in *Inputs) Layers(dir string) ([]NamedLayer, error) {
 	var out []NamedLayer
 	for _, name := range []string{LayerDeps, LayerCode} {
 		var files []File
@@ -34,18 +36,78 @@ func (in *Inputs) Layers() ([]NamedLayer, error) {
 		if len(files) == 0 {
 			continue
 		}
-		var buf bytes.Buffer
-		if err := writeTarGz(&buf, strings.TrimPrefix(WorkDir, "/"), files, nil); err != nil {
-			return nil, fmt.Errorf("writing the %s layer: %w", name, err)
-		}
-		data := buf.Bytes()
-		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+		l, err := writeLayer(dir, name, files)
 		if err != nil {
-			return nil, fmt.Errorf("reading the %s layer: %w", name, err)
+			return nil, fmt.Errorf("writing the %s layer: %w", name, err)
 		}
 		out = append(out, NamedLayer{Name: name, Layer: l, Files: len(files)})
 	}
 	return out, nil
+}
+
+// writeLayer writes files as a gzipped tar under dir, computing the digests of the compressed
+// and uncompressed streams in the same pass.
+func writeLayer(dir, name string, files []File) (*fileLayer, error) {
+	f, err := os.CreateTemp(dir, "layer-"+name+"-*.tar.gz")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	compressed, uncompressed := sha256.New(), sha256.New()
+	counter := &countWriter{w: io.MultiWriter(f, compressed)}
+	if err := writeTar(counter, uncompressed, strings.TrimPrefix(WorkDir, "/"), files, nil); err != nil {
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	return &fileLayer{
+		path:   f.Name(),
+		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(compressed.Sum(nil))},
+		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(uncompressed.Sum(nil))},
+		size:   counter.n,
+	}, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// fileLayer is a compressed layer in a file whose digests are known.
+type fileLayer struct {
+	path           string
+	digest, diffID v1.Hash
+	size           int64
+}
+
+func (l *fileLayer) Digest() (v1.Hash, error)             { return l.digest, nil }
+func (l *fileLayer) DiffID() (v1.Hash, error)             { return l.diffID, nil }
+func (l *fileLayer) Size() (int64, error)                 { return l.size, nil }
+func (l *fileLayer) MediaType() (types.MediaType, error)  { return types.OCILayer, nil }
+func (l *fileLayer) Compressed() (io.ReadCloser, error)   { return os.Open(l.path) }
+func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return uncompress(l.path) }
+
+func uncompress(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{zr, f}, nil
 }
 
 // NamedLayer is a layer with the name of its group of files.
@@ -61,13 +123,18 @@ type extra struct {
 	data []byte
 }
 
-// writeTarGz writes files under prefix (and extras at the root) as a reproducible gzipped tar.
-func writeTarGz(w io.Writer, prefix string, files []File, extras []extra) error {
+// writeTar writes files under prefix (and extras at the root) as a reproducible gzipped tar
+// to w, and the uncompressed tar also to plain when it is not nil.
+func writeTar(w io.Writer, plain io.Writer, prefix string, files []File, extras []extra) error {
 	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
 	if err != nil {
 		return err
 	}
-	tw := tar.NewWriter(zw)
+	var tarOut io.Writer = zw
+	if plain != nil {
+		tarOut = io.MultiWriter(zw, plain)
+	}
+	tw := tar.NewWriter(tarOut)
 	dirs := map[string]bool{}
 	var entries []string
 	for _, f := range files {
@@ -164,7 +231,7 @@ func (in *Inputs) Context(w io.Writer) error {
 			return fmt.Errorf("the model has a file named %s, which the build context needs for its own; rename it", f.Path)
 		}
 	}
-	return writeTarGz(w, "", in.Files, []extra{
+	return writeTar(w, nil, "", in.Files, []extra{
 		{name: ".dockerignore", data: []byte(".dockerignore\n" + DockerfileName + "\n")},
 		{name: DockerfileName, data: []byte(in.Dockerfile())},
 	})

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Build benchmark: the local builder against crane append, in the same run, on a registry
+# started on loopback (Debian's docker-registry). A model directory with 50 MB of files
+# (50 files of 1 MB of random bytes) is pushed as a new image each run by both tools; then the
+# bytes kubectl-kaptain pushes for an unchanged rebuild and for a one-file change are shown.
+#
+#   hack/bench-build.sh [RUNS]     (default 5; needs bin/kubectl-kaptain: make build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+bin=$PWD/bin/kubectl-kaptain
+[ -x "$bin" ] || { echo "bench-build: build first (make build)" >&2; exit 1; }
+crane=$(hack/crane.sh)
+registry=$(hack/registry-server.sh)
+
+tmp=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+host=127.0.0.1:$port
+cat >"$tmp/registry.yml" <<YAML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $tmp/data}}
+http: {addr: $host}
+YAML
+"$registry" serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+
+model=$tmp/model
+mkdir -p "$model/data"
+for i in $(seq -w 1 50); do head -c 1000000 /dev/urandom >"$model/data/part-$i.bin"; done
+echo "print('train')" >"$model/trainer.py"
+write_model() { # IMAGE
+  cat >"$model/kaptain.yaml" <<YAML
+apiVersion: kaptain.dev/v1alpha1
+kind: Model
+spec: {id: bench/model, name: bench, description: bench, version: "1", framework: tensorflow,
+  frameworkVersion: "2.16.1", mainFile: trainer.py, extraFiles: [data], image: "$1", baseImage: scratch}
+YAML
+}
+export HOME=$tmp DOCKER_CONFIG=$tmp/docker
+
+ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+kaptain_push() { write_model "$host/bench/kaptain-$1:1"; "$bin" build -f "$model/kaptain.yaml" --insecure-registry --force-build; }
+# crane's side: the same files as one tar (crane append gzips it) on an empty base.
+crane_push() { tar -C "$model" -cf "$tmp/layer.tar" trainer.py data && "$crane" append --insecure -f "$tmp/layer.tar" -t "$host/bench/crane-$1:1"; }
+
+kaptain_push warm >/dev/null 2>&1; crane_push warm >/dev/null 2>&1
+: >"$tmp/a"; : >"$tmp/b"
+for i in $(seq "$runs"); do
+  ms kaptain_push "$i" >>"$tmp/a"
+  ms crane_push "$i" >>"$tmp/b"
+done
+a=$(median <"$tmp/a"); b=$(median <"$tmp/b")
+printf 'push 50 MB model, new image   kubectl-kaptain build %6s ms   crane append (with tar) %6s ms   ratio %.2f   (%s runs, medians)\n' \
+  "$a" "$b" "$(echo "$a / $b" | bc -l)" "$runs"
+
+write_model "$host/bench/rebuild:1"
+"$bin" build -f "$model/kaptain.yaml" --insecure-registry 2>"$tmp/first" >/dev/null
+"$bin" build -f "$model/kaptain.yaml" --insecure-registry 2>"$tmp/again" >/dev/null
+echo "print('train, changed')" >"$model/trainer.py"
+"$bin" build -f "$model/kaptain.yaml" --insecure-registry 2>"$tmp/changed" >/dev/null
+printf 'first push:        %s\n' "$(grep -E 'pushed|up to date' "$tmp/first")"
+printf 'unchanged rebuild: %s\n' "$(grep -E 'pushed|up to date' "$tmp/again")"
+printf 'one file changed:  %s\n' "$(grep -E 'pushed|up to date' "$tmp/changed")"
