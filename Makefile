@@ -8,7 +8,7 @@ DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 BIN     := bin/kubectl-kaptain
 
-.PHONY: build test unit integration fuzz lint demo bench bench-list release-snapshot release-check krew-manifest clean
+.PHONY: build test unit integration fuzz lint demo bench bench-build bench-list release-snapshot release-check krew-manifest clean
 
 build: ## Build bin/kubectl-kaptain (the command goes to stderr: make demo's stdout is YAML)
 	@echo "go build -o $(BIN) ./cmd/kubectl-kaptain ($(VERSION))" >&2
@@ -46,6 +46,9 @@ demo: build ## Render the example models' training jobs (no cluster needed)
 
 bench: build ## Start-up and render benchmarks against kubectl (see docs/benchmarks.md)
 	hack/bench.sh
+
+bench-build: build ## Build and push of a 50 MB model against crane append, on a loopback registry
+	hack/bench-build.sh
 
 bench-list: ## get jobs over 5,000 TFJobs against kubectl get tfjobs, on the test control plane
 	KAPTAIN_CONTROL_PLANE=$$(hack/control-plane.sh) KAPTAIN_CRDS=$$(hack/crds.sh) \

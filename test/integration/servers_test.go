@@ -169,7 +169,6 @@ func (r *registryServer) tlsPool() *x509.CertPool {
 	return pool
 }
 
-
 // s3Server is versitygw on loopback with a posix backend.
 type s3Server struct {
 	endpoint       string
