@@ -33,8 +33,8 @@ type DeleteOptions struct {
 func NewCmdDelete(d *Deps) *cobra.Command {
 	o := &DeleteOptions{deps: d}
 	cmd := &cobra.Command{
-		ValidArgsFunction: completeGroupThenName(d, "job", "experiment", "inferenceservice", "jobs", "experiments", "inferenceservices", "all"),
-		Use:               "delete (job|experiment|inferenceservice NAME | jobs|experiments|inferenceservices|all --all [--force])",
+		ValidArgsFunction: completeGroupThenName(d, "job", "experiment", "inferenceservice", "build", "jobs", "experiments", "inferenceservices", "builds", "all"),
+		Use:               "delete (job|experiment|inferenceservice|build NAME | jobs|experiments|inferenceservices|builds|all --all [--force])",
 		Short:             "Delete a workload kaptain made, or all of them (the SDK's delete_*)",
 		Long: `Delete one job, experiment or inference service by name, or with --all every one that
 kaptain made in the namespace. Without --force, --all deletes only finished jobs and
@@ -63,7 +63,7 @@ without the label app.kubernetes.io/managed-by=kubectl-kaptain are never deleted
 func (o *DeleteOptions) Validate(args []string) error {
 	switch {
 	case o.All && len(args) != 1:
-		return sdkerr.New(sdkerr.Usage, "delete --all takes one of jobs, experiments, inferenceservices or all, and no NAME")
+		return sdkerr.New(sdkerr.Usage, "delete --all takes one of jobs, experiments, inferenceservices, builds or all, and no NAME")
 	case !o.All && len(args) != 2:
 		return sdkerr.New(sdkerr.Usage, "delete needs job, experiment or inferenceservice and a NAME, or --all")
 	case o.Force && !o.All:

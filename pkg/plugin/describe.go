@@ -21,8 +21,8 @@ import (
 // NewCmdDescribe returns kubectl kaptain describe.
 func NewCmdDescribe(d *Deps) *cobra.Command {
 	return &cobra.Command{
-		ValidArgsFunction: completeGroupThenName(d, "job", "experiment", "inferenceservice"),
-		Use:               "describe job|experiment|inferenceservice NAME",
+		ValidArgsFunction: completeGroupThenName(d, "job", "experiment", "inferenceservice", "build"),
+		Use:               "describe job|experiment|inferenceservice|build NAME",
 		Short:             "Describe a workload with kubectl's describer and its events, plus what kaptain knows of it",
 		Long: `Describe a job, experiment or inference service as kubectl describe does (fields and
 events), followed by a Kaptain section: a job's replicas and their pods, an experiment's best

@@ -21,8 +21,8 @@ import (
 func NewCmdGet(d *Deps) *cobra.Command {
 	o := get.NewGetOptions("kubectl kaptain", d.Streams)
 	cmd := &cobra.Command{
-		ValidArgsFunction: completeGroupThenName(d, "jobs", "experiments", "inferenceservices", "all"),
-		Use:               "get jobs|experiments|inferenceservices|all [NAME] [-o wide|yaml|json|name|jsonpath=...|custom-columns=...] [-l selector] [-A] [-w]",
+		ValidArgsFunction: completeGroupThenName(d, "jobs", "experiments", "inferenceservices", "builds", "all"),
+		Use:               "get jobs|experiments|inferenceservices|builds|all [NAME] [-o wide|yaml|json|name|jsonpath=...|custom-columns=...] [-l selector] [-A] [-w]",
 		Short:             "List the jobs, experiments and inference services kaptain made (the SDK's list_*)",
 		Long: `List what kaptain made, with the columns the cluster's CRDs define. jobs covers TFJobs and
 PyTorchJobs; all covers jobs, experiments and inference services. A kind whose CRD the

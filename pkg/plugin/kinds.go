@@ -42,6 +42,8 @@ var managedKinds = []managedKind{
 	{"jobs", "job", schema.FromAPIVersionAndKind(workload.KubeflowGroupVersion, workload.KindPyTorchJob), func(o *unstructured.Unstructured) bool { return workload.StateOf(o).Finished() }},
 	{"experiments", "experiment", schema.FromAPIVersionAndKind("kubeflow.org/v1beta1", "Experiment"), finishedByConditions},
 	{"inferenceservices", "inferenceservice", schema.FromAPIVersionAndKind(workload.KServeGroupVersion, workload.KindInferenceService), func(o *unstructured.Unstructured) bool { return !workload.ServiceStateOf(o).Ready }},
+	// The cluster builder's Jobs: removed after success, so those left are failed or running.
+	{"builds", "build", schema.FromAPIVersionAndKind("batch/v1", "Job"), func(o *unstructured.Unstructured) bool { return workload.BuildStateOf(o).Finished }},
 }
 
 // groupAliases maps what users type to a group.
@@ -49,6 +51,7 @@ var groupAliases = map[string]string{
 	"jobs": "jobs", "job": "jobs", "tfjobs": "jobs", "pytorchjobs": "jobs",
 	"experiments": "experiments", "experiment": "experiments",
 	"inferenceservices": "inferenceservices", "inferenceservice": "inferenceservices", "isvc": "inferenceservices", "isvcs": "inferenceservices",
+	"builds": "builds", "build": "builds",
 	"all": "all",
 }
 
@@ -56,7 +59,7 @@ var groupAliases = map[string]string{
 func kindsOf(group string) ([]managedKind, error) {
 	g, ok := groupAliases[strings.ToLower(group)]
 	if !ok {
-		return nil, sdkerr.New(sdkerr.Usage, "%q is not one of jobs, experiments, inferenceservices or all", group)
+		return nil, sdkerr.New(sdkerr.Usage, "%q is not one of jobs, experiments, inferenceservices, builds or all", group)
 	}
 	var out []managedKind
 	for _, k := range managedKinds {

@@ -392,10 +392,13 @@ func TestBuildCommandClusterLifecycle(t *testing.T) {
 	if count(t, jobs, ns) != 1 {
 		t.Fatal("the failed Job was removed")
 	}
-	background := metav1.DeletePropagationBackground
-	if err := shared.dynamic.Resource(jobs).Namespace(ns).Delete(ctx, job.GetName(), metav1.DeleteOptions{PropagationPolicy: &background}); err != nil {
-		t.Fatal(err)
+	if got := kaptain(t, dir, nil, "get", "builds", "-n", ns, "-o", "name"); got.code != 0 || strings.TrimSpace(got.stdout) != "job.batch/"+job.GetName() {
+		t.Fatalf("get builds: exit %d %q\n%s", got.code, got.stdout, got.stderr)
 	}
+	if del := kaptain(t, dir, nil, "delete", "build", job.GetName(), "-n", ns); del.code != 0 {
+		t.Fatalf("delete build: exit %d\n%s", del.code, del.stderr)
+	}
+	waitGone(t, ns, job.GetName())
 
 	// Ctrl-C: the Job, its Secrets and the context go.
 	r = start(t, dir, env, "build", "-n", ns, "--force-build")
