@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds pinned kube-apiserver and etcd from the Go module proxy into an ignored cache
 # directory, and prints the directory. A second run with the binaries present does nothing.
+# Further Kubernetes components named as arguments (kube-scheduler, kube-controller-manager)
+# are built into the same directory, from the same module.
 #
-#   hack/control-plane.sh            # build (or reuse) and print the bin directory
+#   hack/control-plane.sh                                   # apiserver and etcd
+#   hack/control-plane.sh kube-scheduler kube-controller-manager
 #
 # Environment: KAPTAIN_CACHE (default .cache under the repository), KUBE_VERSION, ETCD_VERSION.
 set -euo pipefail
@@ -16,8 +19,9 @@ mkdir -p "$bin"
 
 log() { printf 'control-plane: %s\n' "$*" >&2; }
 
-build_apiserver() {
-  local work=$cache/control-plane/build-apiserver-$kube_version
+# build_kube NAME...: builds k8s.io/kubernetes/cmd/NAME for each NAME.
+build_kube() {
+  local work=$cache/control-plane/build-kube-$kube_version
   rm -rf "$work" && mkdir -p "$work"
   local staging="v0${kube_version#v1}"
   local gomod
@@ -28,9 +32,15 @@ build_apiserver() {
     # published versions instead.
     sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*#replace \1 => \1 '"$staging"'#p' "$gomod"
   } >"$work/go.mod"
-  printf 'package main\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >"$work/tools.go"
+  {
+    printf '//go:build tools\n\npackage main\n\nimport (\n'
+    for name in "$@"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$name"; done
+    printf ')\n'
+  } >"$work/tools.go"
   (cd "$work" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true)
-  (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
+  for name in "$@"; do
+    (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$bin/$name" "k8s.io/kubernetes/cmd/$name")
+  done
 }
 
 build_etcd() {
@@ -57,8 +67,12 @@ if [ ! -x "$bin/etcd" ]; then
   log "building etcd $etcd_version (about a minute, once)"
   build_etcd
 fi
-if [ ! -x "$bin/kube-apiserver" ]; then
-  log "building kube-apiserver $kube_version (a few minutes, once)"
-  build_apiserver
+missing=()
+for name in kube-apiserver "$@"; do
+  [ -x "$bin/$name" ] || missing+=("$name")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "building ${missing[*]} $kube_version (a few minutes, once)"
+  build_kube "${missing[@]}"
 fi
 echo "$bin"

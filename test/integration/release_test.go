@@ -64,6 +64,7 @@ func TestDocumentedClusterRoleIsEnough(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
+		{"build", "--builder", "cluster", "--dry-run=server"},
 		{"train", "--wait=false"},
 		{"tune", "--wait=false", "--param", "lr=double:0.01:0.1", "--objective", "accuracy"},
 		{"deploy", "--wait=false", "--model-uri", "s3://kaptain/m/1"},
