@@ -8,7 +8,7 @@ DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 BIN     := bin/kubectl-kaptain
 
-.PHONY: build test unit integration fuzz lint demo bench bench-build bench-list release-snapshot release-check krew-manifest clean
+.PHONY: build test unit integration e2e fuzz lint demo bench bench-build bench-list release-snapshot release-check krew-manifest clean
 
 build: ## Build bin/kubectl-kaptain (the command goes to stderr: make demo's stdout is YAML)
 	@echo "go build -o $(BIN) ./cmd/kubectl-kaptain ($(VERSION))" >&2
@@ -23,6 +23,12 @@ integration:
 	KAPTAIN_CONTROL_PLANE=$$(hack/control-plane.sh) KAPTAIN_CRDS=$$(hack/crds.sh) \
 	KAPTAIN_REGISTRY_SERVER=$$(hack/registry-server.sh) KAPTAIN_S3_SERVER=$$(hack/s3-server.sh) \
 		go test -tags integration -count=1 ./test/...
+
+E2E_ENV = KAPTAIN_CONTROL_PLANE=$$(hack/control-plane.sh kube-scheduler kube-controller-manager) \
+	KAPTAIN_OPERATORS=$$(hack/operators.sh)
+
+e2e: ## The built plugin against a local Kubeflow: real Training Operator and KServe, kwok nodes
+	$(E2E_ENV) go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/...
 
 FUZZTIME ?= 60s
 FUZZCACHE = $$(go env GOCACHE)/fuzz/github.com/kaptain-dev/kubectl-kaptain

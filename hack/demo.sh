@@ -1,14 +1,85 @@
 #!/usr/bin/env bash
-# The main job, as it stands: render the example models' training jobs as one YAML stream
-# that 'kubectl apply -f -' accepts. Contacts nothing (--dry-run=client).
+# The main job: the example TensorFlow model from source to a served endpoint, printed as a
+# user would see it. Without KUBECONFIG in the environment it starts a local Kubeflow first
+# (kube-apiserver, etcd, controller manager, scheduler, kwok nodes, the real Kubeflow Training
+# Operator and KServe controller: test/localcluster) and an OCI registry on loopback (Debian's
+# docker-registry), and stops both at the end.
 #
 #   hack/demo.sh [PATH-TO-kubectl-kaptain]     (make demo builds it first)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(cd "$(dirname "${1:-$root/bin/kubectl-kaptain}")" && pwd)/$(basename "${1:-kubectl-kaptain}")
-sep=""
-for example in mnist-tensorflow mnist-pytorch; do
-  printf '%s# examples/%s: kubectl kaptain train --dry-run=client -o yaml\n' "$sep" "$example"
-  (cd "$root/examples/$example" && "$bin" train --dry-run=client -o yaml)
-  sep=$'---\n'
-done
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  if [ -f "$work/cluster/pid" ]; then
+    (cd "$root" && go run ./test/localcluster/cmd/local-cluster down --dir "$work/cluster") || true
+  fi
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+say() { printf '\n# %s\n' "$*"; }
+# k ARGS...: show and run 'kubectl kaptain ARGS' (through kubectl when it is installed).
+k() {
+  printf '$ kubectl kaptain %s\n' "$*"
+  if command -v kubectl >/dev/null 2>&1; then PATH=$(dirname "$bin"):$PATH kubectl kaptain "$@" 2>&1; else "$bin" "$@" 2>&1; fi
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+if [ -z "${KUBECONFIG:-}" ]; then
+  say "starting a local Kubeflow: control plane, kwok nodes, Training Operator, KServe (logs in $work/cluster)"
+  cp=$("$root/hack/control-plane.sh" kube-scheduler kube-controller-manager)
+  ops=$("$root/hack/operators.sh")
+  (cd "$root" && go build -o "$work/local-cluster" ./test/localcluster/cmd/local-cluster)
+  "$work/local-cluster" up --dir "$work/cluster" --control-plane "$cp" --operators "$ops" \
+    --crds "$root/test/testdata/crds" 2>"$work/local-cluster.log" &
+  pids+=($!)
+  for _ in $(seq 600); do [ -f "$work/cluster/ready" ] && break; kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.5; done
+  [ -f "$work/cluster/ready" ] || { cat "$work/local-cluster.log" >&2; echo "demo: the local cluster did not start" >&2; exit 1; }
+  export KUBECONFIG=$work/cluster/kubeconfig
+  cat "$work/local-cluster.log"
+fi
+
+say "an OCI registry on loopback"
+port=$(free_port)
+registry=$("$root/hack/registry-server.sh")
+cat >"$work/registry.yml" <<YAML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $work/registry}}
+http: {addr: 127.0.0.1:$port}
+YAML
+"$registry" serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+
+# The example, with its image in the loopback registry. Its requirements need pip inside the
+# image (the cluster builder, which needs a real node); the demo builds the code on an empty
+# base with the local builder instead.
+model=$work/mnist-tensorflow
+cp -r "$root/examples/mnist-tensorflow" "$model"
+sed -i -e "s#image: .*#image: 127.0.0.1:$port/kaptain/mnist-tensorflow:0.0.1#" \
+  -e 's#baseImage: .*#baseImage: scratch#' -e '/requirements:/d' "$model/kaptain.yaml"
+cd "$model"
+export HOME=$work AWS_ACCESS_KEY_ID=demo-access AWS_SECRET_ACCESS_KEY=demo-secret-key
+
+say "build the image: no Docker; a rebuild of unchanged code pushes nothing"
+k build --insecure-registry
+k build --insecure-registry
+
+say "train it: a TFJob through the real Training Operator, running the pushed digest"
+k train --build --insecure-registry -p epochs=2 --workers 2 --cpu 500m --memory 1Gi
+
+say "what it made"
+k get jobs
+k model history
+
+say "serve the trained model with KServe (RawDeployment) and wait until it is ready"
+k deploy --cpu 500m --memory 1Gi
+k get inferenceservices
+
+say "clean up"
+k undeploy
+k diagnose || true

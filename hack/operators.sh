@@ -18,19 +18,23 @@ mkdir -p "$bin"
 
 log() { printf 'operators: %s\n' "$*" >&2; }
 
-# install NAME PACKAGE@VERSION: go install into bin, renamed to NAME.
+# install NAME MODULE VERSION PACKAGE: builds PACKAGE of MODULE@VERSION into bin as NAME, in a
+# module of its own that requires it (go install pkg@version would list the module's versions,
+# which the proxy refuses for some modules).
 install() {
-  local name=$1 pkg=$2
+  local name=$1 module=$2 version=$3 pkg=$4
   [ -x "$bin/$name" ] && return
-  log "building $name from $pkg (a few minutes, once)"
-  local tmp=$bin/.install-$name
-  rm -rf "$tmp" && mkdir -p "$tmp"
-  GOBIN=$tmp CGO_ENABLED=0 GOFLAGS=-trimpath go install "$pkg"
-  mv "$tmp"/* "$bin/$name"
-  rm -rf "$tmp"
+  log "building $name from $module@$version (a few minutes, once)"
+  local work=$cache/operators/build-$name
+  rm -rf "$work" && mkdir -p "$work"
+  printf 'module kaptain.local/%s\n\ngo 1.26\n\nrequire %s %s\n' "$name" "$module" "$version" >"$work/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$pkg" >"$work/tools.go"
+  (cd "$work" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true)
+  (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$bin/$name" "$pkg")
+  rm -rf "$work"
 }
 
-install kwok "sigs.k8s.io/kwok/cmd/kwok@$kwok_version"
-install training-operator "github.com/kubeflow/training-operator/cmd/training-operator.v1@$training_version"
-install kserve-manager "github.com/kserve/kserve/cmd/manager@$kserve_version"
+install kwok sigs.k8s.io/kwok "$kwok_version" sigs.k8s.io/kwok/cmd/kwok
+install training-operator github.com/kubeflow/training-operator "$training_version" github.com/kubeflow/training-operator/cmd/training-operator.v1
+install kserve-manager github.com/kserve/kserve "$kserve_version" github.com/kserve/kserve/cmd/manager
 echo "$bin"

@@ -3,6 +3,7 @@ package workload
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -186,7 +187,10 @@ type (
 // ServiceState summarises an InferenceService's status.
 type ServiceState struct {
 	Ready bool
-	// Failed is set when a condition is False.
+	// Failed is set when KServe reports a state it does not leave by itself: the model's
+	// transition is BlockedByFailedLoad or InvalidSpec, or a condition is False for a reason in
+	// TerminalServiceReasons. Other False conditions (an ingress not created yet, replicas not
+	// available yet) are progress.
 	Failed bool
 	// Reason and Message explain the first condition that is not True.
 	Reason, Message string
@@ -219,11 +223,32 @@ func ServiceStateOf(isvc *unstructured.Unstructured) ServiceState {
 			if st.Reason == "" {
 				st.Reason = fmt.Sprint(cond["type"]) + " " + fmt.Sprint(cond["status"])
 			}
-			// Knative and KServe report progress as Unknown; False is a failure.
-			st.Failed = cond["status"] == "False"
+		}
+		if reason, _ := cond["reason"].(string); cond["status"] == "False" && slices.Contains(TerminalServiceReasons, reason) {
+			st.Failed = true
+			st.Reason, _ = cond["reason"].(string)
+			st.Message, _ = cond["message"].(string)
+		}
+	}
+	transition, _, _ := unstructured.NestedString(isvc.Object, "status", "modelStatus", "transitionStatus")
+	if transition == "BlockedByFailedLoad" || transition == "InvalidSpec" {
+		st.Failed = true
+		st.Reason, st.Message = transition, ""
+		if info, found, _ := unstructured.NestedMap(isvc.Object, "status", "modelStatus", "lastFailureInfo"); found {
+			if r, _ := info["reason"].(string); r != "" {
+				st.Reason = r
+			}
+			st.Message, _ = info["message"].(string)
 		}
 	}
 	return st
+}
+
+// TerminalServiceReasons are condition reasons after which an InferenceService does not become
+// ready without a change: KServe's failure reasons and Knative's failed revision.
+var TerminalServiceReasons = []string{
+	"ModelLoadFailed", "RuntimeUnhealthy", "RuntimeDisabled", "NoSupportingRuntime",
+	"RuntimeNotRecognized", "InvalidPredictorSpec", "RevisionFailed", "RevisionMissing",
 }
 
 // String is the progress line of the state.

@@ -92,6 +92,9 @@ func TestServiceStateOf(t *testing.T) {
 		{"latest revision not ready yet", svc(1, map[string]any{"conditions": ready, "components": map[string]any{"predictor": map[string]any{"latestCreatedRevision": "r2", "latestReadyRevision": "r1"}}}), true, false, "NotReady"},
 		{"progressing", svc(1, map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "Unknown", "reason": "RevisionMissing"}}}), false, false, "NotReady: RevisionMissing"},
 		{"failed", svc(1, map[string]any{"conditions": []any{map[string]any{"type": "PredictorReady", "status": "False", "reason": "RevisionFailed", "message": "boom"}}}), false, true, "NotReady: RevisionFailed: boom"},
+		// RawDeployment reports an ingress not made yet as False: progress, not failure.
+		{"raw ingress pending", svc(1, map[string]any{"conditions": []any{map[string]any{"type": "IngressReady", "status": "False", "reason": "Predictor ingress not created"}, map[string]any{"type": "PredictorReady", "status": "True"}}}), false, false, "NotReady: Predictor ingress not created"},
+		{"model failed to load", svc(1, map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "False", "reason": "ModelNotReady"}}, "modelStatus": map[string]any{"transitionStatus": "BlockedByFailedLoad", "lastFailureInfo": map[string]any{"reason": "ModelLoadFailed", "message": "no model at s3://x"}}}), false, true, "NotReady: ModelLoadFailed: no model at s3://x"},
 	} {
 		st := ServiceStateOf(tc.obj)
 		if st.Ready != tc.ready || st.Failed != tc.failed || st.String() != tc.line {

@@ -1,0 +1,419 @@
+//go:build e2e
+
+// Package e2e drives the built kubectl-kaptain binary against a local Kubeflow cluster whose
+// operators are real (Kubeflow Training Operator, KServe) and whose nodes and pods kwok
+// simulates. Run it with 'make e2e'.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kaptain-dev/kubectl-kaptain/test/localcluster"
+)
+
+var (
+	tfJobs      = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"}
+	pyTorchJobs = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "pytorchjobs"}
+	isvcs       = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
+)
+
+// suite is the cluster and plugin every test shares.
+var suite struct {
+	kubeconfig string
+	binary     string
+	home       string
+	client     kubernetes.Interface
+	dynamic    dynamic.Interface
+}
+
+func TestMain(m *testing.M) { os.Exit(runMain(m)) }
+
+func runMain(m *testing.M) int {
+	cp, ops := os.Getenv("KAPTAIN_CONTROL_PLANE"), os.Getenv("KAPTAIN_OPERATORS")
+	if cp == "" || ops == "" {
+		fmt.Fprintln(os.Stderr, "e2e tests need KAPTAIN_CONTROL_PLANE and KAPTAIN_OPERATORS: run 'make e2e'")
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "kaptain-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	start := time.Now()
+	c, err := localcluster.Start(context.Background(), localcluster.Options{
+		ControlPlane: cp, Operators: ops, Dir: filepath.Join(dir, "cluster"),
+		ExtraCRDs: []string{filepath.Join("..", "testdata", "crds")}, Log: os.Stderr,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting the local cluster: %v\n", err)
+		if c != nil {
+			_ = c.Stop()
+		}
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "local cluster up in %s\n", time.Since(start).Round(100*time.Millisecond))
+	defer func() {
+		s := time.Now()
+		if err := c.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping the local cluster: %v\n", err)
+		}
+		fmt.Fprintf(os.Stderr, "local cluster stopped in %s\n", time.Since(s).Round(100*time.Millisecond))
+	}()
+	suite.kubeconfig = c.Kubeconfig
+	suite.home = filepath.Join(dir, "home")
+	_ = os.MkdirAll(suite.home, 0o755)
+	suite.binary = filepath.Join(dir, "kubectl-kaptain")
+	build := exec.Command("go", "build", "-o", suite.binary, "../../cmd/kubectl-kaptain")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the plugin: %v\n", err)
+		return 1
+	}
+	if suite.client, err = kubernetes.NewForConfig(c.Config); err != nil {
+		return 1
+	}
+	if suite.dynamic, err = dynamic.NewForConfig(c.Config); err != nil {
+		return 1
+	}
+	return m.Run()
+}
+
+// namespace creates a namespace for one test.
+func namespace(t *testing.T) string {
+	t.Helper()
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	name = strings.Trim(name, "-") + fmt.Sprintf("-%d", time.Now().UnixNano()%100000)
+	if _, err := suite.client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// s3Env gives the plugin S3 credentials, so that workloads get a storage Secret.
+var s3Env = []string{"AWS_ACCESS_KEY_ID=e2e-access", "AWS_SECRET_ACCESS_KEY=e2e-secret"}
+
+// run is one finished or running plugin process.
+type run struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	done           chan struct{}
+}
+
+// syncBuffer is a buffer written by a process and read by the test.
+type syncBuffer struct {
+	ch  chan struct{}
+	buf bytes.Buffer
+}
+
+func newSyncBuffer() *syncBuffer { b := &syncBuffer{ch: make(chan struct{}, 1)}; b.ch <- struct{}{}; return b }
+
+func (b *syncBuffer) Write(p []byte) (int, error) { <-b.ch; defer func() { b.ch <- struct{}{} }(); return b.buf.Write(p) }
+func (b *syncBuffer) String() string               { <-b.ch; defer func() { b.ch <- struct{}{} }(); return b.buf.String() }
+
+// start runs the plugin in dir with the cluster's kubeconfig.
+func start(t *testing.T, dir string, env []string, args ...string) *run {
+	t.Helper()
+	r := &run{stdout: newSyncBuffer(), stderr: newSyncBuffer(), done: make(chan struct{})}
+	r.cmd = exec.Command(suite.binary, append([]string{"--kubeconfig", suite.kubeconfig}, args...)...)
+	r.cmd.Dir = dir
+	r.cmd.Env = append([]string{"HOME=" + suite.home, "PATH=" + os.Getenv("PATH")}, env...)
+	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = r.cmd.Wait(); close(r.done) }()
+	t.Cleanup(func() { _ = r.cmd.Process.Kill(); <-r.done })
+	return r
+}
+
+// wait returns the exit code once the process ends.
+func (r *run) wait(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-r.done:
+		return r.cmd.ProcessState.ExitCode()
+	case <-time.After(within):
+		t.Fatalf("still running after %s; stderr:\n%s", within, r.stderr.String())
+		return -1
+	}
+}
+
+// waitFor waits until the process printed want on stderr.
+func (r *run) waitFor(t *testing.T, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if strings.Contains(r.stderr.String(), want) {
+			return
+		}
+	}
+	t.Fatalf("%q never appeared on stderr:\n%s", want, r.stderr.String())
+}
+
+// kaptain runs the plugin to the end.
+func kaptain(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	r := start(t, dir, env, args...)
+	code = r.wait(t, 5*time.Minute)
+	return r.stdout.String(), r.stderr.String(), code
+}
+
+// model copies an example into a temporary directory, with extra kaptain.yaml lines after
+// "spec:" (labels, for instance).
+func model(t *testing.T, example string, replace map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join("..", "..", "examples", example)
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(data)
+		for old, repl := range replace {
+			if e.Name() == "kaptain.yaml" {
+				if !strings.Contains(s, old) {
+					t.Fatalf("%s has no %q", example, old)
+				}
+				s = strings.Replace(s, old, repl, 1)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func count(t *testing.T, gvr schema.GroupVersionResource, ns string) int {
+	t.Helper()
+	list, err := suite.dynamic.Resource(gvr).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list.Items)
+}
+
+func secrets(t *testing.T, ns string) []string {
+	t.Helper()
+	list, err := suite.client.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range list.Items {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// eventually polls cond for up to a minute.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("%s: not within a minute", what)
+}
+
+const small = "--cpu=100m"
+
+func TestTFJobSucceedsThroughTheOperator(t *testing.T) {
+	ns := namespace(t)
+	dir := model(t, "mnist-tensorflow", nil)
+	start := time.Now()
+	_, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--workers", "2", small, "--memory=128Mi", "--timeout", "3m")
+	if code != 0 {
+		t.Fatalf("train: exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"Running", "Succeeded", "trained model dev/mnist-tensorflow"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("train's progress lacks %q:\n%s", want, stderr)
+		}
+	}
+	t.Logf("TFJob to Succeeded in %s", time.Since(start).Round(100*time.Millisecond))
+	// get and describe show the real status.
+	out, errOut, code := kaptain(t, dir, nil, "get", "jobs", "-n", ns)
+	if code != 0 || !strings.Contains(out, "TFJob") || !strings.Contains(out, "Succeeded") {
+		t.Fatalf("get jobs: exit %d\n%s%s", code, out, errOut)
+	}
+	job := strings.Fields(strings.Split(out, "\n")[1])[1]
+	out, errOut, code = kaptain(t, dir, nil, "describe", "job", job, "-n", ns)
+	if code != 0 || !strings.Contains(out, "Succeeded") || !strings.Contains(out, "Pod worker-0:") {
+		t.Fatalf("describe job: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestPyTorchJobSucceedsThroughTheOperator(t *testing.T) {
+	ns := namespace(t)
+	dir := model(t, "mnist-pytorch", nil)
+	_, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--workers", "3", small, "--memory=128Mi", "--timeout", "3m")
+	if code != 0 || !strings.Contains(stderr, "Succeeded") {
+		t.Fatalf("train: exit %d\n%s", code, stderr)
+	}
+	if count(t, pyTorchJobs, ns) != 1 {
+		t.Fatal("no PyTorchJob")
+	}
+}
+
+func TestFailingWorkerEndsFailed(t *testing.T) {
+	ns := namespace(t)
+	// kwok's chaos stage fails the running container of pods with this label; the model's
+	// labels reach every pod template.
+	dir := model(t, "mnist-tensorflow", map[string]string{"    team: vision": "    team: vision\n    pod-container-running-failed.stage.kwok.x-k8s.io: \"true\""})
+	_, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--workers", "1", small, "--timeout", "3m")
+	if code != 13 || !strings.Contains(stderr, "failed") {
+		t.Fatalf("train with a failing worker: exit %d, want 13 (JobFailed)\n%s", code, stderr)
+	}
+	out, _, code := kaptain(t, dir, nil, "diagnose", "-n", ns)
+	if code != 1 || !strings.Contains(out, "Failed") {
+		t.Fatalf("diagnose: exit %d, want 1 with the failed job\n%s", code, out)
+	}
+}
+
+func TestTooManyGPUsEndsEarly(t *testing.T) {
+	ns := namespace(t)
+	dir := model(t, "mnist-tensorflow", nil)
+	start := time.Now()
+	_, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--workers", "1", "--gpus", "8", "--timeout", "3m")
+	if code != 11 || !strings.Contains(stderr, "Unschedulable") {
+		t.Fatalf("train asking for 8 GPUs: exit %d, want 11 (WorkloadDeployment)\n%s", code, stderr)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Fatalf("the unschedulable job took %s to be reported", d)
+	}
+}
+
+func TestInterruptedTrainLeavesNothing(t *testing.T) {
+	ns := namespace(t)
+	// The workers complete only after ten minutes (kwok's pod-complete stage, delayed by an
+	// annotation the patch adds), so the job is running when Ctrl-C comes.
+	dir := model(t, "mnist-tensorflow", nil)
+	patch := filepath.Join(dir, "slow.yaml")
+	if err := os.WriteFile(patch, []byte(`apiVersion: kubeflow.org/v1
+kind: TFJob
+spec:
+  tfReplicaSpecs:
+    Worker:
+      template:
+        metadata:
+          annotations:
+            pod-complete.stage.kwok.x-k8s.io/delay: 10m
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, dir, s3Env, "train", "-n", ns, "--workers", "2", small, "--patch", patch, "--timeout", "3m")
+	r.waitFor(t, "Running (2/2 replicas active)")
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.wait(t, time.Minute); code != 130 {
+		t.Fatalf("interrupted train: exit %d\n%s", code, r.stderr.String())
+	}
+	eventually(t, "the job and its Secret removed", func() bool {
+		return count(t, tfJobs, ns) == 0 && len(secrets(t, ns)) == 0
+	})
+	eventually(t, "the job's pods removed", func() bool {
+		pods, _ := suite.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+		return pods != nil && len(pods.Items) == 0
+	})
+}
+
+func TestGarbageCollectorRemovesTransientSecrets(t *testing.T) {
+	ns := namespace(t)
+	dir := model(t, "mnist-tensorflow", nil)
+	_, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--workers", "1", small, "--wait=false")
+	if code != 0 || len(secrets(t, ns)) != 1 {
+		t.Fatalf("train: exit %d, secrets %v\n%s", code, secrets(t, ns), stderr)
+	}
+	list, err := suite.dynamic.Resource(tfJobs).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("jobs: %v", err)
+	}
+	// Delete the job by hand, as a user would with kubectl: only the owner reference removes
+	// the Secret.
+	if err := suite.dynamic.Resource(tfJobs).Namespace(ns).Delete(context.Background(), list.Items[0].GetName(), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the garbage collector removes the storage Secret", func() bool { return len(secrets(t, ns)) == 0 })
+}
+
+func TestDeployRawDeploymentBecomesReady(t *testing.T) {
+	ns := namespace(t)
+	dir := model(t, "mnist-tensorflow", nil)
+	stdout, stderr, code := kaptain(t, dir, s3Env, "deploy", "-n", ns, "--model-uri", "s3://kaptain/models/dev/mnist-tensorflow/trained/1", small, "--timeout", "3m")
+	if code != 0 || !strings.Contains(stderr, "Ready") {
+		t.Fatalf("deploy: exit %d\n%s%s", code, stdout, stderr)
+	}
+	deployments, err := suite.client.AppsV1().Deployments(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(deployments.Items) != 1 {
+		t.Fatalf("KServe made %d Deployments (%v), want the predictor's", len(deployments.Items), err)
+	}
+	out, _, code := kaptain(t, dir, nil, "get", "inferenceservices", "-n", ns)
+	if code != 0 || !strings.Contains(out, "True") {
+		t.Fatalf("get inferenceservices: exit %d\n%s", code, out)
+	}
+	if _, stderr, code := kaptain(t, dir, nil, "undeploy", "-n", ns); code != 0 {
+		t.Fatalf("undeploy: exit %d\n%s", code, stderr)
+	}
+	eventually(t, "undeploy removes the service, its Deployment and Secret", func() bool {
+		d, _ := suite.client.AppsV1().Deployments(ns).List(context.Background(), metav1.ListOptions{})
+		return count(t, isvcs, ns) == 0 && d != nil && len(d.Items) == 0 && len(secrets(t, ns)) == 0
+	})
+}
+
+// TestRenderedManifestsPassTheWebhook sends what train renders, in many shapes, to the real
+// training operator's validating webhook (server dry run).
+func TestRenderedManifestsPassTheWebhook(t *testing.T) {
+	ns := namespace(t)
+	for _, example := range []string{"mnist-tensorflow", "mnist-pytorch"} {
+		dir := model(t, example, nil)
+		for _, args := range [][]string{
+			{"--workers", "1"},
+			{"--workers", "4", "--cpu", "2", "--memory", "4Gi"},
+			{"--workers", "2", "--gpus", "1"},
+			{"--workers", "2", "--cpu-request", "1", "--cpu-limit", "2", "--memory-request", "1Gi", "--memory-limit", "2Gi", "--gpu-limit", "1"},
+			{"--workers", "3", "--ttl-seconds-after-finished", "60", "--arg", "data=/mnt/data", "-p", "lr=0.5"},
+		} {
+			_, stderr, code := kaptain(t, dir, s3Env, append([]string{"train", "-n", ns, "--dry-run=server"}, args...)...)
+			if code != 0 {
+				t.Errorf("%s %v: exit %d\n%s", example, args, code, stderr)
+			}
+		}
+	}
+	// The webhook is really there: a TFJob without a container named tensorflow is refused.
+	dir := model(t, "mnist-tensorflow", nil)
+	patch := filepath.Join(dir, "rename.yaml")
+	if err := os.WriteFile(patch, []byte(`[{"op": "replace", "path": "/spec/tfReplicaSpecs/Worker/template/spec/containers/0/name", "value": "trainer"}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--dry-run=server", "--patch", patch)
+	if code == 0 || !strings.Contains(stderr, "validator.tfjob.training-operator.kubeflow.org") {
+		t.Fatalf("a TFJob without a tensorflow container: exit %d, want the webhook's refusal\n%s", code, stderr)
+	}
+}
+

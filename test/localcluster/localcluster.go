@@ -1,0 +1,466 @@
+// Package localcluster starts a Kubeflow cluster without containers on loopback: etcd,
+// kube-apiserver, kube-controller-manager and kube-scheduler, kwok simulating nodes and pods,
+// the real Kubeflow Training Operator (with its validating webhook) and the real KServe
+// controller in RawDeployment mode. The e2e tests and 'make demo' run against it.
+package localcluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Pinned versions; hack/operators.sh builds the same ones.
+const (
+	KwokModule     = "sigs.k8s.io/kwok@v0.8.0"
+	TrainingModule = "github.com/kubeflow/training-operator@v1.8.1"
+	KServeModule   = "github.com/kserve/kserve@v0.15.2"
+)
+
+// Options say where the binaries are and how big the cluster is.
+type Options struct {
+	// ControlPlane holds etcd, kube-apiserver, kube-scheduler and kube-controller-manager.
+	ControlPlane string
+	// Operators holds kwok, training-operator and kserve-manager.
+	Operators string
+	// Dir is the working directory: kubeconfig, certificates, logs.
+	Dir string
+	// ExtraCRDs are further CRD files or directories to install (Katib's Experiment).
+	ExtraCRDs []string
+	// Nodes are the simulated nodes; DefaultNodes when empty.
+	Nodes []Node
+	// Log receives progress lines.
+	Log io.Writer
+}
+
+// Node is a simulated node's capacity.
+type Node struct {
+	Name   string
+	CPU    string
+	Memory string
+	GPUs   int
+}
+
+// DefaultNodes are three nodes of 8 CPUs and 32 GiB, one of them with 2 GPUs.
+var DefaultNodes = []Node{
+	{Name: "kwok-node-0", CPU: "8", Memory: "32Gi", GPUs: 2},
+	{Name: "kwok-node-1", CPU: "8", Memory: "32Gi"},
+	{Name: "kwok-node-2", CPU: "8", Memory: "32Gi"},
+}
+
+// Cluster is a running local cluster.
+type Cluster struct {
+	// Kubeconfig is the admin kubeconfig file.
+	Kubeconfig string
+	Config     *rest.Config
+	env        *envtest.Environment
+	procs      []*process
+	opts       Options
+}
+
+// process is a component started by the cluster.
+type process struct {
+	name  string
+	cmd   *exec.Cmd
+	ports []string
+	done  chan struct{}
+	log   *os.File
+}
+
+// Start brings the whole cluster up and returns once nodes are Ready and both operators
+// answer their health checks.
+func Start(ctx context.Context, o Options) (c *Cluster, err error) {
+	if len(o.Nodes) == 0 {
+		o.Nodes = DefaultNodes
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	mods := map[string]string{}
+	for _, m := range []string{KwokModule, TrainingModule, KServeModule} {
+		if mods[m], err = moduleDir(m); err != nil {
+			return nil, err
+		}
+	}
+	training, kserve := mods[TrainingModule], mods[KServeModule]
+	c = &Cluster{opts: o}
+	defer func() {
+		if err != nil {
+			_ = c.Stop()
+		}
+	}()
+	logf(o, "starting etcd and kube-apiserver")
+	crds := []string{
+		filepath.Join(training, "manifests", "base", "crds", "kubeflow.org_tfjobs.yaml"),
+		filepath.Join(training, "manifests", "base", "crds", "kubeflow.org_pytorchjobs.yaml"),
+		filepath.Join(kserve, "config", "crd", "full"),
+	}
+	c.env = &envtest.Environment{
+		BinaryAssetsDirectory: o.ControlPlane,
+		CRDDirectoryPaths:     append(crds, o.ExtraCRDs...),
+		ErrorIfCRDPathMissing: true,
+	}
+	// The ServiceAccount admission plugin stays off, as envtest has it: simulated pods mount
+	// nothing.
+	if c.Config, err = c.env.Start(); err != nil {
+		return c, fmt.Errorf("starting the control plane: %w", err)
+	}
+	user, err := c.env.AddUser(envtest.User{Name: "kaptain-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return c, err
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		return c, err
+	}
+	c.Kubeconfig = filepath.Join(o.Dir, "kubeconfig")
+	if err := os.WriteFile(c.Kubeconfig, kc, 0o600); err != nil {
+		return c, err
+	}
+	client, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return c, err
+	}
+	certDir := c.env.ControlPlane.APIServer.CertDir
+
+	logf(o, "starting kube-controller-manager and kube-scheduler")
+	if err := c.start("kube-controller-manager", nil, nil, filepath.Join(o.ControlPlane, "kube-controller-manager"),
+		"--kubeconfig="+c.Kubeconfig, "--leader-elect=false", "--secure-port=0",
+		"--service-account-private-key-file="+filepath.Join(certDir, "sa-signer.key"),
+		"--use-service-account-credentials=false", "--controllers=*,-serviceaccount-token-controller",
+		"--node-monitor-grace-period=60s"); err != nil {
+		return c, err
+	}
+	if err := c.start("kube-scheduler", nil, nil, filepath.Join(o.ControlPlane, "kube-scheduler"),
+		"--kubeconfig="+c.Kubeconfig, "--leader-elect=false", "--secure-port=0"); err != nil {
+		return c, err
+	}
+
+	logf(o, "starting kwok with %d simulated nodes", len(o.Nodes))
+	stages, err := kwokStages(mods[KwokModule])
+	if err != nil {
+		return c, err
+	}
+	stageFile := filepath.Join(o.Dir, "kwok-stages.yaml")
+	if err := os.WriteFile(stageFile, stages, 0o644); err != nil {
+		return c, err
+	}
+	if err := c.start("kwok", nil, nil, filepath.Join(o.Operators, "kwok"),
+		"--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=false",
+		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+		"--node-lease-duration-seconds=40", "--config="+stageFile); err != nil {
+		return c, err
+	}
+	for _, n := range o.Nodes {
+		if err := createNode(ctx, client, n); err != nil {
+			return c, err
+		}
+	}
+
+	logf(o, "starting the Kubeflow Training Operator")
+	certs, err := newWebhookCerts()
+	if err != nil {
+		return c, err
+	}
+	webhookPort, err := freePort()
+	if err != nil {
+		return c, err
+	}
+	if err := c.trainingOperator(ctx, client, training, certs, webhookPort); err != nil {
+		return c, err
+	}
+
+	logf(o, "starting the KServe controller (RawDeployment)")
+	if err := c.kserve(ctx, client, kserve, certs); err != nil {
+		return c, err
+	}
+
+	logf(o, "waiting for the nodes to be Ready")
+	if err := waitNodesReady(ctx, client, len(o.Nodes)); err != nil {
+		return c, err
+	}
+	logf(o, "cluster up: KUBECONFIG=%s", c.Kubeconfig)
+	return c, nil
+}
+
+func logf(o Options, format string, args ...any) {
+	fmt.Fprintf(o.Log, "local-cluster: "+format+"\n", args...)
+}
+
+// moduleDir returns a module's directory in the module cache, downloading it when needed.
+func moduleDir(mod string) (string, error) {
+	out, err := exec.Command("go", "mod", "download", "-json", mod).Output()
+	if err != nil {
+		return "", fmt.Errorf("go mod download %s: %w", mod, err)
+	}
+	var info struct{ Dir string }
+	if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
+		return "", fmt.Errorf("go mod download %s: no directory in %s", mod, out)
+	}
+	return info.Dir, nil
+}
+
+// kwokStages returns kwok's stages for fast nodes and pods, with pod-complete extended to pods
+// of TFJobs and PyTorchJobs (and delayed by an annotation), and the chaos stage that fails a running container of a pod
+// labelled pod-container-running-failed.stage.kwok.x-k8s.io=true.
+func kwokStages(kwok string) ([]byte, error) {
+	stage := filepath.Join(kwok, "kustomize", "stage")
+	var out bytes.Buffer
+	for _, f := range []string{
+		"node/fast/node-initialize.yaml",
+		"node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+		"pod/fast/pod-ready.yaml",
+		"pod/fast/pod-complete.yaml",
+		"pod/fast/pod-delete.yaml",
+		"pod/chaos/pod-container-running-failed.yaml",
+	} {
+		data, err := os.ReadFile(filepath.Join(stage, f))
+		if err != nil {
+			return nil, fmt.Errorf("reading kwok stage: %w", err)
+		}
+		if strings.HasSuffix(f, "pod-complete.yaml") {
+			patched := bytes.Replace(data, []byte("      - 'Job'\n"), []byte("      - 'Job'\n      - 'TFJob'\n      - 'PyTorchJob'\n"), 1)
+			// A pod annotated pod-complete.stage.kwok.x-k8s.io/delay (a duration) completes
+			// that much later: a job that keeps running, to interrupt.
+			patched = bytes.Replace(patched, []byte("\n  next:\n"), []byte("\n  delay:\n    durationMilliseconds: 0\n    durationFrom:\n      expressionFrom: '.metadata.annotations[\"pod-complete.stage.kwok.x-k8s.io/delay\"]'\n  next:\n"), 1)
+			if bytes.Count(patched, []byte("PyTorchJob")) != 1 || !bytes.Contains(patched, []byte("durationFrom")) {
+				return nil, fmt.Errorf("kwok's pod-complete stage changed shape: cannot add TFJob and PyTorchJob owners")
+			}
+			data = patched
+		}
+		out.WriteString("---\n")
+		out.Write(data)
+	}
+	return out.Bytes(), nil
+}
+
+func createNode(ctx context.Context, client kubernetes.Interface, n Node) error {
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse(n.CPU),
+		corev1.ResourceMemory: resource.MustParse(n.Memory),
+		corev1.ResourcePods:   resource.MustParse("110"),
+	}
+	if n.GPUs > 0 {
+		capacity["nvidia.com/gpu"] = *resource.NewQuantity(int64(n.GPUs), resource.DecimalSI)
+	}
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        n.Name,
+			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+			Labels:      map[string]string{"kubernetes.io/hostname": n.Name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "type": "kwok"},
+		},
+		Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
+	}
+	if _, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating node %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+func waitNodesReady(ctx context.Context, client kubernetes.Interface, want int) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err == nil {
+			ready := 0
+			for _, n := range nodes.Items {
+				tainted := false
+				for _, t := range n.Spec.Taints {
+					if t.Key == "node.kubernetes.io/not-ready" || t.Key == "node.kubernetes.io/unreachable" {
+						tainted = true
+					}
+				}
+				for _, cond := range n.Status.Conditions {
+					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && !tainted {
+						ready++
+					}
+				}
+			}
+			if ready == want {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return errors.New("the simulated nodes did not become Ready (without taints) within 2 minutes")
+}
+
+// start runs a component with its output in Dir/<name>.log.
+func (c *Cluster) start(name string, env []string, ports []string, bin string, args ...string) error {
+	log, err := os.Create(filepath.Join(c.opts.Dir, name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, ports: ports, done: make(chan struct{}), log: log}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	c.procs = append(c.procs, p)
+	return nil
+}
+
+// Stop stops every component, newest first, and waits for their ports to close.
+func (c *Cluster) Stop() error {
+	var errs []error
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		p := c.procs[i]
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+		p.log.Close()
+		for _, port := range p.ports {
+			if err := waitClosed(port); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
+			}
+		}
+	}
+	c.procs = nil
+	if c.env != nil {
+		if err := c.env.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+		c.env = nil
+	}
+	return errors.Join(errs...)
+}
+
+func waitClosed(addr string) error {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return nil
+		}
+		conn.Close()
+	}
+	return fmt.Errorf("%s still accepts connections", addr)
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port, nil
+}
+
+// waitHealthy polls url until it answers 200.
+func waitHealthy(ctx context.Context, p *process, url string) error {
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited; see its log %s", p.name, p.log.Name())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+		resp, err := http.Get(url) //nolint:noctx // loopback health check
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%s did not become healthy at %s; see its log %s", p.name, url, p.log.Name())
+}
+
+// applier creates objects from manifests through the dynamic client.
+type applier struct {
+	dynamic dynamic.Interface
+	mapper  *restmapper.DeferredDiscoveryRESTMapper
+}
+
+func newApplier(cfg *rest.Config) (*applier, error) {
+	d, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &applier{dynamic: d, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))}, nil
+}
+
+// decode splits a multi-document YAML file into objects.
+func decode(data []byte) ([]*unstructured.Unstructured, error) {
+	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var out []*unstructured.Unstructured
+	for {
+		var obj map[string]any
+		if err := dec.Decode(&obj); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, err
+		}
+		if len(obj) == 0 {
+			continue
+		}
+		out = append(out, &unstructured.Unstructured{Object: obj})
+	}
+}
+
+// create creates obj, or leaves the existing one.
+func (a *applier) create(ctx context.Context, obj *unstructured.Unstructured) error {
+	gvk := obj.GroupVersionKind()
+	m, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		a.mapper.Reset()
+		if m, err = a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			return fmt.Errorf("%s %s: %w", gvk.Kind, obj.GetName(), err)
+		}
+	}
+	var r dynamic.ResourceInterface = a.dynamic.Resource(m.Resource)
+	if ns := obj.GetNamespace(); ns != "" {
+		r = a.dynamic.Resource(m.Resource).Namespace(ns)
+	}
+	if _, err := r.Create(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating %s %s: %w", gvk.Kind, obj.GetName(), err)
+	}
+	return nil
+}
