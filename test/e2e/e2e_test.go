@@ -124,10 +124,22 @@ type syncBuffer struct {
 	buf bytes.Buffer
 }
 
-func newSyncBuffer() *syncBuffer { b := &syncBuffer{ch: make(chan struct{}, 1)}; b.ch <- struct{}{}; return b }
+func newSyncBuffer() *syncBuffer {
+	b := &syncBuffer{ch: make(chan struct{}, 1)}
+	b.ch <- struct{}{}
+	return b
+}
 
-func (b *syncBuffer) Write(p []byte) (int, error) { <-b.ch; defer func() { b.ch <- struct{}{} }(); return b.buf.Write(p) }
-func (b *syncBuffer) String() string               { <-b.ch; defer func() { b.ch <- struct{}{} }(); return b.buf.String() }
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	<-b.ch
+	defer func() { b.ch <- struct{}{} }()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string {
+	<-b.ch
+	defer func() { b.ch <- struct{}{} }()
+	return b.buf.String()
+}
 
 // start runs the plugin in dir with the cluster's kubeconfig.
 func start(t *testing.T, dir string, env []string, args ...string) *run {
@@ -416,4 +428,3 @@ func TestRenderedManifestsPassTheWebhook(t *testing.T) {
 		t.Fatalf("a TFJob without a tensorflow container: exit %d, want the webhook's refusal\n%s", code, stderr)
 	}
 }
-
