@@ -148,6 +148,11 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if host := s.name + "-predictor-" + s.action.namespace; len(host) > 63 && s.action.dryRun != cmdutil.DryRunServer {
+		// KServe names the predictor host <service>-predictor-<namespace> with its default
+		// domainTemplate {{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}.
+		o.deps.progress().Printf("warning: KServe's default host name label %s is %d characters, over DNS's 63: unless the cluster's domainTemplate differs, the service will not become ready; use a shorter namespace", host, len(host))
+	}
 	err = s.apply(ctx, objs, action, o.revision, o.Serve)
 	if s.action.dryRun == cmdutil.DryRunNone && (o.Serve.Wait || err != nil) {
 		s.record(ctx, track.Action{Name: "deploy", Revision: o.revision, Err: err, ModelURI: uri, Image: s.model.Spec.Image,

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/utils/ptr"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
@@ -38,6 +39,7 @@ type TrainOptions struct {
 	Resources                   ResourceFlags
 	BuildFirst                  buildFirst
 	TTLSecondsAfterFinished     int
+	BackoffLimit                int
 	ForceCleanup                bool
 	Timeout                     time.Duration
 	Wait                        bool
@@ -56,13 +58,17 @@ type TrainOptions struct {
 	revision     string
 }
 
+// DefaultBackoffLimit is how many container restarts fail a training job: the Training
+// Operator's runPolicy.backoffLimit. The seed gives none; a few retries survive a flaky node.
+const DefaultBackoffLimit = 3
+
 // DefaultTrainTimeout bounds the wait for a training job. The seed names the SDK's default
 // (constants.DEFAULT_TIMEOUT_SECONDS) without its value; a day lets real trainings finish.
 const DefaultTrainTimeout = 24 * time.Hour
 
 // NewCmdTrain returns kubectl kaptain train.
 func NewCmdTrain(d *Deps) *cobra.Command {
-	o := &TrainOptions{deps: d, Action: NewActionFlags(), Workers: 2, Timeout: DefaultTrainTimeout, Wait: true}
+	o := &TrainOptions{deps: d, Action: NewActionFlags(), Workers: 2, BackoffLimit: DefaultBackoffLimit, Timeout: DefaultTrainTimeout, Wait: true}
 	cmd := &cobra.Command{
 		Use:   "train [-f kaptain.yaml] [-p name=value]... [--workers N] [--dry-run=none|client|server] [-o yaml|json|name]",
 		Short: "Train the model distributed, as a TFJob (tensorflow) or PyTorchJob (pytorch)",
@@ -104,6 +110,7 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
 	f.IntVar(&o.Workers, "workers", o.Workers, "Number of replicas: TFJob Workers, or PyTorchJob Master plus Workers.")
 	o.Resources.addFlags(cmd, "each replica")
 	o.BuildFirst.addFlags(cmd)
+	f.IntVar(&o.BackoffLimit, "backoff-limit", o.BackoffLimit, "Fail the job once its containers restarted this many times in all (a crashing script would otherwise restart forever).")
 	f.IntVar(&o.TTLSecondsAfterFinished, "ttl-seconds-after-finished", 0, "Remove the finished job after so many seconds (default from "+config.EnvTTLSecondsAfterFinished+"; unset keeps it).")
 	f.BoolVar(&o.ForceCleanup, "force-cleanup", false, "Delete the job once it finished, ignoring the TTL (default from "+config.EnvForceCleanup+").")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the job to finish (e.g. 30m, 2h).")
@@ -180,6 +187,9 @@ func (o *TrainOptions) Validate() error {
 	if o.Timeout <= 0 {
 		return sdkerr.New(sdkerr.Usage, "--timeout must be positive, got %s", o.Timeout)
 	}
+	if o.BackoffLimit < 0 {
+		return sdkerr.New(sdkerr.Usage, "--backoff-limit must be 0 or more, got %d", o.BackoffLimit)
+	}
 	if o.ttlSet && o.TTLSecondsAfterFinished < 0 {
 		return sdkerr.New(sdkerr.Usage, "--ttl-seconds-after-finished must be 0 or more, got %d", o.TTLSecondsAfterFinished)
 	}
@@ -240,6 +250,7 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 		Workers:                 o.Workers,
 		Resources:               o.Resources.resources(),
 		TTLSecondsAfterFinished: ttl,
+		BackoffLimit:            ptr.To(int32(min(o.BackoffLimit, 1<<31-1))),
 		StorageSecret:           secretName,
 	})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/utils/ptr"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
@@ -204,7 +205,7 @@ func (o *TuneOptions) Complete(cmd *cobra.Command) error {
 	o.tune = workload.Tune{
 		Name: fmt.Sprintf("%s-tune-%s", m.KubeName(), shortRevision(o.revision)), Revision: o.revision, Search: search,
 		Objectives: objectives, ObjectiveType: objectiveType, Goal: goal,
-		Train: workload.Train{Hyperparameters: fixed, Args: args, Workers: o.Workers, Resources: o.Resources.resources(), TTLSecondsAfterFinished: ttl},
+		Train: workload.Train{Hyperparameters: fixed, Args: args, Workers: o.Workers, Resources: o.Resources.resources(), TTLSecondsAfterFinished: ttl, BackoffLimit: ptr.To(int32(DefaultBackoffLimit))},
 	}
 	if o.Action.PrintFlags.OutputFormat != nil {
 		o.output = *o.Action.PrintFlags.OutputFormat

@@ -61,6 +61,10 @@ type Train struct {
 	Resources Resources
 	// TTLSecondsAfterFinished removes the finished job after so many seconds when set.
 	TTLSecondsAfterFinished *int32
+	// BackoffLimit, when set, fails the job once its replicas' containers restarted that many
+	// times in all (the replicas restart OnFailure: without it a crashing script restarts
+	// forever).
+	BackoffLimit *int32
 	// StorageSecret names a Secret whose keys become the container's environment (S3
 	// credentials); none when empty.
 	StorageSecret string
@@ -106,7 +110,7 @@ func TrainingJob(m *model.Model, t Train) (*unstructured.Unstructured, error) {
 			}},
 		}
 	}
-	runPolicy := runPolicy{CleanPodPolicy: "Running", TTLSecondsAfterFinished: t.TTLSecondsAfterFinished}
+	runPolicy := runPolicy{CleanPodPolicy: "Running", TTLSecondsAfterFinished: t.TTLSecondsAfterFinished, BackoffLimit: t.BackoffLimit}
 	var obj any
 	switch m.Spec.Framework {
 	case "tensorflow":
@@ -241,6 +245,7 @@ type (
 	runPolicy struct {
 		CleanPodPolicy          string `json:"cleanPodPolicy,omitempty"`
 		TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+		BackoffLimit            *int32 `json:"backoffLimit,omitempty"`
 	}
 	replicaSpec struct {
 		Replicas      *int32                 `json:"replicas,omitempty"`

@@ -229,8 +229,8 @@ func moduleDir(mod string) (string, error) {
 }
 
 // kwokStages returns kwok's stages for fast nodes and pods, with pod-complete extended to pods
-// of TFJobs and PyTorchJobs (and delayed by an annotation), and the chaos stage that fails a running container of a pod
-// labelled pod-container-running-failed.stage.kwok.x-k8s.io=true.
+// of TFJobs and PyTorchJobs (and delayed by an annotation), and a crash-loop stage for pods
+// labelled CrashLoopLabel=true.
 func kwokStages(kwok string) ([]byte, error) {
 	stage := filepath.Join(kwok, "kustomize", "stage")
 	var out bytes.Buffer
@@ -240,7 +240,6 @@ func kwokStages(kwok string) ([]byte, error) {
 		"pod/fast/pod-ready.yaml",
 		"pod/fast/pod-complete.yaml",
 		"pod/fast/pod-delete.yaml",
-		"pod/chaos/pod-container-running-failed.yaml",
 	} {
 		data, err := os.ReadFile(filepath.Join(stage, f))
 		if err != nil {
@@ -251,7 +250,9 @@ func kwokStages(kwok string) ([]byte, error) {
 			// A pod annotated pod-complete.stage.kwok.x-k8s.io/delay (a duration) completes
 			// that much later: a job that keeps running, to interrupt.
 			patched = bytes.Replace(patched, []byte("\n  next:\n"), []byte("\n  delay:\n    durationMilliseconds: 0\n    durationFrom:\n      expressionFrom: '.metadata.annotations[\"pod-complete.stage.kwok.x-k8s.io/delay\"]'\n  next:\n"), 1)
-			if bytes.Count(patched, []byte("PyTorchJob")) != 1 || !bytes.Contains(patched, []byte("durationFrom")) {
+			// Pods that crash-loop never complete.
+			patched = bytes.Replace(patched, []byte("    matchExpressions:\n"), []byte("    matchExpressions:\n    - key: '.metadata.labels[\""+CrashLoopLabel+"\"]'\n      operator: 'DoesNotExist'\n"), 1)
+			if bytes.Count(patched, []byte("PyTorchJob")) != 1 || !bytes.Contains(patched, []byte("durationFrom")) || !bytes.Contains(patched, []byte(CrashLoopLabel)) {
 				return nil, fmt.Errorf("kwok's pod-complete stage changed shape: cannot add TFJob and PyTorchJob owners")
 			}
 			data = patched
@@ -259,8 +260,70 @@ func kwokStages(kwok string) ([]byte, error) {
 		out.WriteString("---\n")
 		out.Write(data)
 	}
+	out.WriteString("---\n" + crashLoopStage)
 	return out.Bytes(), nil
 }
+
+// CrashLoopLabel marks pods whose containers crash-loop, as a kubelet reports a script that
+// keeps exiting 1 under restartPolicy OnFailure: Running, not ready, waiting in
+// CrashLoopBackOff after 5 restarts. The Training Operator counts those restarts against the
+// job's runPolicy.backoffLimit.
+const CrashLoopLabel = "crash-loop.stage.kwok.kaptain.dev"
+
+var crashLoopStage = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-crash-loop
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.labels["` + CrashLoopLabel + `"]'
+      operator: 'In'
+      values: ['true']
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values: ['Running']
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: 'In'
+      values: ['True']
+  weight: 10000
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        type: Ready
+        reason: ContainersNotReady
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        type: ContainersReady
+        reason: ContainersNotReady
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: false
+        restartCount: 5
+        started: false
+        lastState:
+          terminated:
+            exitCode: 1
+            reason: Error
+            finishedAt: {{ $now | Quote }}
+            startedAt: {{ $now | Quote }}
+        state:
+          waiting:
+            reason: CrashLoopBackOff
+            message: back-off restarting failed container
+      {{ end }}
+      phase: Running
+`
 
 func createNode(ctx context.Context, client kubernetes.Interface, n Node) error {
 	capacity := corev1.ResourceList{
