@@ -12,9 +12,7 @@ bin=$(cd "$(dirname "${1:-$root/bin/kubectl-kaptain}")" && pwd)/$(basename "${1:
 work=$(mktemp -d)
 pids=()
 cleanup() {
-  if [ -f "$work/cluster/pid" ]; then
-    (cd "$root" && go run ./test/localcluster/cmd/local-cluster down --dir "$work/cluster") || true
-  fi
+  if [ -f "$work/cluster/pid" ]; then "$work/local-cluster" down --dir "$work/cluster" || true; fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
@@ -24,7 +22,11 @@ say() { printf '\n# %s\n' "$*"; }
 # k ARGS...: show and run 'kubectl kaptain ARGS' (through kubectl when it is installed).
 k() {
   printf '$ kubectl kaptain %s\n' "$*"
-  if command -v kubectl >/dev/null 2>&1; then PATH=$(dirname "$bin"):$PATH kubectl kaptain "$@" 2>&1; else "$bin" "$@" 2>&1; fi
+  if command -v kubectl >/dev/null 2>&1; then
+    HOME=$work PATH=$(dirname "$bin"):$PATH kubectl kaptain "$@" 2>&1
+  else
+    HOME=$work "$bin" "$@" 2>&1
+  fi
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -63,7 +65,9 @@ cp -r "$root/examples/mnist-tensorflow" "$model"
 sed -i -e "s#image: .*#image: 127.0.0.1:$port/kaptain/mnist-tensorflow:0.0.1#" \
   -e 's#baseImage: .*#baseImage: scratch#' -e '/requirements:/d' "$model/kaptain.yaml"
 cd "$model"
-export HOME=$work AWS_ACCESS_KEY_ID=demo-access AWS_SECRET_ACCESS_KEY=demo-secret-key
+# The plugin's home: no Docker config (the registry takes anonymous pushes), S3 credentials
+# for the workloads' storage Secrets.
+export AWS_ACCESS_KEY_ID=demo-access AWS_SECRET_ACCESS_KEY=demo-secret-key
 
 say "build the image: no Docker; a rebuild of unchanged code pushes nothing"
 k build --insecure-registry
