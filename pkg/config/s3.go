@@ -28,20 +28,9 @@ type S3Settings struct {
 // AWS_ENDPOINT_URL_S3, S3_USE_HTTPS, S3_VERIFY_SSL, S3_FORCE_PATH_STYLE, S3_SIGNATURE_VERSION.
 // The error wraps ErrNoS3Credentials when no credentials are configured.
 func S3SecretData(ctx context.Context, s S3Settings) (map[string]string, error) {
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled)}
-	if s.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(s.Region))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, creds, err := LoadAWS(ctx, s)
 	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration: %w", err)
-	}
-	if cfg.Credentials == nil {
-		return nil, ErrNoS3Credentials
-	}
-	creds, err := cfg.Credentials.Retrieve(ctx)
-	if err != nil || !creds.HasKeys() {
-		return nil, fmt.Errorf("%w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write ~/.aws/credentials", ErrNoS3Credentials)
+		return nil, err
 	}
 	data := map[string]string{
 		"AWS_ACCESS_KEY_ID":     creds.AccessKeyID,
@@ -72,6 +61,29 @@ func S3SecretData(ctx context.Context, s S3Settings) (map[string]string, error) 
 		data["S3_SIGNATURE_VERSION"] = s.SignatureVersion
 	}
 	return data, nil
+}
+
+// LoadAWS loads the AWS configuration and credentials the way the AWS SDKs do (environment,
+// shared credentials and config files, AWS_PROFILE, session tokens; never the EC2 metadata
+// service, so that no network is touched), with the region of the storage settings when set.
+// The error wraps ErrNoS3Credentials when no credentials are configured.
+func LoadAWS(ctx context.Context, s S3Settings) (aws.Config, aws.Credentials, error) {
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled)}
+	if s.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(s.Region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return cfg, aws.Credentials{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if cfg.Credentials == nil {
+		return cfg, aws.Credentials{}, ErrNoS3Credentials
+	}
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil || !creds.HasKeys() {
+		return cfg, aws.Credentials{}, fmt.Errorf("%w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write ~/.aws/credentials", ErrNoS3Credentials)
+	}
+	return cfg, creds, nil
 }
 
 // ErrNoS3Credentials says that no S3 credentials are configured.

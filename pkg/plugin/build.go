@@ -486,7 +486,7 @@ func (b *imageBuild) waitJob(ctx context.Context, ac *actionContext, jobName str
 		return final, "", err
 	}
 	if st := workload.BuildStateOf(final); st.Failed {
-		return final, "", sdkerr.New(sdkerr.ImageBuild, "job.batch/%s failed: %s; the Job is kept for inspection (kubectl kaptain delete job %s when done)%s",
+		return final, "", sdkerr.New(sdkerr.ImageBuild, "job.batch/%s failed: %s; the Job is kept for inspection (kubectl kaptain delete build %s when done)%s",
 			jobName, firstNonEmpty(st.Message, st.Reason, "no message"), jobName, builderLogs(ctx, clientset.CoreV1(), ac.namespace, selector))
 	}
 	return final, digest, nil

@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
@@ -24,27 +22,16 @@ type Client struct {
 	s3 *s3.Client
 }
 
-// New loads credentials the way the AWS SDKs do (environment, shared files, AWS_PROFILE,
-// session tokens; never the EC2 metadata service) and applies kaptain.yaml's storage settings:
+// New loads credentials with config.LoadAWS and applies kaptain.yaml's storage settings:
 // endpoint (MinIO and other S3 servers), region and path-style addressing. Requests are signed
 // with Signature Version 4, the only one aws-sdk-go-v2 has ("s3v4"; "s3" is taken to mean it).
 func New(ctx context.Context, s config.S3Settings) (*Client, error) {
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled)}
-	if s.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(s.Region))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, _, err := config.LoadAWS(ctx, s)
 	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+		return nil, err
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
-	}
-	if cfg.Credentials == nil {
-		return nil, config.ErrNoS3Credentials
-	}
-	if creds, err := cfg.Credentials.Retrieve(ctx); err != nil || !creds.HasKeys() {
-		return nil, fmt.Errorf("%w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write ~/.aws/credentials", config.ErrNoS3Credentials)
 	}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if s.Endpoint != "" {

@@ -224,7 +224,7 @@ func ServiceStateOf(isvc *unstructured.Unstructured) ServiceState {
 				st.Reason = fmt.Sprint(cond["type"]) + " " + fmt.Sprint(cond["status"])
 			}
 		}
-		if reason, _ := cond["reason"].(string); cond["status"] == "False" && slices.Contains(TerminalServiceReasons, reason) {
+		if reason, _ := cond["reason"].(string); !st.Failed && cond["status"] == "False" && slices.Contains(TerminalServiceReasons, reason) {
 			st.Failed = true
 			st.Reason, _ = cond["reason"].(string)
 			st.Message, _ = cond["message"].(string)

@@ -23,21 +23,24 @@ func kubectlPath(t *testing.T) string {
 
 // TestKubectlAcceptsTheDemo pipes the demo ('make demo' runs hack/demo.sh) into
 // 'kubectl apply --dry-run=server'.
-func TestKubectlAcceptsTheDemo(t *testing.T) {
+// TestKubectlAcceptsRenderedJobs pipes the examples' client dry runs into kubectl apply.
+func TestKubectlAcceptsRenderedJobs(t *testing.T) {
 	kubectl := kubectlPath(t)
-	demo := exec.Command(repoPath("hack", "demo.sh"), shared.binary)
-	demo.Env = append(os.Environ(), "HOME="+shared.home, "KUBECONFIG="+shared.kubeconfig)
-	out, err := demo.Output()
-	if err != nil {
-		t.Fatalf("make demo: %v", err)
+	var out bytes.Buffer
+	for _, example := range []string{"mnist-tensorflow", "mnist-pytorch"} {
+		r := kaptain(t, repoPath("examples", example), nil, "train", "--dry-run=client", "-o", "yaml")
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", example, r.code, r.stderr)
+		}
+		out.WriteString("---\n" + r.stdout)
 	}
-	// The demo renders into the kubeconfig's namespace, "default"; a server dry run
-	// persists nothing there.
+	// The jobs render into the kubeconfig's namespace, "default"; a server dry run persists
+	// nothing there.
 	apply := exec.Command(kubectl, "--kubeconfig", shared.kubeconfig, "apply", "--dry-run=server", "-f", "-")
-	apply.Stdin = bytes.NewReader(out)
+	apply.Stdin = bytes.NewReader(out.Bytes())
 	got, err := apply.CombinedOutput()
 	if err != nil {
-		t.Fatalf("kubectl apply --dry-run=server refused the demo: %v\n%s", err, got)
+		t.Fatalf("kubectl apply --dry-run=server refused the rendered jobs: %v\n%s", err, got)
 	}
 	if strings.Count(string(got), "created (server dry run)") != 2 {
 		t.Errorf("kubectl said:\n%s\nwant a TFJob and a PyTorchJob created (server dry run)", got)
