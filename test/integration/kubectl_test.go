@@ -21,8 +21,6 @@ func kubectlPath(t *testing.T) string {
 	return p
 }
 
-// TestKubectlAcceptsTheDemo pipes the demo ('make demo' runs hack/demo.sh) into
-// 'kubectl apply --dry-run=server'.
 // TestKubectlAcceptsRenderedJobs pipes the examples' client dry runs into kubectl apply.
 func TestKubectlAcceptsRenderedJobs(t *testing.T) {
 	kubectl := kubectlPath(t)
