@@ -17,13 +17,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/test/localcluster"
+	"github.com/kaptain-dev/kubectl-kaptain/test/servers"
 )
 
 var (
@@ -200,9 +207,9 @@ func kaptain(t *testing.T, dir string, env []string, args ...string) (stdout, st
 	return r.stdout.String(), r.stderr.String(), code
 }
 
-// model copies an example into a temporary directory, with extra kaptain.yaml lines after
+// copyModel copies an example into a temporary directory, with extra kaptain.yaml lines after
 // "spec:" (labels, for instance).
-func model(t *testing.T, example string, replace map[string]string) string {
+func copyModel(t *testing.T, example string, replace map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join("..", "..", "examples", example)
@@ -268,16 +275,30 @@ const small = "--cpu=100m"
 
 func TestTFJobSucceedsThroughTheOperator(t *testing.T) {
 	ns := namespace(t)
-	dir := model(t, "mnist-tensorflow", nil)
+	dir := copyModel(t, "mnist-tensorflow", nil)
 	start := time.Now()
 	_, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--workers", "2", small, "--memory=128Mi", "--timeout", "3m")
 	if code != 0 {
 		t.Fatalf("train: exit %d\n%s", code, stderr)
 	}
-	for _, want := range []string{"Running", "Succeeded", "trained model dev/mnist-tensorflow"} {
+	for _, want := range []string{"Succeeded (2/2 replicas succeeded)", "trained model dev/mnist-tensorflow"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("train's progress lacks %q:\n%s", want, stderr)
 		}
+	}
+	// The operator took it through Created, Running and Succeeded (the watch may see fewer:
+	// kwok's pods finish at once).
+	list, err := suite.dynamic.Resource(tfJobs).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("tfjobs: %v", err)
+	}
+	conds, _, _ := unstructured.NestedSlice(list.Items[0].Object, "status", "conditions")
+	var types []string
+	for _, c := range conds {
+		types = append(types, fmt.Sprint(c.(map[string]any)["type"]))
+	}
+	if strings.Join(types, ",") != "Created,Running,Succeeded" {
+		t.Errorf("the TFJob's conditions are %v, want Created, Running, Succeeded", types)
 	}
 	t.Logf("TFJob to Succeeded in %s", time.Since(start).Round(100*time.Millisecond))
 	// get and describe show the real status.
@@ -294,7 +315,7 @@ func TestTFJobSucceedsThroughTheOperator(t *testing.T) {
 
 func TestPyTorchJobSucceedsThroughTheOperator(t *testing.T) {
 	ns := namespace(t)
-	dir := model(t, "mnist-pytorch", nil)
+	dir := copyModel(t, "mnist-pytorch", nil)
 	_, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--workers", "3", small, "--memory=128Mi", "--timeout", "3m")
 	if code != 0 || !strings.Contains(stderr, "Succeeded") {
 		t.Fatalf("train: exit %d\n%s", code, stderr)
@@ -309,7 +330,7 @@ func TestFailingWorkerEndsFailed(t *testing.T) {
 	// The local cluster's kwok makes the containers of pods with this label crash-loop (5
 	// restarts, as a kubelet reports a script that keeps failing); the model's labels reach
 	// every pod template, and the operator counts the restarts against --backoff-limit.
-	dir := model(t, "mnist-tensorflow", map[string]string{"    team: vision": "    team: vision\n    " + localcluster.CrashLoopLabel + ": \"true\""})
+	dir := copyModel(t, "mnist-tensorflow", map[string]string{"    team: vision": "    team: vision\n    " + localcluster.CrashLoopLabel + ": \"true\""})
 	_, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--workers", "1", small, "--timeout", "3m")
 	if code != 13 || !strings.Contains(stderr, "reached the specified backoff limit") {
 		t.Fatalf("train with a failing worker: exit %d, want 13 (JobFailed)\n%s", code, stderr)
@@ -322,7 +343,7 @@ func TestFailingWorkerEndsFailed(t *testing.T) {
 
 func TestTooManyGPUsEndsEarly(t *testing.T) {
 	ns := namespace(t)
-	dir := model(t, "mnist-tensorflow", nil)
+	dir := copyModel(t, "mnist-tensorflow", nil)
 	start := time.Now()
 	_, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--workers", "1", "--gpus", "8", "--timeout", "3m")
 	if code != 11 || !strings.Contains(stderr, "Unschedulable") {
@@ -337,7 +358,7 @@ func TestInterruptedTrainLeavesNothing(t *testing.T) {
 	ns := namespace(t)
 	// The workers complete only after ten minutes (kwok's pod-complete stage, delayed by an
 	// annotation the patch adds), so the job is running when Ctrl-C comes.
-	dir := model(t, "mnist-tensorflow", nil)
+	dir := copyModel(t, "mnist-tensorflow", nil)
 	patch := filepath.Join(dir, "slow.yaml")
 	if err := os.WriteFile(patch, []byte(`apiVersion: kubeflow.org/v1
 kind: TFJob
@@ -370,7 +391,7 @@ spec:
 
 func TestGarbageCollectorRemovesTransientSecrets(t *testing.T) {
 	ns := namespace(t)
-	dir := model(t, "mnist-tensorflow", nil)
+	dir := copyModel(t, "mnist-tensorflow", nil)
 	_, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--workers", "1", small, "--wait=false")
 	if code != 0 || len(secrets(t, ns)) != 1 {
 		t.Fatalf("train: exit %d, secrets %v\n%s", code, secrets(t, ns), stderr)
@@ -389,7 +410,7 @@ func TestGarbageCollectorRemovesTransientSecrets(t *testing.T) {
 
 func TestDeployRawDeploymentBecomesReady(t *testing.T) {
 	ns := namespace(t)
-	dir := model(t, "mnist-tensorflow", nil)
+	dir := copyModel(t, "mnist-tensorflow", nil)
 	stdout, stderr, code := kaptain(t, dir, s3Env, "deploy", "-n", ns, "--model-uri", "s3://kaptain/models/dev/mnist-tensorflow/trained/1", small, "--timeout", "3m")
 	if code != 0 || !strings.Contains(stderr, "Ready") {
 		t.Fatalf("deploy: exit %d\n%s%s", code, stdout, stderr)
@@ -416,7 +437,7 @@ func TestDeployRawDeploymentBecomesReady(t *testing.T) {
 func TestRenderedManifestsPassTheWebhook(t *testing.T) {
 	ns := namespace(t)
 	for _, example := range []string{"mnist-tensorflow", "mnist-pytorch"} {
-		dir := model(t, example, nil)
+		dir := copyModel(t, example, nil)
 		for _, args := range [][]string{
 			{"--workers", "1"},
 			{"--workers", "4", "--cpu", "2", "--memory", "4Gi"},
@@ -431,7 +452,7 @@ func TestRenderedManifestsPassTheWebhook(t *testing.T) {
 		}
 	}
 	// The webhook is really there: a TFJob without a container named tensorflow is refused.
-	dir := model(t, "mnist-tensorflow", nil)
+	dir := copyModel(t, "mnist-tensorflow", nil)
 	patch := filepath.Join(dir, "rename.yaml")
 	if err := os.WriteFile(patch, []byte(`[{"op": "replace", "path": "/spec/tfReplicaSpecs/Worker/template/spec/containers/0/name", "value": "trainer"}]`), 0o644); err != nil {
 		t.Fatal(err)
@@ -439,5 +460,51 @@ func TestRenderedManifestsPassTheWebhook(t *testing.T) {
 	_, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--dry-run=server", "--patch", patch)
 	if code == 0 || !strings.Contains(stderr, "validator.tfjob.training-operator.kubeflow.org") {
 		t.Fatalf("a TFJob without a tensorflow container: exit %d, want the webhook's refusal\n%s", code, stderr)
+	}
+}
+
+// TestClusterBuildThroughTheJobController runs the cluster builder against the real Job
+// controller: kwok completes the executor's pod (it runs no container, so the test pushes the
+// image the executor would have pushed), the controller marks the Job Complete, and the
+// plugin pins the digest and removes the Job, its Secrets and the uploaded context.
+func TestClusterBuildThroughTheJobController(t *testing.T) {
+	reg := servers.StartRegistry(t)
+	s3srv := servers.StartS3(t, "kaptain")
+	ns := namespace(t)
+	dir := copyModel(t, "mnist-tensorflow", map[string]string{
+		"image: registry.example.com/kaptain/mnist-tensorflow:0.0.1": "image: " + reg.Host + "/kaptain/mnist-tensorflow:0.0.1",
+		"baseImage: tensorflow/tensorflow:2.16.1":                    "baseImage: scratch",
+		"      region: us-east-1":                                    fmt.Sprintf("      region: us-east-1\n      endpoint: %q\n      forcePathStyle: true", s3srv.Endpoint),
+	})
+	home := reg.Home(t, reg.Pass, true)
+	m, err := model.LoadFile(filepath.Join(dir, "kaptain.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := image.Collect(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, _, err := config.DockerKeychain(filepath.Join(home, ".docker", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed, err := (&image.Registry{Keychain: kc, RootCAs: reg.Pool()}).Build(context.Background(), in, m.Spec.Image, image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The model has requirements: auto picks the cluster builder. --force-build builds although
+	// the registry already has the image.
+	stdout, stderr, code := kaptain(t, dir, append(s3srv.Env(), "HOME="+home), "build", "-n", ns, "--force-build")
+	if code != 0 || stdout != pushed.Pinned+"\n" || !strings.Contains(stderr, "succeeded") || !strings.Contains(stderr, "removed") {
+		t.Fatalf("cluster build: exit %d, stdout %q (want %s)\n%s", code, stdout, pushed.Pinned, stderr)
+	}
+	eventually(t, "the Job and its Secrets removed", func() bool {
+		jobs, _ := suite.client.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{})
+		return jobs != nil && len(jobs.Items) == 0 && len(secrets(t, ns)) == 0
+	})
+	objs, err := s3srv.Client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("kaptain")})
+	if err != nil || len(objs.Contents) != 0 {
+		t.Fatalf("the build context was left in S3: %v %v", objs, err)
 	}
 }

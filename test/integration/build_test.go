@@ -31,7 +31,11 @@ import (
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/test/servers"
 )
+
+// write writes a test file.
+func write(t *testing.T, path, content string) { t.Helper(); servers.Write(t, path, content) }
 
 var (
 	jobs    = schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}
@@ -66,7 +70,7 @@ spec:
 
 // pushRegistryBase pushes a base image with a 1 MiB layer to the registry, as a user would
 // have it there, and returns its reference.
-func pushRegistryBase(t *testing.T, reg *registryServer) string {
+func pushRegistryBase(t *testing.T, reg *servers.Registry) string {
 	t.Helper()
 	dir := t.TempDir()
 	data := make([]byte, 1<<20)
@@ -76,24 +80,24 @@ func pushRegistryBase(t *testing.T, reg *registryServer) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := reg.host + "/library/python:3.12"
-	if _, err := reg.client(t, nil).Build(context.Background(), in, ref, image.Options{Force: true}); err != nil {
+	ref := reg.Host + "/library/python:3.12"
+	if _, err := registryClient(t, reg, nil).Build(context.Background(), in, ref, image.Options{Force: true}); err != nil {
 		t.Fatalf("pushing the base image: %v", err)
 	}
 	return ref
 }
 
-// client is an image.Registry with the registry's credentials and CA, through transport.
-func (r *registryServer) client(t *testing.T, transport http.RoundTripper) *image.Registry {
+// registryClient is an image.Registry with the registry's credentials and CA, through
+// transport.
+func registryClient(t *testing.T, r *servers.Registry, transport http.RoundTripper) *image.Registry {
 	t.Helper()
-	write(t, filepath.Join(t.TempDir(), "x"), "")
 	cfg := filepath.Join(t.TempDir(), "config.json")
-	write(t, cfg, r.dockerConfig(r.pass))
+	write(t, cfg, r.DockerConfig(r.Pass))
 	kc, _, err := config.DockerKeychain(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &image.Registry{Keychain: kc, RootCAs: r.tlsPool(), Transport: transport}
+	return &image.Registry{Keychain: kc, RootCAs: r.Pool(), Transport: transport}
 }
 
 // countingTransport counts requests and uploaded bytes on their way to the registry.
@@ -115,15 +119,15 @@ func (c *countingTransport) reset() { c.requests.Store(0); c.bytes.Store(0) }
 // TestBuildAgainstRegistryTransport counts, at the transport, what builds send to a real
 // registry over TLS with htpasswd authentication.
 func TestBuildAgainstRegistryTransport(t *testing.T) {
-	reg := startRegistry(t)
+	reg := servers.StartRegistry(t)
 	base := pushRegistryBase(t, reg)
-	dir := buildModel(t, t.TempDir(), reg.host+"/kaptain/mnist:0.0.1", base, "")
+	dir := buildModel(t, t.TempDir(), reg.Host+"/kaptain/mnist:0.0.1", base, "")
 	m, err := model.LoadFile(filepath.Join(dir, "kaptain.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &countingTransport{next: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: reg.tlsPool()}}}
-	r := reg.client(t, tr)
+	tr := &countingTransport{next: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: reg.Pool()}}}
+	r := registryClient(t, reg, tr)
 	ctx := context.Background()
 	inputs := func() *image.Inputs {
 		in, err := image.Collect(m)
@@ -168,11 +172,11 @@ func TestBuildAgainstRegistryTransport(t *testing.T) {
 }
 
 func TestBuildCommandLocal(t *testing.T) {
-	reg := startRegistry(t)
+	reg := servers.StartRegistry(t)
 	base := pushRegistryBase(t, reg)
-	img := reg.host + "/kaptain/mnist:0.0.1"
+	img := reg.Host + "/kaptain/mnist:0.0.1"
 	dir := buildModel(t, t.TempDir(), img, base, "")
-	home := reg.home(t, reg.pass, true)
+	home := reg.Home(t, reg.Pass, true)
 	env := []string{"HOME=" + home}
 
 	res := kaptain(t, dir, env, "build")
@@ -180,14 +184,14 @@ func TestBuildCommandLocal(t *testing.T) {
 		t.Fatalf("build: exit %d\n%s", res.code, res.stderr)
 	}
 	pinned := strings.TrimSpace(res.stdout)
-	if !strings.HasPrefix(pinned, reg.host+"/kaptain/mnist@sha256:") || !strings.Contains(res.stderr, "pushed") {
+	if !strings.HasPrefix(pinned, reg.Host+"/kaptain/mnist@sha256:") || !strings.Contains(res.stderr, "pushed") {
 		t.Fatalf("build printed %q\n%s", pinned, res.stderr)
 	}
 	// The pushed image: labels, entrypoint and layers as documented.
 	ref, _ := name.ParseReference(pinned)
 	kc, _, _ := config.DockerKeychain(filepath.Join(home, ".docker", "config.json"))
 	pulled, err := remote.Image(ref, remote.WithAuthFromKeychain(authn.NewMultiKeychain(kc)),
-		remote.WithTransport(&http.Transport{TLSClientConfig: &tls.Config{RootCAs: reg.tlsPool()}}))
+		remote.WithTransport(&http.Transport{TLSClientConfig: &tls.Config{RootCAs: reg.Pool()}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +210,7 @@ func TestBuildCommandLocal(t *testing.T) {
 	}
 
 	// The same inputs on another path give the same digest.
-	other := buildModel(t, t.TempDir(), reg.host+"/kaptain/mnist:copy", base, "")
+	other := buildModel(t, t.TempDir(), reg.Host+"/kaptain/mnist:copy", base, "")
 	data, _ := os.ReadFile(filepath.Join(dir, "data", "train.bin"))
 	write(t, filepath.Join(other, "data", "train.bin"), string(data))
 	copied := kaptain(t, other, env, "build")
@@ -229,8 +233,8 @@ func digestOf(ref string) string {
 // TestBuildCommandErrors checks each documented registry error: exit code 10, a message that
 // says what to do, and no credential in the output.
 func TestBuildCommandErrors(t *testing.T) {
-	reg := startRegistry(t)
-	img := reg.host + "/kaptain/mnist:0.0.1"
+	reg := servers.StartRegistry(t)
+	img := reg.Host + "/kaptain/mnist:0.0.1"
 	dir := buildModel(t, t.TempDir(), img, "scratch", "")
 	for _, tc := range []struct {
 		name string
@@ -238,18 +242,18 @@ func TestBuildCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"wrong password", reg.home(t, "wrong-password", true), nil, "refused the credentials from "},
-		{"unknown CA", reg.home(t, reg.pass, false), nil, "signed by an unknown authority: give its CA with --registry-ca or ~/.tls/certificate.crt"},
-		{"unreachable registry", reg.home(t, reg.pass, true), []string{"-f", filepath.Join(buildModel(t, t.TempDir(), freePort(t)+"/kaptain/mnist:1", "scratch", ""), "kaptain.yaml")}, "cannot reach registry"},
-		{"missing --registry-ca", reg.home(t, reg.pass, true), []string{"--registry-ca", "/nonexistent/ca.crt"}, "reading registry certificate /nonexistent/ca.crt"},
-		{"missing --docker-config", reg.home(t, reg.pass, true), []string{"--docker-config", "/nonexistent/config.json"}, "reading Docker config /nonexistent/config.json"},
+		{"wrong password", reg.Home(t, "wrong-password", true), nil, "refused the credentials from "},
+		{"unknown CA", reg.Home(t, reg.Pass, false), nil, "signed by an unknown authority: give its CA with --registry-ca or ~/.tls/certificate.crt"},
+		{"unreachable registry", reg.Home(t, reg.Pass, true), []string{"-f", filepath.Join(buildModel(t, t.TempDir(), servers.FreePort(t)+"/kaptain/mnist:1", "scratch", ""), "kaptain.yaml")}, "cannot reach registry"},
+		{"missing --registry-ca", reg.Home(t, reg.Pass, true), []string{"--registry-ca", "/nonexistent/ca.crt"}, "reading registry certificate /nonexistent/ca.crt"},
+		{"missing --docker-config", reg.Home(t, reg.Pass, true), []string{"--docker-config", "/nonexistent/config.json"}, "reading Docker config /nonexistent/config.json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := kaptain(t, dir, []string{"HOME=" + tc.home}, append([]string{"build"}, tc.args...)...)
 			if res.code != 10 || !strings.Contains(res.stderr, tc.want) {
 				t.Fatalf("exit %d, want 10 with %q:\n%s", res.code, tc.want, res.stderr)
 			}
-			if strings.Contains(res.stderr+res.stdout, reg.pass) || strings.Contains(res.stderr+res.stdout, "wrong-password") {
+			if strings.Contains(res.stderr+res.stdout, reg.Pass) || strings.Contains(res.stderr+res.stdout, "wrong-password") {
 				t.Fatal("a password reached the output")
 			}
 		})
@@ -258,34 +262,34 @@ func TestBuildCommandErrors(t *testing.T) {
 
 // clusterModel writes a model with requirements, so that auto picks the cluster builder,
 // stored in the S3 server's bucket.
-func clusterModel(t *testing.T, reg *registryServer, s3srv *s3Server, version string) string {
+func clusterModel(t *testing.T, reg *servers.Registry, s3srv *servers.S3, version string) string {
 	t.Helper()
-	dir := buildModel(t, t.TempDir(), reg.host+"/kaptain/mnist:"+version, reg.host+"/library/python:3.12", fmt.Sprintf(`  requirements: requirements.txt
+	dir := buildModel(t, t.TempDir(), reg.Host+"/kaptain/mnist:"+version, reg.Host+"/library/python:3.12", fmt.Sprintf(`  requirements: requirements.txt
   config:
     modelStorageURI: s3://kaptain/models
     storage: {endpoint: %q, forcePathStyle: true, region: us-east-1}
-`, s3srv.endpoint))
+`, s3srv.Endpoint))
 	write(t, filepath.Join(dir, "requirements.txt"), "numpy==2.1.0\n")
 	return dir
 }
 
 func TestBuildCommandClusterDryRuns(t *testing.T) {
-	reg := startRegistry(t)
-	s3srv := startS3(t, "kaptain")
+	reg := servers.StartRegistry(t)
+	s3srv := servers.StartS3(t, "kaptain")
 	dir := clusterModel(t, reg, s3srv, "0.0.1")
-	env := append(s3srv.env(), "HOME="+reg.home(t, reg.pass, true))
+	env := append(s3srv.Env(), "HOME="+reg.Home(t, reg.Pass, true))
 	ns := namespace(t)
 
 	client := kaptain(t, dir, env, "build", "-n", ns, "--dry-run=client", "-o", "yaml")
 	if client.code != 0 {
 		t.Fatalf("client dry run: exit %d\n%s", client.code, client.stderr)
 	}
-	for _, want := range []string{"kind: Job", "name: dev-mnist-14fbf217-build-", "-docker", "-registry-ca", "-storage", "kaptain.dev/redacted: \"true\"", "PHJlZGFjdGVkPg==", "--registry-certificate=" + reg.host + "=", "--context=s3://kaptain/models/dev-mnist-14fbf217/build/"} {
+	for _, want := range []string{"kind: Job", "name: dev-mnist-14fbf217-build-", "-docker", "-registry-ca", "-storage", "kaptain.dev/redacted: \"true\"", "PHJlZGFjdGVkPg==", "--registry-certificate=" + reg.Host + "=", "--context=s3://kaptain/models/dev-mnist-14fbf217/build/"} {
 		if !strings.Contains(client.stdout, want) {
 			t.Errorf("client dry run lacks %q", want)
 		}
 	}
-	for _, secret := range []string{reg.pass, s3srv.secret, s3srv.access} {
+	for _, secret := range []string{reg.Pass, s3srv.Secret, s3srv.Access} {
 		if strings.Contains(client.stdout+client.stderr, secret) {
 			t.Fatalf("a credential reached the output:\n%s", client.stdout)
 		}
@@ -297,7 +301,7 @@ func TestBuildCommandClusterDryRuns(t *testing.T) {
 	if count(t, jobs, ns) != 0 || count(t, secrets, ns) != 0 {
 		t.Fatal("a dry run created objects")
 	}
-	objs, _ := s3srv.client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: ptrTo("kaptain")})
+	objs, _ := s3srv.Client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: ptrTo("kaptain")})
 	if len(objs.Contents) != 0 {
 		t.Fatal("a dry run uploaded the build context")
 	}
@@ -306,11 +310,11 @@ func TestBuildCommandClusterDryRuns(t *testing.T) {
 func ptrTo[T any](v T) *T { return &v }
 
 func TestBuildCommandClusterLifecycle(t *testing.T) {
-	reg := startRegistry(t)
+	reg := servers.StartRegistry(t)
 	pushRegistryBase(t, reg)
-	s3srv := startS3(t, "kaptain")
+	s3srv := servers.StartS3(t, "kaptain")
 	dir := clusterModel(t, reg, s3srv, "0.0.1")
-	env := append(s3srv.env(), "HOME="+reg.home(t, reg.pass, true))
+	env := append(s3srv.Env(), "HOME="+reg.Home(t, reg.Pass, true))
 	ns := namespace(t)
 	ctx := context.Background()
 
@@ -320,7 +324,7 @@ func TestBuildCommandClusterLifecycle(t *testing.T) {
 
 	// The context is in S3: the files and the generated Dockerfile.
 	key := contextKey(job)
-	obj, err := s3srv.client.GetObject(ctx, &s3.GetObjectInput{Bucket: ptrTo("kaptain"), Key: &key})
+	obj, err := s3srv.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: ptrTo("kaptain"), Key: &key})
 	if err != nil {
 		t.Fatalf("the build context %s is not in S3: %v", key, err)
 	}
@@ -346,7 +350,7 @@ func TestBuildCommandClusterLifecycle(t *testing.T) {
 		if len(s.OwnerReferences) != 1 || s.OwnerReferences[0].Name != job.GetName() {
 			t.Errorf("secret %s is not owned by the job: %v", s.Name, s.OwnerReferences)
 		}
-		if s.Type == "kubernetes.io/dockerconfigjson" && string(s.Data[".dockerconfigjson"]) != strings.ReplaceAll(strings.ReplaceAll(reg.dockerConfig(reg.pass), " ", ""), "\n", "") {
+		if s.Type == "kubernetes.io/dockerconfigjson" && string(s.Data[".dockerconfigjson"]) != strings.ReplaceAll(strings.ReplaceAll(reg.DockerConfig(reg.Pass), " ", ""), "\n", "") {
 			t.Errorf("docker secret holds %s", s.Data[".dockerconfigjson"])
 		}
 	}
@@ -361,7 +365,7 @@ func TestBuildCommandClusterLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pushed, err := reg.client(t, nil).Build(ctx, in, m.Spec.Image, image.Options{})
+	pushed, err := registryClient(t, reg, nil).Build(ctx, in, m.Spec.Image, image.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +423,7 @@ func TestBuildCommandClusterLifecycle(t *testing.T) {
 			t.Errorf("secret %s%s survived Ctrl-C", job.GetName(), s)
 		}
 	}
-	if _, err := s3srv.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: ptrTo("kaptain"), Key: ptrTo(contextKey(job))}); err == nil {
+	if _, err := s3srv.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: ptrTo("kaptain"), Key: ptrTo(contextKey(job))}); err == nil {
 		t.Error("the build context survived Ctrl-C")
 	}
 }
@@ -464,7 +468,7 @@ func setJobStatus(t *testing.T, job *unstructured.Unstructured, final string) {
 }
 
 // gone checks that the build left nothing: no Job, no Secret, no context in S3.
-func gone(t *testing.T, ns, key string, s3srv *s3Server) {
+func gone(t *testing.T, ns, key string, s3srv *servers.S3) {
 	t.Helper()
 	list, _ := shared.dynamic.Resource(jobs).Namespace(ns).List(context.Background(), metav1.ListOptions{})
 	for _, j := range list.Items {
@@ -475,7 +479,7 @@ func gone(t *testing.T, ns, key string, s3srv *s3Server) {
 	if n := count(t, secrets, ns); n != 0 {
 		t.Errorf("%d secrets left", n)
 	}
-	if _, err := s3srv.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: ptrTo("kaptain"), Key: &key}); err == nil {
+	if _, err := s3srv.Client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: ptrTo("kaptain"), Key: &key}); err == nil {
 		t.Errorf("the build context %s was left in S3", key)
 	}
 }
@@ -523,11 +527,11 @@ func keys(m map[string]string) []string {
 }
 
 func TestTrainBuildRunsThePinnedDigest(t *testing.T) {
-	reg := startRegistry(t)
+	reg := servers.StartRegistry(t)
 	base := pushRegistryBase(t, reg)
-	img := reg.host + "/kaptain/mnist:0.0.1"
+	img := reg.Host + "/kaptain/mnist:0.0.1"
 	dir := buildModel(t, t.TempDir(), img, base, "")
-	env := []string{"HOME=" + reg.home(t, reg.pass, true)}
+	env := []string{"HOME=" + reg.Home(t, reg.Pass, true)}
 	ns := namespace(t)
 
 	if res := kaptain(t, dir, env, "train", "-n", ns, "--builder", "local"); res.code != 2 || !strings.Contains(res.stderr, "--builder only applies with --build") {
@@ -541,7 +545,7 @@ func TestTrainBuildRunsThePinnedDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, digest, err := reg.client(t, nil).RemoteChecksum(context.Background(), img)
+	sum, digest, err := registryClient(t, reg, nil).RemoteChecksum(context.Background(), img)
 	if err != nil || digest == "" {
 		t.Fatalf("the image was not pushed: %v", err)
 	}
@@ -552,7 +556,7 @@ func TestTrainBuildRunsThePinnedDigest(t *testing.T) {
 	job := createdJob(t, tfJobs, ns)
 	replicas, _, _ := unstructured.NestedMap(job.Object, "spec", "tfReplicaSpecs", "Worker")
 	containers, _, _ := unstructured.NestedSlice(replicas, "template", "spec", "containers")
-	if got := containers[0].(map[string]any)["image"]; got != reg.host+"/kaptain/mnist@"+digest {
+	if got := containers[0].(map[string]any)["image"]; got != reg.Host+"/kaptain/mnist@"+digest {
 		t.Fatalf("the TFJob runs %v, want the pushed digest %s", got, digest)
 	}
 }

@@ -270,7 +270,7 @@ func kwokStages(kwok string) ([]byte, error) {
 // job's runPolicy.backoffLimit.
 const CrashLoopLabel = "crash-loop.stage.kwok.kaptain.dev"
 
-var crashLoopStage = `apiVersion: kwok.x-k8s.io/v1alpha1
+const crashLoopStage = `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
   name: pod-crash-loop

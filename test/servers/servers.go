@@ -1,6 +1,7 @@
-//go:build integration
-
-package integration
+// Package servers starts the real servers tests use on loopback: Debian's docker-registry over
+// TLS with a CA made for the test and htpasswd authentication, and the S3 server versitygw.
+// The integration and e2e suites share it.
+package servers
 
 import (
 	"context"
@@ -26,17 +27,20 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// registryServer is Debian's docker-registry (CNCF distribution) on loopback, over TLS with a
+// Registry is Debian's docker-registry (CNCF distribution) on loopback, over TLS with a
 // CA made for the test and htpasswd authentication.
-type registryServer struct {
-	host       string
-	caFile     string
-	caPEM      []byte
-	user, pass string
+type Registry struct {
+	// Host is 127.0.0.1:port.
+	Host string
+	// CAFile and CAPEM are the test CA that signed the registry's certificate.
+	CAFile string
+	CAPEM  []byte
+	// User and Pass are the htpasswd credentials.
+	User, Pass string
 }
 
 // testCA makes a CA and a server certificate for 127.0.0.1 signed by it, written under dir.
-func testCA(t *testing.T, dir string) (caFile, certFile, keyFile string, caPEM []byte) {
+func testCA(t testing.TB, dir string) (caFile, certFile, keyFile string, caPEM []byte) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{
@@ -63,13 +67,14 @@ func testCA(t *testing.T, dir string) (caFile, certFile, keyFile string, caPEM [
 	keyDER, _ := x509.MarshalECPrivateKey(key)
 	caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	caFile, certFile, keyFile = filepath.Join(dir, "ca.crt"), filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-	write(t, caFile, string(caPEM))
-	write(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	write(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
+	Write(t, caFile, string(caPEM))
+	Write(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	Write(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
 	return caFile, certFile, keyFile, caPEM
 }
 
-func write(t *testing.T, path, content string) {
+// Write writes a file, making its directory.
+func Write(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -79,8 +84,8 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
-// freePort returns a loopback port nobody listens on.
-func freePort(t *testing.T) string {
+// FreePort returns a loopback port nobody listens on.
+func FreePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -91,7 +96,7 @@ func freePort(t *testing.T) string {
 }
 
 // serve starts a server process until the test ends and waits for addr to accept connections.
-func serve(t *testing.T, addr string, name string, args ...string) {
+func serve(t testing.TB, addr string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	log := filepath.Join(t.TempDir(), "server.log")
@@ -118,8 +123,8 @@ func serve(t *testing.T, addr string, name string, args ...string) {
 	t.Fatalf("%s did not listen on %s:\n%s", name, addr, out)
 }
 
-// startRegistry starts a registry for one test.
-func startRegistry(t *testing.T) *registryServer {
+// StartRegistry starts a registry for one test.
+func StartRegistry(t testing.TB) *Registry {
 	t.Helper()
 	bin := os.Getenv("KAPTAIN_REGISTRY_SERVER")
 	if bin == "" {
@@ -127,77 +132,80 @@ func startRegistry(t *testing.T) *registryServer {
 	}
 	dir := t.TempDir()
 	caFile, certFile, keyFile, caPEM := testCA(t, dir)
-	r := &registryServer{host: freePort(t), caFile: caFile, caPEM: caPEM, user: "kaptain", pass: "s3cret-" + fmt.Sprint(time.Now().UnixNano())}
-	hash, err := bcrypt.GenerateFromPassword([]byte(r.pass), bcrypt.MinCost)
+	r := &Registry{Host: FreePort(t), CAFile: caFile, CAPEM: caPEM, User: "kaptain", Pass: "s3cret-" + fmt.Sprint(time.Now().UnixNano())}
+	hash, err := bcrypt.GenerateFromPassword([]byte(r.Pass), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, filepath.Join(dir, "htpasswd"), r.user+":"+string(hash)+"\n")
+	Write(t, filepath.Join(dir, "htpasswd"), r.User+":"+string(hash)+"\n")
 	config := fmt.Sprintf(`version: 0.1
 log: {level: error, accesslog: {disabled: true}}
 storage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}
 http: {addr: %s, tls: {certificate: %s, key: %s}}
 auth: {htpasswd: {realm: kaptain, path: %s}}
-`, filepath.Join(dir, "data"), r.host, certFile, keyFile, filepath.Join(dir, "htpasswd"))
-	write(t, filepath.Join(dir, "config.yml"), config)
-	serve(t, r.host, bin, "serve", filepath.Join(dir, "config.yml"))
+`, filepath.Join(dir, "data"), r.Host, certFile, keyFile, filepath.Join(dir, "htpasswd"))
+	Write(t, filepath.Join(dir, "config.yml"), config)
+	serve(t, r.Host, bin, "serve", filepath.Join(dir, "config.yml"))
 	return r
 }
 
-// dockerConfig returns a Docker config.json with the given password for the registry.
-func (r *registryServer) dockerConfig(pass string) string {
-	auth := base64.StdEncoding.EncodeToString([]byte(r.user + ":" + pass))
-	return fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, r.host, auth)
+// DockerConfig returns a Docker config.json with the given password for the registry.
+func (r *Registry) DockerConfig(pass string) string {
+	auth := base64.StdEncoding.EncodeToString([]byte(r.User + ":" + pass))
+	return fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, r.Host, auth)
 }
 
-// home writes a home directory with the registry's credentials and CA where the seed's
+// Home writes a home directory with the registry's credentials and CA where the seed's
 // providers look: ~/.docker/config.json and ~/.tls/certificate.crt.
-func (r *registryServer) home(t *testing.T, pass string, withCA bool) string {
+func (r *Registry) Home(t testing.TB, pass string, withCA bool) string {
 	t.Helper()
 	home := t.TempDir()
-	write(t, filepath.Join(home, ".docker", "config.json"), r.dockerConfig(pass))
+	Write(t, filepath.Join(home, ".docker", "config.json"), r.DockerConfig(pass))
 	if withCA {
-		write(t, filepath.Join(home, ".tls", "certificate.crt"), string(r.caPEM))
+		Write(t, filepath.Join(home, ".tls", "certificate.crt"), string(r.CAPEM))
 	}
 	return home
 }
 
-// tlsPool trusts the registry's CA.
-func (r *registryServer) tlsPool() *x509.CertPool {
+// Pool trusts the registry's CA.
+func (r *Registry) Pool() *x509.CertPool {
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(r.caPEM)
+	pool.AppendCertsFromPEM(r.CAPEM)
 	return pool
 }
 
-// s3Server is versitygw on loopback with a posix backend.
-type s3Server struct {
-	endpoint       string
-	access, secret string
-	client         *s3.Client
+// S3 is versitygw on loopback with a posix backend.
+type S3 struct {
+	// Endpoint is http://127.0.0.1:port.
+	Endpoint string
+	// Access and Secret are the root credentials.
+	Access, Secret string
+	// Client talks to the server with them, path-style.
+	Client *s3.Client
 }
 
-// startS3 starts an S3 server for one test, with one bucket.
-func startS3(t *testing.T, bucket string) *s3Server {
+// StartS3 starts an S3 server for one test, with one bucket.
+func StartS3(t testing.TB, bucket string) *S3 {
 	t.Helper()
 	bin := os.Getenv("KAPTAIN_S3_SERVER")
 	if bin == "" {
 		t.Fatal("KAPTAIN_S3_SERVER (from hack/s3-server.sh) is not set: run 'make test'")
 	}
 	dir := t.TempDir()
-	addr := freePort(t)
-	s := &s3Server{endpoint: "http://" + addr, access: "kaptain-access", secret: "kaptain-secret-key"}
-	serve(t, addr, bin, "--access", s.access, "--secret", s.secret, "--port", addr, "--quiet", "posix", dir)
-	s.client = s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(s.endpoint), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(s.access, s.secret, ""),
+	addr := FreePort(t)
+	s := &S3{Endpoint: "http://" + addr, Access: "kaptain-access", Secret: "kaptain-secret-key"}
+	serve(t, addr, bin, "--access", s.Access, "--secret", s.Secret, "--port", addr, "--quiet", "posix", dir)
+	s.Client = s3.New(s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(s.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(s.Access, s.Secret, ""),
 	})
-	if _, err := s.client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+	if _, err := s.Client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatalf("creating bucket %s: %v", bucket, err)
 	}
 	return s
 }
 
-// env returns the variables that give the plugin the server's credentials.
-func (s *s3Server) env() []string {
-	return []string{"AWS_ACCESS_KEY_ID=" + s.access, "AWS_SECRET_ACCESS_KEY=" + s.secret, "AWS_REGION=us-east-1"}
+// Env returns the variables that give the plugin the server's credentials.
+func (s *S3) Env() []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + s.Access, "AWS_SECRET_ACCESS_KEY=" + s.Secret, "AWS_REGION=us-east-1"}
 }
