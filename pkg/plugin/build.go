@@ -128,7 +128,9 @@ func (f *BuildFlags) complete(d *Deps, m *model.Model) (*imageBuild, error) {
 	}
 	b.caPEM = pem
 	b.hints = image.Hints{DockerConfig: used, CA: caUsed}
-	b.registry = &image.Registry{Keychain: kc, RootCAs: pool, Insecure: f.InsecureRegistry, Platform: p}
+	// A registry URL given as http:// in kaptain.yaml is plain HTTP, as if --insecure-registry.
+	insecure := f.InsecureRegistry || strings.HasPrefix(m.Spec.Config.Registry.URL, "http://")
+	b.registry = &image.Registry{Keychain: kc, RootCAs: pool, Insecure: insecure, Platform: p}
 	return b, nil
 }
 
@@ -340,7 +342,7 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 	built, err := workload.BuildObjects(workload.Build{
 		Name: jobName, BuilderImage: b.flags.BuilderImage, Context: contextURI, Dockerfile: image.DockerfileName,
 		Destination: b.target, Registry: b.registryHost(), DockerConfigJSON: dockerJSON, StorageSecret: storageName,
-		RegistryCA: b.caPEM, Insecure: b.flags.InsecureRegistry, Resources: builderResources(b.deps.Env),
+		RegistryCA: b.caPEM, Insecure: b.registry.Insecure, Resources: builderResources(b.deps.Env),
 	})
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.Usage, err, "")
