@@ -14,7 +14,8 @@ crane=$(hack/crane.sh)
 registry=$(hack/registry-server.sh)
 
 tmp=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=20000
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((20000 + RANDOM % 40000)); done
 host=127.0.0.1:$port
 cat >"$tmp/registry.yml" <<YAML
 version: 0.1
@@ -55,7 +56,7 @@ for i in $(seq "$runs"); do
 done
 a=$(median <"$tmp/a"); b=$(median <"$tmp/b")
 printf 'push 50 MB model, new image   kubectl-kaptain build %6s ms   crane append (with tar) %6s ms   ratio %.2f   (%s runs, medians)\n' \
-  "$a" "$b" "$(echo "$a / $b" | bc -l)" "$runs"
+  "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN {print a / b}')" "$runs"
 
 write_model "$host/bench/rebuild:1"
 "$bin" build -f "$model/kaptain.yaml" --insecure-registry 2>"$tmp/first" >/dev/null

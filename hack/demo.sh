@@ -28,7 +28,14 @@ k() {
     HOME=$work "$bin" "$@" 2>&1
   fi
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port: a loopback port nothing listens on (bash only: a fresh machine has no python).
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
 
 if [ -z "${KUBECONFIG:-}" ]; then
   say "starting a local Kubeflow: control plane, kwok nodes, Training Operator, KServe (logs in $work/cluster)"
