@@ -16,7 +16,7 @@ func kubectlPath(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("kubectl")
 	if err != nil {
-		t.Skip("kubectl is not on PATH: install it to check that kubectl accepts the demo and discovers the plugin")
+		t.Skip("kubectl is not on PATH: install it to check that kubectl accepts rendered jobs and discovers the plugin")
 	}
 	return p
 }
