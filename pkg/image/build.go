@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"sync/atomic"
@@ -27,8 +28,10 @@ type Registry struct {
 	Keychain authn.Keychain
 	// RootCAs are the CAs trusted for registry TLS; the system's when nil.
 	RootCAs *x509.CertPool
-	// Insecure allows plain HTTP and skips TLS verification.
-	Insecure bool
+	// Insecure allows plain HTTP and skips TLS verification, for InsecureHost only (the target
+	// registry): a base image elsewhere, and its credentials, keep verified TLS.
+	Insecure     bool
+	InsecureHost string
 	// Platform picks the base image from a multi-platform index; linux/amd64 when empty.
 	Platform *v1.Platform
 	// Transport, when set, is the innermost round tripper (tests count requests with it).
@@ -59,13 +62,35 @@ type Result struct {
 	BytesSent int64
 }
 
-// Reference parses an image reference, allowing plain HTTP when the registry is insecure.
+// Reference parses an image reference, allowing plain HTTP when its registry is the insecure one.
 func (r *Registry) Reference(s string) (name.Reference, error) {
-	var opts []name.Option
-	if r.Insecure {
-		opts = append(opts, name.Insecure)
+	ref, err := name.ParseReference(s)
+	if err != nil || !r.insecureHost(ref.Context().RegistryStr()) {
+		return ref, err
 	}
-	return name.ParseReference(s, opts...)
+	return name.ParseReference(s, name.Insecure)
+}
+
+func (r *Registry) insecureHost(host string) bool {
+	return r.Insecure && (r.InsecureHost == "" || host == r.InsecureHost)
+}
+
+// dialTLS dials with verified TLS against RootCAs, except to the insecure registry's host.
+func (r *Registry) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	host := hostOnly(addr)
+	cfg := &tls.Config{RootCAs: r.RootCAs, ServerName: host, MinVersion: tls.VersionTLS12}
+	if r.Insecure && (r.InsecureHost == "" || hostOnly(r.InsecureHost) == host) {
+		cfg.InsecureSkipVerify = true //nolint:gosec // --insecure-registry, for that registry only
+	}
+	d := tls.Dialer{Config: cfg}
+	return d.DialContext(ctx, network, addr)
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
 }
 
 // newMeter returns the transport of one operation: the registry's, counted.
@@ -73,7 +98,7 @@ func (r *Registry) newMeter() *meter {
 	inner := r.Transport
 	if inner == nil {
 		t := remote.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = &tls.Config{RootCAs: r.RootCAs, InsecureSkipVerify: r.Insecure, MinVersion: tls.VersionTLS12} //nolint:gosec // only with --insecure-registry
+		t.DialTLSContext = r.dialTLS
 		inner = t
 	}
 	return &meter{next: inner}
@@ -94,8 +119,10 @@ func (r *Registry) options(ctx context.Context, m *meter) []remote.Option {
 	}
 }
 
-// RemoteChecksum returns the checksum annotation of the image at ref, "" when the image or the
-// annotation is missing. It costs one manifest request (plus the registry's auth handshake).
+// RemoteChecksum returns the checksum of the image at ref, "" when the image has none or is
+// missing. The manifest annotation costs one manifest request (plus the registry's auth
+// handshake); an image without it (the cluster builder's executor writes only the label) costs
+// one more request, for its configuration.
 func (r *Registry) RemoteChecksum(ctx context.Context, ref string) (checksum, digest string, err error) {
 	return r.remoteChecksum(ctx, ref, r.newMeter())
 }
@@ -119,7 +146,18 @@ func (r *Registry) remoteChecksum(ctx context.Context, s string, m *meter) (chec
 	if err != nil {
 		return "", desc.Digest.String(), nil
 	}
-	return mf.Annotations[LabelChecksum], desc.Digest.String(), nil
+	if sum := mf.Annotations[LabelChecksum]; sum != "" {
+		return sum, desc.Digest.String(), nil
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return "", desc.Digest.String(), nil
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return "", "", fmt.Errorf("reading the configuration of %s: %w", s, err)
+	}
+	return cf.Config.Labels[LabelChecksum], desc.Digest.String(), nil
 }
 
 // Build makes the model's image on top of its base image and pushes it to target, unless the
@@ -133,20 +171,21 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 	}
 	res := &Result{Reference: ref.String(), Checksum: in.Checksum()}
 	defer func() { res.Requests, res.BytesSent = m.requests.Load(), m.bytes.Load() }()
+	// The progress channel is closed on every path: by remote.Write once it has it, else here.
+	handedOver := false
+	defer func() {
+		if opts.Progress != nil && !handedOver {
+			close(opts.Progress)
+		}
+	}()
 	if !opts.Force {
 		sum, digest, err := r.remoteChecksum(ctx, target, m)
 		if err != nil {
-			if opts.Progress != nil {
-				close(opts.Progress)
-			}
 			return nil, err
 		}
 		if sum == res.Checksum {
 			res.Skipped, res.Digest = true, digest
 			res.Pinned = ref.Context().Digest(digest).String()
-			if opts.Progress != nil {
-				close(opts.Progress)
-			}
 			return res, nil
 		}
 	}
@@ -157,15 +196,13 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 	defer os.RemoveAll(dir)
 	img, layers, err := r.assemble(ctx, in, m, dir)
 	if err != nil {
-		if opts.Progress != nil {
-			close(opts.Progress)
-		}
 		return nil, err
 	}
 	res.Layers = layers
 	wopts := r.options(ctx, m)
 	if opts.Progress != nil {
 		wopts = append(wopts, remote.WithProgress(opts.Progress))
+		handedOver = true
 	}
 	if err := remote.Write(ref, img, wopts...); err != nil {
 		return nil, fmt.Errorf("pushing %s: %w", target, err)
@@ -244,10 +281,21 @@ func (r *Registry) base(ctx context.Context, s string, m *meter) (v1.Image, erro
 	}
 	img, err := remote.Image(ref, r.options(ctx, m)...)
 	if err != nil {
-		return nil, fmt.Errorf("reading base image %s: %w", s, err)
+		return nil, &BaseImageError{Image: s, Registry: ref.Context().RegistryStr(), Err: err}
 	}
 	return img, nil
 }
+
+// BaseImageError is a failure to read the base image, from the base's own registry.
+type BaseImageError struct {
+	Image, Registry string
+	Err             error
+}
+
+func (e *BaseImageError) Error() string {
+	return fmt.Sprintf("reading base image %s: %v", e.Image, e.Err)
+}
+func (e *BaseImageError) Unwrap() error { return e.Err }
 
 // meter counts requests and request body bytes on their way to the registry.
 type meter struct {

@@ -65,8 +65,15 @@ func Diagnose(err error) Problem {
 }
 
 // Explain turns a registry error into a message that says what to do; hints name where the
-// credentials and CA came from.
+// credentials and CA came from. A base image's error is explained with the base's registry.
 func Explain(err error, registry string, hints Hints) error {
+	var base *BaseImageError
+	if errors.As(err, &base) {
+		registry = base.Registry
+		if Diagnose(err) == ProblemNotFound {
+			return fmt.Errorf("base image %s not found in %s: check spec.baseImage: %w", base.Image, registry, err)
+		}
+	}
 	switch Diagnose(err) {
 	case ProblemUnauthorized:
 		return fmt.Errorf("registry %s refused the credentials %s: check the user name and password (docker login %s): %w", registry, hints.credentials(), registry, err)
@@ -75,7 +82,7 @@ func Explain(err error, registry string, hints Hints) error {
 	case ProblemUnreachable:
 		return fmt.Errorf("cannot reach registry %s: check the image name and that the registry is up: %w", registry, err)
 	case ProblemNotFound:
-		return fmt.Errorf("registry %s: not found (is the base image's name right?): %w", registry, err)
+		return fmt.Errorf("registry %s answered not found: check the repository (or project) of spec.image exists: %w", registry, err)
 	}
 	return err
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
@@ -298,5 +300,38 @@ func TestBuildErrors(t *testing.T) {
 	_, err = (&Registry{}).Build(context.Background(), collect(t, m), host+"/kaptain/mnist:1", Options{})
 	if Diagnose(err) != ProblemUnknownCA {
 		t.Fatalf("registry CA not trusted: %v (problem %d)", err, Diagnose(err))
+	}
+}
+
+func TestRemoteChecksumFallsBackToTheLabel(t *testing.T) {
+	host, r := testRegistry(t)
+	// An image as the cluster builder's executor pushes it: the label, no annotation.
+	img, err := mutate.Config(empty.Image, v1.Config{Labels: map[string]string{LabelChecksum: "abc123"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(host + "/kaptain/kaniko:1")
+	if err := remote.Write(ref, img, remote.WithTransport(r.newMeter())); err != nil {
+		t.Fatal(err)
+	}
+	sum, digest, err := r.RemoteChecksum(context.Background(), host+"/kaptain/kaniko:1")
+	want, _ := img.Digest()
+	if err != nil || sum != "abc123" || digest != want.String() {
+		t.Fatalf("RemoteChecksum = %q, %q, %v; want the label and %s", sum, digest, err, want)
+	}
+}
+
+func TestInsecureOnlyForTheTargetRegistry(t *testing.T) {
+	host, _ := testRegistry(t)
+	m := writeModel(t, t.TempDir(), sampleFiles)
+	// The registry's CA is not trusted: --insecure-registry for another host leaves this one
+	// verified.
+	other := &Registry{Insecure: true, InsecureHost: "registry.example.com:5000"}
+	if _, err := other.Build(context.Background(), collect(t, m), host+"/kaptain/mnist:1", Options{}); Diagnose(err) != ProblemUnknownCA {
+		t.Fatalf("insecure for another host: %v, want the certificate refused", err)
+	}
+	this := &Registry{Insecure: true, InsecureHost: host}
+	if _, err := this.Build(context.Background(), collect(t, m), host+"/kaptain/mnist:1", Options{}); err != nil {
+		t.Fatalf("insecure for this host: %v", err)
 	}
 }

@@ -63,6 +63,8 @@ type Inputs struct {
 	ModelVersion     string
 	MainFile         string
 	Requirements     string
+	// Platform is the os/arch of the base image picked from an index; linux/amd64 when empty.
+	Platform string
 	// Files are sorted by Path.
 	Files []File
 }
@@ -171,14 +173,18 @@ func hashFile(p, rel string, info fs.FileInfo) (File, error) {
 	return File{Path: rel, Source: p, Executable: info.Mode()&0o111 != 0, Size: n, Digest: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// Checksum is the content checksum of the image: a hex sha256 over the base image reference,
-// framework and version, model id and version, the layout settings and every file's path,
+// Checksum is the content checksum of the image: a hex sha256 over the base image reference
+// and platform, framework and version, model id and version, the layout settings and every file's path,
 // layer, mode and content. It does not depend on where the files are, on the order they are
 // listed in, or on their times.
 func (in *Inputs) Checksum() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "kaptain-image v1\nbase %s\nframework %s %s\nmodel %q %q\nworkdir %s\nmain %s\nrequirements %s\n",
-		in.BaseImage, in.Framework, in.FrameworkVersion, in.ModelID, in.ModelVersion, WorkDir, in.MainFile, in.Requirements)
+	platform := in.Platform
+	if platform == "" {
+		platform = "linux/amd64"
+	}
+	fmt.Fprintf(h, "kaptain-image v1\nbase %s\nplatform %s\nframework %s %s\nmodel %q %q\nworkdir %s\nmain %s\nrequirements %s\n",
+		in.BaseImage, platform, in.Framework, in.FrameworkVersion, in.ModelID, in.ModelVersion, WorkDir, in.MainFile, in.Requirements)
 	for _, f := range in.Files {
 		fmt.Fprintf(h, "file %s %q %t %s\n", f.Layer, f.Path, f.Executable, f.Digest)
 	}

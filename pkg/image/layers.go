@@ -178,19 +178,21 @@ func writeTar(w io.Writer, plain io.Writer, prefix string, files []File, extras 
 	return zw.Close()
 }
 
-// copyFile copies a file's content, failing when it changed size since it was hashed.
+// copyFile copies a file's content, failing when it changed since it was hashed (the
+// checksum would describe other content).
 func copyFile(w io.Writer, f File) error {
 	fh, err := os.Open(f.Source)
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
-	n, err := io.Copy(w, io.LimitReader(fh, f.Size))
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(fh, f.Size))
 	if err != nil {
 		return err
 	}
-	if n != f.Size {
-		return fmt.Errorf("%s changed while the image was built", f.Path)
+	if n != f.Size || hex.EncodeToString(h.Sum(nil)) != f.Digest {
+		return fmt.Errorf("%s changed while the image was built; build again", f.Path)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -101,6 +102,7 @@ func (f *BuildFlags) complete(d *Deps, m *model.Model) (*imageBuild, error) {
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.ModelValidation, err, "%s", m.Path)
 	}
+	in.Platform = p.String()
 	b.inputs = in
 	b.builder = f.Builder
 	if b.builder == BuilderAuto {
@@ -131,6 +133,9 @@ func (f *BuildFlags) complete(d *Deps, m *model.Model) (*imageBuild, error) {
 	// A registry URL given as http:// in kaptain.yaml is plain HTTP, as if --insecure-registry.
 	insecure := f.InsecureRegistry || strings.HasPrefix(m.Spec.Config.Registry.URL, "http://")
 	b.registry = &image.Registry{Keychain: kc, RootCAs: pool, Insecure: insecure, Platform: p}
+	if ref, err := name.ParseReference(b.target); err == nil {
+		b.registry.InsecureHost = ref.Context().RegistryStr()
+	}
 	return b, nil
 }
 
@@ -189,8 +194,9 @@ framework and version, model id and version) is stored as an image label and a m
 annotation; when the registry already holds spec.image with that checksum, nothing is built
 or pushed.
 
-The local builder needs no Docker engine: the base image's layers are never downloaded, the
-extra files go in one reproducible layer and the main file and requirements in another, so a
+The local builder needs no Docker engine: when the base image is in the same registry, its
+layers are never downloaded or uploaded again (they are mounted or found present); the extra
+files go in one reproducible layer and the main file and requirements in another, so a
 code change pushes only the small code layer. Models with spec.requirements need pip, which
 runs inside the image: the cluster builder uploads the build context to S3 under
 spec.config.modelStorageURI and runs a kaniko-style executor in a Job, with Secrets for the
@@ -314,6 +320,8 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 	if ac.dryRun == cmdutil.DryRunNone && !b.flags.Force {
 		sum, digest, err := b.registry.RemoteChecksum(ctx, b.target)
 		switch {
+		case ctx.Err() != nil:
+			return nil, sdkerr.New(sdkerr.Interrupted, "interrupted; nothing was created")
 		case err != nil && image.Diagnose(err) == image.ProblemUnreachable:
 			progress.Printf("warning: cannot reach %s from here to compare checksums; building in the cluster", b.registryHost())
 		case err != nil:
@@ -325,9 +333,12 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 			return res, nil
 		}
 	}
-	dockerJSON, err := config.DockerConfigJSON(b.registry.Keychain, mustRegistry(b.registryHost()))
-	if err != nil {
-		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "reading registry credentials from %s", b.hints.DockerConfig)
+	// A client dry run runs no credential helper: the Secret prints redacted anyway.
+	dockerJSON := []byte(`{"auths":{}}`)
+	if ac.dryRun != cmdutil.DryRunClient {
+		if dockerJSON, err = config.DockerConfigJSON(b.registry.Keychain, mustRegistry(b.registryHost())); err != nil {
+			return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "reading registry credentials from %s", b.hints.DockerConfig)
+		}
 	}
 	var objs []*unstructured.Unstructured
 	storageName := ""
@@ -362,6 +373,12 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 		}
 		progress.Printf("uploading the build context (%s) to %s", humanBytes(int64(buf.Len())), contextURI)
 		if err := store.Upload(ctx, contextURI, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+			if ctx.Err() != nil {
+				cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				_ = store.Delete(cctx, contextURI)
+				return nil, sdkerr.New(sdkerr.Interrupted, "interrupted while uploading the build context; nothing was created")
+			}
 			return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "")
 		}
 	}
@@ -402,6 +419,8 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 		}
 		return nil, sdkerr.New(sdkerr.Interrupted, "interrupted; removed %s", describeObjects(created))
 	case waitErr != nil:
+		// The Job stays for inspection; the context is not needed to read its log.
+		removeContext()
 		return nil, waitErr
 	}
 	removeContext()
@@ -447,7 +466,8 @@ func (b *imageBuild) waitJob(ctx context.Context, ac *actionContext, jobName str
 	timeoutCtx, cancel := context.WithTimeout(ctx, b.flags.Timeout)
 	defer cancel()
 	selector := "batch.kubernetes.io/job-name=" + jobName
-	last, digest := "", ""
+	last := ""
+	var digest atomic.Pointer[string]
 	waiter := &apply.Waiter{Client: client, Pods: clientset.CoreV1()}
 	final, err := waiter.Wait(timeoutCtx, apply.Watch{
 		Resource: schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}, Namespace: ac.namespace, Name: jobName,
@@ -462,11 +482,12 @@ func (b *imageBuild) waitJob(ctx context.Context, ac *actionContext, jobName str
 		},
 		OnPod: func(pod *corev1.Pod) error {
 			if reason, msg, bad := workload.PodProblem(pod); bad {
-				return sdkerr.New(sdkerr.ImageBuild, "job.batch/%s: the builder pod %s cannot run: %s: %s", jobName, pod.Name, reason, msg)
+				return sdkerr.New(sdkerr.ImageBuild, "job.batch/%s: the builder pod %s cannot run: %s: %s; the Job is kept for inspection (kubectl kaptain delete build %s when done)", jobName, pod.Name, reason, msg, jobName)
 			}
 			for _, cs := range pod.Status.ContainerStatuses {
 				if t := cs.State.Terminated; t != nil && t.ExitCode == 0 && strings.HasPrefix(strings.TrimSpace(t.Message), "sha256:") {
-					digest = strings.TrimSpace(t.Message)
+					d := strings.TrimSpace(t.Message)
+					digest.Store(&d)
 				}
 			}
 			if streamer != nil {
@@ -491,7 +512,10 @@ func (b *imageBuild) waitJob(ctx context.Context, ac *actionContext, jobName str
 		return final, "", sdkerr.New(sdkerr.ImageBuild, "job.batch/%s failed: %s; the Job is kept for inspection (kubectl kaptain delete build %s when done)%s",
 			jobName, firstNonEmpty(st.Message, st.Reason, "no message"), jobName, builderLogs(ctx, clientset.CoreV1(), ac.namespace, selector))
 	}
-	return final, digest, nil
+	if d := digest.Load(); d != nil {
+		return final, *d, nil
+	}
+	return final, "", nil
 }
 
 // builderLogs returns the last lines of the executor's log.

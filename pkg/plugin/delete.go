@@ -65,7 +65,7 @@ func (o *DeleteOptions) Validate(args []string) error {
 	case o.All && len(args) != 1:
 		return sdkerr.New(sdkerr.Usage, "delete --all takes one of jobs, experiments, inferenceservices, builds or all, and no NAME")
 	case !o.All && len(args) != 2:
-		return sdkerr.New(sdkerr.Usage, "delete needs job, experiment or inferenceservice and a NAME, or --all")
+		return sdkerr.New(sdkerr.Usage, "delete needs job, experiment, inferenceservice or build and a NAME, or --all")
 	case o.Force && !o.All:
 		return sdkerr.New(sdkerr.Usage, "--force only applies with --all")
 	case o.Kind != "" && o.Kind != "tfjob" && o.Kind != "pytorchjob":

@@ -110,7 +110,7 @@ func BuildObjects(b Build) ([]*unstructured.Unstructured, error) {
 		c.Args = append(c.Args, "--registry-certificate="+b.Registry+"="+builderCADir+"/ca.crt")
 	}
 	if b.Insecure {
-		c.Args = append(c.Args, "--skip-tls-verify", "--insecure")
+		c.Args = append(c.Args, "--skip-tls-verify", "--insecure", "--skip-tls-verify-pull", "--insecure-pull")
 	}
 	if b.StorageSecret != "" {
 		c.EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: b.StorageSecret}}}}
