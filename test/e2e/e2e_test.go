@@ -273,21 +273,40 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 const small = "--cpu=100m"
 
+// slowWorkers writes a patch that makes the TFJob's workers finish after delay (kwok's
+// pod-complete stage reads the annotation) and returns its path.
+func slowWorkers(t *testing.T, dir, delay string) string {
+	t.Helper()
+	patch := filepath.Join(dir, "slow.yaml")
+	if err := os.WriteFile(patch, []byte(`apiVersion: kubeflow.org/v1
+kind: TFJob
+spec:
+  tfReplicaSpecs:
+    Worker:
+      template:
+        metadata:
+          annotations:
+            pod-complete.stage.kwok.x-k8s.io/delay: `+delay+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return patch
+}
+
 func TestTFJobSucceedsThroughTheOperator(t *testing.T) {
 	ns := namespace(t)
 	dir := copyModel(t, "mnist-tensorflow", nil)
 	start := time.Now()
-	_, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--workers", "2", small, "--memory=128Mi", "--timeout", "3m")
+	// The workers run for two seconds, so the operator reports them Running before Succeeded.
+	_, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--workers", "2", small, "--memory=128Mi", "--patch", slowWorkers(t, dir, "2s"), "--timeout", "3m")
 	if code != 0 {
 		t.Fatalf("train: exit %d\n%s", code, stderr)
 	}
-	for _, want := range []string{"Succeeded (2/2 replicas succeeded)", "trained model dev/mnist-tensorflow"} {
+	for _, want := range []string{"Running (2/2 replicas active)", "Succeeded (2/2 replicas succeeded)", "trained model dev/mnist-tensorflow"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("train's progress lacks %q:\n%s", want, stderr)
 		}
 	}
-	// The operator took it through Created, Running and Succeeded (the watch may see fewer:
-	// kwok's pods finish at once).
+	// The operator took it through Created, Running and Succeeded.
 	list, err := suite.dynamic.Resource(tfJobs).Namespace(ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil || len(list.Items) != 1 {
 		t.Fatalf("tfjobs: %v", err)
@@ -359,20 +378,7 @@ func TestInterruptedTrainLeavesNothing(t *testing.T) {
 	// The workers complete only after ten minutes (kwok's pod-complete stage, delayed by an
 	// annotation the patch adds), so the job is running when Ctrl-C comes.
 	dir := copyModel(t, "mnist-tensorflow", nil)
-	patch := filepath.Join(dir, "slow.yaml")
-	if err := os.WriteFile(patch, []byte(`apiVersion: kubeflow.org/v1
-kind: TFJob
-spec:
-  tfReplicaSpecs:
-    Worker:
-      template:
-        metadata:
-          annotations:
-            pod-complete.stage.kwok.x-k8s.io/delay: 10m
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, dir, s3Env, "train", "-n", ns, "--workers", "2", small, "--patch", patch, "--timeout", "3m")
+	r := start(t, dir, s3Env, "train", "-n", ns, "--workers", "2", small, "--patch", slowWorkers(t, dir, "10m"), "--timeout", "3m")
 	r.waitFor(t, "Running (2/2 replicas active)")
 	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
