@@ -301,7 +301,9 @@ func TestTFJobSucceedsThroughTheOperator(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("train: exit %d\n%s", code, stderr)
 	}
-	for _, want := range []string{"Running (2/2 replicas active)", "Succeeded (2/2 replicas succeeded)", "trained model dev/mnist-tensorflow"} {
+	// The operator calls a TFJob without a chief Succeeded when worker 0 has succeeded: the
+	// other worker may still be finishing.
+	for _, want := range []string{"Running (2/2 replicas active)", " Succeeded (", "trained model dev/mnist-tensorflow"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("train's progress lacks %q:\n%s", want, stderr)
 		}
