@@ -496,12 +496,7 @@ func (b *imageBuild) waitJob(ctx context.Context, ac *actionContext, jobName str
 			return nil
 		},
 	})
-	if streamer != nil {
-		if err != nil {
-			cancel()
-		}
-		streamer.Wait()
-	}
+	endStreams(streamer, err, cancel)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return final, "", sdkerr.New(sdkerr.Timeout, "timed out after %s waiting for job.batch/%s; it keeps running: see 'kubectl logs job/%s'", b.flags.Timeout, jobName, jobName)

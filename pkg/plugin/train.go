@@ -352,12 +352,7 @@ func (o *TrainOptions) wait(ctx context.Context, job *unstructured.Unstructured)
 			return nil
 		},
 	})
-	if streamer != nil {
-		if err != nil {
-			cancel()
-		}
-		streamer.Wait()
-	}
+	endStreams(streamer, err, cancel)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		state := "not started"
@@ -372,6 +367,18 @@ func (o *TrainOptions) wait(ctx context.Context, job *unstructured.Unstructured)
 		return final, sdkerr.New(sdkerr.JobFailed, "%s failed: %s%s", ref, firstNonEmpty(st.Message, st.Reason, "no message"), o.failedLogs(ctx, clientset.CoreV1(), name))
 	}
 	return final, nil
+}
+
+// endStreams waits for the log streams of a wait that ended: they are cut at once when the
+// wait failed, and drained to their end otherwise. A nil streamer is nothing to wait for.
+func endStreams(streamer *logs.Streamer, waitErr error, cancel context.CancelFunc) {
+	if streamer == nil {
+		return
+	}
+	if waitErr != nil {
+		cancel()
+	}
+	streamer.Wait()
 }
 
 // failedLogs returns the last lines of the failed replicas' logs, for the error message.
