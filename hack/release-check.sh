@@ -17,7 +17,10 @@ say() { printf 'release-check: %s\n' "$*" >&2; }
 say "snapshot release built: $(ls dist/*.tar.gz dist/*.zip | wc -l) archives"
 
 archive=dist/kubectl-kaptain_linux_amd64.tar.gz
-tar -tzf "$archive" | grep -qx LICENSE || { say "$archive has no LICENSE"; exit 1; }
+# Listed to a file, not piped into grep -q: grep stops at the first match, and tar's next
+# write would then die of SIGPIPE, which pipefail turns into a failure.
+tar -tzf "$archive" >"$tmp/list"
+grep -qx LICENSE "$tmp/list" || { say "$archive has no LICENSE"; exit 1; }
 mkdir -p "$tmp/unpacked" && tar -xzf "$archive" -C "$tmp/unpacked"
 "$tmp/unpacked/kubectl-kaptain" version | tee "$tmp/version" >&2
 grep -q '^kubectl-kaptain v' "$tmp/version" || { say "the archived binary does not print its version"; exit 1; }
@@ -46,7 +49,7 @@ for os_arch in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 w
   root="$tmp/krew-$os-$arch"
   KREW_ROOT=$root KREW_OS=$os KREW_ARCH=$arch "$krew" install --manifest="$generated" \
     --archive="dist/kubectl-kaptain_${os}_${arch}.$ext" >"$tmp/krew.log" 2>&1 || { cat "$tmp/krew.log" >&2; exit 1; }
-  find "$root/store/kaptain" -name LICENSE | grep -q . || { say "$os/$arch: no LICENSE installed"; exit 1; }
+  [ -n "$(find "$root/store/kaptain" -name LICENSE)" ] || { say "$os/$arch: no LICENSE installed"; exit 1; }
 done
 say "krew installed all 6 platforms from their archives"
 
