@@ -276,3 +276,49 @@ func TestTrainWithS3CredentialsRendersARedactedSecret(t *testing.T) {
 		t.Errorf("--show-secrets does not show the key:\n%s", r.stdout)
 	}
 }
+
+// A client dry run contacts nothing: credentials that a provider would fetch (here
+// credential_process) are not fetched, yet the Secret that will carry them is shown.
+func TestClientDryRunRunsNoCredentialProcess(t *testing.T) {
+	dir, _ := filepath.Abs(filepath.Join("..", "..", "examples", "mnist-tensorflow"))
+	for _, args := range [][]string{
+		{"train", "--dry-run=client", "-o", "yaml"},
+		{"tune", "--dry-run=client", "-o", "yaml", "--objective", "accuracy", "--param", "lr=double:0.001:0.1"},
+		{"deploy", "--dry-run=client", "-o", "yaml", "--model-uri", "s3://kaptain/m/1"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			home := t.TempDir()
+			marker := filepath.Join(home, "credential-process-ran")
+			script := filepath.Join(home, "creds.sh")
+			body := "#!/bin/sh\ntouch " + marker + "\necho '{\"Version\":1,\"AccessKeyId\":\"ASIAPROC\",\"SecretAccessKey\":\"proc-secret\",\"SessionToken\":\"proc-token\"}'\n"
+			awsConfig := filepath.Join(home, "aws-config")
+			kc := filepath.Join(home, "kubeconfig")
+			for name, text := range map[string]string{script: body, awsConfig: "[default]\ncredential_process = " + script + "\n", kc: unreachable} {
+				if err := os.WriteFile(name, []byte(text), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, e := range os.Environ() {
+				if k, _, _ := strings.Cut(e, "="); strings.HasPrefix(k, "KAPTAIN_SDK_") || strings.HasPrefix(k, "AWS_") {
+					t.Setenv(k, "")
+				}
+			}
+			t.Setenv("HOME", home)
+			t.Setenv("KUBECONFIG", kc)
+			t.Setenv("AWS_CONFIG_FILE", awsConfig)
+			t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "no-credentials"))
+			t.Chdir(dir)
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), args, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			if _, err := os.Stat(marker); !os.IsNotExist(err) {
+				t.Errorf("the client dry run ran credential_process (stat: %v)", err)
+			}
+			if !strings.Contains(out.String(), "kind: Secret") || !strings.Contains(out.String(), "kaptain.dev/redacted") {
+				t.Errorf("no redacted storage Secret in the output:\n%s", out.String())
+			}
+		})
+	}
+}

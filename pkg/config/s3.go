@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 )
 
@@ -18,7 +20,15 @@ type S3Settings struct {
 	Region           string
 	ForcePathStyle   bool
 	SignatureVersion string
+	// Offline resolves only credentials that are written down (environment, shared files).
+	// Those a provider would fetch (SSO, assume-role, web identity, credential_process,
+	// container endpoints) become Unresolved instead, so that a client dry run runs no
+	// process and calls no service.
+	Offline bool
 }
+
+// Unresolved stands for a credential that an offline resolution did not fetch.
+const Unresolved = "(fetched when applied)"
 
 // S3SecretData resolves S3 credentials the way the AWS SDKs do (environment, shared
 // credentials and config files, AWS_PROFILE; never the EC2 metadata service, so that no
@@ -76,8 +86,13 @@ func LoadAWS(ctx context.Context, s S3Settings) (aws.Config, aws.Credentials, er
 	if err != nil {
 		return cfg, aws.Credentials{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
-	if cfg.Credentials == nil {
-		return cfg, aws.Credentials{}, ErrNoS3Credentials
+	if cfg.Credentials == nil || aws.IsCredentialsProvider(cfg.Credentials, &ec2rolecreds.Provider{}) {
+		// The chain ends with the EC2 instance role when nothing is configured; the metadata
+		// service is off, so that means no credentials.
+		return cfg, aws.Credentials{}, fmt.Errorf("%w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write ~/.aws/credentials", ErrNoS3Credentials)
+	}
+	if s.Offline && !aws.IsCredentialsProvider(cfg.Credentials, credentials.StaticCredentialsProvider{}) {
+		return cfg, aws.Credentials{AccessKeyID: Unresolved, SecretAccessKey: Unresolved, SessionToken: Unresolved}, nil
 	}
 	creds, err := cfg.Credentials.Retrieve(ctx)
 	if err != nil || !creds.HasKeys() {

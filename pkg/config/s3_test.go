@@ -72,3 +72,75 @@ func TestS3SecretDataWithoutCredentials(t *testing.T) {
 		t.Errorf("error = %v, want ErrNoS3Credentials", err)
 	}
 }
+
+// processProfile writes a profile whose credentials come from credential_process, a script
+// that leaves a marker file each time it runs.
+func processProfile(t *testing.T) (marker string) {
+	home := isolate(t)
+	marker = filepath.Join(home, "ran")
+	script := filepath.Join(home, "creds.sh")
+	body := "#!/bin/sh\ntouch " + marker + "\necho '{\"Version\":1,\"AccessKeyId\":\"ASIAPROC\",\"SecretAccessKey\":\"proc-secret\",\"SessionToken\":\"proc-token\"}'\n"
+	if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(home, "config")
+	if err := os.WriteFile(config, []byte("[default]\ncredential_process = "+script+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", config)
+	return marker
+}
+
+func TestS3SecretDataRunsCredentialProcess(t *testing.T) {
+	marker := processProfile(t)
+	data, err := S3SecretData(context.Background(), S3Settings{Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data["AWS_ACCESS_KEY_ID"] != "ASIAPROC" || data["AWS_SESSION_TOKEN"] != "proc-token" {
+		t.Errorf("data = %v", data)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("credential_process did not run: %v", err)
+	}
+}
+
+func TestS3SecretDataOfflineRunsNoCredentialProcess(t *testing.T) {
+	marker := processProfile(t)
+	data, err := S3SecretData(context.Background(), S3Settings{Region: "us-east-1", Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+		if data[k] != Unresolved {
+			t.Errorf("%s = %q, want %q", k, data[k], Unresolved)
+		}
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Errorf("credential_process ran in an offline resolution (stat: %v)", err)
+	}
+}
+
+func TestS3SecretDataOfflineReadsWrittenCredentials(t *testing.T) {
+	isolate(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "minio")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "minio123")
+	data, err := S3SecretData(context.Background(), S3Settings{Region: "us-east-1", Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data["AWS_ACCESS_KEY_ID"] != "minio" || data["AWS_SECRET_ACCESS_KEY"] != "minio123" {
+		t.Errorf("data = %v", data)
+	}
+	if _, ok := data["AWS_SESSION_TOKEN"]; ok {
+		t.Errorf("a session token appeared without one configured: %v", data)
+	}
+}
+
+func TestS3SecretDataOfflineWithoutCredentials(t *testing.T) {
+	isolate(t)
+	_, err := S3SecretData(context.Background(), S3Settings{Region: "us-east-1", Offline: true})
+	if !errors.Is(err, ErrNoS3Credentials) {
+		t.Errorf("error = %v, want ErrNoS3Credentials", err)
+	}
+}

@@ -136,7 +136,7 @@ func (s *serving) canary() *int64 {
 func (s *serving) objects(ctx context.Context, sv workload.Serve) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	st := s.model.Spec.Config.Storage
-	data, err := config.S3SecretData(ctx, config.S3Settings{Endpoint: st.Endpoint, Region: st.Region, ForcePathStyle: st.ForcePathStyle, SignatureVersion: st.SignatureVersion})
+	data, err := config.S3SecretData(ctx, config.S3Settings{Endpoint: st.Endpoint, Region: st.Region, ForcePathStyle: st.ForcePathStyle, SignatureVersion: st.SignatureVersion, Offline: s.action.dryRun == cmdutil.DryRunClient})
 	switch {
 	case err == nil:
 		name := s.name + "-storage"

@@ -412,7 +412,7 @@ func (o *TrainOptions) failedLogs(ctx context.Context, pods corev1client.PodsGet
 // warning when something is applied) when none are configured.
 func storageSecret(ctx context.Context, d *Deps, m *model.Model, name string, dryRun cmdutil.DryRunStrategy) (*unstructured.Unstructured, error) {
 	st := m.Spec.Config.Storage
-	data, err := config.S3SecretData(ctx, config.S3Settings{Endpoint: st.Endpoint, Region: st.Region, ForcePathStyle: st.ForcePathStyle, SignatureVersion: st.SignatureVersion})
+	data, err := config.S3SecretData(ctx, config.S3Settings{Endpoint: st.Endpoint, Region: st.Region, ForcePathStyle: st.ForcePathStyle, SignatureVersion: st.SignatureVersion, Offline: dryRun == cmdutil.DryRunClient})
 	switch {
 	case err == nil:
 		return workload.Secret(name, data)
