@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -370,10 +369,10 @@ func TestBuildCommandClusterLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	setJobStatus(t, job, "Complete")
-	if code := r.exit(t, 30*time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, r.stderr.String())
+	if code := r.Exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, r.Stderr())
 	}
-	if got := r.stdout.String(); got != pushed.Pinned+"\n" {
+	if got := r.Stdout(); got != pushed.Pinned+"\n" {
 		t.Fatalf("printed %q, want %q", got, pushed.Pinned)
 	}
 	gone(t, ns, key, s3srv)
@@ -390,8 +389,8 @@ func TestBuildCommandClusterLifecycle(t *testing.T) {
 	waitFor(t, r, "is building")
 	job = createdJob(t, jobs, ns)
 	setJobStatus(t, job, "Failed")
-	if code := r.exit(t, 30*time.Second); code != 10 || !strings.Contains(r.stderr.String(), "failed: BackoffLimitExceeded") || !strings.Contains(r.stderr.String(), "kept for inspection") {
-		t.Fatalf("failed build: exit %d\n%s", code, r.stderr.String())
+	if code := r.Exit(t, 30*time.Second); code != 10 || !strings.Contains(r.Stderr(), "failed: BackoffLimitExceeded") || !strings.Contains(r.Stderr(), "kept for inspection") {
+		t.Fatalf("failed build: exit %d\n%s", code, r.Stderr())
 	}
 	if count(t, jobs, ns) != 1 {
 		t.Fatal("the failed Job was removed")
@@ -408,11 +407,9 @@ func TestBuildCommandClusterLifecycle(t *testing.T) {
 	r = start(t, dir, env, "build", "-n", ns, "--force-build")
 	waitFor(t, r, "is building")
 	job = createdJob(t, jobs, ns)
-	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if code := r.exit(t, 30*time.Second); code != 130 {
-		t.Fatalf("interrupted build: exit %d\n%s", code, r.stderr.String())
+	r.Interrupt(t)
+	if code := r.Exit(t, 30*time.Second); code != 130 {
+		t.Fatalf("interrupted build: exit %d\n%s", code, r.Stderr())
 	}
 	if _, err := shared.dynamic.Resource(jobs).Namespace(ns).Get(ctx, job.GetName(), metav1.GetOptions{}); err == nil {
 		// Background deletion: the Job may linger with a deletion timestamp.

@@ -88,11 +88,11 @@ func TestDeployCanaryPromoteRollbackUndeploy(t *testing.T) {
 	r := start(t, dir, creds, "deploy", "-n", ns, "--model-uri", "s3://kaptain/m/1", "--cpu", "1", "--timeout", "60s")
 	obj := waitForISVC(t, ns)
 	setReady(t, obj, "True", "")
-	if code := r.exit(t, 30*time.Second); code != 0 {
-		t.Fatalf("deploy: exit %d: %s", code, r.stderr.String())
+	if code := r.Exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("deploy: exit %d: %s", code, r.Stderr())
 	}
-	if !strings.Contains(r.stderr.String(), "is ready: http://"+isvcName+"."+ns+".example.com") {
-		t.Errorf("deploy did not print the URL:\n%s", r.stderr.String())
+	if !strings.Contains(r.Stderr(), "is ready: http://"+isvcName+"."+ns+".example.com") {
+		t.Errorf("deploy did not print the URL:\n%s", r.Stderr())
 	}
 	if rec := record(t, "mnist-tensorflow", ns); rec.State != track.Deployed || rec.History[len(rec.History)-1].ModelURI != "s3://kaptain/m/1" {
 		t.Errorf("the record after deploy: %+v", rec)
@@ -167,11 +167,11 @@ func TestDeployFailsOnAFalseCondition(t *testing.T) {
 	ns := namespace(t)
 	r := start(t, repoPath("examples", "mnist-tensorflow"), nil, "deploy", "-n", ns, "--model-uri", "s3://kaptain/m/1", "--timeout", "60s")
 	setReady(t, waitForISVC(t, ns), "False", "RevisionFailed")
-	if code := r.exit(t, 30*time.Second); code != 8 {
-		t.Fatalf("exit %d, want 8: %s", code, r.stderr.String())
+	if code := r.Exit(t, 30*time.Second); code != 8 {
+		t.Fatalf("exit %d, want 8: %s", code, r.Stderr())
 	}
-	if !strings.Contains(r.stderr.String(), "is not ready: RevisionFailed: predictor RevisionFailed\npredictor pods: none") {
-		t.Errorf("stderr:\n%s", r.stderr.String())
+	if !strings.Contains(r.Stderr(), "is not ready: RevisionFailed: predictor RevisionFailed\npredictor pods: none") {
+		t.Errorf("stderr:\n%s", r.Stderr())
 	}
 }
 

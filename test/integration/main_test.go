@@ -6,9 +6,7 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,6 +25,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kaptain-dev/kubectl-kaptain/test/plugintest"
 )
 
 // cluster is the control plane every test shares; each test works in its own namespace.
@@ -147,22 +147,13 @@ type result struct {
 // environment (no KAPTAIN_SDK_* leaks in from the caller) plus env.
 func kaptain(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, shared.binary, append([]string{"--kubeconfig", shared.kubeconfig}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append([]string{"HOME=" + shared.home, "PATH=" + os.Getenv("PATH")}, env...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running kubectl-kaptain: %v", err)
-	}
-	return result{stdout: out.String(), stderr: errOut.String(), code: code}
+	r := shared.plugin().Run(t, 2*time.Minute, dir, env, args...)
+	return result{stdout: r.Stdout, stderr: r.Stderr, code: r.Code}
+}
+
+// plugin is the built binary run against the test cluster.
+func (c cluster) plugin() plugintest.Plugin {
+	return plugintest.Plugin{Binary: c.binary, Kubeconfig: c.kubeconfig, Home: c.home}
 }
 
 // count returns how many objects of a resource exist in ns.

@@ -52,8 +52,8 @@ func TestTrainRecordsRevisionsAndFailures(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if code := r.exit(t, 30*time.Second); code != wantCode {
-			t.Fatalf("exit %d, want %d: %s", code, wantCode, r.stderr.String())
+		if code := r.Exit(t, 30*time.Second); code != wantCode {
+			t.Fatalf("exit %d, want %d: %s", code, wantCode, r.Stderr())
 		}
 		return job["metadata"].(map[string]any)["labels"].(map[string]any)["kaptain.dev/revision"].(string)
 	}

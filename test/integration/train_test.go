@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/kustomize/kyaml/kio"
+
+	"github.com/kaptain-dev/kubectl-kaptain/test/plugintest"
 )
 
 func TestTrainAppliesTheJobOfEachFramework(t *testing.T) {
@@ -100,8 +102,7 @@ func TestTrainServerDryRunCreatesNothing(t *testing.T) {
 
 func TestTrainServerDryRunRejectsWhatTheServerRejects(t *testing.T) {
 	ns := namespace(t)
-	dir := t.TempDir()
-	copyExample(t, "mnist-tensorflow", dir)
+	dir := plugintest.CopyModel(t, repoPath("examples", "mnist-tensorflow"), nil)
 	// replicas is an integer in the upstream TFJob schema: the client does not check the
 	// patched value, the server refuses it, and nothing is created.
 	patch := "- op: replace\n  path: /spec/tfReplicaSpecs/Worker/replicas\n  value: many\n"
@@ -122,8 +123,7 @@ func TestTrainServerDryRunRejectsWhatTheServerRejects(t *testing.T) {
 
 func TestTrainPatchAddsTolerations(t *testing.T) {
 	ns := namespace(t)
-	dir := t.TempDir()
-	copyExample(t, "mnist-tensorflow", dir)
+	dir := plugintest.CopyModel(t, repoPath("examples", "mnist-tensorflow"), nil)
 	patch := `apiVersion: kubeflow.org/v1
 kind: TFJob
 spec:
@@ -197,23 +197,5 @@ func TestDemoManifestsPassServerDryRun(t *testing.T) {
 	}
 	if count(t, tfJobs, ns)+count(t, pyTorchJobs, ns) != 0 {
 		t.Error("a dry run created a job")
-	}
-}
-
-func copyExample(t *testing.T, example, dir string) {
-	t.Helper()
-	src := repoPath("examples", example)
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 }

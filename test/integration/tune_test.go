@@ -5,7 +5,6 @@ package integration
 import (
 	"context"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -99,16 +98,16 @@ func TestTunePrintsTheBestHyperparametersAndDeletesTheExperiment(t *testing.T) {
 	setExperimentStatus(t, exp, map[string]any{"conditions": condition("Running"), "trials": int64(3), "trialsSucceeded": int64(2), "trialsRunning": int64(1), "currentOptimalTrial": best})
 	waitFor(t, r, "best accuracy=0.981")
 	setExperimentStatus(t, exp, map[string]any{"conditions": condition("Succeeded"), "trials": int64(4), "trialsSucceeded": int64(4), "currentOptimalTrial": best})
-	if code := r.exit(t, 30*time.Second); code != 0 {
-		t.Fatalf("exit %d: %s", code, r.stderr.String())
+	if code := r.Exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d: %s", code, r.Stderr())
 	}
-	if out := r.stdout.String(); !strings.Contains(out, "HYPERPARAMETER") || !strings.Contains(out, "lr               0.0427") || !strings.Contains(out, "optimizer        adam") {
+	if out := r.Stdout(); !strings.Contains(out, "HYPERPARAMETER") || !strings.Contains(out, "lr               0.0427") || !strings.Contains(out, "optimizer        adam") {
 		t.Errorf("stdout:\n%s", out)
 	}
 	for _, want := range []string{"Running: 2 succeeded, 0 failed, 1 running of 4 trials; best accuracy=0.981 (" + exp.GetName() + "-x7f2) with lr=0.0427 optimizer=adam",
 		"removed experiment.kubeflow.org/" + exp.GetName() + " (--delete-experiment)"} {
-		if !strings.Contains(r.stderr.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, r.stderr.String())
+		if !strings.Contains(r.Stderr(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.Stderr())
 		}
 	}
 	if n := count(t, experiments, ns); n != 0 {
@@ -128,11 +127,9 @@ func TestTuneInterruptedDeletesTheExperiment(t *testing.T) {
 		t.Error("no storage Secret for the trials")
 	}
 	waitFor(t, r, "Pending: 0 succeeded")
-	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if code := r.exit(t, 30*time.Second); code != 130 {
-		t.Fatalf("exit %d: %s", code, r.stderr.String())
+	r.Interrupt(t)
+	if code := r.Exit(t, 30*time.Second); code != 130 {
+		t.Fatalf("exit %d: %s", code, r.Stderr())
 	}
 	if count(t, experiments, ns) != 0 || exists(t, secretsGVR, ns, exp.GetName()+"-storage") {
 		t.Error("the experiment or its Secret survived Ctrl-C")

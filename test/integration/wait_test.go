@@ -3,13 +3,8 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"os/exec"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,71 +13,23 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kaptain-dev/kubectl-kaptain/test/plugintest"
 )
 
 // running is a kubectl-kaptain process started in the background.
-type running struct {
-	cmd    *exec.Cmd
-	stdout bytes.Buffer
-	stderr lockedBuffer
-	done   chan struct{}
-}
-
-// lockedBuffer is a bytes.Buffer the process writes and the test reads at the same time.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type running = plugintest.Process
 
 // start runs the plugin in the background with the test kubeconfig.
 func start(t *testing.T, dir string, env []string, args ...string) *running {
 	t.Helper()
-	r := &running{done: make(chan struct{})}
-	r.cmd = exec.Command(shared.binary, append([]string{"--kubeconfig", shared.kubeconfig}, args...)...)
-	r.cmd.Dir = dir
-	r.cmd.Env = append([]string{"HOME=" + shared.home, "PATH=" + os.Getenv("PATH")}, env...)
-	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = r.cmd.Wait(); close(r.done) }()
-	t.Cleanup(func() { _ = r.cmd.Process.Kill(); <-r.done })
-	return r
-}
-
-// exit waits for the process and returns its exit code.
-func (r *running) exit(t *testing.T, within time.Duration) int {
-	t.Helper()
-	select {
-	case <-r.done:
-		return r.cmd.ProcessState.ExitCode()
-	case <-time.After(within):
-		t.Fatalf("still running after %s; stderr:\n%s", within, r.stderr.String())
-		return -1
-	}
+	return shared.plugin().Start(t, dir, env, args...)
 }
 
 // waitFor waits until the process has printed want on stderr.
 func waitFor(t *testing.T, r *running, want string) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if strings.Contains(r.stderr.String(), want) {
-			return
-		}
-	}
-	t.Fatalf("%q never appeared on stderr", want)
+	r.WaitFor(t, want, 30*time.Second)
 }
 
 // createdJob waits for the one training job of a resource in ns to exist.
@@ -135,10 +82,10 @@ func TestTrainWaitsUntilSucceeded(t *testing.T) {
 	setStatus(t, tfJobs, job, []string{"Created", "Running"}, 2, 0, "TFJob running")
 	waitFor(t, r, "Running (2/2 replicas active)")
 	setStatus(t, tfJobs, job, []string{"Created", "Running", "Succeeded"}, 0, 2, "TFJob succeeded")
-	if code := r.exit(t, 30*time.Second); code != 0 {
-		t.Fatalf("exit code %d; stderr:\n%s", code, r.stderr.String())
+	if code := r.Exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, r.Stderr())
 	}
-	stderr := r.stderr.String()
+	stderr := r.Stderr()
 	for _, want := range []string{
 		"tfjob.kubeflow.org/" + job.GetName() + " Running (2/2 replicas active)",
 		"tfjob.kubeflow.org/" + job.GetName() + " Succeeded (2/2 replicas succeeded)",
@@ -149,8 +96,8 @@ func TestTrainWaitsUntilSucceeded(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
 	}
-	if strings.TrimSpace(r.stdout.String()) != "tfjob.kubeflow.org/"+job.GetName() {
-		t.Errorf("stdout = %q, want only the job's name", r.stdout.String())
+	if strings.TrimSpace(r.Stdout()) != "tfjob.kubeflow.org/"+job.GetName() {
+		t.Errorf("stdout = %q, want only the job's name", r.Stdout())
 	}
 	if count(t, tfJobs, ns) != 1 {
 		t.Error("the finished job was removed without --force-cleanup")
@@ -162,11 +109,11 @@ func TestTrainFailedJobExitsWithItsMessage(t *testing.T) {
 	r := start(t, repoPath("examples", "mnist-pytorch"), nil, "train", "-n", ns, "--timeout", "60s")
 	job := createdJob(t, pyTorchJobs, ns)
 	setStatus(t, pyTorchJobs, job, []string{"Created", "Running", "Failed"}, 0, 0, "PyTorchJob dev-mnist is failed because 1 Master replica(s) failed.")
-	if code := r.exit(t, 30*time.Second); code != 13 {
-		t.Fatalf("exit code %d, want 13 (JobFailed); stderr:\n%s", code, r.stderr.String())
+	if code := r.Exit(t, 30*time.Second); code != 13 {
+		t.Fatalf("exit code %d, want 13 (JobFailed); stderr:\n%s", code, r.Stderr())
 	}
-	if !strings.Contains(r.stderr.String(), "error: pytorchjob.kubeflow.org/"+job.GetName()+" failed: PyTorchJob dev-mnist is failed because 1 Master replica(s) failed.") {
-		t.Errorf("stderr:\n%s", r.stderr.String())
+	if !strings.Contains(r.Stderr(), "error: pytorchjob.kubeflow.org/"+job.GetName()+" failed: PyTorchJob dev-mnist is failed because 1 Master replica(s) failed.") {
+		t.Errorf("stderr:\n%s", r.Stderr())
 	}
 }
 
@@ -199,11 +146,11 @@ func TestTrainStopsWhenAPodCannotBeScheduled(t *testing.T) {
 	if _, err := shared.client.CoreV1().Pods(ns).UpdateStatus(context.Background(), created, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if code := r.exit(t, 30*time.Second); code != 11 {
-		t.Fatalf("exit code %d, want 11 (WorkloadDeployment); stderr:\n%s", code, r.stderr.String())
+	if code := r.Exit(t, 30*time.Second); code != 11 {
+		t.Fatalf("exit code %d, want 11 (WorkloadDeployment); stderr:\n%s", code, r.Stderr())
 	}
-	if !strings.Contains(r.stderr.String(), "replica worker-0 (pod "+pod.Name+") cannot run: Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.") {
-		t.Errorf("stderr:\n%s", r.stderr.String())
+	if !strings.Contains(r.Stderr(), "replica worker-0 (pod "+pod.Name+") cannot run: Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.") {
+		t.Errorf("stderr:\n%s", r.Stderr())
 	}
 }
 
@@ -227,7 +174,7 @@ func TestTrainInterruptedRemovesWhatItCreated(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if job == nil {
-		t.Fatalf("the job never appeared; stderr:\n%s", r.stderr.String())
+		t.Fatalf("the job never appeared; stderr:\n%s", r.Stderr())
 	}
 	// Into the wait: the job's first state is printed once the watch runs.
 	waitFor(t, r, "tfjob.kubeflow.org/"+job.GetName()+" Pending")
@@ -238,14 +185,12 @@ func TestTrainInterruptedRemovesWhatItCreated(t *testing.T) {
 	if refs := storage.OwnerReferences; len(refs) != 1 || refs[0].UID != job.GetUID() {
 		t.Errorf("the storage Secret is not owned by the job: %+v", refs)
 	}
-	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
+	r.Interrupt(t)
+	if code := r.Exit(t, 30*time.Second); code != 130 {
+		t.Fatalf("exit code %d, want 130; stderr:\n%s", code, r.Stderr())
 	}
-	if code := r.exit(t, 30*time.Second); code != 130 {
-		t.Fatalf("exit code %d, want 130; stderr:\n%s", code, r.stderr.String())
-	}
-	if !strings.Contains(r.stderr.String(), "error: interrupted; removed secret "+storage.Name+" and tfjob "+job.GetName()) {
-		t.Errorf("stderr:\n%s", r.stderr.String())
+	if !strings.Contains(r.Stderr(), "error: interrupted; removed secret "+storage.Name+" and tfjob "+job.GetName()) {
+		t.Errorf("stderr:\n%s", r.Stderr())
 	}
 	if _, err := shared.dynamic.Resource(tfJobs).Namespace(ns).Get(context.Background(), job.GetName(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the job is still there: %v", err)
@@ -266,11 +211,11 @@ func TestTrainForceCleanupRemovesTheFinishedJob(t *testing.T) {
 	r := start(t, repoPath("examples", "mnist-tensorflow"), []string{"KAPTAIN_SDK_FORCE_CLEANUP=yes"}, "train", "-n", ns, "--timeout", "60s")
 	job := createdJob(t, tfJobs, ns)
 	setStatus(t, tfJobs, job, []string{"Created", "Running", "Succeeded"}, 0, 2, "done")
-	if code := r.exit(t, 30*time.Second); code != 0 {
-		t.Fatalf("exit code %d; stderr:\n%s", code, r.stderr.String())
+	if code := r.Exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, r.Stderr())
 	}
-	if !strings.Contains(r.stderr.String(), "removed tfjob "+job.GetName()+" (--force-cleanup)") {
-		t.Errorf("stderr:\n%s", r.stderr.String())
+	if !strings.Contains(r.Stderr(), "removed tfjob "+job.GetName()+" (--force-cleanup)") {
+		t.Errorf("stderr:\n%s", r.Stderr())
 	}
 	if _, err := shared.dynamic.Resource(tfJobs).Namespace(ns).Get(context.Background(), job.GetName(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the finished job is still there (err = %v)", err)
