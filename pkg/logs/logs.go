@@ -97,9 +97,10 @@ func (s *Streamer) line(prefix, text string) {
 	fmt.Fprintf(s.Out, "[%s] %s\n", prefix, text)
 }
 
-// Last returns the last n lines of a pod's container, for error messages.
-func Last(ctx context.Context, pods corev1client.PodsGetter, pod *corev1.Pod, container string, n int64) (string, error) {
-	rc, err := pods.Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: container, TailLines: &n}).Stream(ctx)
+// Last returns the last n lines of a pod's container, or of its previous instance, for
+// error messages.
+func Last(ctx context.Context, pods corev1client.PodsGetter, pod *corev1.Pod, container string, n int64, previous bool) (string, error) {
+	rc, err := pods.Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: container, TailLines: &n, Previous: previous}).Stream(ctx)
 	if err != nil {
 		return "", fmt.Errorf("reading the logs of pod %s: %w", pod.Name, err)
 	}

@@ -52,7 +52,7 @@ func TestStreamerPrefixesAndDeduplicates(t *testing.T) {
 }
 
 func TestLast(t *testing.T) {
-	text, err := Last(context.Background(), fake.NewClientset().CoreV1(), pod("worker-0", "a", 0, true), "tensorflow", 20)
+	text, err := Last(context.Background(), fake.NewClientset().CoreV1(), pod("worker-0", "a", 0, true), "tensorflow", 20, false)
 	if err != nil || text != "fake logs" {
 		t.Errorf("Last = %q, %v", text, err)
 	}

@@ -521,7 +521,7 @@ func builderLogs(ctx context.Context, pods corev1client.PodsGetter, namespace, s
 	}
 	var b strings.Builder
 	for i := range list.Items {
-		text, err := logs.Last(ctx, pods, &list.Items[i], workload.BuilderContainer, 20)
+		text, err := logs.Last(ctx, pods, &list.Items[i], workload.BuilderContainer, 20, false)
 		if err != nil {
 			text = err.Error()
 		}

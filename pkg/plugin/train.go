@@ -327,6 +327,7 @@ func (o *TrainOptions) wait(ctx context.Context, job *unstructured.Unstructured)
 	if o.verbose {
 		streamer = &logs.Streamer{Pods: clientset.CoreV1(), Out: o.deps.Streams.ErrOut, Prefix: workload.ReplicaName, Follow: true}
 	}
+	failures := &logs.Failures{Pods: clientset.CoreV1(), Lines: 20, Prefix: workload.ReplicaName}
 	timeoutCtx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	last := ""
@@ -349,6 +350,7 @@ func (o *TrainOptions) wait(ctx context.Context, job *unstructured.Unstructured)
 			if streamer != nil {
 				streamer.Attach(timeoutCtx, pod)
 			}
+			failures.Observe(timeoutCtx, pod)
 			return nil
 		},
 	})
@@ -364,7 +366,7 @@ func (o *TrainOptions) wait(ctx context.Context, job *unstructured.Unstructured)
 		return final, err
 	}
 	if st := workload.StateOf(final); st.Phase == workload.Failed {
-		return final, sdkerr.New(sdkerr.JobFailed, "%s failed: %s%s", ref, firstNonEmpty(st.Message, st.Reason, "no message"), o.failedLogs(ctx, clientset.CoreV1(), name))
+		return final, sdkerr.New(sdkerr.JobFailed, "%s failed: %s%s", ref, firstNonEmpty(st.Message, st.Reason, "no message"), o.failedLogs(ctx, clientset.CoreV1(), name, failures))
 	}
 	return final, nil
 }
@@ -381,31 +383,22 @@ func endStreams(streamer *logs.Streamer, waitErr error, cancel context.CancelFun
 	streamer.Wait()
 }
 
-// failedLogs returns the last lines of the failed replicas' logs, for the error message.
-func (o *TrainOptions) failedLogs(ctx context.Context, pods corev1client.PodsGetter, job string) string {
+// failedLogs returns the last lines of the failed replicas' logs, for the error message:
+// those kept while waiting, and those of the pods still there.
+func (o *TrainOptions) failedLogs(ctx context.Context, pods corev1client.PodsGetter, job string, failures *logs.Failures) string {
 	list, err := pods.Pods(o.action.namespace).List(ctx, metav1.ListOptions{LabelSelector: workload.LabelJobName + "=" + job})
+	if err == nil {
+		for i := range list.Items {
+			failures.Observe(ctx, &list.Items[i])
+		}
+	}
+	if report := failures.Report(); report != "" {
+		return report
+	}
 	if err != nil || len(list.Items) == 0 {
 		return "\n(no replica logs: the job's pods are gone)"
 	}
-	var b strings.Builder
-	for i := range list.Items {
-		pod := &list.Items[i]
-		for _, cs := range pod.Status.ContainerStatuses {
-			t := cs.State.Terminated
-			if t == nil {
-				t = cs.LastTerminationState.Terminated
-			}
-			if t == nil || t.ExitCode == 0 {
-				continue
-			}
-			text, err := logs.Last(ctx, pods, pod, cs.Name, 20)
-			if err != nil {
-				text = err.Error()
-			}
-			fmt.Fprintf(&b, "\nlast lines of replica %s (exit code %d):\n%s", workload.ReplicaName(pod), t.ExitCode, text)
-		}
-	}
-	return b.String()
+	return ""
 }
 
 // storageSecret returns the Secret with the S3 credentials workloads read, or nil (with a

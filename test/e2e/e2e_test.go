@@ -6,14 +6,12 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +28,7 @@ import (
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/test/localcluster"
+	"github.com/kaptain-dev/kubectl-kaptain/test/plugintest"
 	"github.com/kaptain-dev/kubectl-kaptain/test/servers"
 )
 
@@ -66,6 +65,8 @@ func runMain(m *testing.M) int {
 	c, err := localcluster.Start(context.Background(), localcluster.Options{
 		ControlPlane: cp, Operators: ops, Dir: filepath.Join(dir, "cluster"),
 		ExtraCRDs: []string{filepath.Join("..", "testdata", "crds")}, Log: os.Stderr,
+		// The running instance has printed one line; the one before it failed.
+		Logs: []localcluster.PodLogs{{Namespaces: []string{failingNamespace}, Lines: []string{"epoch=1"}, Previous: traceback}},
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the local cluster: %v\n", err)
@@ -127,115 +128,37 @@ func namespace(t *testing.T) string {
 	return name
 }
 
+// failingNamespace is where the simulated containers print traceback instead of
+// localcluster.TrainingOutput.
+const failingNamespace = "e2e-failing-script"
+
+// traceback is what a failing training script prints.
+var traceback = []string{
+	"epoch=1",
+	"Traceback (most recent call last):",
+	`  File "/app/mnist.py", line 50, in <module>`,
+	"ValueError: the learning rate must be positive, got -0.1",
+}
+
 // s3Env gives the plugin S3 credentials, so that workloads get a storage Secret.
 var s3Env = []string{"AWS_ACCESS_KEY_ID=e2e-access", "AWS_SECRET_ACCESS_KEY=e2e-secret"}
 
-// run is one finished or running plugin process.
-type run struct {
-	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
-	done           chan struct{}
+// plugin is the built binary run against the local cluster.
+func plugin() plugintest.Plugin {
+	return plugintest.Plugin{Binary: suite.binary, Kubeconfig: suite.kubeconfig, Home: suite.home}
 }
 
-// syncBuffer is a buffer written by a process and read by the test.
-type syncBuffer struct {
-	ch  chan struct{}
-	buf bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer {
-	b := &syncBuffer{ch: make(chan struct{}, 1)}
-	b.ch <- struct{}{}
-	return b
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	<-b.ch
-	defer func() { b.ch <- struct{}{} }()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string {
-	<-b.ch
-	defer func() { b.ch <- struct{}{} }()
-	return b.buf.String()
-}
-
-// start runs the plugin in dir with the cluster's kubeconfig.
-func start(t *testing.T, dir string, env []string, args ...string) *run {
-	t.Helper()
-	r := &run{stdout: newSyncBuffer(), stderr: newSyncBuffer(), done: make(chan struct{})}
-	r.cmd = exec.Command(suite.binary, append([]string{"--kubeconfig", suite.kubeconfig}, args...)...)
-	r.cmd.Dir = dir
-	r.cmd.Env = append([]string{"HOME=" + suite.home, "PATH=" + os.Getenv("PATH")}, env...)
-	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = r.cmd.Wait(); close(r.done) }()
-	t.Cleanup(func() { _ = r.cmd.Process.Kill(); <-r.done })
-	return r
-}
-
-// wait returns the exit code once the process ends.
-func (r *run) wait(t *testing.T, within time.Duration) int {
-	t.Helper()
-	select {
-	case <-r.done:
-		return r.cmd.ProcessState.ExitCode()
-	case <-time.After(within):
-		t.Fatalf("still running after %s; stderr:\n%s", within, r.stderr.String())
-		return -1
-	}
-}
-
-// waitFor waits until the process printed want on stderr.
-func (r *run) waitFor(t *testing.T, want string) {
-	t.Helper()
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if strings.Contains(r.stderr.String(), want) {
-			return
-		}
-	}
-	t.Fatalf("%q never appeared on stderr:\n%s", want, r.stderr.String())
-}
-
-// kaptain runs the plugin to the end.
+// kaptain runs the plugin in dir to the end.
 func kaptain(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	r := start(t, dir, env, args...)
-	code = r.wait(t, 5*time.Minute)
-	return r.stdout.String(), r.stderr.String(), code
+	r := plugin().Run(t, 5*time.Minute, dir, env, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
-// copyModel copies an example into a temporary directory, with extra kaptain.yaml lines after
-// "spec:" (labels, for instance).
+// copyModel copies an example into a temporary directory, with replacements in kaptain.yaml.
 func copyModel(t *testing.T, example string, replace map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join("..", "..", "examples", example)
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := string(data)
-		for old, repl := range replace {
-			if e.Name() == "kaptain.yaml" {
-				if !strings.Contains(s, old) {
-					t.Fatalf("%s has no %q", example, old)
-				}
-				s = strings.Replace(s, old, repl, 1)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return plugintest.CopyModel(t, filepath.Join("..", "..", "examples", example), replace)
 }
 
 func count(t *testing.T, gvr schema.GroupVersionResource, ns string) int {
@@ -332,6 +255,12 @@ func TestTFJobSucceedsThroughTheOperator(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Succeeded") || !strings.Contains(out, "Pod worker-0:") {
 		t.Fatalf("describe job: exit %d\n%s%s", code, out, errOut)
 	}
+	// logs reads the replicas' output through the API server's pod log proxy, from kwok's
+	// kubelet API.
+	out, errOut, code = kaptain(t, dir, nil, "logs", job, "-n", ns, "--replica", "worker-0", "--tail", "2")
+	if code != 0 || out != "[worker-0] test-loss=0.1702\n[worker-0] test-accuracy=0.9507\n" {
+		t.Errorf("logs --replica worker-0 --tail 2: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
 }
 
 func TestPyTorchJobSucceedsThroughTheOperator(t *testing.T) {
@@ -347,7 +276,10 @@ func TestPyTorchJobSucceedsThroughTheOperator(t *testing.T) {
 }
 
 func TestFailingWorkerEndsFailed(t *testing.T) {
-	ns := namespace(t)
+	ns := failingNamespace
+	if _, err := suite.client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	// The local cluster's kwok makes the containers of pods with this label crash-loop (5
 	// restarts, as a kubelet reports a script that keeps failing); the model's labels reach
 	// every pod template, and the operator counts the restarts against --backoff-limit.
@@ -355,6 +287,11 @@ func TestFailingWorkerEndsFailed(t *testing.T) {
 	_, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--workers", "1", small, "--timeout", "3m")
 	if code != 13 || !strings.Contains(stderr, "reached the specified backoff limit") {
 		t.Fatalf("train with a failing worker: exit %d, want 13 (JobFailed)\n%s", code, stderr)
+	}
+	// The error ends with the failed replica's last lines, read through the API server's pod
+	// log proxy from kwok's kubelet API.
+	if !strings.Contains(stderr, "last lines of replica worker-0 (exit code 1):\n"+strings.Join(traceback, "\n")) {
+		t.Errorf("the error lacks the failed replica's log:\n%s", stderr)
 	}
 	out, _, code := kaptain(t, dir, nil, "diagnose", "-n", ns)
 	if code != 1 || !strings.Contains(out, "Failed") {
@@ -380,13 +317,11 @@ func TestInterruptedTrainLeavesNothing(t *testing.T) {
 	// The workers complete only after ten minutes (kwok's pod-complete stage, delayed by an
 	// annotation the patch adds), so the job is running when Ctrl-C comes.
 	dir := copyModel(t, "mnist-tensorflow", nil)
-	r := start(t, dir, s3Env, "train", "-n", ns, "--workers", "2", small, "--patch", slowWorkers(t, dir, "10m"), "--timeout", "3m")
-	r.waitFor(t, "Running (2/2 replicas active)")
-	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if code := r.wait(t, time.Minute); code != 130 {
-		t.Fatalf("interrupted train: exit %d\n%s", code, r.stderr.String())
+	r := plugin().Start(t, dir, s3Env, "train", "-n", ns, "--workers", "2", small, "--patch", slowWorkers(t, dir, "10m"), "--timeout", "3m")
+	r.WaitFor(t, "Running (2/2 replicas active)", 2*time.Minute)
+	r.Interrupt(t)
+	if code := r.Exit(t, time.Minute); code != 130 {
+		t.Fatalf("interrupted train: exit %d\n%s", code, r.Stderr())
 	}
 	eventually(t, "the job and its Secret removed", func() bool {
 		return count(t, tfJobs, ns) == 0 && len(secrets(t, ns)) == 0

@@ -56,6 +56,9 @@ type Options struct {
 	Nodes []Node
 	// Log receives progress lines.
 	Log io.Writer
+	// Logs are what the containers of some pods print; every other container prints
+	// TrainingOutput.
+	Logs []PodLogs
 }
 
 // Node is a simulated node's capacity.
@@ -129,7 +132,9 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		ErrorIfCRDPathMissing: true,
 	}
 	// The ServiceAccount admission plugin stays off, as envtest has it: simulated pods mount
-	// nothing.
+	// nothing. Pod logs are fetched from the nodes' InternalIP, where kwok serves them (the
+	// Hostname address would need DNS).
+	c.env.ControlPlane.GetAPIServer().Configure().Set("kubelet-preferred-address-types", "InternalIP")
 	if c.Config, err = c.env.Start(); err != nil {
 		return c, fmt.Errorf("starting the control plane: %w", err)
 	}
@@ -164,19 +169,42 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 
+	certs, err := newWebhookCerts()
+	if err != nil {
+		return c, err
+	}
 	logf(o, "starting kwok with %d simulated nodes", len(o.Nodes))
 	stages, err := kwokStages(mods[KwokModule])
 	if err != nil {
 		return c, err
 	}
-	stageFile := filepath.Join(o.Dir, "kwok-stages.yaml")
-	if err := os.WriteFile(stageFile, stages, 0o644); err != nil {
+	logs, err := kwokLogs(filepath.Join(o.Dir, "pod-logs"), o.Logs)
+	if err != nil {
 		return c, err
 	}
-	if err := c.start("kwok", nil, nil, filepath.Join(o.Operators, "kwok"),
+	stageFile := filepath.Join(o.Dir, "kwok-stages.yaml")
+	if err := os.WriteFile(stageFile, append(stages, logs...), 0o644); err != nil {
+		return c, err
+	}
+	// kwok's kubelet API (pod logs) on loopback, over TLS as the API server expects; with no
+	// --kubelet-certificate-authority, the API server does not verify it.
+	kubeletPort, err := freePort()
+	if err != nil {
+		return c, err
+	}
+	kubeletCert, kubeletKey := filepath.Join(o.Dir, "kwok-serving.crt"), filepath.Join(o.Dir, "kwok-serving.key")
+	if err := os.WriteFile(kubeletCert, certs.certPEM, 0o644); err != nil {
+		return c, err
+	}
+	if err := os.WriteFile(kubeletKey, certs.keyPEM, 0o600); err != nil {
+		return c, err
+	}
+	if err := c.start("kwok", nil, []string{kubeletPort}, filepath.Join(o.Operators, "kwok"),
 		"--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-		"--node-lease-duration-seconds=40", "--config="+stageFile); err != nil {
+		"--node-lease-duration-seconds=40", "--config="+stageFile,
+		"--node-ip=127.0.0.1", "--node-port="+kubeletPort, "--server-address=127.0.0.1:"+kubeletPort,
+		"--tls-cert-file="+kubeletCert, "--tls-private-key-file="+kubeletKey); err != nil {
 		return c, err
 	}
 	for _, n := range o.Nodes {
@@ -186,10 +214,6 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 
 	logf(o, "starting the Kubeflow Training Operator")
-	certs, err := newWebhookCerts()
-	if err != nil {
-		return c, err
-	}
 	webhookPort, err := freePort()
 	if err != nil {
 		return c, err
