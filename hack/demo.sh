@@ -83,8 +83,11 @@ k build --insecure-registry
 say "train it: a TFJob through the real Training Operator, running the pushed digest"
 k train --build --insecure-registry -p epochs=2 --workers 2 --cpu 500m --memory 1Gi
 
-say "what it made"
+say "what it made, and what its workers printed (served by the simulated kubelet)"
 k get jobs
+job=$(HOME=$work "$bin" get jobs -o name)
+job=${job%%$'\n'*}
+k logs "${job#*/}" --tail 3
 k model history
 
 say "serve the trained model with KServe (RawDeployment) and wait until it is ready"
