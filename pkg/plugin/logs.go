@@ -149,6 +149,19 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 		}
 		return nil
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The pods there now first: the wait below ends at once for a finished job, maybe
+	// before its pods are seen.
+	pods, err := o.clientset.CoreV1().Pods(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return fmt.Errorf("listing the pods of %s: %w", job.GetName(), err)
+	}
+	for i := range pods.Items {
+		if o.Replica == "" || workload.ReplicaName(&pods.Items[i]) == o.Replica {
+			s.Attach(ctx, &pods.Items[i])
+		}
+	}
 	waiter := &apply.Waiter{Client: o.dynamic, Pods: o.clientset.CoreV1()}
 	_, err = waiter.Wait(ctx, apply.Watch{
 		Resource: gvr, Namespace: o.namespace, Name: job.GetName(), PodSelector: selector,
@@ -160,7 +173,7 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 			return nil
 		},
 	})
-	s.Wait()
+	endStreams(s, err, cancel)
 	if errors.Is(err, context.Canceled) {
 		return nil // Ctrl-C ends following, as with kubectl logs -f
 	}

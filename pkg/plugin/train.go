@@ -371,8 +371,15 @@ func (o *TrainOptions) wait(ctx context.Context, job *unstructured.Unstructured)
 	return final, nil
 }
 
+// streamDrain is how long the log streams of a finished wait may take to reach their end. A
+// kubelet ends a followed stream within seconds of the container's exit (it looks every 5 s);
+// a stream still open after this long is cut, so that a node that never ends it cannot hold
+// the command.
+const streamDrain = 10 * time.Second
+
 // endStreams waits for the log streams of a wait that ended: they are cut at once when the
-// wait failed, and drained to their end otherwise. A nil streamer is nothing to wait for.
+// wait failed, and drained to their end (for at most streamDrain) otherwise. A nil streamer
+// is nothing to wait for.
 func endStreams(streamer *logs.Streamer, waitErr error, cancel context.CancelFunc) {
 	if streamer == nil {
 		return
@@ -380,7 +387,14 @@ func endStreams(streamer *logs.Streamer, waitErr error, cancel context.CancelFun
 	if waitErr != nil {
 		cancel()
 	}
-	streamer.Wait()
+	done := make(chan struct{})
+	go func() { streamer.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(streamDrain):
+		cancel()
+		<-done
+	}
 }
 
 // failedLogs returns the last lines of the failed replicas' logs, for the error message:

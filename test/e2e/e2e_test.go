@@ -261,14 +261,25 @@ func TestTFJobSucceedsThroughTheOperator(t *testing.T) {
 	if code != 0 || out != "[worker-0] test-loss=0.1702\n[worker-0] test-accuracy=0.9507\n" {
 		t.Errorf("logs --replica worker-0 --tail 2: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
+	// Following a finished job prints what there is and ends.
+	out, errOut, code = kaptain(t, dir, nil, "logs", job, "-n", ns, "--replica", "worker-0", "-f")
+	if code != 0 || !strings.HasSuffix(out, "[worker-0] test-accuracy=0.9507\n") {
+		t.Errorf("logs -f of a finished job: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
 }
 
 func TestPyTorchJobSucceedsThroughTheOperator(t *testing.T) {
 	ns := namespace(t)
 	dir := copyModel(t, "mnist-pytorch", nil)
-	_, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--workers", "3", small, "--memory=128Mi", "--timeout", "3m")
+	_, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--workers", "3", small, "--memory=128Mi", "--timeout", "3m", "-v")
 	if code != 0 || !strings.Contains(stderr, "Succeeded") {
 		t.Fatalf("train: exit %d\n%s", code, stderr)
+	}
+	// -v streams every replica's log, prefixed, and ends once the job has.
+	for _, want := range []string{"[master-0] epoch=1\n", "[master-0] test-accuracy=0.9507\n", "[worker-1] test-accuracy=0.9507\n"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("train -v lacks %q:\n%s", want, stderr)
+		}
 	}
 	if count(t, pyTorchJobs, ns) != 1 {
 		t.Fatal("no PyTorchJob")
