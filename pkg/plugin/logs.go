@@ -128,39 +128,33 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 		s.Tail = &o.Tail
 	}
 	selector := workload.LabelJobName + "=" + job.GetName()
-	if !o.Follow {
-		pods, err := o.clientset.CoreV1().Pods(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		if err != nil {
-			return fmt.Errorf("listing the pods of %s: %w", job.GetName(), err)
-		}
-		items := pods.Items
-		slices.SortFunc(items, func(a, b corev1.Pod) int { return strings.Compare(workload.ReplicaName(&a), workload.ReplicaName(&b)) })
-		shown := 0
-		for i := range items {
-			if o.Replica != "" && workload.ReplicaName(&items[i]) != o.Replica {
-				continue
-			}
-			s.Attach(ctx, &items[i])
-			s.Wait()
-			shown++
-		}
-		if shown == 0 {
-			o.deps.progress().Printf("no replica pods of %s%s yet", job.GetName(), replicaSuffix(o.Replica))
-		}
-		return nil
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// The pods there now first: the wait below ends at once for a finished job, maybe
-	// before its pods are seen.
+	// The pods there now, a replica at a time without -f. With -f they stream together, and
+	// the wait below attaches those that appear or restart; it ends at once for a finished
+	// job, maybe before its pods are seen, hence this list first.
 	pods, err := o.clientset.CoreV1().Pods(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return fmt.Errorf("listing the pods of %s: %w", job.GetName(), err)
 	}
-	for i := range pods.Items {
-		if o.Replica == "" || workload.ReplicaName(&pods.Items[i]) == o.Replica {
-			s.Attach(ctx, &pods.Items[i])
+	items := pods.Items
+	slices.SortFunc(items, func(a, b corev1.Pod) int { return strings.Compare(workload.ReplicaName(&a), workload.ReplicaName(&b)) })
+	shown := 0
+	for i := range items {
+		if o.Replica != "" && workload.ReplicaName(&items[i]) != o.Replica {
+			continue
 		}
+		s.Attach(ctx, &items[i])
+		if !o.Follow {
+			s.Wait()
+		}
+		shown++
+	}
+	if !o.Follow {
+		if shown == 0 {
+			o.deps.progress().Printf("no replica pods of %s%s yet", job.GetName(), replicaSuffix(o.Replica))
+		}
+		return nil
 	}
 	waiter := &apply.Waiter{Client: o.dynamic, Pods: o.clientset.CoreV1()}
 	_, err = waiter.Wait(ctx, apply.Watch{
