@@ -43,11 +43,15 @@ var ErrDeleted = errors.New("deleted while waiting")
 
 // Wait blocks until w.Done says so, an OnPod or Done error, or ctx ends. It returns the
 // object's last version seen, also on error. When ctx ends, the error wraps ctx's error
-// (context.DeadlineExceeded or context.Canceled).
+// (context.DeadlineExceeded or context.Canceled). No OnPod call is running or starts once
+// it has returned.
 func (wt *Waiter) Wait(ctx context.Context, w Watch) (*unstructured.Unstructured, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if w.PodSelector != "" && w.OnPod != nil && wt.Pods != nil {
+	podsDone := make(chan struct{})
+	if w.PodSelector == "" || w.OnPod == nil || wt.Pods == nil {
+		close(podsDone)
+	} else {
 		pods := wt.Pods.Pods(w.Namespace)
 		lw := &cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -60,6 +64,7 @@ func (wt *Waiter) Wait(ctx context.Context, w Watch) (*unstructured.Unstructured
 			},
 		}
 		go func() {
+			defer close(podsDone)
 			_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
 				pod, ok := ev.Object.(*corev1.Pod)
 				if !ok || ev.Type == watch.Deleted {
@@ -96,12 +101,13 @@ func (wt *Waiter) Wait(ctx context.Context, w Watch) (*unstructured.Unstructured
 		}
 		return w.Done(obj)
 	})
-	if err == nil {
-		return last, nil
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+			// The pod watch failed the wait, or the caller's context ended.
+			err = cause
+		}
 	}
-	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
-		// The pod watch failed the wait, or the caller's context ended.
-		return last, cause
-	}
+	cancel(nil)
+	<-podsDone
 	return last, err
 }

@@ -32,24 +32,26 @@ type Failures struct {
 }
 
 // Observe reads the logs of pod's containers whose current or previous instance exited
-// with an error and were not read yet. A container waiting to restart, or running again,
-// has its failed instance read as the previous one.
+// with an error, once per instance: a read that fails is tried again on the next
+// observation. A container waiting to restart, or running again, has its failed instance
+// read as the previous one.
 func (f *Failures) Observe(ctx context.Context, pod *corev1.Pod) {
 	for _, cs := range pod.Status.ContainerStatuses {
-		t, previous, restarts := cs.State.Terminated, false, cs.RestartCount
+		t, previous := cs.State.Terminated, false
 		if t == nil {
-			t, previous, restarts = cs.LastTerminationState.Terminated, true, cs.RestartCount-1
+			t, previous = cs.LastTerminationState.Terminated, true
 		}
 		if t == nil || t.ExitCode == 0 {
 			continue
 		}
-		instance := fmt.Sprintf("%s/%s/%d", pod.UID, cs.Name, restarts)
+		// The restart count cannot name the instance: it is the failed one's while the
+		// container waits to restart, and one more once it runs again.
+		instance := string(pod.UID) + "/" + cs.Name + "/" + firstNonEmpty(t.ContainerID, t.FinishedAt.UTC().Format(time.RFC3339Nano))
 		f.mu.Lock()
 		if f.seen == nil {
 			f.seen, f.reports = map[string]bool{}, map[string]string{}
 		}
 		done := f.seen[instance]
-		f.seen[instance] = true
 		f.mu.Unlock()
 		if done {
 			continue
@@ -65,12 +67,22 @@ func (f *Failures) Observe(ctx context.Context, pod *corev1.Pod) {
 			name += " container " + cs.Name
 		}
 		f.mu.Lock()
+		f.seen[instance] = err == nil
 		if _, ok := f.reports[name]; !ok {
 			f.order = append(f.order, name)
 		}
 		f.reports[name] = fmt.Sprintf("\nlast lines of replica %s (exit code %d):\n%s", name, t.ExitCode, text)
 		f.mu.Unlock()
 	}
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // Report returns what was kept, a paragraph per replica in the order the failures were

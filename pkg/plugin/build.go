@@ -496,7 +496,7 @@ func (b *imageBuild) waitJob(ctx context.Context, ac *actionContext, jobName str
 			return nil
 		},
 	})
-	endStreams(streamer, err, cancel)
+	endStreams(streamer, err, cancel, b.deps.progress())
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return final, "", sdkerr.New(sdkerr.Timeout, "timed out after %s waiting for job.batch/%s; it keeps running: see 'kubectl logs job/%s'", b.flags.Timeout, jobName, jobName)

@@ -167,7 +167,7 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 			return nil
 		},
 	})
-	endStreams(s, err, cancel)
+	endStreams(s, err, cancel, o.deps.progress())
 	if errors.Is(err, context.Canceled) {
 		return nil // Ctrl-C ends following, as with kubectl logs -f
 	}

@@ -354,7 +354,7 @@ func (o *TrainOptions) wait(ctx context.Context, job *unstructured.Unstructured)
 			return nil
 		},
 	})
-	endStreams(streamer, err, cancel)
+	endStreams(streamer, err, cancel, progress)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		state := "not started"
@@ -371,16 +371,17 @@ func (o *TrainOptions) wait(ctx context.Context, job *unstructured.Unstructured)
 	return final, nil
 }
 
-// streamDrain is how long the log streams of a finished wait may take to reach their end. A
-// kubelet ends a followed stream within seconds of the container's exit (it looks every 5 s);
-// a stream still open after this long is cut, so that a node that never ends it cannot hold
-// the command.
-const streamDrain = 10 * time.Second
+// streamDrain is how long the log streams of a finished wait may take to reach their end.
+// A replica that still runs when its job ends is stopped by the operator with the pod's grace
+// period (30 s by default), and its stream ends when it exits; a stream still open after
+// this long is cut, with a line saying so, so that a node that never ends it cannot hold the
+// command.
+const streamDrain = 35 * time.Second
 
 // endStreams waits for the log streams of a wait that ended: they are cut at once when the
 // wait failed, and drained to their end (for at most streamDrain) otherwise. A nil streamer
 // is nothing to wait for.
-func endStreams(streamer *logs.Streamer, waitErr error, cancel context.CancelFunc) {
+func endStreams(streamer *logs.Streamer, waitErr error, cancel context.CancelFunc, p progress) {
 	if streamer == nil {
 		return
 	}
@@ -392,6 +393,7 @@ func endStreams(streamer *logs.Streamer, waitErr error, cancel context.CancelFun
 	select {
 	case <-done:
 	case <-time.After(streamDrain):
+		p.Printf("log streams still open %s after the job ended were cut", streamDrain)
 		cancel()
 		<-done
 	}
