@@ -322,3 +322,48 @@ func TestClientDryRunRunsNoCredentialProcess(t *testing.T) {
 		})
 	}
 }
+
+// A train --build's patches are train's: the nested build renders its Job without them,
+// and its objects print in the same YAML stream, ahead of the workload.
+func TestTrainPatchesStayOutOfTheNestedBuild(t *testing.T) {
+	home := t.TempDir()
+	noAWSFiles(t, home)
+	t.Setenv("HOME", home)
+	dir := t.TempDir()
+	src, _ := filepath.Abs(filepath.Join("..", "..", "examples", "mnist-tensorflow"))
+	for _, f := range []string{"kaptain.yaml", "trainer.py", "requirements.txt"} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patch := "apiVersion: kubeflow.org/v1\nkind: TFJob\nspec:\n  tfReplicaSpecs:\n    Worker:\n      template:\n        spec:\n          tolerations: [{key: gpu, operator: Exists}]\n"
+	if err := os.WriteFile(filepath.Join(dir, "tol.yaml"), []byte(patch), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := kaptain(t, dir, "train", "--build", "--builder", "cluster", "--patch", "tol.yaml", "--dry-run=client", "-o", "yaml")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	docs := strings.Split(r.stdout, "\n---\n")
+	var kinds []string
+	for _, doc := range docs {
+		kind := ""
+		for _, line := range strings.Split(doc, "\n") {
+			if k, ok := strings.CutPrefix(line, "kind: "); ok {
+				kind = k
+			}
+		}
+		kinds = append(kinds, kind)
+		tolerated := strings.Contains(doc, "tolerations:")
+		if tolerated != (kind == "TFJob") {
+			t.Errorf("%s: tolerations %v, want them on the TFJob only:\n%s", kind, tolerated, doc)
+		}
+	}
+	if got := strings.Join(kinds, ","); got != "Secret,Job,TFJob" {
+		t.Errorf("printed kinds %s, want Secret,Job,TFJob (one YAML stream)", got)
+	}
+}

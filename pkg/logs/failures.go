@@ -24,6 +24,8 @@ type Failures struct {
 	Lines int64
 	// Prefix names a pod's replica, e.g. "worker-1".
 	Prefix func(*corev1.Pod) string
+	// Noun says what failed, before its prefix ("replica" when empty).
+	Noun string
 
 	mu      sync.Mutex
 	seen    map[string]bool
@@ -71,7 +73,7 @@ func (f *Failures) Observe(ctx context.Context, pod *corev1.Pod) {
 		if _, ok := f.reports[name]; !ok {
 			f.order = append(f.order, name)
 		}
-		f.reports[name] = fmt.Sprintf("\nlast lines of replica %s (exit code %d):\n%s", name, t.ExitCode, text)
+		f.reports[name] = fmt.Sprintf("\nlast lines of %s %s (exit code %d):\n%s", firstNonEmpty(f.Noun, "replica"), name, t.ExitCode, text)
 		f.mu.Unlock()
 	}
 }

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -12,9 +13,13 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
 
 // ActionFlags are the flags every mutating command shares: the model file, dry-run, output,
@@ -46,16 +51,20 @@ func (f *ActionFlags) AddFlags(cmd *cobra.Command) {
 	f.PrintFlags.AddFlags(cmd)
 }
 
-// actionContext is an ActionFlags completed against the command line and kubeconfig.
+// actionContext is an ActionFlags completed against the command line and kubeconfig: what
+// every action of one command shares. Each action gets its own patches and output.
 type actionContext struct {
 	deps      *Deps
 	flags     *ActionFlags
 	dryRun    cmdutil.DryRunStrategy
 	namespace string
 	patches   []render.Patch
-	out       io.Writer
-	// applier is set once run has applied objects, for waiting and cleanup.
-	applier *apply.Applier
+	// out receives the printed objects.
+	out     io.Writer
+	clients *run.Clients
+	// printers are made once per command (and shared with nested actions), so that a YAML
+	// stream printed by several actions stays one stream.
+	printers map[apply.Operation]printers.ResourcePrinter
 }
 
 // complete reads the dry-run strategy, namespace (from kubeconfig, no network) and patches.
@@ -64,11 +73,11 @@ func (f *ActionFlags) complete(cmd *cobra.Command, d *Deps, workloadKind string)
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.Usage, err, "--dry-run")
 	}
-	ns, _, err := d.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+	ns, _, err := d.Factory.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return nil, fmt.Errorf("reading the namespace from kubeconfig: %w", err)
 	}
-	ac := &actionContext{deps: d, flags: f, dryRun: dryRun, namespace: ns, out: d.Streams.Out}
+	ac := &actionContext{deps: d, flags: f, dryRun: dryRun, namespace: ns, out: d.Streams.Out, printers: map[apply.Operation]printers.ResourcePrinter{}}
 	for _, p := range f.Patches {
 		patch, err := render.ReadPatchFile(p, workloadKind)
 		if err != nil {
@@ -87,49 +96,80 @@ func (f *ActionFlags) loadModel() (*model.Model, error) {
 	return model.LoadFile(f.Filename)
 }
 
-// run renders objs with opts (namespace and patches added), then prints them (client dry
-// run) or applies them and prints what the server returned.
-func (ac *actionContext) run(ctx context.Context, objs []*unstructured.Unstructured, opts render.Options) ([]apply.Result, error) {
-	opts.Namespace = ac.namespace
-	opts.Patches = ac.patches
-	nodes, err := render.Render(objs, opts)
-	if err != nil {
-		return nil, sdkerr.Wrap(sdkerr.Usage, err, "")
-	}
-	rendered, err := render.Objects(nodes)
-	if err != nil {
-		return nil, err
-	}
-	if ac.dryRun == cmdutil.DryRunClient {
-		results := make([]apply.Result, len(rendered))
-		for i, obj := range rendered {
-			results[i] = apply.Result{Object: obj, Operation: apply.Created}
-		}
-		return results, ac.print(results)
-	}
-	mapper, err := ac.deps.Factory.ToRESTMapper()
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	client, err := ac.deps.Factory.DynamicClient()
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	a := &apply.Applier{Client: client, Mapper: mapper, DryRun: ac.dryRun == cmdutil.DryRunServer, ForceConflicts: ac.flags.ForceConflicts}
-	ac.applier = a
-	results, err := a.Apply(ctx, rendered)
-	if err != nil && ctx.Err() != nil {
-		// Ctrl-C while applying: Apply removed what it had created.
-		return nil, sdkerr.Wrap(sdkerr.Interrupted, err, "interrupted; nothing was left behind")
-	}
-	if err != nil {
-		return nil, err
-	}
-	return results, ac.print(results)
+// nested returns the context of an action that runs inside this command's (the image build
+// of train --build): the same cluster and dry run, none of the command's patches, and its
+// printed objects on out.
+func (ac *actionContext) nested(out io.Writer) *actionContext {
+	n := *ac
+	n.patches, n.out = nil, out
+	return &n
 }
 
-// print writes results with the -o printer, redacting Secrets unless --show-secrets; without
-// -o it writes kubectl's "kind/name created" lines.
+// namesOnly returns a copy of the context that prints kubectl's "kind/name created" lines
+// on out whatever -o says: for commands whose -o formats their result, not their objects.
+func (ac *actionContext) namesOnly(out io.Writer) *actionContext {
+	n := *ac
+	flags := *ac.flags
+	flags.PrintFlags = genericclioptions.NewPrintFlags("created")
+	n.flags, n.out, n.printers = &flags, out, map[apply.Operation]printers.ResourcePrinter{}
+	return &n
+}
+
+// connect returns the cluster clients, made once. A client dry run must not call it.
+func (ac *actionContext) connect(m *model.Model) (run.Clients, error) {
+	if ac.clients != nil {
+		return *ac.clients, nil
+	}
+	f := ac.deps.Factory
+	mapper, err := f.ToRESTMapper()
+	if err != nil {
+		return run.Clients{}, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	dyn, err := f.DynamicClient()
+	if err != nil {
+		return run.Clients{}, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	cs, err := f.KubernetesClientSet()
+	if err != nil {
+		return run.Clients{}, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	c := run.Clients{Dynamic: dyn, Pods: cs.CoreV1(), Mapper: mapper}
+	if m != nil {
+		c.Records = track.Recorder{Store: newStore(ac.deps, cs.CoreV1(), ac.namespace, m), ModelID: m.Spec.ID, KubeName: m.KubeName()}
+	}
+	ac.clients = &c
+	return c, nil
+}
+
+// action returns an action of objs with this context's namespace, dry run, patches and
+// printer, and the model's labels for the given action name.
+func (ac *actionContext) action(m *model.Model, revision, name string, objs []*unstructured.Unstructured, owner *render.OwnerLinks) run.Action {
+	return run.Action{
+		Objects: objs,
+		Render: render.Options{
+			Namespace: ac.namespace, Labels: m.Labels(revision, name), Annotations: m.Annotations(),
+			Owner: owner, Patches: ac.patches,
+		},
+		DryRun:         ac.dryRun,
+		ForceConflicts: ac.flags.ForceConflicts,
+		Print:          ac.print,
+	}
+}
+
+// run executes a, connecting to the cluster unless it is a client dry run.
+func (ac *actionContext) run(cmd *cobra.Command, m *model.Model, a run.Action) (*run.Outcome, error) {
+	var c run.Clients
+	if ac.dryRun != cmdutil.DryRunClient {
+		var err error
+		if c, err = ac.connect(m); err != nil {
+			return nil, err
+		}
+	}
+	return run.Run(cmd.Context(), c, a, ac.deps.progress())
+}
+
+// print writes results with the -o printer, redacting Secrets unless --show-secrets;
+// without -o it writes kubectl's "kind/name created" lines, with the dry run's suffix.
 func (ac *actionContext) print(results []apply.Result) error {
 	objs := make([]*unstructured.Unstructured, len(results))
 	for i, r := range results {
@@ -144,41 +184,70 @@ func (ac *actionContext) print(results []apply.Result) error {
 			return err
 		}
 	}
-	format := ""
-	if ac.flags.PrintFlags.OutputFormat != nil {
-		format = *ac.flags.PrintFlags.OutputFormat
-	}
-	if format == "" {
-		suffix := ""
-		switch ac.dryRun {
-		case cmdutil.DryRunClient:
-			suffix = " (dry run)"
-		case cmdutil.DryRunServer:
-			suffix = " (server dry run)"
+	pf := ac.flags.PrintFlags
+	toPrinter := func(operation string) (printers.ResourcePrinter, error) {
+		pf.NamePrintFlags.Operation = operation
+		p, err := cmdutil.PrintFlagsWithDryRunStrategy(pf, ac.dryRun).ToPrinter()
+		if err != nil {
+			return nil, sdkerr.Wrap(sdkerr.Usage, err, "--output")
 		}
-		for i, obj := range objs {
-			p := &printers.NamePrinter{Operation: string(results[i].Operation) + suffix}
-			if err := p.PrintObj(obj, ac.out); err != nil {
-				return fmt.Errorf("printing %s: %w", obj.GetName(), err)
-			}
+		return p, nil
+	}
+	if pf.OutputFormat != nil && *pf.OutputFormat == "json" && len(objs) > 1 {
+		printer, err := toPrinter(string(apply.Created))
+		if err != nil {
+			return err
 		}
-		return nil
-	}
-	printer, err := ac.flags.PrintFlags.ToPrinter()
-	if err != nil {
-		return sdkerr.Wrap(sdkerr.Usage, err, "--output")
-	}
-	if format == "json" && len(objs) > 1 {
 		list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List"}}
 		for _, obj := range objs {
 			list.Items = append(list.Items, *obj)
 		}
 		return printer.PrintObj(list, ac.out)
 	}
-	for _, obj := range objs {
+	// The name printer says each object's operation; any other printer is made once, since
+	// the YAML printer separates the objects it prints.
+	names := pf.OutputFormat == nil || *pf.OutputFormat == "" || *pf.OutputFormat == "name"
+	byOperation := ac.printers
+	for i, obj := range objs {
+		op := results[i].Operation
+		if !names {
+			op = apply.Created
+		}
+		printer, ok := byOperation[op]
+		if !ok {
+			var err error
+			if printer, err = toPrinter(string(op)); err != nil {
+				return err
+			}
+			byOperation[op] = printer
+		}
 		if err := printer.PrintObj(obj, ac.out); err != nil {
 			return fmt.Errorf("printing %s: %w", obj.GetName(), err)
 		}
 	}
 	return nil
+}
+
+// storageSecret returns the Secret with the S3 credentials workloads read, or nil (with a
+// warning when something is applied) when none are configured. A client dry run fetches no
+// credentials.
+func (ac *actionContext) storageSecret(ctx context.Context, m *model.Model, name string) (*unstructured.Unstructured, error) {
+	data, err := ac.s3SecretData(ctx, m, "the workload")
+	if err != nil || data == nil {
+		return nil, err
+	}
+	return workload.Secret(name, data)
+}
+
+// s3SecretData returns the S3 credentials for a Secret, or nil (with a warning naming who goes
+// without, when something is applied) when none are configured.
+func (ac *actionContext) s3SecretData(ctx context.Context, m *model.Model, who string) (map[string]string, error) {
+	data, err := config.S3SecretData(ctx, m.S3Settings(ac.dryRun == cmdutil.DryRunClient))
+	if errors.Is(err, config.ErrNoS3Credentials) {
+		if ac.dryRun == cmdutil.DryRunNone {
+			ac.deps.progress().Printf("warning: %v; %s gets no storage credentials", err, who)
+		}
+		return nil, nil
+	}
+	return data, err
 }

@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 )
 
 // NewCmdClean returns kubectl kaptain clean.
@@ -86,7 +85,7 @@ func staleCredentials(ctx context.Context, o *DeleteOptions) ([]staleObject, err
 	for _, w := range workloads {
 		referencedNames(w.obj.Object, used)
 	}
-	selector := metav1.ListOptions{LabelSelector: render.LabelManagedBy + "=" + render.ManagedByValue}
+	selector := metav1.ListOptions{LabelSelector: model.ManagedSelector}
 	serviceAccounts := schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
 	secrets := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 	var stale []staleObject

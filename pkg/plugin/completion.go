@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
@@ -106,7 +106,7 @@ func completeNames(d *Deps, group string) []string {
 	}
 	var names []string
 	for _, m := range mappings {
-		list, err := client.Resource(m.Resource).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: render.LabelManagedBy + "=" + render.ManagedByValue})
+		list, err := client.Resource(m.Resource).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: model.ManagedSelector})
 		if err != nil {
 			continue
 		}

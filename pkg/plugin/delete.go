@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
@@ -138,7 +138,7 @@ func (o *DeleteOptions) deleteNamed(ctx context.Context, kinds []managedKind, ma
 		if err != nil {
 			return err
 		}
-		if obj.GetLabels()[render.LabelManagedBy] != render.ManagedByValue {
+		if !model.IsManaged(obj.GetLabels()) {
 			return sdkerr.New(sdkerr.Unknown, "%s %s was not made by kubectl kaptain; delete it with kubectl if you mean to", strings.ToLower(kinds[i].GVK.Kind), name)
 		}
 		found = append(found, obj)
@@ -174,7 +174,7 @@ type managedObject struct {
 func listManaged(ctx context.Context, client dynamic.Interface, ns string, kinds []managedKind, mappings []*meta.RESTMapping) ([]managedObject, error) {
 	var out []managedObject
 	for i, m := range mappings {
-		list, err := client.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: render.LabelManagedBy + "=" + render.ManagedByValue})
+		list, err := client.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: model.ManagedSelector})
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", m.Resource.Resource, err)
 		}

@@ -2,12 +2,13 @@ package plugin
 
 import (
 	"context"
-	"slices"
 
 	"github.com/spf13/cobra"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
@@ -59,7 +60,7 @@ existing deployment keeps serving and the new model gets that share of the traff
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Run(cmd.Context())
+			return o.Run(cmd)
 		},
 	}
 	o.Action.AddFlags(cmd)
@@ -127,7 +128,8 @@ func (o *DeployOptions) Validate() error {
 }
 
 // Run renders, applies and waits for the service.
-func (o *DeployOptions) Run(ctx context.Context) error {
+func (o *DeployOptions) Run(cmd *cobra.Command) error {
+	ctx := cmd.Context()
 	s := o.serving
 	uri, err := o.modelURI(ctx)
 	if err != nil {
@@ -153,12 +155,12 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 		// domainTemplate {{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}.
 		o.deps.progress().Printf("warning: KServe's default host name label %s is %d characters, over DNS's 63: unless the cluster's domainTemplate differs, the service will not become ready; use a shorter namespace", host, len(host))
 	}
-	err = s.apply(ctx, objs, action, o.revision, o.Serve)
-	if s.action.dryRun == cmdutil.DryRunNone && (o.Serve.Wait || err != nil) {
-		s.record(ctx, track.Action{Name: "deploy", Revision: o.revision, Err: err, ModelURI: uri, Image: s.model.Spec.Image,
-			Workload: "inferenceservice." + s.gvk.Group + "/" + s.name})
-	}
-	return err
+	isvc := objs[len(objs)-1]
+	a := s.action.action(s.model, o.revision, action, objs,
+		&render.OwnerLinks{APIVersion: isvc.GetAPIVersion(), Kind: isvc.GetKind(), Name: s.name, OwnedKinds: []string{"Secret", "ServiceAccount"}})
+	entry := track.Action{Name: "deploy", Revision: o.revision, ModelURI: uri, Image: s.model.Spec.Image}
+	// A deployment is recorded once its wait ended, or when it was refused.
+	return s.run(cmd, a, o.Serve, entry, func(out *run.Outcome) bool { return out.Waited || out.Err != nil })
 }
 
 // modelURI is --model-uri, or the latest trained location from the model's record.
@@ -175,12 +177,8 @@ func (o *DeployOptions) modelURI(ctx context.Context) (string, error) {
 	if err != nil && !isNotTracked(err) {
 		return "", err
 	}
-	if rec != nil {
-		for _, e := range slices.Backward(rec.History) {
-			if e.Succeeded && (e.Action == "train" || e.Action == "tune") && e.ModelURI != "" {
-				return e.ModelURI, nil
-			}
-		}
+	if uri := rec.LatestModelURI(model.ActionTrain, model.ActionTune); uri != "" {
+		return uri, nil
 	}
 	return "", sdkerr.New(sdkerr.ModelValidation, "model %s has no trained revision to deploy; train it first or pass --model-uri", s.model.Spec.ID)
 }

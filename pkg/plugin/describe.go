@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/kubectl/pkg/describe"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
@@ -80,8 +81,8 @@ trial, a service's URL and traffic split.`,
 func kaptainSection(ctx context.Context, d *Deps, out io.Writer, k managedKind, obj *unstructured.Unstructured) error {
 	w := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	defer w.Flush()
-	fmt.Fprintf(w, "  Model:\t%s\n", orNone(obj.GetAnnotations()["kaptain.dev/model-id"]))
-	fmt.Fprintf(w, "  Revision:\t%s\n", orNone(obj.GetLabels()["kaptain.dev/revision"]))
+	fmt.Fprintf(w, "  Model:\t%s\n", orNone(obj.GetAnnotations()[model.AnnotationModelID]))
+	fmt.Fprintf(w, "  Revision:\t%s\n", orNone(obj.GetLabels()[model.LabelRevision]))
 	switch k.Group {
 	case "jobs":
 		st := workload.StateOf(obj)
@@ -137,8 +138,8 @@ func kaptainSection(ctx context.Context, d *Deps, out io.Writer, k managedKind, 
 		st := workload.ServiceStateOf(obj)
 		fmt.Fprintf(w, "  URL:\t%s\n", orNone(st.URL))
 		fmt.Fprintf(w, "  State:\t%s\n", st)
-		uri := obj.GetAnnotations()["kaptain.dev/model-uri"]
-		previous := obj.GetAnnotations()["kaptain.dev/previous-model-uri"]
+		uri := obj.GetAnnotations()[model.AnnotationModelURI]
+		previous := obj.GetAnnotations()[model.AnnotationPreviousModelURI]
 		if pct, ok, _ := unstructured.NestedInt64(obj.Object, "spec", "predictor", "canaryTrafficPercent"); ok && previous != "" {
 			fmt.Fprintf(w, "  Traffic:\t%d%% to %s (canary), %d%% to %s\n", pct, uri, 100-pct, previous)
 		} else {

@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
@@ -124,7 +124,7 @@ func diagnose(ctx context.Context, d *Deps) ([]Finding, error) {
 			findings = append(findings, workloadFinding(w))
 		}
 	}
-	selector := metav1.ListOptions{LabelSelector: render.LabelManagedBy + "=" + render.ManagedByValue}
+	selector := metav1.ListOptions{LabelSelector: model.ManagedSelector}
 	jobs, err := cs.BatchV1().Jobs(o.namespace).List(ctx, selector)
 	if forbidden(err) {
 		return findings, nil

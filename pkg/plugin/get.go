@@ -11,7 +11,7 @@ import (
 	"k8s.io/kubectl/pkg/cmd/get"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
@@ -63,7 +63,7 @@ app.kubernetes.io/managed-by=kubectl-kaptain are listed.`,
 				}
 				getArgs = []string{strings.Join(found, ","), args[1]}
 			} else {
-				selector := render.LabelManagedBy + "=" + render.ManagedByValue
+				selector := model.ManagedSelector
 				if o.LabelSelector != "" {
 					selector += "," + o.LabelSelector
 				}

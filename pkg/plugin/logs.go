@@ -16,8 +16,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/logs"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
@@ -156,8 +156,8 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 		}
 		return nil
 	}
-	waiter := &apply.Waiter{Client: o.dynamic, Pods: o.clientset.CoreV1()}
-	_, err = waiter.Wait(ctx, apply.Watch{
+	waiter := &run.Waiter{Client: o.dynamic, Pods: o.clientset.CoreV1()}
+	_, err = waiter.Wait(ctx, run.Watch{
 		Resource: gvr, Namespace: o.namespace, Name: job.GetName(), PodSelector: selector,
 		Done: func(obj *unstructured.Unstructured) (bool, error) { return workload.StateOf(obj).Finished(), nil },
 		OnPod: func(pod *corev1.Pod) error {
@@ -167,7 +167,7 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 			return nil
 		},
 	})
-	endStreams(s, err, cancel, o.deps.progress())
+	run.EndStreams(s, err, cancel, o.deps.progress())
 	if errors.Is(err, context.Canceled) {
 		return nil // Ctrl-C ends following, as with kubectl logs -f
 	}

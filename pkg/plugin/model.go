@@ -19,7 +19,6 @@ import (
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
@@ -77,7 +76,7 @@ func (o *ModelOptions) complete() error {
 func newStore(d *Deps, cms corev1client.ConfigMapsGetter, ns string, m *model.Model) *track.Store {
 	return &track.Store{
 		ConfigMaps: cms, Namespace: ns,
-		Labels:      map[string]string{render.LabelManagedBy: render.ManagedByValue, render.LabelModel: m.KubeName()},
+		Labels: map[string]string{model.LabelManagedBy: model.ManagedByValue, model.LabelModel: m.KubeName()}, Annotations: m.Annotations(),
 		NewRevision: d.NewRevision, Now: time.Now,
 	}
 }
@@ -137,12 +136,7 @@ func newCmdModelMeta(o *ModelOptions) *cobra.Command {
 				if rec.Hyperparameters != nil {
 					meta.Hyperparameters = rec.Hyperparameters
 				}
-				for _, e := range slices.Backward(rec.History) {
-					if e.Succeeded && e.ModelURI != "" {
-						meta.ModelURI = e.ModelURI
-						break
-					}
-				}
+				meta.ModelURI = rec.LatestModelURI()
 			case !isNotTracked(err):
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
@@ -38,8 +39,11 @@ type Deps struct {
 	Output config.Output
 }
 
-// progress returns the writer of progress lines.
-func (d *Deps) progress() progress { return newProgress(d.Streams.ErrOut, d.Output) }
+// progress returns the writer of progress lines: the error stream, never the output stream,
+// so that -o yaml stays pipeable; KAPTAIN_SDK_LOG_TIMEFORMAT adds a timestamp.
+func (d *Deps) progress() run.Progress {
+	return run.Progress{W: d.Streams.ErrOut, Layout: d.Output.TimeLayout}
+}
 
 // NewCmdKaptain returns the root command, kubectl kaptain, with kubectl's global flags.
 func NewCmdKaptain(d *Deps) *cobra.Command {

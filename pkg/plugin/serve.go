@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,10 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
@@ -100,7 +97,7 @@ func completeServing(ctx context.Context, cmd *cobra.Command, d *Deps, flags *Ac
 	case err != nil:
 		return nil, fmt.Errorf("reading inferenceservice %s: %w", s.name, err)
 	default:
-		if current.GetLabels()[render.LabelManagedBy] != render.ManagedByValue {
+		if !model.IsManaged(current.GetLabels()) {
 			return nil, sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s exists and was not made by kubectl kaptain; it is left alone", s.name)
 		}
 		s.current = current
@@ -115,7 +112,7 @@ func (s *serving) currentURIs() (uri, previous string) {
 		return "", ""
 	}
 	a := s.current.GetAnnotations()
-	return a[workload.AnnotationModelURI], a[workload.AnnotationPreviousModelURI]
+	return a[model.AnnotationModelURI], a[model.AnnotationPreviousModelURI]
 }
 
 // canary returns the canary's traffic percent, or nil without a canary.
@@ -135,10 +132,11 @@ func (s *serving) canary() *int64 {
 // are configured.
 func (s *serving) objects(ctx context.Context, sv workload.Serve) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
-	st := s.model.Spec.Config.Storage
-	data, err := config.S3SecretData(ctx, config.S3Settings{Endpoint: st.Endpoint, Region: st.Region, ForcePathStyle: st.ForcePathStyle, SignatureVersion: st.SignatureVersion, Offline: s.action.dryRun == cmdutil.DryRunClient})
-	switch {
-	case err == nil:
+	data, err := s.action.s3SecretData(ctx, s.model, "the model server")
+	if err != nil {
+		return nil, err
+	}
+	if data != nil {
 		name := s.name + "-storage"
 		secret, err := workload.StorageSecret(name, data)
 		if err != nil {
@@ -150,12 +148,6 @@ func (s *serving) objects(ctx context.Context, sv workload.Serve) ([]*unstructur
 		}
 		objs = append(objs, secret, sa)
 		sv.ServiceAccount = name
-	case errors.Is(err, config.ErrNoS3Credentials):
-		if s.action.dryRun == cmdutil.DryRunNone {
-			s.deps.progress().Printf("warning: %v; the model server gets no storage credentials", err)
-		}
-	default:
-		return nil, err
 	}
 	sv.Name, sv.APIVersion = s.name, s.gvk.GroupVersion().String()
 	isvc, err := workload.InferenceService(s.model, sv)
@@ -165,67 +157,46 @@ func (s *serving) objects(ctx context.Context, sv workload.Serve) ([]*unstructur
 	return append(objs, isvc), nil
 }
 
-// apply renders and applies (or prints) objs, then waits for the service to be ready.
-func (s *serving) apply(ctx context.Context, objs []*unstructured.Unstructured, action, revision string, f ServeFlags) error {
-	isvc := objs[len(objs)-1]
-	_, err := s.action.run(ctx, objs, render.Options{
-		Labels:      ModelLabels(s.model, revision, action),
-		Annotations: map[string]string{render.AnnotationModelID: s.model.Spec.ID},
-		Owner:       &render.OwnerLinks{APIVersion: isvc.GetAPIVersion(), Kind: isvc.GetKind(), Name: s.name, OwnedKinds: []string{"Secret", "ServiceAccount"}},
-	})
-	if err != nil || s.action.dryRun != cmdutil.DryRunNone || !f.Wait {
-		return err
-	}
-	return s.wait(ctx, f.Timeout)
-}
+// ref names the service as kubectl does.
+func (s *serving) ref() string { return run.Ref(s.gvk, s.name) }
 
-// wait watches the service until it is ready for its current spec, a condition turns False,
-// or the timeout passes.
-func (s *serving) wait(ctx context.Context, timeout time.Duration) error {
-	client, err := s.deps.Factory.DynamicClient()
-	if err != nil {
-		return err
-	}
-	ref := "inferenceservice." + s.gvk.Group + "/" + s.name
-	progress := s.deps.progress()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	last := ""
-	final, err := (&apply.Waiter{Client: client}).Wait(ctx, apply.Watch{
-		Resource: s.resource, Namespace: s.action.namespace, Name: s.name,
-		Done: func(obj *unstructured.Unstructured) (bool, error) {
-			st := workload.ServiceStateOf(obj)
-			if line := st.String(); line != last {
-				progress.Printf("%s %s", ref, line)
-				last = line
-			}
-			if st.Failed && st.Settled {
-				return false, sdkerr.New(sdkerr.ModelDeployment, "%s is not ready: %s: %s%s", ref, st.Reason, st.Message, s.podStates(ctx))
-			}
-			return st.Ready && st.Settled, nil
-		},
-	})
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		state := "no status"
-		if final != nil {
-			state = workload.ServiceStateOf(final).String()
+// run applies (or prints) a, waiting for the service to be ready when f says so, and
+// records entry with the outcome's error when record says so.
+func (s *serving) run(cmd *cobra.Command, a run.Action, f ServeFlags, entry track.Action, record func(*run.Outcome) bool) error {
+	if f.Wait {
+		a.Wait = &run.Wait{
+			Kind: s.gvk, Name: s.name, Timeout: f.Timeout,
+			State: func(obj *unstructured.Unstructured) run.State {
+				st := workload.ServiceStateOf(obj)
+				state := run.State{Line: st.String(), Done: st.Ready && st.Settled}
+				if st.Failed && st.Settled {
+					state.Failure = "is not ready: " + st.Reason + ": " + st.Message
+				}
+				return state
+			},
+			FailClass: sdkerr.ModelDeployment, TimeoutClass: sdkerr.ModelDeployment, Explain: s.podStates,
 		}
-		return sdkerr.New(sdkerr.ModelDeployment, "timed out after %s waiting for %s to be ready (last state: %s)%s", timeout, ref, state, s.podStates(context.WithoutCancel(ctx)))
-	case err != nil:
-		return err
 	}
-	progress.Printf("%s is ready: %s", ref, workload.ServiceStateOf(final).URL)
-	return nil
+	a.Record = func(out *run.Outcome) *track.Action {
+		if !record(out) {
+			return nil
+		}
+		entry.Err, entry.Workload = out.Err, s.ref()
+		return &entry
+	}
+	out, err := s.action.run(cmd, s.model, a)
+	if err == nil && out != nil && out.Waited {
+		s.deps.progress().Printf("%s is ready: %s", s.ref(), workload.ServiceStateOf(out.Final).URL)
+	}
+	return err
 }
 
 // podStates describes the predictor's pods, for error messages.
 func (s *serving) podStates(ctx context.Context) string {
-	cs, err := s.deps.Factory.KubernetesClientSet()
-	if err != nil {
+	if s.action.clients == nil {
 		return ""
 	}
-	pods, err := cs.CoreV1().Pods(s.action.namespace).List(ctx, metav1.ListOptions{LabelSelector: workload.LabelInferenceService + "=" + s.name})
+	pods, err := s.action.clients.Pods.Pods(s.action.namespace).List(ctx, metav1.ListOptions{LabelSelector: workload.LabelInferenceService + "=" + s.name})
 	if err != nil {
 		return ""
 	}
@@ -250,11 +221,6 @@ func (s *serving) podStates(ctx context.Context) string {
 	return b.String()
 }
 
-// record adds a deployment to the model's record, warning on failure.
-func (s *serving) record(ctx context.Context, a track.Action) {
-	recordAction(ctx, s.deps, s.action.namespace, s.model, a)
-}
-
 // requireCanary checks that the model is deployed with a canary, naming the command.
 func (s *serving) requireCanary(command string) error {
 	if s.action.dryRun == cmdutil.DryRunClient {
@@ -267,34 +233,4 @@ func (s *serving) requireCanary(command string) error {
 		return sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s has no canary to %s; 'kubectl kaptain deploy --canary-traffic-percent P' makes one", s.name, command)
 	}
 	return nil
-}
-
-// reapply applies the current service again with its model URI set to uri and without a
-// canary, keeping everything else (resources, autoscaling) as deployed.
-func (s *serving) reapply(ctx context.Context, uri, action string, f ServeFlags) error {
-	cur := s.current
-	obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": cur.GetAPIVersion(), "kind": cur.GetKind()}}
-	obj.SetName(cur.GetName())
-	obj.SetNamespace(cur.GetNamespace())
-	annotations := cur.GetAnnotations()
-	delete(annotations, workload.AnnotationPreviousModelURI)
-	delete(annotations, "kubectl.kubernetes.io/last-applied-configuration")
-	annotations[workload.AnnotationModelURI] = uri
-	obj.SetAnnotations(annotations)
-	labels := cur.GetLabels()
-	labels[render.LabelAction] = action
-	obj.SetLabels(labels)
-	spec, _, _ := unstructured.NestedMap(cur.Object, "spec")
-	obj.Object["spec"] = spec
-	unstructured.RemoveNestedField(obj.Object, "spec", "predictor", "canaryTrafficPercent")
-	if err := unstructured.SetNestedField(obj.Object, uri, "spec", "predictor", "model", "storageUri"); err != nil {
-		return err
-	}
-	if _, err := s.action.run(ctx, []*unstructured.Unstructured{obj}, render.Options{}); err != nil {
-		return err
-	}
-	if s.action.dryRun != cmdutil.DryRunNone || !f.Wait {
-		return nil
-	}
-	return s.wait(ctx, f.Timeout)
 }

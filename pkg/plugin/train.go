@@ -1,8 +1,6 @@
 package plugin
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,17 +9,14 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/utils/ptr"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/logs"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
@@ -201,35 +196,21 @@ func (o *TrainOptions) Validate() error {
 	return nil
 }
 
-// JobName is the training job's name: the model's Kubernetes name, "train" and the first six
-// characters of the revision.
-func JobName(m *model.Model, revision string) string {
-	return fmt.Sprintf("%s-train-%s", m.KubeName(), shortRevision(revision))
-}
-
-func shortRevision(r string) string {
-	r = strings.ReplaceAll(strings.ToLower(r), "-", "")
-	if len(r) > 6 {
-		r = r[:6]
-	}
-	return r
-}
-
 // Run renders the job (and a Secret with S3 credentials when there are any), prints or
 // applies it, and waits for it to finish.
 func (o *TrainOptions) Run(cmd *cobra.Command) error {
 	ctx := cmd.Context()
-	m := o.model
+	m, ac := o.model, o.action
 	progress := o.deps.progress()
 	var ttl *int32
 	if o.ttl != nil {
 		v := int32(min(*o.ttl, 1<<31-1))
 		ttl = &v
 	}
-	name := JobName(m, o.revision)
+	name := m.JobName(model.ActionTrain, o.revision)
 	var objs []*unstructured.Unstructured
 	secretName := ""
-	secret, err := storageSecret(ctx, o.deps, m, name+"-storage", o.action.dryRun)
+	secret, err := ac.storageSecret(ctx, m, name+"-storage")
 	if err != nil {
 		return err
 	}
@@ -237,7 +218,7 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 		objs = append(objs, secret)
 		secretName = secret.GetName()
 	}
-	image, err := o.BuildFirst.image(ctx, o.action, o.revision, o.verbose)
+	image, err := o.BuildFirst.image(cmd, ac, o.revision, o.verbose)
 	if err != nil {
 		return err
 	}
@@ -257,193 +238,57 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 		return sdkerr.Wrap(sdkerr.ModelValidation, err, "")
 	}
 	objs = append(objs, job)
-	if o.action.dryRun == cmdutil.DryRunNone && image == "" {
+	if ac.dryRun == cmdutil.DryRunNone && image == "" {
 		progress.Printf("using image %s as given in kaptain.yaml (--build builds it first)", m.Spec.Image)
 	}
-	results, err := o.action.run(ctx, objs, render.Options{
-		Labels:      ModelLabels(m, o.revision, "train"),
-		Annotations: map[string]string{render.AnnotationModelID: m.Spec.ID},
-		Owner:       &render.OwnerLinks{APIVersion: job.GetAPIVersion(), Kind: job.GetKind(), Name: name, OwnedKinds: []string{"Secret"}},
-	})
-	if err != nil || o.action.dryRun != cmdutil.DryRunNone {
+	gvk := job.GroupVersionKind()
+	ref := run.Ref(gvk, name)
+	modelURI := m.TrainedURI(o.revision)
+	a := ac.action(m, o.revision, model.ActionTrain, objs,
+		&render.OwnerLinks{APIVersion: job.GetAPIVersion(), Kind: job.GetKind(), Name: name, OwnedKinds: []string{"Secret"}})
+	if o.Wait {
+		a.Wait = &run.Wait{
+			Kind: gvk, Name: name, Timeout: o.Timeout,
+			State: func(obj *unstructured.Unstructured) run.State {
+				st := workload.StateOf(obj)
+				state := run.State{Line: st.String(), Done: st.Finished()}
+				if st.Phase == workload.Failed {
+					state.Failure = "failed: " + firstNonEmpty(st.Message, st.Reason, "no message")
+				}
+				return state
+			},
+			Pods: &run.Pods{
+				Selector: workload.LabelJobName + "=" + name, Problem: workload.PodProblem,
+				Name:      func(p *corev1.Pod) string { return "replica " + workload.ReplicaName(p) },
+				LogPrefix: workload.ReplicaName, FailureLines: 20,
+			},
+			FailClass:   sdkerr.JobFailed,
+			TimeoutHint: fmt.Sprintf("; it keeps running: see 'kubectl kaptain logs %s'", name),
+		}
+		if o.verbose {
+			a.Wait.Pods.Logs = o.deps.Streams.ErrOut
+		}
+		if o.forceCleanup {
+			a.Remove = run.Removal{When: run.WhenFinished, Reason: "--force-cleanup"}
+		}
+		a.Record = func(out *run.Outcome) *track.Action {
+			if !out.Waited || out.TimedOut { // a job that timed out keeps running
+				return nil
+			}
+			return &track.Action{Name: model.ActionTrain, Revision: o.revision, Err: out.Err, Hyperparameters: o.params,
+				Image: firstNonEmpty(image, m.Spec.Image), ModelURI: modelURI, Workload: ref}
+		}
+	}
+	if _, err := ac.run(cmd, m, a); err != nil || ac.dryRun != cmdutil.DryRunNone {
 		return err
 	}
-	var created []*unstructured.Unstructured
-	for _, r := range results {
-		if r.Operation == apply.Created {
-			created = append(created, r.Object)
-		}
-	}
-	kind := strings.ToLower(job.GetKind())
 	if !o.Wait {
-		progress.Printf("%s.kubeflow.org/%s submitted; follow it with 'kubectl kaptain logs %s -f'", kind, name, name)
+		progress.Printf("%s submitted; follow it with 'kubectl kaptain logs %s -f'", ref, name)
 		return nil
-	}
-	final, waitErr := o.wait(ctx, job)
-	if errors.Is(waitErr, context.Canceled) && ctx.Err() != nil {
-		// Ctrl-C: remove what this run created, nothing else.
-		if err := o.action.applier.Delete(created); err != nil {
-			return sdkerr.Wrap(sdkerr.Interrupted, err, "interrupted; cleaning up")
-		}
-		return sdkerr.New(sdkerr.Interrupted, "interrupted; removed %s", describeObjects(created))
-	}
-	if o.forceCleanup && final != nil && workload.StateOf(final).Finished() {
-		if err := o.action.applier.Delete(created); err != nil {
-			return errors.Join(waitErr, err)
-		}
-		progress.Printf("removed %s (--force-cleanup)", describeObjects(created))
-	}
-	modelURI := strings.TrimRight(m.Spec.Config.ModelStorageURI, "/") + "/" + m.Spec.ID + "/trained/" + o.revision
-	if sdkerr.ClassOf(waitErr) != sdkerr.Timeout { // a job that timed out keeps running
-		recordAction(ctx, o.deps, o.action.namespace, m, track.Action{Name: "train", Revision: o.revision, Err: waitErr, Hyperparameters: o.params,
-			Image: firstNonEmpty(image, m.Spec.Image), ModelURI: modelURI, Workload: kind + ".kubeflow.org/" + name})
-	}
-	if waitErr != nil {
-		return waitErr
 	}
 	progress.Printf("trained model %s, revision %s, hyperparameters %s; the code was told to save it to %s",
 		m.Spec.ID, o.revision, strings.Join(workload.Arguments(o.params, nil), " "), modelURI)
 	return nil
-}
-
-// wait watches the job and its pods until the job finishes, a pod cannot run, the timeout
-// passes or ctx is cancelled, printing a line per change of state.
-func (o *TrainOptions) wait(ctx context.Context, job *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	clientset, err := o.deps.Factory.KubernetesClientSet()
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	client, err := o.deps.Factory.DynamicClient()
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	mapping, err := o.action.applier.Mapper.RESTMapping(job.GroupVersionKind().GroupKind(), job.GroupVersionKind().Version)
-	if err != nil {
-		return nil, err
-	}
-	name, ref := job.GetName(), strings.ToLower(job.GetKind())+".kubeflow.org/"+job.GetName()
-	progress := o.deps.progress()
-	var streamer *logs.Streamer
-	if o.verbose {
-		streamer = &logs.Streamer{Pods: clientset.CoreV1(), Out: o.deps.Streams.ErrOut, Prefix: workload.ReplicaName, Follow: true}
-	}
-	failures := &logs.Failures{Pods: clientset.CoreV1(), Lines: 20, Prefix: workload.ReplicaName}
-	timeoutCtx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	last := ""
-	waiter := &apply.Waiter{Client: client, Pods: clientset.CoreV1()}
-	final, err := waiter.Wait(timeoutCtx, apply.Watch{
-		Resource: mapping.Resource, Namespace: o.action.namespace, Name: name,
-		PodSelector: workload.LabelJobName + "=" + name,
-		Done: func(obj *unstructured.Unstructured) (bool, error) {
-			st := workload.StateOf(obj)
-			if line := st.String(); line != last {
-				progress.Printf("%s %s", ref, line)
-				last = line
-			}
-			return st.Finished(), nil
-		},
-		OnPod: func(pod *corev1.Pod) error {
-			if reason, msg, bad := workload.PodProblem(pod); bad {
-				return sdkerr.New(sdkerr.WorkloadDeployment, "%s: replica %s (pod %s) cannot run: %s: %s", ref, workload.ReplicaName(pod), pod.Name, reason, msg)
-			}
-			if streamer != nil {
-				streamer.Attach(timeoutCtx, pod)
-			}
-			failures.Observe(timeoutCtx, pod)
-			return nil
-		},
-	})
-	endStreams(streamer, err, cancel, progress)
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		state := "not started"
-		if final != nil {
-			state = workload.StateOf(final).String()
-		}
-		return final, sdkerr.New(sdkerr.Timeout, "timed out after %s waiting for %s (last state: %s); it keeps running: see 'kubectl kaptain logs %s'", o.Timeout, ref, state, name)
-	case err != nil:
-		return final, err
-	}
-	if st := workload.StateOf(final); st.Phase == workload.Failed {
-		return final, sdkerr.New(sdkerr.JobFailed, "%s failed: %s%s", ref, firstNonEmpty(st.Message, st.Reason, "no message"), o.failedLogs(ctx, clientset.CoreV1(), name, failures))
-	}
-	return final, nil
-}
-
-// streamDrain is how long the log streams of a finished wait may take to reach their end.
-// A replica that still runs when its job ends is stopped by the operator with the pod's grace
-// period (30 s by default), and its stream ends when it exits; a stream still open after
-// this long is cut, with a line saying so, so that a node that never ends it cannot hold the
-// command.
-const streamDrain = 35 * time.Second
-
-// endStreams waits for the log streams of a wait that ended: they are cut at once when the
-// wait failed, and drained to their end (for at most streamDrain) otherwise. A nil streamer
-// is nothing to wait for.
-func endStreams(streamer *logs.Streamer, waitErr error, cancel context.CancelFunc, p progress) {
-	if streamer == nil {
-		return
-	}
-	if waitErr != nil {
-		cancel()
-	}
-	done := make(chan struct{})
-	go func() { streamer.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(streamDrain):
-		p.Printf("log streams still open %s after the job ended were cut", streamDrain)
-		cancel()
-		<-done
-	}
-}
-
-// failedLogs returns the last lines of the failed replicas' logs, for the error message:
-// those kept while waiting, and those of the pods still there.
-func (o *TrainOptions) failedLogs(ctx context.Context, pods corev1client.PodsGetter, job string, failures *logs.Failures) string {
-	list, err := pods.Pods(o.action.namespace).List(ctx, metav1.ListOptions{LabelSelector: workload.LabelJobName + "=" + job})
-	if err == nil {
-		for i := range list.Items {
-			failures.Observe(ctx, &list.Items[i])
-		}
-	}
-	if report := failures.Report(); report != "" {
-		return report
-	}
-	if err != nil || len(list.Items) == 0 {
-		return "\n(no replica logs: the job's pods are gone)"
-	}
-	return ""
-}
-
-// storageSecret returns the Secret with the S3 credentials workloads read, or nil (with a
-// warning when something is applied) when none are configured.
-func storageSecret(ctx context.Context, d *Deps, m *model.Model, name string, dryRun cmdutil.DryRunStrategy) (*unstructured.Unstructured, error) {
-	st := m.Spec.Config.Storage
-	data, err := config.S3SecretData(ctx, config.S3Settings{Endpoint: st.Endpoint, Region: st.Region, ForcePathStyle: st.ForcePathStyle, SignatureVersion: st.SignatureVersion, Offline: dryRun == cmdutil.DryRunClient})
-	switch {
-	case err == nil:
-		return workload.Secret(name, data)
-	case errors.Is(err, config.ErrNoS3Credentials):
-		if dryRun == cmdutil.DryRunNone {
-			d.progress().Printf("warning: %v; the workload gets no storage credentials", err)
-		}
-		return nil, nil
-	}
-	return nil, err
-}
-
-// describeObjects names objects as "tfjob x and secret y".
-func describeObjects(objs []*unstructured.Unstructured) string {
-	if len(objs) == 0 {
-		return "nothing"
-	}
-	names := make([]string, len(objs))
-	for i, obj := range objs {
-		names[i] = strings.ToLower(obj.GetKind()) + " " + obj.GetName()
-	}
-	return strings.Join(names, " and ")
 }
 
 func firstNonEmpty(values ...string) string {
@@ -461,18 +306,4 @@ func flagValue(set, value bool) *bool {
 		return nil
 	}
 	return &value
-}
-
-// ModelLabels are the labels of everything an action makes for a model: managed-by, model,
-// revision, action, and the model's own labels.
-func ModelLabels(m *model.Model, revision, action string) map[string]string {
-	labels := maps.Clone(m.Spec.Labels)
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[render.LabelManagedBy] = render.ManagedByValue
-	labels[render.LabelModel] = m.KubeName()
-	labels[render.LabelRevision] = revision
-	labels[render.LabelAction] = action
-	return labels
 }

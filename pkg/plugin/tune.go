@@ -1,8 +1,6 @@
 package plugin
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -15,10 +13,10 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/utils/ptr"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
@@ -84,7 +82,7 @@ settings. Defaults come from kaptain.yaml's tune section.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Run(cmd.Context())
+			return o.Run(cmd)
 		},
 	}
 	o.Action.AddFlags(cmd)
@@ -203,7 +201,7 @@ func (o *TuneOptions) Complete(cmd *cobra.Command) error {
 	}
 	o.revision = o.deps.NewRevision()
 	o.tune = workload.Tune{
-		Name: fmt.Sprintf("%s-tune-%s", m.KubeName(), shortRevision(o.revision)), Revision: o.revision, Search: search,
+		Name: m.JobName(model.ActionTune, o.revision), Revision: o.revision, Search: search,
 		Objectives: objectives, ObjectiveType: objectiveType, Goal: goal,
 		Train: workload.Train{Hyperparameters: fixed, Args: args, Workers: o.Workers, Resources: o.Resources.resources(), TTLSecondsAfterFinished: ttl, BackoffLimit: ptr.To(int32(DefaultBackoffLimit))},
 	}
@@ -215,9 +213,7 @@ func (o *TuneOptions) Complete(cmd *cobra.Command) error {
 	}
 	if o.action.dryRun == cmdutil.DryRunNone {
 		// Without a dry run, -o formats the best hyperparameters; the experiment is named on stderr.
-		empty := ""
-		o.Action.PrintFlags.OutputFormat = &empty
-		o.action.out = o.deps.Streams.ErrOut
+		o.action = o.action.namesOnly(o.deps.Streams.ErrOut)
 	}
 	return nil
 }
@@ -255,13 +251,14 @@ func (o *TuneOptions) Validate() error {
 }
 
 // Run renders and applies the experiment, waits for it and prints the best hyperparameters.
-func (o *TuneOptions) Run(ctx context.Context) error {
-	image, err := o.BuildFirst.image(ctx, o.action, o.revision, false)
+func (o *TuneOptions) Run(cmd *cobra.Command) error {
+	m, ac := o.model, o.action
+	image, err := o.BuildFirst.image(cmd, ac, o.revision, false)
 	if err != nil {
 		return err
 	}
 	o.tune.Train.Image = image
-	secret, err := storageSecret(ctx, o.deps, o.model, o.tune.Name+"-storage", o.action.dryRun)
+	secret, err := ac.storageSecret(cmd.Context(), m, o.tune.Name+"-storage")
 	if err != nil {
 		return err
 	}
@@ -270,83 +267,51 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		objs = append(objs, secret)
 		o.tune.Train.StorageSecret = secret.GetName()
 	}
-	exp, err := workload.Experiment(o.model, o.tune)
+	exp, err := workload.Experiment(m, o.tune)
 	if err != nil {
 		return err
 	}
-	results, err := o.action.run(ctx, append(objs, exp), render.Options{
-		Labels:      ModelLabels(o.model, o.revision, "tune"),
-		Annotations: map[string]string{render.AnnotationModelID: o.model.Spec.ID},
-		Owner:       &render.OwnerLinks{APIVersion: exp.GetAPIVersion(), Kind: exp.GetKind(), Name: exp.GetName(), OwnedKinds: []string{"Secret"}},
-	})
-	if err != nil || o.action.dryRun != cmdutil.DryRunNone || !o.Wait {
-		return err
-	}
-	var created []*unstructured.Unstructured
-	for _, r := range results {
-		if r.Operation == apply.Created {
-			created = append(created, r.Object)
+	ref := run.Ref(exp.GroupVersionKind(), exp.GetName())
+	a := ac.action(m, o.revision, model.ActionTune, append(objs, exp),
+		&render.OwnerLinks{APIVersion: exp.GetAPIVersion(), Kind: exp.GetKind(), Name: exp.GetName(), OwnedKinds: []string{"Secret"}})
+	if o.Wait {
+		a.Wait = &run.Wait{
+			Kind: exp.GroupVersionKind(), Name: exp.GetName(), Timeout: o.Timeout,
+			State: func(obj *unstructured.Unstructured) run.State {
+				st := workload.ExperimentStateOf(obj)
+				state := run.State{Line: st.String(), Done: st.Finished()}
+				switch {
+				case st.Phase == "Failed":
+					state.Failure = "failed: " + firstNonEmpty(st.Message, "no message")
+				case st.Finished() && st.BestTrial == "":
+					state.Failure = "succeeded without an optimal trial"
+				}
+				return state
+			},
+			FailClass: sdkerr.JobFailed, TimeoutHint: "; it keeps running",
 		}
-	}
-	ref := "experiment.kubeflow.org/" + exp.GetName()
-	client, err := o.deps.Factory.DynamicClient()
-	if err != nil {
-		return err
-	}
-	mapping, err := o.action.applier.Mapper.RESTMapping(exp.GroupVersionKind().GroupKind(), exp.GroupVersionKind().Version)
-	if err != nil {
-		return err
-	}
-	progress := o.deps.progress()
-	timeoutCtx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	last := ""
-	final, err := (&apply.Waiter{Client: client}).Wait(timeoutCtx, apply.Watch{
-		Resource: mapping.Resource, Namespace: o.action.namespace, Name: exp.GetName(),
-		Done: func(obj *unstructured.Unstructured) (bool, error) {
-			st := workload.ExperimentStateOf(obj)
-			if line := st.String(); line != last {
-				progress.Printf("%s %s", ref, line)
-				last = line
+		if o.deleteEx {
+			a.Remove = run.Removal{When: run.WhenFinished, Reason: "--delete-experiment", What: ref}
+		}
+		a.Record = func(out *run.Outcome) *track.Action {
+			if !out.Ended() {
+				return nil
 			}
-			return st.Finished(), nil
-		},
-	})
-	switch {
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		if derr := o.action.applier.Delete(created); derr != nil {
-			return sdkerr.Wrap(sdkerr.Interrupted, derr, "interrupted; cleaning up")
+			st := workload.ExperimentStateOf(out.Final)
+			best := map[string]any{}
+			for k, v := range st.BestParams {
+				best[k] = v
+			}
+			return &track.Action{Name: model.ActionTune, Revision: o.revision, Err: out.Err, Hyperparameters: best,
+				Image: firstNonEmpty(image, m.Spec.Image), ModelURI: m.TunedURI(o.revision, st.BestTrial), Workload: ref}
 		}
-		return sdkerr.New(sdkerr.Interrupted, "interrupted; removed %s", describeObjects(created))
-	case errors.Is(err, context.DeadlineExceeded):
-		return sdkerr.New(sdkerr.Timeout, "timed out after %s waiting for %s; it keeps running", o.Timeout, ref)
-	case err != nil:
+	}
+	out, err := ac.run(cmd, m, a)
+	if err != nil || ac.dryRun != cmdutil.DryRunNone || !o.Wait {
 		return err
 	}
-	st := workload.ExperimentStateOf(final)
-	var runErr error
-	if st.Phase == "Failed" {
-		runErr = sdkerr.New(sdkerr.JobFailed, "%s failed: %s", ref, firstNonEmpty(st.Message, "no message"))
-	} else if st.BestTrial == "" {
-		runErr = sdkerr.New(sdkerr.JobFailed, "%s succeeded without an optimal trial", ref)
-	}
-	best := map[string]any{}
-	for k, v := range st.BestParams {
-		best[k] = v
-	}
-	modelURI := strings.TrimRight(o.model.Spec.Config.ModelStorageURI, "/") + "/" + o.model.Spec.ID + "/tuned/" + o.revision + "/" + st.BestTrial
-	recordAction(ctx, o.deps, o.action.namespace, o.model, track.Action{Name: "tune", Revision: o.revision, Err: runErr,
-		Hyperparameters: best, Image: firstNonEmpty(o.tune.Train.Image, o.model.Spec.Image), ModelURI: modelURI, Workload: ref})
-	if o.deleteEx {
-		if err := o.action.applier.Delete(created); err != nil {
-			return errors.Join(runErr, err)
-		}
-		progress.Printf("removed %s (--delete-experiment)", ref)
-	}
-	if runErr != nil {
-		return runErr
-	}
-	return o.printBest(st, modelURI)
+	st := workload.ExperimentStateOf(out.Final)
+	return o.printBest(st, m.TunedURI(o.revision, st.BestTrial))
 }
 
 // printBest prints the optimal trial: a table, or its data as yaml or json.

@@ -8,7 +8,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
@@ -43,7 +43,7 @@ func NewCmdUndeploy(d *Deps) *cobra.Command {
 			var objs []*unstructured.Unstructured
 			for _, gvr := range []schema.GroupVersionResource{{Version: "v1", Resource: "secrets"}, {Version: "v1", Resource: "serviceaccounts"}} {
 				obj, err := client.Resource(gvr).Namespace(s.action.namespace).Get(cmd.Context(), s.name+"-storage", metav1.GetOptions{})
-				if err == nil && obj.GetLabels()[render.LabelManagedBy] == render.ManagedByValue {
+				if err == nil && model.IsManaged(obj.GetLabels()) {
 					objs = append(objs, obj)
 				}
 			}

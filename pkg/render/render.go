@@ -14,14 +14,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
-// Label and annotation keys set on everything kaptain creates.
+// Annotations the pipeline uses internally; neither reaches the cluster.
 const (
-	LabelManagedBy    = "app.kubernetes.io/managed-by"
-	ManagedByValue    = "kubectl-kaptain"
-	LabelModel        = "kaptain.dev/model"
-	LabelRevision     = "kaptain.dev/revision"
-	LabelAction       = "kaptain.dev/action"
-	AnnotationModelID = "kaptain.dev/model-id"
 	// AnnotationOwnedBy names the object of the same action that owns this one, as
 	// "apiVersion/Kind/name"; apply turns it into an owner reference once the owner exists.
 	AnnotationOwnedBy = "kaptain.dev/owned-by"

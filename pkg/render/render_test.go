@@ -43,8 +43,8 @@ func TestRenderGolden(t *testing.T) {
 		{"plain", Options{}},
 		{"all-filters", Options{
 			Namespace:   "team-a",
-			Labels:      map[string]string{LabelManagedBy: ManagedByValue, LabelModel: "mnist", LabelRevision: "r1", "team": "vision"},
-			Annotations: map[string]string{AnnotationModelID: "dev/mnist"},
+			Labels:      map[string]string{"app.kubernetes.io/managed-by": "kubectl-kaptain", "kaptain.dev/model": "mnist", "kaptain.dev/revision": "r1", "team": "vision"},
+			Annotations: map[string]string{"kaptain.dev/model-id": "dev/mnist"},
 			Owner:       &OwnerLinks{APIVersion: "kubeflow.org/v1", Kind: "TFJob", Name: "mnist", OwnedKinds: []string{"Secret"}},
 			Patches:     []Patch{smp},
 			Redact:      true,

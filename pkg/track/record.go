@@ -208,3 +208,17 @@ func Decode(data []byte) (*Record, error) {
 	}
 	return r, nil
 }
+
+// LatestModelURI is the model URI of the newest successful entry of one of the given actions
+// (of any action when none are given), or "" when there is none. A nil record has none.
+func (r *Record) LatestModelURI(actions ...string) string {
+	if r == nil {
+		return ""
+	}
+	for _, e := range slices.Backward(r.History) {
+		if e.Succeeded && e.ModelURI != "" && (len(actions) == 0 || slices.Contains(actions, e.Action)) {
+			return e.ModelURI
+		}
+	}
+	return ""
+}

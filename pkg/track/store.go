@@ -26,6 +26,8 @@ type Store struct {
 	Namespace  string
 	// Labels are set on a record's ConfigMap (managed-by, model).
 	Labels map[string]string
+	// Annotations are set on a record's ConfigMap (the model id).
+	Annotations map[string]string
 	// NewRevision returns the first revision of a new record.
 	NewRevision func() string
 	// Now returns the time of changes.
@@ -81,8 +83,7 @@ func (s *Store) Update(ctx context.Context, modelID, kubeName string, fn func(*R
 			return err
 		}
 		if cm == nil {
-			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: s.Labels,
-				Annotations: map[string]string{"kaptain.dev/model-id": modelID}}}
+			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: s.Labels, Annotations: s.Annotations}}
 			cm.Data = map[string]string{DataKey: string(data)}
 			_, err = cms.Create(ctx, cm, metav1.CreateOptions{FieldManager: "kubectl-kaptain"})
 		} else {
@@ -96,4 +97,19 @@ func (s *Store) Update(ctx context.Context, modelID, kubeName string, fn func(*R
 		return nil, fmt.Errorf("updating the record of model %s: %w", modelID, err)
 	}
 	return out, nil
+}
+
+// Recorder adds actions to one model's record.
+type Recorder struct {
+	Store             *Store
+	ModelID, KubeName string
+}
+
+// Record applies a to the model's record, at the store's time.
+func (r Recorder) Record(ctx context.Context, a Action) error {
+	_, err := r.Store.Update(ctx, r.ModelID, r.KubeName, func(rec *Record) error {
+		rec.Apply(a, r.Store.Now().UTC())
+		return nil
+	})
+	return err
 }

@@ -22,10 +22,6 @@ const (
 	AnnotationDeploymentMode = "serving.kserve.io/deploymentMode"
 	// LabelInferenceService is set by KServe on the predictor's pods.
 	LabelInferenceService = "serving.kserve.io/inferenceservice"
-	// AnnotationModelURI and AnnotationPreviousModelURI keep, on the service itself, what
-	// rollback needs: the model now deployed and the one before the canary.
-	AnnotationModelURI         = "kaptain.dev/model-uri"
-	AnnotationPreviousModelURI = "kaptain.dev/previous-model-uri"
 )
 
 // modelFormats maps kaptain.yaml frameworks to KServe's modelFormat names.
@@ -77,9 +73,9 @@ func InferenceService(m *model.Model, s Serve) (*unstructured.Unstructured, erro
 	if apiVersion == "" {
 		apiVersion = KServeGroupVersion
 	}
-	annotations := map[string]string{AnnotationModelURI: s.ModelURI}
+	annotations := map[string]string{model.AnnotationModelURI: s.ModelURI}
 	if s.PreviousModelURI != "" {
-		annotations[AnnotationPreviousModelURI] = s.PreviousModelURI
+		annotations[model.AnnotationPreviousModelURI] = s.PreviousModelURI
 	}
 	sv := m.Spec.Serving
 	if sv.DeploymentMode != "" {

@@ -86,7 +86,7 @@ func TrainingJob(m *model.Model, t Train) (*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building training job: %w", err)
 	}
-	uploadPath := strings.TrimRight(m.Spec.Config.ModelStorageURI, "/") + "/" + m.Spec.ID + "/trained/" + t.Revision
+	uploadPath := m.TrainedURI(t.Revision)
 	container := corev1.Container{
 		Image: image,
 		Args:  Arguments(t.Hyperparameters, t.Args),

@@ -79,7 +79,7 @@ func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 	}
 	trialSpec := job.Object
 	delete(trialSpec, "metadata")
-	uploadPath := strings.TrimRight(m.Spec.Config.ModelStorageURI, "/") + "/" + m.Spec.ID + "/tuned/" + t.Revision + "/${trialParameters." + trialNameParameter + "}"
+	uploadPath := m.TunedURI(t.Revision, "${trialParameters."+trialNameParameter+"}")
 	setTrialEnv(trialSpec, uploadPath)
 	container := map[string]string{KindTFJob: "tensorflow", KindPyTorchJob: "pytorch"}[job.GetKind()]
 

@@ -10,11 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 )
 
 type finding struct {
@@ -26,7 +25,7 @@ func TestDescribeAndDiagnose(t *testing.T) {
 	inspectFixture(t, ns)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "running-job-worker-0", Labels: map[string]string{
-			render.LabelManagedBy: render.ManagedByValue, "training.kubeflow.org/job-name": "running-job",
+			model.LabelManagedBy: model.ManagedByValue, "training.kubeflow.org/job-name": "running-job",
 			"training.kubeflow.org/replica-type": "worker", "training.kubeflow.org/replica-index": "0"}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "tensorflow", Image: "m:1"}}},
 	}

@@ -7,12 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 )
 
 var (
@@ -22,7 +21,7 @@ var (
 
 // managed marks an object as made by kaptain.
 func managed(u *unstructured.Unstructured) *unstructured.Unstructured {
-	u.SetLabels(map[string]string{render.LabelManagedBy: render.ManagedByValue})
+	u.SetLabels(map[string]string{model.LabelManagedBy: model.ManagedByValue})
 	return u
 }
 

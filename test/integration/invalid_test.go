@@ -3,12 +3,13 @@
 package integration
 
 import (
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // invalidCase is a kaptain.yaml under test/testdata/invalid whose first two lines say the

@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
 
@@ -64,8 +64,8 @@ func TestWaitMakesABoundedNumberOfRequests(t *testing.T) {
 		setStatus(t, tfJobs, job, []string{"Created", "Running", "Succeeded"}, 0, 2, "done")
 	}()
 	began := time.Now()
-	waiter := &apply.Waiter{Client: dyn, Pods: cs.CoreV1()}
-	final, err := waiter.Wait(context.Background(), apply.Watch{
+	waiter := &run.Waiter{Client: dyn, Pods: cs.CoreV1()}
+	final, err := waiter.Wait(context.Background(), run.Watch{
 		Resource: tfJobs, Namespace: ns, Name: "mnist",
 		PodSelector: workload.LabelJobName + "=mnist",
 		Done:        func(obj *unstructured.Unstructured) (bool, error) { return workload.StateOf(obj).Finished(), nil },

@@ -1,0 +1,180 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+)
+
+// Builder builds a model's image from its inputs and pushes it to target, unless the
+// registry already holds it with the inputs' checksum. A nil Result without error means a
+// dry run: nothing was built.
+type Builder interface {
+	Build(ctx context.Context, in *Inputs, target string) (*Result, error)
+}
+
+var (
+	_ Builder = (*Local)(nil)
+	_ Builder = (*Cluster)(nil)
+)
+
+// Local builds in this process, without a Docker engine: Registry.Build.
+type Local struct {
+	Registry *Registry
+	Options  Options
+}
+
+// Build builds and pushes in this process.
+func (l *Local) Build(ctx context.Context, in *Inputs, target string) (*Result, error) {
+	return l.Registry.Build(ctx, in, target, l.Options)
+}
+
+// Uploader stores build contexts (an S3 client).
+type Uploader interface {
+	Upload(ctx context.Context, uri string, body io.ReadSeeker, size int64) error
+	Delete(ctx context.Context, uri string) error
+}
+
+// Executor runs the in-cluster executor on an uploaded build context and returns the digest
+// it pushed, "" when it did not say (or for a dry run).
+type Executor interface {
+	Execute(ctx context.Context, contextURI string) (digest string, err error)
+}
+
+// Cluster builds in the cluster: it uploads the build context (files and a Dockerfile that
+// pip installs the requirements) and runs a kaniko-style executor on it. The context is
+// removed again whatever happens.
+type Cluster struct {
+	// Registry reads the target's checksum before building and its digest after.
+	Registry *Registry
+	// Force builds even when the registry holds the image with the same checksum.
+	Force bool
+	// DryRun neither compares, uploads nor waits: only the Executor is asked to show what
+	// it would run.
+	DryRun bool
+	// ContextURI is where the context is uploaded.
+	ContextURI string
+	Uploader   Uploader
+	Executor   Executor
+	// Progress prints a progress line; nil prints nothing.
+	Progress func(format string, args ...any)
+	// Explain says what to do about a registry error.
+	Explain func(error) error
+}
+
+// cleanupTimeout bounds the removal of an uploaded context after Ctrl-C.
+const cleanupTimeout = 30 * time.Second
+
+// Build builds target in the cluster, or says it is up to date.
+func (c *Cluster) Build(ctx context.Context, in *Inputs, target string) (*Result, error) {
+	if !c.DryRun && !c.Force {
+		sum, digest, err := c.Registry.RemoteChecksum(ctx, target)
+		switch {
+		case ctx.Err() != nil:
+			return nil, sdkerr.New(sdkerr.Interrupted, "interrupted; nothing was created")
+		case err != nil && Diagnose(err) == ProblemUnreachable:
+			c.printf("warning: cannot reach %s from here to compare checksums; building in the cluster", registryOf(target))
+		case err != nil:
+			return nil, c.explain(err)
+		case sum == in.Checksum():
+			c.printf("%s is up to date: the registry has it with checksum %.12s; nothing to build", target, sum)
+			return c.result(target, sum, digest, true)
+		}
+	}
+	if c.DryRun {
+		_, err := c.Executor.Execute(ctx, c.ContextURI)
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := in.Context(&buf); err != nil {
+		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "writing the build context")
+	}
+	c.printf("uploading the build context (%s) to %s", HumanBytes(int64(buf.Len())), c.ContextURI)
+	if err := c.Uploader.Upload(ctx, c.ContextURI, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+		if ctx.Err() != nil {
+			c.removeContext()
+			return nil, sdkerr.New(sdkerr.Interrupted, "interrupted while uploading the build context; nothing was created")
+		}
+		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "")
+	}
+	defer c.removeContext()
+	digest, err := c.Executor.Execute(ctx, c.ContextURI)
+	if err != nil {
+		return nil, err
+	}
+	if digest == "" {
+		// No termination message: ask the registry.
+		if sum, d, err := c.Registry.RemoteChecksum(ctx, target); err == nil && sum == in.Checksum() {
+			digest = d
+		}
+	}
+	if digest == "" {
+		c.printf("warning: the builder did not report the digest and the registry could not be asked; the image is not pinned")
+		return &Result{Reference: target, Pinned: target, Checksum: in.Checksum()}, nil
+	}
+	res, err := c.result(target, in.Checksum(), digest, false)
+	if err == nil {
+		c.printf("pushed %s", res.Pinned)
+	}
+	return res, err
+}
+
+// result is target at digest.
+func (c *Cluster) result(target, checksum, digest string, skipped bool) (*Result, error) {
+	ref, err := c.Registry.Reference(target)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", target, err)
+	}
+	return &Result{Reference: target, Checksum: checksum, Digest: digest, Skipped: skipped, Pinned: ref.Context().Digest(digest).String()}, nil
+}
+
+// removeContext deletes the uploaded context, also after Ctrl-C.
+func (c *Cluster) removeContext() {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if err := c.Uploader.Delete(ctx, c.ContextURI); err != nil {
+		c.printf("warning: %v", err)
+	}
+}
+
+func (c *Cluster) printf(format string, args ...any) {
+	if c.Progress != nil {
+		c.Progress(format, args...)
+	}
+}
+
+func (c *Cluster) explain(err error) error {
+	if c.Explain != nil {
+		return c.Explain(err)
+	}
+	return err
+}
+
+// registryOf is the registry of an image reference, or the reference when it does not parse.
+func registryOf(target string) string {
+	var r Registry
+	ref, err := r.Reference(target)
+	if err != nil {
+		return target
+	}
+	return ref.Context().RegistryStr()
+}
+
+// HumanBytes formats a size in binary units, as kubectl does.
+func HumanBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB"}
+	f := float64(n)
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.1f %s", f, units[i])
+}

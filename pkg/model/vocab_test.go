@@ -1,0 +1,48 @@
+package model
+
+import (
+	"testing"
+)
+
+func TestImageRef(t *testing.T) {
+	for _, tc := range []struct{ image, url, want string }{
+		{"kaptain/mnist:1", "", "kaptain/mnist:1"},
+		{"kaptain/mnist:1", "registry.example.com:5000", "registry.example.com:5000/kaptain/mnist:1"},
+		{"kaptain/mnist:1", "https://registry.example.com/", "registry.example.com/kaptain/mnist:1"},
+		{"mnist", "http://127.0.0.1:5000", "127.0.0.1:5000/mnist"},
+		{"other.example.com/kaptain/mnist:1", "registry.example.com", "other.example.com/kaptain/mnist:1"},
+		{"localhost/mnist:1", "registry.example.com", "localhost/mnist:1"},
+		{"127.0.0.1:5000/mnist:1", "registry.example.com", "127.0.0.1:5000/mnist:1"},
+	} {
+		m := &Model{Spec: Spec{Image: tc.image, Config: Config{Registry: Registry{URL: tc.url}}}}
+		if got := m.ImageRef(); got != tc.want {
+			t.Errorf("ImageRef(%q, url %q) = %q, want %q", tc.image, tc.url, got, tc.want)
+		}
+	}
+}
+
+func TestNamesAndURIs(t *testing.T) {
+	m := &Model{Spec: Spec{ID: "dev/mnist", Config: Config{ModelStorageURI: "s3://kaptain/models/"}}}
+	for _, tc := range []struct{ name, got, want string }{
+		{"JobName", m.JobName(ActionTrain, "7B93-C1D2-0000"), KubeName("dev/mnist") + "-train-7b93c1"},
+		{"TrainedURI", m.TrainedURI("r1"), "s3://kaptain/models/dev/mnist/trained/r1"},
+		{"TunedURI", m.TunedURI("r1", "t-1"), "s3://kaptain/models/dev/mnist/tuned/r1/t-1"},
+		{"Selector", m.Selector(), "app.kubernetes.io/managed-by=kubectl-kaptain,kaptain.dev/model=" + m.KubeName()},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+	uri, err := m.BuildContextURI("abc")
+	if want := "s3://kaptain/models/" + m.KubeName() + "/build/abc.tar.gz"; err != nil || uri != want {
+		t.Errorf("BuildContextURI = %q, %v; want %q", uri, err, want)
+	}
+	m.Spec.Config.ModelStorageURI = "gs://x"
+	if _, err := m.BuildContextURI("abc"); err == nil {
+		t.Error("BuildContextURI of a non-S3 storage URI: no error")
+	}
+	labels := m.Labels("r1", ActionTune)
+	if !IsManaged(labels) || labels[LabelRevision] != "r1" || labels[LabelAction] != "tune" || labels[LabelModel] != m.KubeName() {
+		t.Errorf("Labels = %v", labels)
+	}
+}

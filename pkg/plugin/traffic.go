@@ -1,0 +1,125 @@
+package plugin
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
+)
+
+// TrafficOptions ends a canary: promote sends all the traffic to the canary's model,
+// rollback back to the model deployed before it. Both apply the service again with one
+// model URI and no canary, keeping everything else (resources, autoscaling) as deployed.
+type TrafficOptions struct {
+	deps   *Deps
+	Action *ActionFlags
+	Serve  ServeFlags
+
+	// Promote keeps the canary's model; rollback (false) the previous one.
+	Promote bool
+
+	serving *serving
+}
+
+// NewCmdPromote returns kubectl kaptain promote: the canary gets all the traffic.
+func NewCmdPromote(d *Deps) *cobra.Command {
+	o := &TrafficOptions{deps: d, Action: NewActionFlags(), Promote: true}
+	return o.command(&cobra.Command{
+		Use:   "promote [-f kaptain.yaml]",
+		Short: "Send all the traffic to the canary (the SDK's promote_canary)",
+		Example: `  kubectl kaptain deploy --canary-traffic-percent 30 --model-uri s3://kaptain/models/dev/mnist/trained/7b93
+  kubectl kaptain promote`,
+	})
+}
+
+// NewCmdRollback returns kubectl kaptain rollback: the canary goes, the previous model gets
+// all the traffic.
+func NewCmdRollback(d *Deps) *cobra.Command {
+	o := &TrafficOptions{deps: d, Action: NewActionFlags()}
+	return o.command(&cobra.Command{
+		Use:   "rollback [-f kaptain.yaml]",
+		Short: "Remove the canary and send all the traffic to the previous model (the SDK's rollback_canary)",
+		Long: `Remove the canary and serve the model deployed before it with all the traffic. The
+previous model's URI is kept on the InferenceService (annotation kaptain.dev/previous-model-uri),
+so rollback works from any machine.`,
+		Example: `  kubectl kaptain rollback`,
+	})
+}
+
+// command completes cmd with the options' flags and run function.
+func (o *TrafficOptions) command(cmd *cobra.Command) *cobra.Command {
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := o.Complete(cmd); err != nil {
+			return err
+		}
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		return o.Run(cmd)
+	}
+	o.Action.AddFlags(cmd)
+	o.Serve.addFlags(cmd)
+	return cmd
+}
+
+// Complete loads the model and reads its deployment from the cluster.
+func (o *TrafficOptions) Complete(cmd *cobra.Command) error {
+	s, err := completeServing(cmd.Context(), cmd, o.deps, o.Action)
+	o.serving = s
+	return err
+}
+
+// verb names the operation in messages.
+func (o *TrafficOptions) verb() string {
+	if o.Promote {
+		return "promote"
+	}
+	return "roll back"
+}
+
+// Validate checks that the model is deployed with a canary.
+func (o *TrafficOptions) Validate() error { return o.serving.requireCanary(o.verb()) }
+
+// Run applies the service again with the chosen model and waits for it.
+func (o *TrafficOptions) Run(cmd *cobra.Command) error {
+	s := o.serving
+	uri, previous := s.currentURIs()
+	action := "promote"
+	if !o.Promote {
+		uri, action = previous, "rollback"
+	}
+	a := run.Action{
+		Objects:        []*unstructured.Unstructured{trafficObject(s.current, uri, action)},
+		Render:         render.Options{Namespace: s.action.namespace, Patches: s.action.patches},
+		DryRun:         s.action.dryRun,
+		ForceConflicts: o.Action.ForceConflicts,
+		Print:          s.action.print,
+	}
+	entry := track.Action{Name: "deploy", Revision: o.deps.NewRevision(), ModelURI: uri}
+	return s.run(cmd, a, o.Serve, entry, func(*run.Outcome) bool { return true })
+}
+
+// trafficObject is the deployed service cur with its model URI set to uri, no canary, and
+// the action label set.
+func trafficObject(cur *unstructured.Unstructured, uri, action string) *unstructured.Unstructured {
+	obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": cur.GetAPIVersion(), "kind": cur.GetKind()}}
+	obj.SetName(cur.GetName())
+	obj.SetNamespace(cur.GetNamespace())
+	annotations := cur.GetAnnotations()
+	delete(annotations, model.AnnotationPreviousModelURI)
+	delete(annotations, "kubectl.kubernetes.io/last-applied-configuration")
+	annotations[model.AnnotationModelURI] = uri
+	obj.SetAnnotations(annotations)
+	labels := cur.GetLabels()
+	labels[model.LabelAction] = action
+	obj.SetLabels(labels)
+	spec, _, _ := unstructured.NestedMap(cur.Object, "spec")
+	obj.Object["spec"] = spec
+	unstructured.RemoveNestedField(obj.Object, "spec", "predictor", "canaryTrafficPercent")
+	_ = unstructured.SetNestedField(obj.Object, uri, "spec", "predictor", "model", "storageUri")
+	return obj
+}
