@@ -8,7 +8,7 @@ if grep -rn --include='*.go' -E 'os\.(Stdout|Stderr)' pkg/ | grep -v '_test.go';
   echo "verify-rules: use the command's IOStreams, not os.Stdout / os.Stderr, in pkg/" >&2; fail=1
 fi
 # Domain packages never import cobra or the plugin package.
-for p in model config workload render apply run logs track sdkerr image storage; do
+for p in model config workload render apply run inventory logs track sdkerr image storage; do
   if grep -rn --include='*.go' -E '"github.com/spf13/cobra"|kubectl-kaptain/pkg/plugin"' "pkg/$p" 2>/dev/null; then
     echo "verify-rules: pkg/$p must not import cobra or pkg/plugin" >&2; fail=1
   fi

@@ -8,9 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
@@ -92,27 +91,25 @@ func writeShim(d *Deps, dir string) error {
 
 // completeNames completes the names of the managed objects of a group from the cluster.
 func completeNames(d *Deps, group string) []string {
-	kinds, mappings, err := servedKindsOf(d, group, func(string, ...any) {})
-	if err != nil || len(kinds) == 0 {
-		return nil
-	}
-	ns, _, err := d.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+	kinds, err := inventory.KindsOf(group)
 	if err != nil {
 		return nil
 	}
-	client, err := d.Factory.DynamicClient()
+	inv, err := newInventory(d)
 	if err != nil {
 		return nil
 	}
-	var names []string
-	for _, m := range mappings {
-		list, err := client.Resource(m.Resource).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: model.ManagedSelector})
-		if err != nil {
-			continue
-		}
-		for _, item := range list.Items {
-			names = append(names, item.GetName())
-		}
+	served, err := inv.Serve(kinds, nil)
+	if err != nil {
+		return nil
+	}
+	objs, err := inv.List(context.Background(), served)
+	if err != nil {
+		return nil
+	}
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.Obj.GetName()
 	}
 	return names
 }

@@ -3,17 +3,10 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
@@ -24,9 +17,8 @@ type DeleteOptions struct {
 	Force bool
 	Kind  string
 
-	namespace string
-	client    dynamic.Interface
-	mapper    meta.RESTMapper
+	args []string
+	inv  *inventory.Inventory
 }
 
 // NewCmdDelete returns kubectl kaptain delete.
@@ -44,13 +36,13 @@ without the label app.kubernetes.io/managed-by=kubectl-kaptain are never deleted
   kubectl kaptain delete jobs --all
   kubectl kaptain delete all --all --force`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(args); err != nil {
+			if err := o.Complete(args); err != nil {
 				return err
 			}
-			if err := o.Complete(); err != nil {
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Run(cmd.Context(), args)
+			return o.Run(cmd.Context())
 		},
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "Delete every object of the kinds that kaptain made (finished ones only, without --force).")
@@ -59,128 +51,56 @@ without the label app.kubernetes.io/managed-by=kubectl-kaptain are never deleted
 	return cmd
 }
 
+// Complete keeps the arguments and makes the clients; it contacts nothing.
+func (o *DeleteOptions) Complete(args []string) error {
+	o.args = args
+	var err error
+	o.inv, err = newInventory(o.deps)
+	return err
+}
+
 // Validate checks the arguments; it is pure.
-func (o *DeleteOptions) Validate(args []string) error {
+func (o *DeleteOptions) Validate() error {
 	switch {
-	case o.All && len(args) != 1:
+	case o.All && len(o.args) != 1:
 		return sdkerr.New(sdkerr.Usage, "delete --all takes one of jobs, experiments, inferenceservices, builds or all, and no NAME")
-	case !o.All && len(args) != 2:
+	case !o.All && len(o.args) != 2:
 		return sdkerr.New(sdkerr.Usage, "delete needs job, experiment, inferenceservice or build and a NAME, or --all")
 	case o.Force && !o.All:
 		return sdkerr.New(sdkerr.Usage, "--force only applies with --all")
 	case o.Kind != "" && o.Kind != "tfjob" && o.Kind != "pytorchjob":
 		return sdkerr.New(sdkerr.Usage, "--kind %q is not supported; use tfjob or pytorchjob", o.Kind)
 	}
-	_, err := kindsOf(args[0])
-	return err
-}
-
-// Complete makes the clients.
-func (o *DeleteOptions) Complete() error {
-	var err error
-	if o.namespace, _, err = o.deps.ConfigFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return err
-	}
-	if o.client, err = o.deps.Factory.DynamicClient(); err != nil {
-		return err
-	}
-	o.mapper, err = o.deps.Factory.ToRESTMapper()
+	_, err := inventory.KindsOf(o.args[0])
 	return err
 }
 
 // Run deletes.
-func (o *DeleteOptions) Run(ctx context.Context, args []string) error {
-	kinds, _ := kindsOf(args[0])
-	if o.Kind != "" {
-		var only []managedKind
-		for _, k := range kinds {
-			if strings.ToLower(k.GVK.Kind) == o.Kind {
-				only = append(only, k)
-			}
-		}
-		kinds = only
-	}
-	kinds, mappings, err := served(o.mapper, kinds, o.deps.progress().Printf)
+func (o *DeleteOptions) Run(ctx context.Context) error {
+	kinds, _ := inventory.KindsOf(o.args[0])
+	served, err := o.inv.Serve(inventory.Only(kinds, o.Kind), inventory.Warn(o.deps.progress().Printf))
 	if err != nil {
 		return err
 	}
+	deleted := func(name string) { fmt.Fprintf(o.deps.Streams.Out, "%s deleted\n", name) }
 	if !o.All {
-		return o.deleteNamed(ctx, kinds, mappings, args[1])
+		obj, err := o.inv.FindOne(ctx, served, o.args[1])
+		if err != nil {
+			return err
+		}
+		name, err := o.inv.Delete(ctx, obj.Mapping.Resource, obj.Obj, false)
+		if err == nil {
+			deleted(name)
+		}
+		return err
 	}
-	objs, err := listManaged(ctx, o.client, o.namespace, kinds, mappings)
+	objs, err := o.inv.List(ctx, served)
 	if err != nil {
 		return err
 	}
-	kept := 0
-	for _, mo := range objs {
-		if !o.Force && !mo.kind.Finished(mo.obj) {
-			kept++
-			continue
-		}
-		if err := o.remove(ctx, mo.mapping.Resource, mo.obj); err != nil {
-			return err
-		}
-	}
+	kept, err := o.inv.Prune(ctx, objs, o.Force, deleted)
 	if kept > 0 {
-		o.deps.progress().Printf("kept %d running or ready %s; add --force to delete them too", kept, args[0])
+		o.deps.progress().Printf("kept %d running or ready %s; add --force to delete them too", kept, o.args[0])
 	}
-	return nil
-}
-
-func (o *DeleteOptions) deleteNamed(ctx context.Context, kinds []managedKind, mappings []*meta.RESTMapping, name string) error {
-	var found []*unstructured.Unstructured
-	var resources []schema.GroupVersionResource
-	for i, m := range mappings {
-		obj, err := o.client.Resource(m.Resource).Namespace(o.namespace).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if !model.IsManaged(obj.GetLabels()) {
-			return sdkerr.New(sdkerr.Unknown, "%s %s was not made by kubectl kaptain; delete it with kubectl if you mean to", strings.ToLower(kinds[i].GVK.Kind), name)
-		}
-		found = append(found, obj)
-		resources = append(resources, m.Resource)
-	}
-	switch len(found) {
-	case 0:
-		return sdkerr.New(sdkerr.Unknown, "no %s named %s in namespace %s", kindNames(kinds), name, o.namespace)
-	case 1:
-		return o.remove(ctx, resources[0], found[0])
-	}
-	return sdkerr.New(sdkerr.Usage, "%s exists as %s; say which with --kind", name, kindNames(kinds))
-}
-
-func (o *DeleteOptions) remove(ctx context.Context, gvr schema.GroupVersionResource, obj *unstructured.Unstructured) error {
-	policy := metav1.DeletePropagationBackground
-	err := o.client.Resource(gvr).Namespace(obj.GetNamespace()).Delete(ctx, obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &policy})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting %s %s: %w", strings.ToLower(obj.GetKind()), obj.GetName(), err)
-	}
-	fmt.Fprintf(o.deps.Streams.Out, "%s.%s/%s deleted\n", strings.ToLower(obj.GetKind()), gvr.Group, obj.GetName())
-	return nil
-}
-
-// managedObject is one object kaptain made, with its kind and resource.
-type managedObject struct {
-	kind    managedKind
-	mapping *meta.RESTMapping
-	obj     *unstructured.Unstructured
-}
-
-// listManaged lists the objects of kinds labelled as made by kaptain.
-func listManaged(ctx context.Context, client dynamic.Interface, ns string, kinds []managedKind, mappings []*meta.RESTMapping) ([]managedObject, error) {
-	var out []managedObject
-	for i, m := range mappings {
-		list, err := client.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: model.ManagedSelector})
-		if err != nil {
-			return nil, fmt.Errorf("listing %s: %w", m.Resource.Resource, err)
-		}
-		for j := range list.Items {
-			out = append(out, managedObject{kind: kinds[i], mapping: m, obj: &list.Items[j]})
-		}
-	}
-	return out, nil
+	return err
 }

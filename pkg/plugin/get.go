@@ -1,16 +1,13 @@
 package plugin
 
 import (
-	"context"
 	"strings"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/kubectl/pkg/cmd/get"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
@@ -39,29 +36,41 @@ app.kubernetes.io/managed-by=kubectl-kaptain are listed.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kinds, mappings, err := servedKindsOf(d, args[0], d.progress().Printf)
+			kinds, err := inventory.KindsOf(args[0])
 			if err != nil {
 				return err
 			}
-			if len(kinds) == 0 {
+			inv, err := newInventory(d)
+			if err != nil {
+				return err
+			}
+			served, err := inv.Serve(kinds, inventory.Warn(d.progress().Printf))
+			if err != nil {
+				return err
+			}
+			if len(served) == 0 {
 				return sdkerr.New(sdkerr.WorkloadDeployment, "the cluster serves none of the kinds of %s", args[0])
 			}
 			var resources []string
-			for _, m := range mappings {
-				resources = append(resources, m.Resource.Resource+"."+m.Resource.Version+"."+m.Resource.Group)
+			for _, s := range served {
+				resources = append(resources, resourceArg(s))
 			}
 			getArgs := []string{strings.Join(resources, ",")}
 			if len(args) == 2 {
 				// One object by name: look it up in each kind, and show it from the kinds
 				// that have it.
-				found, err := kindsWithName(cmd.Context(), d, resources, mappings, args[1])
+				found, err := inv.Find(cmd.Context(), served, args[1])
 				if err != nil {
 					return err
 				}
 				if len(found) == 0 {
-					return sdkerr.New(sdkerr.Unknown, "no %s named %s", kindNames(kinds), args[1])
+					return sdkerr.New(sdkerr.Unknown, "no %s named %s", inventory.Names(kinds), args[1])
 				}
-				getArgs = []string{strings.Join(found, ","), args[1]}
+				var withName []string
+				for _, f := range found {
+					withName = append(withName, resourceArg(f.Served))
+				}
+				getArgs = []string{strings.Join(withName, ","), args[1]}
 			} else {
 				selector := model.ManagedSelector
 				if o.LabelSelector != "" {
@@ -71,8 +80,8 @@ app.kubernetes.io/managed-by=kubectl-kaptain are listed.`,
 				// Human output of several kinds with the same columns (jobs): one table with a
 				// KIND column.
 				format := cmdutil.GetFlagString(cmd, "output")
-				if len(kinds) > 1 && (format == "" || format == "wide") && !o.Watch && !o.WatchOnly && o.FieldSelector == "" && !cmd.Flags().Changed("sort-by") {
-					table, ok, err := jobsTable(d, kinds, mappings, selector, o.AllNamespaces, o.ChunkSize)
+				if len(served) > 1 && (format == "" || format == "wide") && !o.Watch && !o.WatchOnly && o.FieldSelector == "" && !cmd.Flags().Changed("sort-by") {
+					table, ok, err := jobsTable(d, served, selector, o.AllNamespaces, o.ChunkSize)
 					if err != nil {
 						return err
 					}
@@ -102,26 +111,8 @@ app.kubernetes.io/managed-by=kubectl-kaptain are listed.`,
 	return cmd
 }
 
-// kindsWithName returns the resources (of those given) that have an object named name in
-// the namespace.
-func kindsWithName(ctx context.Context, d *Deps, resources []string, mappings []*meta.RESTMapping, name string) ([]string, error) {
-	ns, _, err := d.ConfigFlags.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return nil, err
-	}
-	client, err := d.Factory.DynamicClient()
-	if err != nil {
-		return nil, err
-	}
-	var found []string
-	for i, m := range mappings {
-		_, err := client.Resource(m.Resource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-		switch {
-		case err == nil:
-			found = append(found, resources[i])
-		case !apierrors.IsNotFound(err):
-			return nil, err
-		}
-	}
-	return found, nil
+// resourceArg names a served kind's resource for kubectl get: "tfjobs.v1.kubeflow.org".
+func resourceArg(s inventory.Served) string {
+	r := s.Mapping.Resource
+	return r.Resource + "." + r.Version + "." + r.Group
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"k8s.io/apimachinery/pkg/api/meta"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -19,13 +19,14 @@ const tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/js
 // jobsTable lists several kinds with the same printer columns (TFJobs and PyTorchJobs) as
 // one server-side table with a KIND column first, chunked as kubectl does. ok is false when
 // the kinds' columns differ, so the caller prints a table per kind instead.
-func jobsTable(d *Deps, kinds []managedKind, mappings []*meta.RESTMapping, selector string, allNamespaces bool, chunk int64) (*metav1.Table, bool, error) {
-	ns, _, err := d.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+func jobsTable(d *Deps, served []inventory.Served, selector string, allNamespaces bool, chunk int64) (*metav1.Table, bool, error) {
+	ns, _, err := d.Factory.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return nil, false, err
 	}
 	var merged *metav1.Table
-	for i, m := range mappings {
+	for _, s := range served {
+		m := s.Mapping
 		r := d.Factory.NewBuilder().Unstructured().
 			NamespaceParam(ns).DefaultNamespace().AllNamespaces(allNamespaces).
 			LabelSelectorParam(selector).RequestChunksOf(chunk).
@@ -64,7 +65,7 @@ func jobsTable(d *Deps, kinds []managedKind, mappings []*meta.RESTMapping, selec
 				if !allNamespaces {
 					row.Object = runtime.RawExtension{}
 				}
-				row.Cells = append([]any{kinds[i].GVK.Kind}, row.Cells...)
+				row.Cells = append([]any{s.GVK.Kind}, row.Cells...)
 				merged.Rows = append(merged.Rows, row)
 			}
 			return nil

@@ -9,13 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/logs"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -31,19 +28,8 @@ type LogsOptions struct {
 	Replica string
 	Kind    string
 
-	name      string
-	namespace string
-	dynamic   dynamic.Interface
-	clientset kubernetes.Interface
-}
-
-// trainingKinds are the kinds 'logs' looks for, in order, with their containers.
-var trainingKinds = []struct {
-	kind, container string
-	resource        schema.GroupVersionResource
-}{
-	{workload.KindTFJob, "tensorflow", schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"}},
-	{workload.KindPyTorchJob, "pytorch", schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "pytorchjobs"}},
+	name string
+	inv  *inventory.Inventory
 }
 
 // NewCmdLogs returns kubectl kaptain logs.
@@ -90,20 +76,12 @@ attaching to replicas as they start or restart.`,
 	return cmd
 }
 
-// Complete reads the namespace and makes the clients.
+// Complete reads the namespace and makes the clients; it contacts nothing.
 func (o *LogsOptions) Complete(args []string) error {
 	o.name = args[0]
 	var err error
-	if o.namespace, _, err = o.deps.ConfigFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return fmt.Errorf("reading the namespace from kubeconfig: %w", err)
-	}
-	if o.dynamic, err = o.deps.Factory.DynamicClient(); err != nil {
-		return fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	if o.clientset, err = o.deps.Factory.KubernetesClientSet(); err != nil {
-		return fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	return nil
+	o.inv, err = newInventory(o.deps)
+	return err
 }
 
 // Validate checks the flags.
@@ -119,25 +97,26 @@ func (o *LogsOptions) Validate() error {
 
 // Run prints the logs, following them with -f.
 func (o *LogsOptions) Run(ctx context.Context) error {
-	job, container, gvr, err := o.find(ctx)
+	found, err := o.find(ctx)
 	if err != nil {
 		return err
 	}
-	s := &logs.Streamer{Pods: o.clientset.CoreV1(), Out: o.deps.Streams.Out, Container: container, Follow: o.Follow, Prefix: workload.ReplicaName}
+	job, pods := found.Obj, o.inv.Kube.CoreV1()
+	s := &logs.Streamer{Pods: pods, Out: o.deps.Streams.Out, Container: found.Container, Follow: o.Follow, Prefix: workload.ReplicaName}
 	if o.Tail >= 0 {
 		s.Tail = &o.Tail
 	}
-	selector := workload.LabelJobName + "=" + job.GetName()
+	selector := found.PodSelector(job)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The pods there now, a replica at a time without -f. With -f they stream together, and
 	// the wait below attaches those that appear or restart; it ends at once for a finished
 	// job, maybe before its pods are seen, hence this list first.
-	pods, err := o.clientset.CoreV1().Pods(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	list, err := pods.Pods(o.inv.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return fmt.Errorf("listing the pods of %s: %w", job.GetName(), err)
 	}
-	items := pods.Items
+	items := list.Items
 	slices.SortFunc(items, func(a, b corev1.Pod) int { return strings.Compare(workload.ReplicaName(&a), workload.ReplicaName(&b)) })
 	shown := 0
 	for i := range items {
@@ -156,9 +135,9 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 		}
 		return nil
 	}
-	waiter := &run.Waiter{Client: o.dynamic, Pods: o.clientset.CoreV1()}
+	waiter := &run.Waiter{Client: o.inv.Dynamic, Pods: pods}
 	_, err = waiter.Wait(ctx, run.Watch{
-		Resource: gvr, Namespace: o.namespace, Name: job.GetName(), PodSelector: selector,
+		Resource: found.Mapping.Resource, Namespace: o.inv.Namespace, Name: job.GetName(), PodSelector: selector,
 		Done: func(obj *unstructured.Unstructured) (bool, error) { return workload.StateOf(obj).Finished(), nil },
 		OnPod: func(pod *corev1.Pod) error {
 			if o.Replica == "" || workload.ReplicaName(pod) == o.Replica {
@@ -174,23 +153,21 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 	return err
 }
 
-// find returns the job named o.name, its container name and resource.
-func (o *LogsOptions) find(ctx context.Context) (*unstructured.Unstructured, string, schema.GroupVersionResource, error) {
-	for _, k := range trainingKinds {
-		if o.Kind != "" && o.Kind != strings.ToLower(k.kind) {
-			continue
-		}
-		job, err := o.dynamic.Resource(k.resource).Namespace(o.namespace).Get(ctx, o.name, metav1.GetOptions{})
-		switch {
-		case err == nil:
-			return job, k.container, k.resource, nil
-		case apierrors.IsNotFound(err):
-			continue
-		default:
-			return nil, "", schema.GroupVersionResource{}, fmt.Errorf("reading %s %s: %w", strings.ToLower(k.kind), o.name, err)
-		}
+// find returns the training job named o.name, as TFJob or PyTorchJob.
+func (o *LogsOptions) find(ctx context.Context) (inventory.Object, error) {
+	kinds, _ := inventory.KindsOf(inventory.Jobs)
+	served, err := o.inv.Serve(inventory.Only(kinds, o.Kind), nil)
+	if err != nil {
+		return inventory.Object{}, err
 	}
-	return nil, "", schema.GroupVersionResource{}, fmt.Errorf("no TFJob or PyTorchJob named %s in namespace %s", o.name, o.namespace)
+	found, err := o.inv.Find(ctx, served, o.name)
+	if err != nil {
+		return inventory.Object{}, err
+	}
+	if len(found) == 0 {
+		return inventory.Object{}, fmt.Errorf("no TFJob or PyTorchJob named %s in namespace %s", o.name, o.inv.Namespace)
+	}
+	return found[0], nil
 }
 
 func replicaSuffix(r string) string {
