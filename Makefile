@@ -20,7 +20,7 @@ unit:
 	go test ./...
 
 integration:
-	KAPTAIN_CONTROL_PLANE=$$(hack/control-plane.sh) KAPTAIN_CRDS=$$(hack/crds.sh) \
+	cp=$$(hack/control-plane.sh kubectl) && KAPTAIN_CONTROL_PLANE=$$cp KAPTAIN_KUBECTL=$$cp/kubectl KAPTAIN_CRDS=$$(hack/crds.sh) \
 	KAPTAIN_REGISTRY_SERVER=$$(hack/registry-server.sh) KAPTAIN_S3_SERVER=$$(hack/s3-server.sh) \
 		go test -tags integration -count=1 ./test/...
 

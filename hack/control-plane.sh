@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds pinned kube-apiserver and etcd from the Go module proxy into an ignored cache
 # directory, and prints the directory. A second run with the binaries present does nothing.
-# Further Kubernetes components named as arguments (kube-scheduler, kube-controller-manager)
+# Further Kubernetes components named as arguments (kube-scheduler, kube-controller-manager,
+# kubectl for the tests that pipe into it)
 # are built into the same directory, from the same module.
 #
 #   hack/control-plane.sh                                   # apiserver and etcd

@@ -19,8 +19,8 @@ func TestInferenceServiceGolden(t *testing.T) {
 		serve                 Serve
 	}{
 		{"isvc-tensorflow-serverless", "tensorflow", "Serverless", Serve{Name: "mnist", ModelURI: "s3://kaptain/m/1", Autoscale: 2, ServiceAccount: "mnist-storage"}},
+		{"isvc-pytorch-canary", "pytorch", "", Serve{Name: "mnist", ModelURI: "s3://kaptain/m/2", PreviousModelURI: "s3://kaptain/m/1", CanaryTrafficPercent: &thirty, Autoscale: 4}},
 		{"isvc-sklearn-raw", "sklearn", "RawDeployment", Serve{Name: "mnist", ModelURI: "s3://kaptain/m/1", Resources: Resources{CPURequest: "1", CPULimit: "1", GPULimit: 1}}},
-		{"isvc-pytorch-canary-legacy", "pytorch", "", Serve{Name: "mnist", APIVersion: LegacyKServeGroupVersion, ModelURI: "s3://kaptain/m/2", PreviousModelURI: "s3://kaptain/m/1", CanaryTrafficPercent: &thirty, Autoscale: 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := testModel(tc.framework)
@@ -100,5 +100,14 @@ func TestServiceStateOf(t *testing.T) {
 		if st.Ready != tc.ready || st.Failed != tc.failed || st.String() != tc.line {
 			t.Errorf("%s: ready=%v failed=%v %q", tc.name, st.Ready, st.Failed, st.String())
 		}
+	}
+}
+
+// The legacy API (serving.kubeflow.org) differs only in its apiVersion; no CRD of it is served
+// by the Go module proxy (kubeflow/kfserving), so no golden of it goes to an API server.
+func TestInferenceServiceLegacyAPIVersion(t *testing.T) {
+	obj, err := InferenceService(testModel("pytorch"), Serve{Name: "mnist", APIVersion: LegacyKServeGroupVersion, ModelURI: "s3://kaptain/m/1", Autoscale: 1})
+	if err != nil || obj.GetAPIVersion() != LegacyKServeGroupVersion || obj.GetKind() != KindInferenceService {
+		t.Errorf("legacy service: %v, %v", obj, err)
 	}
 }

@@ -61,9 +61,6 @@ func TestGoldenManifestsPassServerDryRun(t *testing.T) {
 			shared.mapper.Reset()
 			mapping, err := shared.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 			if err != nil {
-				if gvk.Group == "serving.kubeflow.org" {
-					continue // the legacy KServe group is not installed in the test cluster
-				}
 				t.Fatalf("%s: %s is not served: %v", f, gvk, err)
 			}
 			_, err = shared.dynamic.Resource(mapping.Resource).Namespace(ns).Patch(context.Background(), u.GetName(), types.ApplyPatchType, body,

@@ -91,10 +91,12 @@ func inspectFixture(t *testing.T, ns string) {
 	}
 }
 
+// TestGetDeleteClean runs get, delete and clean over one fixture: the get subtests read
+// it, the later ones change it in order (each says what it expects of the ones before).
 func TestGetDeleteClean(t *testing.T) {
 	ns := namespace(t)
 	inspectFixture(t, ns)
-	kap := func(code int, args ...string) result {
+	kap := func(t *testing.T, code int, args ...string) result {
 		t.Helper()
 		r := kaptain(t, ".", nil, append(args, "-n", ns)...)
 		if r.code != code {
@@ -103,91 +105,113 @@ func TestGetDeleteClean(t *testing.T) {
 		return r
 	}
 
-	r := kap(0, "get", "jobs")
-	t.Logf("get jobs:\n%s", r.stdout)
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(strings.Join(strings.Fields(lines[0]), " "), "KIND NAME STATE AGE") {
-		t.Errorf("get jobs is not one table with a KIND column:\n%s", r.stdout)
-	}
-	for _, want := range []string{"TFJob        done-job      Succeeded", "TFJob        running-job   Running", "PyTorchJob   done-pt       Failed"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("get jobs lacks %q:\n%s", want, r.stdout)
+	t.Run("get jobs is one table of the managed jobs", func(t *testing.T) {
+		r := kap(t, 0, "get", "jobs")
+		t.Logf("get jobs:\n%s", r.stdout)
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if len(lines) != 4 || !strings.HasPrefix(strings.Join(strings.Fields(lines[0]), " "), "KIND NAME STATE AGE") {
+			t.Errorf("get jobs is not one table with a KIND column:\n%s", r.stdout)
 		}
-	}
-	if strings.Contains(r.stdout, "user-job") {
-		t.Errorf("get jobs lists the user's job:\n%s", r.stdout)
-	}
-	if r := kap(0, "get", "jobs", "-A", "--no-headers"); !strings.Contains(r.stdout, ns) || strings.Contains(r.stdout, "KIND") {
-		t.Errorf("get jobs -A --no-headers:\n%s", r.stdout)
-	}
-	r = kap(0, "get", "all", "-o", "name")
-	if got := strings.Fields(r.stdout); len(got) != 7 {
-		t.Errorf("get all -o name = %q, want 7 objects", got)
-	}
-	r = kap(0, "get", "inferenceservices", "--no-headers")
-	if strings.Contains(r.stdout, "NAME") || !strings.Contains(r.stdout, "isvc-ready") || !strings.Contains(r.stdout, "http://isvc-ready") {
-		t.Errorf("get inferenceservices --no-headers:\n%s", r.stdout)
-	}
-	r = kap(0, "get", "experiments", "exp-done", "-o", "jsonpath={.status.conditions[-1:].type}")
-	if r.stdout != "Succeeded" {
-		t.Errorf("get experiments exp-done -o jsonpath = %q", r.stdout)
-	}
-	kap(1, "get", "jobs", "nope")
-	kap(2, "get", "pods")
+		for _, want := range []string{"TFJob        done-job      Succeeded", "TFJob        running-job   Running", "PyTorchJob   done-pt       Failed"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("get jobs lacks %q:\n%s", want, r.stdout)
+			}
+		}
+		if strings.Contains(r.stdout, "user-job") {
+			t.Errorf("get jobs lists the user's job:\n%s", r.stdout)
+		}
+	})
+	t.Run("get jobs -A --no-headers", func(t *testing.T) {
+		if r := kap(t, 0, "get", "jobs", "-A", "--no-headers"); !strings.Contains(r.stdout, ns) || strings.Contains(r.stdout, "KIND") {
+			t.Errorf("get jobs -A --no-headers:\n%s", r.stdout)
+		}
+	})
+	t.Run("get all -o name", func(t *testing.T) {
+		r := kap(t, 0, "get", "all", "-o", "name")
+		if got := strings.Fields(r.stdout); len(got) != 7 {
+			t.Errorf("get all -o name = %q, want 7 objects", got)
+		}
+	})
+	t.Run("get inferenceservices --no-headers", func(t *testing.T) {
+		r := kap(t, 0, "get", "inferenceservices", "--no-headers")
+		if strings.Contains(r.stdout, "NAME") || !strings.Contains(r.stdout, "isvc-ready") || !strings.Contains(r.stdout, "http://isvc-ready") {
+			t.Errorf("get inferenceservices --no-headers:\n%s", r.stdout)
+		}
+	})
+	t.Run("get one experiment with jsonpath", func(t *testing.T) {
+		r := kap(t, 0, "get", "experiments", "exp-done", "-o", "jsonpath={.status.conditions[-1:].type}")
+		if r.stdout != "Succeeded" {
+			t.Errorf("get experiments exp-done -o jsonpath = %q", r.stdout)
+		}
+	})
+	t.Run("get errors", func(t *testing.T) {
+		kap(t, 1, "get", "jobs", "nope")
+		kap(t, 2, "get", "pods")
+	})
 
-	// clean without --force deletes nothing.
-	r = kap(0, "clean")
-	for _, want := range []string{"secrets/stale-secret would be deleted", "serviceaccounts/stale-sa would be deleted"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("clean lacks %q:\n%s", want, r.stdout)
+	t.Run("clean without --force deletes nothing", func(t *testing.T) {
+		r := kap(t, 0, "clean")
+		for _, want := range []string{"secrets/stale-secret would be deleted", "serviceaccounts/stale-sa would be deleted"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("clean lacks %q:\n%s", want, r.stdout)
+			}
 		}
-	}
-	for _, name := range []string{"used-secret", "owned-secret", "sa-secret", "user-secret"} {
-		if strings.Contains(r.stdout, name) {
-			t.Errorf("clean would delete %s:\n%s", name, r.stdout)
+		for _, name := range []string{"used-secret", "owned-secret", "sa-secret", "user-secret"} {
+			if strings.Contains(r.stdout, name) {
+				t.Errorf("clean would delete %s:\n%s", name, r.stdout)
+			}
 		}
-	}
-	if !exists(t, secretsGVR, ns, "stale-secret") || !exists(t, saGVR, ns, "stale-sa") {
-		t.Fatal("clean without --force deleted something")
-	}
+		if !exists(t, secretsGVR, ns, "stale-secret") || !exists(t, saGVR, ns, "stale-sa") {
+			t.Fatal("clean without --force deleted something")
+		}
+	})
 
-	// delete --all without --force: finished jobs only; never the user's.
-	r = kap(0, "delete", "jobs", "--all")
-	if !strings.Contains(r.stdout, "tfjob.kubeflow.org/done-job deleted") || !strings.Contains(r.stdout, "pytorchjob.kubeflow.org/done-pt deleted") || !strings.Contains(r.stderr, "kept 1 running") {
-		t.Errorf("delete jobs --all: %s%s", r.stdout, r.stderr)
-	}
-	if exists(t, tfJobs, ns, "done-job") || !exists(t, tfJobs, ns, "running-job") || !exists(t, tfJobs, ns, "user-job") {
-		t.Error("delete jobs --all deleted the wrong jobs")
-	}
-	r = kaptain(t, ".", nil, "delete", "job", "user-job", "-n", ns)
-	if r.code != 1 || !strings.Contains(r.stderr, "tfjob user-job was not made by kubectl kaptain") || !exists(t, tfJobs, ns, "user-job") {
-		t.Errorf("delete job user-job: exit %d %s", r.code, r.stderr)
-	}
-	kap(0, "delete", "experiment", "exp-done")
-	if exists(t, experiments, ns, "exp-done") {
-		t.Error("delete experiment exp-done left it")
-	}
-
-	kap(0, "clean", "--force")
-	if exists(t, secretsGVR, ns, "stale-secret") || exists(t, saGVR, ns, "stale-sa") {
-		t.Error("clean --force kept stale credentials")
-	}
-	for _, name := range []string{"used-secret", "owned-secret", "sa-secret", "user-secret"} {
-		if !exists(t, secretsGVR, ns, name) {
-			t.Errorf("clean --force deleted %s", name)
+	t.Run("delete --all without --force: finished jobs only, never the user's", func(t *testing.T) {
+		r := kap(t, 0, "delete", "jobs", "--all")
+		if !strings.Contains(r.stdout, "tfjob.kubeflow.org/done-job deleted") || !strings.Contains(r.stdout, "pytorchjob.kubeflow.org/done-pt deleted") || !strings.Contains(r.stderr, "kept 1 running") {
+			t.Errorf("delete jobs --all: %s%s", r.stdout, r.stderr)
 		}
-	}
-
-	r = kap(0, "clean", "--all", "--force")
-	for _, gone := range []struct {
-		gvr  schema.GroupVersionResource
-		name string
-	}{{tfJobs, "running-job"}, {experiments, "exp-running"}, {inferenceSvc, "isvc-ready"}, {inferenceSvc, "isvc-broken"}, {secretsGVR, "used-secret"}, {secretsGVR, "owned-secret"}, {secretsGVR, "sa-secret"}, {saGVR, "isvc-ready-sa"}} {
-		if exists(t, gone.gvr, ns, gone.name) {
-			t.Errorf("clean --all --force kept %s %s:\n%s", gone.gvr.Resource, gone.name, r.stdout)
+		if exists(t, tfJobs, ns, "done-job") || !exists(t, tfJobs, ns, "running-job") || !exists(t, tfJobs, ns, "user-job") {
+			t.Error("delete jobs --all deleted the wrong jobs")
 		}
-	}
-	if !exists(t, tfJobs, ns, "user-job") || !exists(t, secretsGVR, ns, "user-secret") {
-		t.Error("clean --all --force deleted the user's objects")
-	}
+	})
+	t.Run("delete refuses the user's job", func(t *testing.T) {
+		r := kaptain(t, ".", nil, "delete", "job", "user-job", "-n", ns)
+		if r.code != 1 || !strings.Contains(r.stderr, "tfjob user-job was not made by kubectl kaptain") || !exists(t, tfJobs, ns, "user-job") {
+			t.Errorf("delete job user-job: exit %d %s", r.code, r.stderr)
+		}
+	})
+	t.Run("delete one experiment", func(t *testing.T) {
+		kap(t, 0, "delete", "experiment", "exp-done")
+		if exists(t, experiments, ns, "exp-done") {
+			t.Error("delete experiment exp-done left it")
+		}
+	})
+
+	t.Run("clean --force deletes the stale credentials only", func(t *testing.T) {
+		kap(t, 0, "clean", "--force")
+		if exists(t, secretsGVR, ns, "stale-secret") || exists(t, saGVR, ns, "stale-sa") {
+			t.Error("clean --force kept stale credentials")
+		}
+		for _, name := range []string{"used-secret", "owned-secret", "sa-secret", "user-secret"} {
+			if !exists(t, secretsGVR, ns, name) {
+				t.Errorf("clean --force deleted %s", name)
+			}
+		}
+	})
+
+	t.Run("clean --all --force deletes everything kaptain made", func(t *testing.T) {
+		r := kap(t, 0, "clean", "--all", "--force")
+		for _, gone := range []struct {
+			gvr  schema.GroupVersionResource
+			name string
+		}{{tfJobs, "running-job"}, {experiments, "exp-running"}, {inferenceSvc, "isvc-ready"}, {inferenceSvc, "isvc-broken"}, {secretsGVR, "used-secret"}, {secretsGVR, "owned-secret"}, {secretsGVR, "sa-secret"}, {saGVR, "isvc-ready-sa"}} {
+			if exists(t, gone.gvr, ns, gone.name) {
+				t.Errorf("clean --all --force kept %s %s:\n%s", gone.gvr.Resource, gone.name, r.stdout)
+			}
+		}
+		if !exists(t, tfJobs, ns, "user-job") || !exists(t, secretsGVR, ns, "user-secret") {
+			t.Error("clean --all --force deleted the user's objects")
+		}
+	})
 }

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,12 +12,14 @@ import (
 	"testing"
 )
 
-// kubectlPath finds the machine's kubectl; these tests are about working with it.
+// kubectlPath is the kubectl that 'make integration' builds with the control plane
+// (KAPTAIN_KUBECTL), else the machine's; these tests are about working with it, so its
+// absence fails them.
 func kubectlPath(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("kubectl")
+	p, err := exec.LookPath(cmp.Or(os.Getenv("KAPTAIN_KUBECTL"), "kubectl"))
 	if err != nil {
-		t.Skip("kubectl is not on PATH: install it to check that kubectl accepts rendered jobs and discovers the plugin")
+		t.Fatalf("no kubectl (%v): run the suite with 'make integration', which builds it, or put kubectl on PATH", err)
 	}
 	return p
 }

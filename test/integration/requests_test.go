@@ -55,22 +55,42 @@ func TestWaitMakesABoundedNumberOfRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The operator's part runs off the test's goroutine: a failure cancels the wait, which
+	// is bounded anyway, instead of calling t.Fatal there.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	operatorErr := make(chan error, 1)
 	go func() {
-		for i, conds := range [][]string{{"Created"}, {"Created", "Running"}, {"Created", "Running", "Restarting"}, {"Created", "Running"}, {"Created", "Running"}} {
-			time.Sleep(5 * time.Second)
-			setStatus(t, tfJobs, job, conds, int64(i%3), 0, "step")
+		defer close(operatorErr)
+		steps := [][]string{{"Created"}, {"Created", "Running"}, {"Created", "Running", "Restarting"}, {"Created", "Running"}, {"Created", "Running"}, {"Created", "Running", "Succeeded"}}
+		for i, conds := range steps {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Second):
+			}
+			active, succeeded, message := int64(i%3), int64(0), "step"
+			if i == len(steps)-1 {
+				active, succeeded, message = 0, 2, "done"
+			}
+			if _, err := writeStatus(tfJobs, job, conds, active, succeeded, message); err != nil {
+				operatorErr <- err
+				cancel()
+				return
+			}
 		}
-		time.Sleep(5 * time.Second)
-		setStatus(t, tfJobs, job, []string{"Created", "Running", "Succeeded"}, 0, 2, "done")
 	}()
 	began := time.Now()
 	waiter := &run.Waiter{Client: dyn, Pods: cs.CoreV1()}
-	final, err := waiter.Wait(context.Background(), run.Watch{
+	final, err := waiter.Wait(ctx, run.Watch{
 		Resource: tfJobs, Namespace: ns, Name: "mnist",
 		PodSelector: workload.LabelJobName + "=mnist",
 		Done:        func(obj *unstructured.Unstructured) (bool, error) { return workload.StateOf(obj).Finished(), nil },
 		OnPod:       func(*corev1.Pod) error { return nil },
 	})
+	if opErr := <-operatorErr; opErr != nil {
+		t.Fatalf("playing the operator: %v", opErr)
+	}
 	elapsed := time.Since(began)
 	if err != nil || workload.StateOf(final).Phase != workload.Succeeded {
 		t.Fatalf("wait: %v, state %v", err, final)

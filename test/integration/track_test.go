@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
+	"github.com/kaptain-dev/kubectl-kaptain/test/plugintest"
 )
 
 // record reads a model's record through 'kubectl kaptain model history -o json'.
@@ -79,20 +80,19 @@ func TestConcurrentLogMetricsLoseNothing(t *testing.T) {
 	ns := namespace(t)
 	const writers = 20
 	var wg sync.WaitGroup
-	codes := make([]int, writers)
-	stderrs := make([]string, writers)
+	results := make([]plugintest.Result, writers)
+	errs := make([]error, writers)
 	for i := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := kaptain(t, repoPath("examples", "mnist-pytorch"), nil, "model", "log-metrics", "-n", ns, "--type", "validation", fmt.Sprintf("writer=%d", i), "accuracy=0.9")
-			codes[i], stderrs[i] = r.code, r.stderr
+			results[i], errs[i] = shared.plugin().Exec(2*time.Minute, repoPath("examples", "mnist-pytorch"), nil, "model", "log-metrics", "-n", ns, "--type", "validation", fmt.Sprintf("writer=%d", i), "accuracy=0.9")
 		}()
 	}
 	wg.Wait()
-	for i, c := range codes {
-		if c != 0 {
-			t.Errorf("writer %d: exit %d: %s", i, c, stderrs[i])
+	for i, r := range results {
+		if errs[i] != nil || r.Code != 0 {
+			t.Errorf("writer %d: exit %d, %v: %s", i, r.Code, errs[i], r.Stderr)
 		}
 	}
 	rec := record(t, "mnist-pytorch", ns)

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -51,12 +52,21 @@ func createdJob(t *testing.T, gvr schema.GroupVersionResource, ns string) *unstr
 }
 
 // setStatus plays the training operator: it writes the job's status through the status
-// subresource.
+// subresource. Off the test's goroutine, call writeStatus.
 func setStatus(t *testing.T, gvr schema.GroupVersionResource, job *unstructured.Unstructured, conditions []string, active, succeeded int64, message string) *unstructured.Unstructured {
 	t.Helper()
-	current, err := shared.dynamic.Resource(gvr).Namespace(job.GetNamespace()).Get(context.Background(), job.GetName(), metav1.GetOptions{})
+	updated, err := writeStatus(gvr, job, conditions, active, succeeded, message)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return updated
+}
+
+// writeStatus is setStatus returning its error, for goroutines (which must not call t.Fatal).
+func writeStatus(gvr schema.GroupVersionResource, job *unstructured.Unstructured, conditions []string, active, succeeded int64, message string) (*unstructured.Unstructured, error) {
+	current, err := shared.dynamic.Resource(gvr).Namespace(job.GetNamespace()).Get(context.Background(), job.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
 	var conds []any
@@ -69,9 +79,9 @@ func setStatus(t *testing.T, gvr schema.GroupVersionResource, job *unstructured.
 	}
 	updated, err := shared.dynamic.Resource(gvr).Namespace(job.GetNamespace()).UpdateStatus(context.Background(), current, metav1.UpdateOptions{})
 	if err != nil {
-		t.Fatalf("updating the status: %v", err)
+		return nil, fmt.Errorf("updating the status: %w", err)
 	}
-	return updated
+	return updated, nil
 }
 
 func TestTrainWaitsUntilSucceeded(t *testing.T) {

@@ -5,6 +5,9 @@ package plugintest
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +41,29 @@ func (p Plugin) Run(t testing.TB, within time.Duration, dir string, env []string
 	r := p.Start(t, dir, env, args...)
 	code := r.Exit(t, within)
 	return Result{Stdout: r.Stdout(), Stderr: r.Stderr(), Code: code}
+}
+
+// Exec runs the plugin in dir to its end, killing it after within, and returns its result
+// or why it could not run. It does not touch the test, so goroutines may call it.
+func (p Plugin) Exec(within time.Duration, dir string, env []string, args ...string) (Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p.Binary, append([]string{"--kubeconfig", p.Kubeconfig}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append([]string{"HOME=" + p.Home, "PATH=" + os.Getenv("PATH")}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		return Result{}, fmt.Errorf("%s %s still ran after %s", p.Binary, strings.Join(args, " "), within)
+	case errors.As(err, &exit):
+		err = nil
+	case err != nil:
+		return Result{}, fmt.Errorf("running %s: %w", p.Binary, err)
+	}
+	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Code: cmd.ProcessState.ExitCode()}, nil
 }
 
 // Start runs the plugin in dir in the background; the test's clean-up kills it if it is

@@ -1,0 +1,220 @@
+package inventory
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+)
+
+const ns = "team-a"
+
+var (
+	tfJobs      = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"}
+	pyTorchJobs = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "pytorchjobs"}
+	isvcs       = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
+	batchJobs   = schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}
+)
+
+// obj is an object of apiVersion/kind; managed ones carry kubectl kaptain's label; a
+// condition of type phase is true when phase is set.
+func obj(apiVersion, kind, name string, managed bool, phase string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind}}
+	u.SetName(name)
+	u.SetNamespace(ns)
+	if managed {
+		u.SetLabels(map[string]string{model.LabelManagedBy: model.ManagedByValue})
+	}
+	if phase != "" {
+		u.Object["status"] = map[string]any{"conditions": []any{map[string]any{"type": phase, "status": "True", "message": phase + " here"}}}
+	}
+	return u
+}
+
+// newInventory is a fake cluster serving every managed kind but Katib's Experiment.
+func newInventory(objs ...runtime.Object) *Inventory {
+	listKinds := map[schema.GroupVersionResource]string{
+		tfJobs: "TFJobList", pyTorchJobs: "PyTorchJobList", isvcs: "InferenceServiceList", batchJobs: "JobList",
+		Secrets: "SecretList", ServiceAccounts: "ServiceAccountList",
+	}
+	mapper := meta.NewDefaultRESTMapper(nil)
+	for _, k := range Kinds() {
+		if k.Group != Experiments {
+			mapper.Add(k.GVK, meta.RESTScopeNamespace)
+		}
+	}
+	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, meta.RESTScopeNamespace)
+	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "ServiceAccount"}, meta.RESTScopeNamespace)
+	return &Inventory{
+		Dynamic:   dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds, objs...),
+		Kube:      fake.NewClientset(),
+		Mapper:    mapper,
+		Namespace: ns,
+	}
+}
+
+func TestKindsOf(t *testing.T) {
+	for group, want := range map[string]string{
+		"jobs": "tfjob, pytorchjob", "tfjob": "tfjob, pytorchjob", "isvc": "inferenceservice",
+		"experiment": "experiment", "builds": "job", "all": "tfjob, pytorchjob, experiment, inferenceservice, job",
+	} {
+		kinds, err := KindsOf(group)
+		if err != nil || Names(kinds) != want {
+			t.Errorf("KindsOf(%q) = %s, %v; want %s", group, Names(kinds), err, want)
+		}
+	}
+	if _, err := KindsOf("pods"); sdkerr.ClassOf(err) != sdkerr.Usage {
+		t.Errorf("KindsOf(pods): %v, want a usage error", err)
+	}
+	jobs, _ := KindsOf(Jobs)
+	if got := Names(Only(jobs, "pytorchjob")); got != "pytorchjob" {
+		t.Errorf("Only(pytorchjob) = %s", got)
+	}
+}
+
+func TestServeWarnsAboutKindsTheClusterLacks(t *testing.T) {
+	inv := newInventory()
+	var warnings bytes.Buffer
+	served, err := inv.Serve(Kinds(), Warn(func(f string, a ...any) { warnings.WriteString(strings.TrimSpace(f) + "\n") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(served) != len(Kinds())-1 {
+		t.Errorf("served %d kinds, want all but the Experiment", len(served))
+	}
+	if strings.Count(warnings.String(), "\n") != 1 {
+		t.Errorf("warnings:\n%s", warnings.String())
+	}
+}
+
+func TestFindOne(t *testing.T) {
+	inv := newInventory(
+		obj("kubeflow.org/v1", "TFJob", "mine", true, ""),
+		obj("kubeflow.org/v1", "TFJob", "theirs", false, ""),
+		obj("kubeflow.org/v1", "TFJob", "both", true, ""),
+		obj("kubeflow.org/v1", "PyTorchJob", "both", true, ""),
+	)
+	jobs, _ := KindsOf(Jobs)
+	served, err := inv.Serve(jobs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := inv.FindOne(context.Background(), served, "mine"); err != nil || o.GVK.Kind != "TFJob" || o.Container != "tensorflow" {
+		t.Errorf("FindOne(mine) = %v, %v", o, err)
+	}
+	for name, want := range map[string]string{
+		"missing": "no tfjob, pytorchjob named missing in namespace team-a",
+		"theirs":  "tfjob theirs was not made by kubectl kaptain",
+		"both":    "both exists as tfjob, pytorchjob; say which with --kind",
+	} {
+		if _, err := inv.FindOne(context.Background(), served, name); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("FindOne(%s) = %v, want %q", name, err, want)
+		}
+	}
+}
+
+func TestPruneKeepsWhatIsRunningUnlessForced(t *testing.T) {
+	inv := newInventory(
+		obj("kubeflow.org/v1", "TFJob", "done", true, "Succeeded"),
+		obj("kubeflow.org/v1", "TFJob", "running", true, "Running"),
+		obj("kubeflow.org/v1", "TFJob", "users", false, "Succeeded"),
+		obj("batch/v1", "Job", "failed-build", true, "Failed"),
+	)
+	served, _ := inv.Serve(Kinds(), nil)
+	objs, err := inv.List(context.Background(), served)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 3 {
+		t.Fatalf("listed %d managed objects, want 3 (not the user's)", len(objs))
+	}
+	var deleted []string
+	kept, err := inv.Prune(context.Background(), objs, false, func(n string) { deleted = append(deleted, n) })
+	if err != nil || kept != 1 || strings.Join(deleted, " ") != "tfjob.kubeflow.org/done job.batch/failed-build" {
+		t.Errorf("Prune: kept %d, deleted %v, %v", kept, deleted, err)
+	}
+	objs, _ = inv.List(context.Background(), served)
+	if kept, _ := inv.Prune(context.Background(), objs, true, func(string) {}); kept != 0 {
+		t.Errorf("Prune --force kept %d", kept)
+	}
+	if _, err := inv.Dynamic.Resource(tfJobs).Namespace(ns).Get(context.Background(), "users", metav1.GetOptions{}); err != nil {
+		t.Errorf("the user's job was deleted: %v", err)
+	}
+}
+
+func TestCredentialsAreStaleWhenNothingUsesThem(t *testing.T) {
+	job := obj("kubeflow.org/v1", "TFJob", "j", true, "")
+	job.Object["spec"] = map[string]any{"template": map[string]any{"envFrom": []any{map[string]any{"secretRef": map[string]any{"name": "used"}}}}}
+	sa := obj("v1", "ServiceAccount", "sa-used", true, "")
+	sa.Object["secrets"] = []any{map[string]any{"name": "via-sa"}}
+	isvc := obj("serving.kserve.io/v1beta1", "InferenceService", "svc", true, "")
+	isvc.Object["spec"] = map[string]any{"predictor": map[string]any{"serviceAccountName": "sa-used"}}
+	inv := newInventory(job, sa, isvc,
+		obj("v1", "Secret", "used", true, ""), obj("v1", "Secret", "via-sa", true, ""),
+		obj("v1", "Secret", "stale", true, ""), obj("v1", "ServiceAccount", "sa-stale", true, ""),
+		obj("v1", "Secret", "users", false, ""))
+	served, _ := inv.Serve(Kinds(), nil)
+	creds, err := inv.Credentials(context.Background(), served)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stale, inUse []string
+	for _, c := range creds {
+		if c.Stale {
+			stale = append(stale, c.Obj.GetName())
+		} else {
+			inUse = append(inUse, c.Obj.GetName())
+		}
+	}
+	if strings.Join(stale, " ") != "sa-stale stale" || len(inUse) != 3 {
+		t.Errorf("stale %v, in use %v", stale, inUse)
+	}
+}
+
+func TestFindingsComeFromTheStateReaders(t *testing.T) {
+	for _, tc := range []struct {
+		obj                   *unstructured.Unstructured
+		group, status, problem string
+	}{
+		{obj("kubeflow.org/v1", "TFJob", "j", true, "Failed"), Jobs, "Failed", "failed: Failed here"},
+		{obj("kubeflow.org/v1beta1", "Experiment", "e", true, "Succeeded"), Experiments, "Succeeded", ""},
+		{obj("kubeflow.org/v1beta1", "Experiment", "e", true, "Failed"), Experiments, "Failed", "failed: Failed here"},
+		{obj("batch/v1", "Job", "b", true, "Failed"), Builds, "Failed", "image build failed: Failed here"},
+		{obj("batch/v1", "Job", "b", true, ""), Builds, "Running", ""},
+	} {
+		f := Object{Served: Served{Kind: Kind{Group: tc.group}}, Obj: tc.obj}.Finding()
+		if f.Status != tc.status || f.Problem != tc.problem {
+			t.Errorf("%s %s: finding %+v, want status %q problem %q", tc.group, tc.obj.GetName(), f, tc.status, tc.problem)
+		}
+	}
+}
+
+func TestDescribeAnExperimentFromItsState(t *testing.T) {
+	exp := obj("kubeflow.org/v1beta1", "Experiment", "e", true, "Running")
+	exp.Object["status"].(map[string]any)["currentOptimalTrial"] = map[string]any{
+		"bestTrialName":        "e-x7f2",
+		"parameterAssignments": []any{map[string]any{"name": "lr", "value": "0.04"}},
+		"observation":          map[string]any{"metrics": []any{map[string]any{"name": "accuracy", "latest": "0.97", "max": "0.98"}}},
+	}
+	var out bytes.Buffer
+	if err := newInventory().Describe(context.Background(), &out, Object{Served: Served{Kind: Kind{Group: Experiments}}, Obj: exp}); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(out.String()), " ")
+	for _, want := range []string{"Best trial: e-x7f2", "Parameter lr: 0.04", "Metric accuracy: 0.97"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("describe lacks %q:\n%s", want, out.String())
+		}
+	}
+}
