@@ -184,7 +184,7 @@ func TestCredentialsAreStaleWhenNothingUsesThem(t *testing.T) {
 
 func TestFindingsComeFromTheStateReaders(t *testing.T) {
 	for _, tc := range []struct {
-		obj                   *unstructured.Unstructured
+		obj                    *unstructured.Unstructured
 		group, status, problem string
 	}{
 		{obj("kubeflow.org/v1", "TFJob", "j", true, "Failed"), Jobs, "Failed", "failed: Failed here"},
