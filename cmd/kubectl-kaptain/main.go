@@ -3,6 +3,9 @@
 package main
 
 import (
+	// Before any package that calls kubectl's i18n.T at init.
+	_ "github.com/kaptain-dev/kubectl-kaptain/internal/untranslated"
+
 	"context"
 	"fmt"
 	"io"

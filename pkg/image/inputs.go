@@ -6,14 +6,18 @@ package image
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 )
@@ -130,7 +134,11 @@ func expand(base, rel string) ([]File, error) {
 		}
 		return []File{f}, nil
 	}
-	var out []File
+	type entry struct {
+		path, rel string
+		info      fs.FileInfo
+	}
+	var entries []entry
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
@@ -143,13 +151,28 @@ func expand(base, rel string) ([]File, error) {
 		if err != nil {
 			return err
 		}
-		f, err := hashFile(p, filepath.ToSlash(r), info)
-		if err != nil {
-			return err
-		}
-		out = append(out, f)
+		entries = append(entries, entry{p, filepath.ToSlash(r), info})
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	// Hash on every core, keeping the walk's order.
+	out := make([]File, len(entries))
+	errs := make([]error, len(entries))
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(entries)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(entries); i = int(next.Add(1) - 1) {
+				out[i], errs[i] = hashFile(entries[i].path, entries[i].rel, entries[i].info)
+			}
+		}()
+	}
+	wg.Wait()
+	err = errors.Join(errs...)
 	if err == nil && len(out) == 0 {
 		err = fmt.Errorf("directory has no files")
 	}

@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -47,7 +48,9 @@ func (in *Inputs) Layers(dir string) ([]NamedLayer, error) {
 }
 
 // writeLayer writes files as a gzipped tar under dir, computing the digests of the compressed
-// and uncompressed streams in the same pass.
+// and uncompressed streams in the same pass. The tar (reading, verifying and hashing the
+// files) and the compression (with its digest and the file write) run side by side, a core
+// each.
 func writeLayer(dir, name string, files []File) (*fileLayer, error) {
 	f, err := os.CreateTemp(dir, "layer-"+name+"-*.tar.gz")
 	if err != nil {
@@ -56,7 +59,9 @@ func writeLayer(dir, name string, files []File) (*fileLayer, error) {
 	defer f.Close()
 	compressed, uncompressed := sha256.New(), sha256.New()
 	counter := &countWriter{w: io.MultiWriter(f, compressed)}
-	if err := writeTar(counter, uncompressed, strings.TrimPrefix(WorkDir, "/"), files, nil); err != nil {
+	if err := compressParallel(counter, func(w io.Writer) error {
+		return writeTar(io.MultiWriter(w, uncompressed), strings.TrimPrefix(WorkDir, "/"), files, nil)
+	}); err != nil {
 		return nil, err
 	}
 	if err := f.Close(); err != nil {
@@ -68,6 +73,41 @@ func writeLayer(dir, name string, files []File) (*fileLayer, error) {
 		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(uncompressed.Sum(nil))},
 		size:   counter.n,
 	}, nil
+}
+
+// pipeChunk is how much of the tar stream the compressing goroutine takes at a time.
+const pipeChunk = 256 << 10
+
+// compressParallel gzips what produce writes to w, the producer in a goroutine of its own.
+// The output is the same as compressing in one goroutine: gzip at BestSpeed, whose bytes
+// depend only on the input.
+func compressParallel(w io.Writer, produce func(io.Writer) error) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		bw := bufio.NewWriterSize(pw, pipeChunk)
+		err := produce(bw)
+		if err == nil {
+			err = bw.Flush()
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	if err != nil {
+		pr.CloseWithError(err)
+		<-done
+		return err
+	}
+	_, copyErr := io.CopyBuffer(zw, pr, make([]byte, pipeChunk))
+	pr.CloseWithError(copyErr) // unblocks the producer when the copy failed
+	if err := <-done; err != nil {
+		return err
+	}
+	if copyErr != nil {
+		return copyErr
+	}
+	return zw.Close()
 }
 
 type countWriter struct {
@@ -124,18 +164,9 @@ type extra struct {
 	data []byte
 }
 
-// writeTar writes files under prefix (and extras at the root) as a reproducible gzipped tar
-// to w, and the uncompressed tar also to plain when it is not nil.
-func writeTar(w io.Writer, plain io.Writer, prefix string, files []File, extras []extra) error {
-	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
-	if err != nil {
-		return err
-	}
-	var tarOut io.Writer = zw
-	if plain != nil {
-		tarOut = io.MultiWriter(zw, plain)
-	}
-	tw := tar.NewWriter(tarOut)
+// writeTar writes files under prefix (and extras at the root) as a reproducible tar to w.
+func writeTar(w io.Writer, prefix string, files []File, extras []extra) error {
+	tw := tar.NewWriter(w)
 	dirs := map[string]bool{}
 	var entries []string
 	for _, f := range files {
@@ -173,10 +204,7 @@ func writeTar(w io.Writer, plain io.Writer, prefix string, files []File, extras 
 			return err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return zw.Close()
+	return tw.Close()
 }
 
 // copyFile copies a file's content, failing when it changed since it was hashed (the
@@ -234,8 +262,10 @@ func (in *Inputs) Context(w io.Writer) error {
 			return fmt.Errorf("the model has a file named %s, which the build context needs for its own; rename it", f.Path)
 		}
 	}
-	return writeTar(w, nil, "", in.Files, []extra{
-		{name: ".dockerignore", data: []byte(".dockerignore\n" + DockerfileName + "\n")},
-		{name: DockerfileName, data: []byte(in.Dockerfile())},
+	return compressParallel(w, func(tw io.Writer) error {
+		return writeTar(tw, "", in.Files, []extra{
+			{name: ".dockerignore", data: []byte(".dockerignore\n" + DockerfileName + "\n")},
+			{name: DockerfileName, data: []byte(in.Dockerfile())},
+		})
 	})
 }
