@@ -55,6 +55,7 @@ func (f *ActionFlags) AddFlags(cmd *cobra.Command) {
 // every action of one command shares. Each action gets its own patches and output.
 type actionContext struct {
 	deps      *Deps
+	factory   cmdutil.Factory
 	flags     *ActionFlags
 	dryRun    cmdutil.DryRunStrategy
 	namespace string
@@ -68,16 +69,16 @@ type actionContext struct {
 }
 
 // complete reads the dry-run strategy, namespace (from kubeconfig, no network) and patches.
-func (f *ActionFlags) complete(cmd *cobra.Command, d *Deps, workloadKind string) (*actionContext, error) {
+func (f *ActionFlags) complete(factory cmdutil.Factory, cmd *cobra.Command, d *Deps, workloadKind string) (*actionContext, error) {
 	dryRun, err := cmdutil.GetDryRunStrategy(cmd)
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.Usage, err, "--dry-run")
 	}
-	ns, _, err := d.Factory.ToRawKubeConfigLoader().Namespace()
+	ns, _, err := factory.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return nil, fmt.Errorf("reading the namespace from kubeconfig: %w", err)
 	}
-	ac := &actionContext{deps: d, flags: f, dryRun: dryRun, namespace: ns, out: d.Streams.Out, printers: map[apply.Operation]printers.ResourcePrinter{}}
+	ac := &actionContext{deps: d, factory: factory, flags: f, dryRun: dryRun, namespace: ns, out: d.Streams.Out, printers: map[apply.Operation]printers.ResourcePrinter{}}
 	for _, p := range f.Patches {
 		patch, err := render.ReadPatchFile(p, workloadKind)
 		if err != nil {
@@ -120,7 +121,7 @@ func (ac *actionContext) connect(m *model.Model) (run.Clients, error) {
 	if ac.clients != nil {
 		return *ac.clients, nil
 	}
-	f := ac.deps.Factory
+	f := ac.factory
 	mapper, err := f.ToRESTMapper()
 	if err != nil {
 		return run.Clients{}, fmt.Errorf("connecting to the cluster: %w", err)
@@ -157,7 +158,7 @@ func (ac *actionContext) action(m *model.Model, revision, name string, objs []*u
 }
 
 // run executes a, connecting to the cluster unless it is a client dry run.
-func (ac *actionContext) run(cmd *cobra.Command, m *model.Model, a run.Action) (*run.Outcome, error) {
+func (ac *actionContext) run(ctx context.Context, m *model.Model, a run.Action) (*run.Outcome, error) {
 	var c run.Clients
 	if ac.dryRun != cmdutil.DryRunClient {
 		var err error
@@ -165,7 +166,7 @@ func (ac *actionContext) run(cmd *cobra.Command, m *model.Model, a run.Action) (
 			return nil, err
 		}
 	}
-	return run.Run(cmd.Context(), c, a, ac.deps.progress())
+	return run.Run(ctx, c, a, ac.deps.progress())
 }
 
 // print writes results with the -o printer, redacting Secrets unless --show-secrets;

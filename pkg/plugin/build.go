@@ -108,15 +108,7 @@ The pinned reference (repository@sha256:...) is printed on stdout.`,
   # Show the cluster builder's Job and Secrets without building
   kubectl kaptain build --builder cluster --dry-run=client -o yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE: runWith(d, o),
 	}
 	o.Action.AddFlags(cmd)
 	o.Build.addFlags(cmd)
@@ -125,7 +117,7 @@ The pinned reference (repository@sha256:...) is printed on stdout.`,
 }
 
 // Complete loads the model, reads its files and the registry settings. It contacts nothing.
-func (o *BuildOptions) Complete(cmd *cobra.Command) error {
+func (o *BuildOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	m, err := o.Action.loadModel()
 	if err != nil {
 		return err
@@ -136,7 +128,7 @@ func (o *BuildOptions) Complete(cmd *cobra.Command) error {
 	if o.verbose, err = o.deps.Env.Bool(flagValue(cmd.Flags().Changed("verbose"), o.Verbose), config.EnvVerbose, false); err != nil {
 		return err
 	}
-	if o.action, err = o.Action.complete(cmd, o.deps, "Job"); err != nil {
+	if o.action, err = o.Action.complete(f, cmd, o.deps, "Job"); err != nil {
 		return err
 	}
 	o.action.out = buildOutput(o.deps, o.action.dryRun)
@@ -144,12 +136,12 @@ func (o *BuildOptions) Complete(cmd *cobra.Command) error {
 	return nil
 }
 
-// Validate has nothing left to check: Complete validated the flags it read.
-func (o *BuildOptions) Validate() error { return nil }
+// Validate checks the build flags against each other and the model.
+func (o *BuildOptions) Validate() error { return o.build.validate() }
 
 // Run builds, prints the pinned reference and says what was pushed.
-func (o *BuildOptions) Run(cmd *cobra.Command) error {
-	res, err := o.build.run(cmd, o.action, o.revision, o.verbose)
+func (o *BuildOptions) Run(ctx context.Context) error {
+	res, err := o.build.run(ctx, o.action, o.revision, o.verbose)
 	if err != nil || res == nil {
 		return err
 	}
@@ -173,39 +165,25 @@ type imageBuild struct {
 
 // complete reads the model's files and the registry settings.
 func (f *BuildFlags) complete(d *Deps, m *model.Model) (*imageBuild, error) {
-	b := &imageBuild{deps: d, flags: f, model: m}
-	switch f.Builder {
-	case BuilderAuto, BuilderLocal, BuilderCluster:
-	default:
-		return nil, sdkerr.New(sdkerr.Usage, "--builder %q is not supported; use auto, local or cluster", f.Builder)
-	}
-	if f.Timeout <= 0 {
-		return nil, sdkerr.New(sdkerr.Usage, "--build-timeout must be positive, got %s", f.Timeout)
-	}
-	p, err := v1.ParsePlatform(f.Platform)
-	if err != nil || p.OS == "" || p.Architecture == "" {
-		return nil, sdkerr.New(sdkerr.Usage, "--platform %q is not os/arch[/variant], e.g. linux/amd64", f.Platform)
-	}
+	b := &imageBuild{deps: d, flags: f, model: m, builder: f.Builder, target: m.ImageRef()}
 	in, err := image.Collect(m)
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.ModelValidation, err, "%s", m.Path)
 	}
-	in.Platform = p.String()
 	b.inputs = in
-	b.builder = f.Builder
+	p, err := v1.ParsePlatform(f.Platform)
+	if err == nil {
+		in.Platform = p.String()
+	}
 	if b.builder == BuilderAuto {
 		b.builder = BuilderLocal
 		if in.Requirements != "" {
 			b.builder = BuilderCluster
 		}
 	}
-	if b.builder == BuilderLocal && in.Requirements != "" {
-		return nil, sdkerr.New(sdkerr.Usage, "--builder local cannot pip install %s (spec.requirements); use --builder cluster, or remove the requirements and vendor the packages in spec.extraFiles", in.Requirements)
-	}
-	b.target = m.ImageRef()
-	ref, err := name.ParseReference(b.target)
-	if err != nil {
-		return nil, sdkerr.New(sdkerr.InvalidModelProperty, "%s: spec.image %q is not an image reference: %v", m.Path, b.target, err)
+	insecureHost := ""
+	if ref, err := name.ParseReference(b.target); err == nil {
+		insecureHost = ref.Context().RegistryStr()
 	}
 	kc, used, err := config.DockerKeychain(firstNonEmpty(f.DockerConfig, m.Spec.Config.Registry.DockerConfig))
 	if err != nil {
@@ -219,8 +197,31 @@ func (f *BuildFlags) complete(d *Deps, m *model.Model) (*imageBuild, error) {
 	b.hints = image.Hints{DockerConfig: used, CA: caUsed}
 	// A registry URL given as http:// in kaptain.yaml is plain HTTP, as if --insecure-registry.
 	insecure := f.InsecureRegistry || strings.HasPrefix(m.Spec.Config.Registry.URL, "http://")
-	b.registry = &image.Registry{Keychain: kc, RootCAs: pool, Insecure: insecure, Platform: p, InsecureHost: ref.Context().RegistryStr()}
+	b.registry = &image.Registry{Keychain: kc, RootCAs: pool, Insecure: insecure, Platform: p, InsecureHost: insecureHost}
 	return b, nil
+}
+
+// validate checks the build flags against each other and the model; it is pure.
+func (b *imageBuild) validate() error {
+	f := b.flags
+	switch f.Builder {
+	case BuilderAuto, BuilderLocal, BuilderCluster:
+	default:
+		return sdkerr.New(sdkerr.Usage, "--builder %q is not supported; use auto, local or cluster", f.Builder)
+	}
+	if f.Timeout <= 0 {
+		return sdkerr.New(sdkerr.Usage, "--build-timeout must be positive, got %s", f.Timeout)
+	}
+	if p, err := v1.ParsePlatform(f.Platform); err != nil || p.OS == "" || p.Architecture == "" {
+		return sdkerr.New(sdkerr.Usage, "--platform %q is not os/arch[/variant], e.g. linux/amd64", f.Platform)
+	}
+	if b.builder == BuilderLocal && b.inputs.Requirements != "" {
+		return sdkerr.New(sdkerr.Usage, "--builder local cannot pip install %s (spec.requirements); use --builder cluster, or remove the requirements and vendor the packages in spec.extraFiles", b.inputs.Requirements)
+	}
+	if _, err := name.ParseReference(b.target); err != nil {
+		return sdkerr.New(sdkerr.InvalidModelProperty, "%s: spec.image %q is not an image reference: %v", b.model.Path, b.target, err)
+	}
+	return nil
 }
 
 // registryHost is the registry part of the target image.
@@ -238,12 +239,11 @@ func (b *imageBuild) explain(err error) error {
 }
 
 // run builds with the chosen builder. It returns nil without error for dry runs.
-func (b *imageBuild) run(cmd *cobra.Command, ac *actionContext, revision string, verbose bool) (*image.Result, error) {
-	ctx := cmd.Context()
+func (b *imageBuild) run(ctx context.Context, ac *actionContext, revision string, verbose bool) (*image.Result, error) {
 	progress := b.deps.progress()
 	in := b.inputs
 	if b.builder == BuilderCluster {
-		builder, err := b.cluster(cmd, ac, revision, verbose)
+		builder, err := b.cluster(ctx, ac, revision, verbose)
 		if err != nil {
 			return nil, err
 		}
@@ -278,7 +278,7 @@ func (b *imageBuild) run(cmd *cobra.Command, ac *actionContext, revision string,
 
 // cluster returns the cluster builder: the build context goes to S3, the executor runs in a
 // Job of the build's own action.
-func (b *imageBuild) cluster(cmd *cobra.Command, ac *actionContext, revision string, verbose bool) (*image.Cluster, error) {
+func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision string, verbose bool) (*image.Cluster, error) {
 	m := b.model
 	contextURI, err := m.BuildContextURI(b.inputs.Checksum())
 	if err != nil {
@@ -286,11 +286,11 @@ func (b *imageBuild) cluster(cmd *cobra.Command, ac *actionContext, revision str
 	}
 	builder := &image.Cluster{
 		Registry: b.registry, Force: b.flags.Force, DryRun: ac.dryRun != cmdutil.DryRunNone, ContextURI: contextURI,
-		Executor: &buildJob{cmd: cmd, build: b, ac: ac, revision: revision, verbose: verbose},
+		Executor: &buildJob{build: b, ac: ac, revision: revision, verbose: verbose},
 		Progress: b.deps.progress().Printf, Explain: b.explain,
 	}
 	if ac.dryRun == cmdutil.DryRunNone {
-		store, err := storage.New(cmd.Context(), m.S3Settings(false))
+		store, err := storage.New(ctx, m.S3Settings(false))
 		if err != nil {
 			return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "the cluster builder reads the build context from S3")
 		}
@@ -303,7 +303,6 @@ func (b *imageBuild) cluster(cmd *cobra.Command, ac *actionContext, revision str
 // Docker credentials, S3 and the registry's CA, and a batch/v1 Job, all removed after
 // success and on Ctrl-C, kept for inspection after a failure.
 type buildJob struct {
-	cmd      *cobra.Command
 	build    *imageBuild
 	ac       *actionContext
 	revision string
@@ -380,7 +379,7 @@ func (j *buildJob) Execute(ctx context.Context, contextURI string) (string, erro
 	a.Applied = func(*run.Outcome) {
 		b.deps.progress().Printf("job.batch/%s is building %s in the cluster", name, b.target)
 	}
-	if _, err := ac.run(j.cmd, m, a); err != nil {
+	if _, err := ac.run(ctx, m, a); err != nil {
 		return "", err
 	}
 	if d := digest.Load(); d != nil {
@@ -451,6 +450,8 @@ type buildFirst struct {
 	Enabled bool
 	Flags   BuildFlags
 	build   *imageBuild
+	// given are the build flags on the command line.
+	given []string
 }
 
 var buildFlagNames = []string{"builder", "docker-config", "registry-ca", "insecure-registry", "platform", "builder-image", "force-build", "build-timeout"}
@@ -462,12 +463,12 @@ func (b *buildFirst) addFlags(cmd *cobra.Command) {
 
 // complete reads the build settings when --build is given, and refuses build flags without it.
 func (b *buildFirst) complete(cmd *cobra.Command, d *Deps, m *model.Model) error {
-	if !b.Enabled {
-		for _, n := range buildFlagNames {
-			if cmd.Flags().Changed(n) {
-				return sdkerr.New(sdkerr.Usage, "--%s only applies with --build", n)
-			}
+	for _, n := range buildFlagNames {
+		if cmd.Flags().Changed(n) {
+			b.given = append(b.given, n)
 		}
+	}
+	if !b.Enabled {
 		return nil
 	}
 	var err error
@@ -475,14 +476,25 @@ func (b *buildFirst) complete(cmd *cobra.Command, d *Deps, m *model.Model) error
 	return err
 }
 
+// validate checks the build flags when --build was given; it is pure.
+func (b *buildFirst) validate() error {
+	if !b.Enabled && len(b.given) > 0 {
+		return sdkerr.New(sdkerr.Usage, "--%s only applies with --build", b.given[0])
+	}
+	if b.build == nil {
+		return nil
+	}
+	return b.build.validate()
+}
+
 // image builds when --build was given and returns the pinned image, or "" to run spec.image.
 // The build is an action of its own: none of the command's patches, and its objects
 // printed as the build command prints them.
-func (b *buildFirst) image(cmd *cobra.Command, ac *actionContext, revision string, verbose bool) (string, error) {
+func (b *buildFirst) image(ctx context.Context, ac *actionContext, revision string, verbose bool) (string, error) {
 	if b.build == nil {
 		return "", nil
 	}
-	res, err := b.build.run(cmd, ac.nested(buildOutput(ac.deps, ac.dryRun)), revision, verbose)
+	res, err := b.build.run(ctx, ac.nested(buildOutput(ac.deps, ac.dryRun)), revision, verbose)
 	if err != nil || res == nil {
 		return "", err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/spf13/cobra"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
 // CleanOptions removes what no workload uses any more, and with --all the finished workloads.
@@ -36,15 +37,7 @@ of them. Model records (ConfigMaps kaptain-model-*) are kept.`,
   kubectl kaptain clean --force    # delete it
   kubectl kaptain clean --all --force`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runWith(d, o),
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "Also delete the workloads kaptain made (finished ones only, without --force).")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "Delete, instead of printing what would be deleted.")
@@ -52,8 +45,8 @@ of them. Model records (ConfigMaps kaptain-model-*) are kept.`,
 }
 
 // Complete makes the clients; it contacts nothing.
-func (o *CleanOptions) Complete() (err error) {
-	o.inv, err = newInventory(o.deps)
+func (o *CleanOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []string) (err error) {
+	o.inv, err = newInventory(f)
 	return err
 }
 

@@ -2,28 +2,44 @@ package plugin
 
 import (
 	"fmt"
+	"time"
+
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
 // newInventory connects to the cluster and its namespace from kubeconfig. It contacts
 // nothing yet.
-func newInventory(d *Deps) (*inventory.Inventory, error) {
-	ns, _, err := d.Factory.ToRawKubeConfigLoader().Namespace()
+func newInventory(f cmdutil.Factory) (*inventory.Inventory, error) {
+	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return nil, fmt.Errorf("reading the namespace from kubeconfig: %w", err)
 	}
-	dyn, err := d.Factory.DynamicClient()
+	dyn, err := f.DynamicClient()
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	cs, err := d.Factory.KubernetesClientSet()
+	cs, err := f.KubernetesClientSet()
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	mapper, err := d.Factory.ToRESTMapper()
+	mapper, err := f.ToRESTMapper()
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
 	return &inventory.Inventory{Dynamic: dyn, Kube: cs, Mapper: mapper, Namespace: ns}, nil
+}
+
+// newStore is the store of m's record in namespace ns.
+func newStore(d *Deps, cms corev1client.ConfigMapsGetter, ns string, m *model.Model) *track.Store {
+	return &track.Store{
+		ConfigMaps: cms, Namespace: ns,
+		Labels:      map[string]string{model.LabelManagedBy: model.ManagedByValue, model.LabelModel: m.KubeName()},
+		Annotations: m.Annotations(),
+		NewRevision: d.NewRevision, Now: time.Now,
+	}
 }

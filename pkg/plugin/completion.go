@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -23,9 +25,19 @@ const completionShim = `#!/usr/bin/env sh
 exec kubectl-kaptain __complete "$@"
 `
 
+// CompletionOptions prints a shell's completion script, or writes kubectl's shim.
+type CompletionOptions struct {
+	deps *Deps
+	Dir  string
+
+	root  *cobra.Command
+	shell string
+	args  []string
+}
+
 // NewCmdCompletion returns kubectl kaptain completion SHELL.
 func NewCmdCompletion(d *Deps) *cobra.Command {
-	var dir string
+	o := &CompletionOptions{deps: d}
 	cmd := &cobra.Command{
 		Use:   "completion bash|zsh|fish|powershell|kubectl",
 		Short: "Print a shell completion script, or write kubectl's completion shim",
@@ -42,36 +54,51 @@ cluster. Krew installs a single binary, so run this once after 'kubectl krew ins
   kubectl kaptain completion kubectl`,
 		ValidArgs:             []string{"bash", "zsh", "fish", "powershell", "kubectl"},
 		DisableFlagsInUseLine: true,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return sdkerr.New(sdkerr.Usage, "completion needs one shell: bash, zsh, fish or powershell (or kubectl, for the shim)")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			root := cmd.Root()
-			out := d.Streams.Out
-			switch args[0] {
-			case "bash":
-				return root.GenBashCompletionV2(out, true)
-			case "zsh":
-				return root.GenZshCompletion(out)
-			case "fish":
-				return root.GenFishCompletion(out, true)
-			case "powershell":
-				return root.GenPowerShellCompletionWithDesc(out)
-			case "kubectl":
-				return writeShim(d, dir)
-			}
-			return sdkerr.New(sdkerr.Usage, "%s", fmt.Sprintf("shell %q is not supported; use bash, zsh, fish, powershell or kubectl", args[0]))
-		},
+		RunE:                  runWith(d, o),
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "Where to write kubectl_complete-kaptain (default: the directory of kubectl-kaptain on PATH).")
+	cmd.Flags().StringVar(&o.Dir, "dir", "", "Where to write kubectl_complete-kaptain (default: the directory of kubectl-kaptain on PATH).")
 	return cmd
 }
 
-// writeShim writes the kubectl completion shim into dir, by default beside the plugin.
-func writeShim(d *Deps, dir string) error {
+// Complete keeps the shell and the root command, whose completion is printed.
+func (o *CompletionOptions) Complete(_ cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.root, o.args = cmd.Root(), args
+	if len(args) == 1 {
+		o.shell = args[0]
+	}
+	return nil
+}
+
+// Validate checks the shell.
+func (o *CompletionOptions) Validate() error {
+	if len(o.args) != 1 {
+		return sdkerr.New(sdkerr.Usage, "completion needs one shell: bash, zsh, fish or powershell (or kubectl, for the shim)")
+	}
+	if !slices.Contains([]string{"bash", "zsh", "fish", "powershell", "kubectl"}, o.shell) {
+		return sdkerr.New(sdkerr.Usage, "shell %q is not supported; use bash, zsh, fish, powershell or kubectl", o.shell)
+	}
+	return nil
+}
+
+// Run prints the script or writes the shim.
+func (o *CompletionOptions) Run(context.Context) error {
+	out := o.deps.Streams.Out
+	switch o.shell {
+	case "bash":
+		return o.root.GenBashCompletionV2(out, true)
+	case "zsh":
+		return o.root.GenZshCompletion(out)
+	case "fish":
+		return o.root.GenFishCompletion(out, true)
+	case "powershell":
+		return o.root.GenPowerShellCompletionWithDesc(out)
+	}
+	return o.writeShim()
+}
+
+// writeShim writes the kubectl completion shim into --dir, by default beside the plugin.
+func (o *CompletionOptions) writeShim() error {
+	dir := o.Dir
 	if dir == "" {
 		path, err := exec.LookPath("kubectl-kaptain")
 		if err != nil {
@@ -85,7 +112,7 @@ func writeShim(d *Deps, dir string) error {
 	if err := os.WriteFile(target, []byte(completionShim), 0o755); err != nil {
 		return fmt.Errorf("writing %s: %w", target, err)
 	}
-	d.progress().Printf("wrote %s; kubectl completes 'kubectl kaptain ...' when it is on PATH", target)
+	o.deps.progress().Printf("wrote %s; kubectl completes 'kubectl kaptain ...' when it is on PATH", target)
 	return nil
 }
 
@@ -95,7 +122,7 @@ func completeNames(d *Deps, group string) []string {
 	if err != nil {
 		return nil
 	}
-	inv, err := newInventory(d)
+	inv, err := newInventory(d.Factory)
 	if err != nil {
 		return nil
 	}

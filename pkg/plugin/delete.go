@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -35,15 +36,7 @@ without the label app.kubernetes.io/managed-by=kubectl-kaptain are never deleted
 		Example: `  kubectl kaptain delete job dev-mnist-14fbf217-train-6f1c2b
   kubectl kaptain delete jobs --all
   kubectl kaptain delete all --all --force`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runWith(d, o),
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "Delete every object of the kinds that kaptain made (finished ones only, without --force).")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "With --all, delete running jobs and experiments and ready services too.")
@@ -52,10 +45,10 @@ without the label app.kubernetes.io/managed-by=kubectl-kaptain are never deleted
 }
 
 // Complete keeps the arguments and makes the clients; it contacts nothing.
-func (o *DeleteOptions) Complete(args []string) error {
+func (o *DeleteOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) error {
 	o.args = args
 	var err error
-	o.inv, err = newInventory(o.deps)
+	o.inv, err = newInventory(f)
 	return err
 }
 

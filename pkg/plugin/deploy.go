@@ -2,6 +2,8 @@ package plugin
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
@@ -53,15 +55,7 @@ existing deployment keeps serving and the new model gets that share of the traff
   kubectl kaptain deploy --canary-traffic-percent 30 --model-uri s3://kaptain/models/dev/mnist/trained/7b93
   kubectl kaptain promote`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE: runWith(d, o),
 	}
 	o.Action.AddFlags(cmd)
 	o.Serve.addFlags(cmd)
@@ -75,11 +69,11 @@ existing deployment keeps serving and the new model gets that share of the traff
 }
 
 // Complete loads the model and finds its current deployment.
-func (o *DeployOptions) Complete(cmd *cobra.Command) error {
+func (o *DeployOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	fs := cmd.Flags()
 	o.canarySet = fs.Changed("canary-traffic-percent")
 	o.Resources.complete(cmd)
-	s, err := completeServing(cmd.Context(), cmd, o.deps, o.Action)
+	s, err := completeServing(cmd.Context(), f, cmd, o.deps, o.Action)
 	if err != nil {
 		return err
 	}
@@ -128,8 +122,7 @@ func (o *DeployOptions) Validate() error {
 }
 
 // Run renders, applies and waits for the service.
-func (o *DeployOptions) Run(cmd *cobra.Command) error {
-	ctx := cmd.Context()
+func (o *DeployOptions) Run(ctx context.Context) error {
 	s := o.serving
 	uri, err := o.modelURI(ctx)
 	if err != nil {
@@ -160,7 +153,7 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		&render.OwnerLinks{APIVersion: isvc.GetAPIVersion(), Kind: isvc.GetKind(), Name: s.name, OwnedKinds: []string{"Secret", "ServiceAccount"}})
 	entry := track.Action{Name: "deploy", Revision: o.revision, ModelURI: uri, Image: s.model.Spec.Image}
 	// A deployment is recorded once its wait ended, or when it was refused.
-	return s.run(cmd, a, o.Serve, entry, func(out *run.Outcome) bool { return out.Waited || out.Err != nil })
+	return s.run(ctx, a, o.Serve, entry, func(out *run.Outcome) bool { return out.Waited || out.Err != nil })
 }
 
 // modelURI is --model-uri, or the latest trained location from the model's record.
@@ -169,12 +162,12 @@ func (o *DeployOptions) modelURI(ctx context.Context) (string, error) {
 		return o.ModelURI, nil
 	}
 	s := o.serving
-	cs, err := o.deps.Factory.KubernetesClientSet()
+	cs, err := s.action.factory.KubernetesClientSet()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("connecting to the cluster: %w", err)
 	}
 	rec, err := newStore(o.deps, cs.CoreV1(), s.action.namespace, s.model).Get(ctx, s.model.Spec.ID, s.model.KubeName())
-	if err != nil && !isNotTracked(err) {
+	if err != nil && !errors.Is(err, track.ErrNotTracked) {
 		return "", err
 	}
 	if uri := rec.LatestModelURI(model.ActionTrain, model.ActionTune); uri != "" {

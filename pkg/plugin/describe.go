@@ -1,17 +1,30 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/describe"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
+// DescribeOptions describes one workload as kubectl does, plus what kaptain knows of it.
+type DescribeOptions struct {
+	deps *Deps
+
+	args   []string
+	inv    *inventory.Inventory
+	config *rest.Config
+}
+
 // NewCmdDescribe returns kubectl kaptain describe.
 func NewCmdDescribe(d *Deps) *cobra.Command {
+	o := &DescribeOptions{deps: d}
 	return &cobra.Command{
 		ValidArgsFunction: completeGroupThenName(d, "job", "experiment", "inferenceservice", "build"),
 		Use:               "describe job|experiment|inferenceservice|build NAME",
@@ -21,50 +34,56 @@ events), followed by a Kaptain section: a job's replicas and their pods, an expe
 trial, a service's URL and traffic split.`,
 		Example: `  kubectl kaptain describe job dev-mnist-14fbf217-train-6f1c2b
   kubectl kaptain describe inferenceservice dev-mnist-14fbf217`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return sdkerr.New(sdkerr.Usage, "describe needs job, experiment or inferenceservice and a NAME")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			kinds, err := inventory.KindsOf(args[0])
-			if err != nil {
-				return err
-			}
-			inv, err := newInventory(d)
-			if err != nil {
-				return err
-			}
-			served, err := inv.Serve(kinds, inventory.Warn(d.progress().Printf))
-			if err != nil {
-				return err
-			}
-			found, err := inv.Find(ctx, served, args[1])
-			if err != nil {
-				return err
-			}
-			if len(found) == 0 {
-				return sdkerr.New(sdkerr.Unknown, "no %s named %s in namespace %s", inventory.Names(kinds), args[1], inv.Namespace)
-			}
-			cfg, err := d.Factory.ToRESTConfig()
-			if err != nil {
-				return err
-			}
-			obj := found[0]
-			describer, ok := describe.GenericDescriberFor(obj.Mapping, cfg)
-			if !ok {
-				return fmt.Errorf("no describer for %s", obj.Mapping.Resource.Resource)
-			}
-			text, err := describer.Describe(inv.Namespace, args[1], describe.DescriberSettings{ShowEvents: true, ChunkSize: 500})
-			if err != nil {
-				return err
-			}
-			out := d.Streams.Out
-			fmt.Fprint(out, text)
-			fmt.Fprintln(out, "Kaptain:")
-			return inv.Describe(ctx, out, obj)
-		},
+		RunE: runWith(d, o),
 	}
+}
+
+// Complete keeps the arguments and makes the clients; it contacts nothing.
+func (o *DescribeOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.args = args
+	var err error
+	if o.inv, err = newInventory(f); err != nil {
+		return err
+	}
+	o.config, err = f.ToRESTConfig()
+	return err
+}
+
+// Validate checks the arguments.
+func (o *DescribeOptions) Validate() error {
+	if len(o.args) != 2 {
+		return sdkerr.New(sdkerr.Usage, "describe needs job, experiment or inferenceservice and a NAME")
+	}
+	_, err := inventory.KindsOf(o.args[0])
+	return err
+}
+
+// Run prints kubectl's description and the Kaptain section.
+func (o *DescribeOptions) Run(ctx context.Context) error {
+	kinds, _ := inventory.KindsOf(o.args[0])
+	name := o.args[1]
+	served, err := o.inv.Serve(kinds, inventory.Warn(o.deps.progress().Printf))
+	if err != nil {
+		return err
+	}
+	found, err := o.inv.Find(ctx, served, name)
+	if err != nil {
+		return err
+	}
+	if len(found) == 0 {
+		return sdkerr.New(sdkerr.Unknown, "no %s named %s in namespace %s", inventory.Names(kinds), name, o.inv.Namespace)
+	}
+	obj := found[0]
+	describer, ok := describe.GenericDescriberFor(obj.Mapping, o.config)
+	if !ok {
+		return fmt.Errorf("no describer for %s", obj.Mapping.Resource.Resource)
+	}
+	text, err := describer.Describe(o.inv.Namespace, name, describe.DescriberSettings{ShowEvents: true, ChunkSize: 500})
+	if err != nil {
+		return err
+	}
+	out := o.deps.Streams.Out
+	fmt.Fprint(out, text)
+	fmt.Fprintln(out, "Kaptain:")
+	return o.inv.Describe(ctx, out, obj)
 }

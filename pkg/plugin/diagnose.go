@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -34,23 +35,15 @@ a problem.`,
 		Example: `  kubectl kaptain diagnose
   kubectl kaptain diagnose -o json | jq '.[] | select(.problem != null)'`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runWith(d, o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json.")
 	return cmd
 }
 
 // Complete makes the clients; it contacts nothing.
-func (o *DiagnoseOptions) Complete() (err error) {
-	o.inv, err = newInventory(o.deps)
+func (o *DiagnoseOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []string) (err error) {
+	o.inv, err = newInventory(f)
 	return err
 }
 

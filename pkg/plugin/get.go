@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,7 @@ import (
 // server's tables (the CRDs' printer columns), every kubectl output format, chunked lists
 // and --watch.
 func NewCmdGet(d *Deps) *cobra.Command {
-	o := get.NewGetOptions("kubectl kaptain", d.Streams)
+	o := &GetOptions{deps: d, get: get.NewGetOptions("kubectl kaptain", d.Streams)}
 	cmd := &cobra.Command{
 		ValidArgsFunction: completeGroupThenName(d, "jobs", "experiments", "inferenceservices", "builds", "all"),
 		Use:               "get jobs|experiments|inferenceservices|builds|all [NAME] [-o wide|yaml|json|name|jsonpath=...|custom-columns=...] [-l selector] [-A] [-w]",
@@ -29,84 +30,16 @@ app.kubernetes.io/managed-by=kubectl-kaptain are listed.`,
   kubectl kaptain get all -A -o wide
   kubectl kaptain get inferenceservices -l kaptain.dev/model=dev-mnist-14fbf217 -w
   kubectl kaptain get jobs dev-mnist-14fbf217-train-6f1c2b -o yaml`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 1 || len(args) > 2 {
-				return sdkerr.New(sdkerr.Usage, "get needs jobs, experiments, inferenceservices or all, and optionally a NAME")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			kinds, err := inventory.KindsOf(args[0])
-			if err != nil {
-				return err
-			}
-			inv, err := newInventory(d)
-			if err != nil {
-				return err
-			}
-			served, err := inv.Serve(kinds, inventory.Warn(d.progress().Printf))
-			if err != nil {
-				return err
-			}
-			if len(served) == 0 {
-				return sdkerr.New(sdkerr.WorkloadDeployment, "the cluster serves none of the kinds of %s", args[0])
-			}
-			var resources []string
-			for _, s := range served {
-				resources = append(resources, resourceArg(s))
-			}
-			getArgs := []string{strings.Join(resources, ",")}
-			if len(args) == 2 {
-				// One object by name: look it up in each kind, and show it from the kinds
-				// that have it.
-				found, err := inv.Find(cmd.Context(), served, args[1])
-				if err != nil {
-					return err
-				}
-				if len(found) == 0 {
-					return sdkerr.New(sdkerr.Unknown, "no %s named %s", inventory.Names(kinds), args[1])
-				}
-				var withName []string
-				for _, f := range found {
-					withName = append(withName, resourceArg(f.Served))
-				}
-				getArgs = []string{strings.Join(withName, ","), args[1]}
-			} else {
-				selector := model.ManagedSelector
-				if o.LabelSelector != "" {
-					selector += "," + o.LabelSelector
-				}
-				o.LabelSelector = selector
-				// Human output of several kinds with the same columns (jobs): one table with a
-				// KIND column.
-				format := cmdutil.GetFlagString(cmd, "output")
-				if len(served) > 1 && (format == "" || format == "wide") && !o.Watch && !o.WatchOnly && o.FieldSelector == "" && !cmd.Flags().Changed("sort-by") {
-					table, ok, err := jobsTable(d, served, selector, o.AllNamespaces, o.ChunkSize)
-					if err != nil {
-						return err
-					}
-					if ok {
-						return printJobsTable(d, table, o.AllNamespaces, cmdutil.GetFlagBool(cmd, "no-headers"), format == "wide")
-					}
-				}
-			}
-			o.ServerPrint = true
-			if err := o.Complete(d.Factory, cmd, getArgs); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return sdkerr.Wrap(sdkerr.Usage, err, "")
-			}
-			return o.Run(d.Factory, getArgs)
-		},
+		RunE: runWith(d, o),
 	}
-	o.PrintFlags.AddFlags(cmd)
-	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "After listing, watch for changes.")
-	cmd.Flags().BoolVar(&o.WatchOnly, "watch-only", false, "Watch for changes without listing first.")
-	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "List across all namespaces.")
-	cmd.Flags().StringVar(&o.FieldSelector, "field-selector", "", "Selector (field query) to filter on.")
-	cmdutil.AddChunkSizeFlag(cmd, &o.ChunkSize)
-	cmdutil.AddLabelSelectorFlagVar(cmd, &o.LabelSelector)
+	g := o.get
+	g.PrintFlags.AddFlags(cmd)
+	cmd.Flags().BoolVarP(&g.Watch, "watch", "w", false, "After listing, watch for changes.")
+	cmd.Flags().BoolVar(&g.WatchOnly, "watch-only", false, "Watch for changes without listing first.")
+	cmd.Flags().BoolVarP(&g.AllNamespaces, "all-namespaces", "A", false, "List across all namespaces.")
+	cmd.Flags().StringVar(&g.FieldSelector, "field-selector", "", "Selector (field query) to filter on.")
+	cmdutil.AddChunkSizeFlag(cmd, &g.ChunkSize)
+	cmdutil.AddLabelSelectorFlagVar(cmd, &g.LabelSelector)
 	cmd.Flags().Bool("server-print", true, "Have the server return the table (CRD printer columns).")
 	return cmd
 }
@@ -115,4 +48,96 @@ app.kubernetes.io/managed-by=kubectl-kaptain are listed.`,
 func resourceArg(s inventory.Served) string {
 	r := s.Mapping.Resource
 	return r.Resource + "." + r.Version + "." + r.Group
+}
+
+// GetOptions lists what kaptain made through kubectl's get, over the managed kinds.
+type GetOptions struct {
+	deps *Deps
+	get  *get.GetOptions
+
+	factory cmdutil.Factory
+	cmd     *cobra.Command
+	args    []string
+	inv     *inventory.Inventory
+}
+
+// Complete keeps the command line and makes the clients; it contacts nothing.
+func (o *GetOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.factory, o.cmd, o.args = f, cmd, args
+	var err error
+	o.inv, err = newInventory(f)
+	return err
+}
+
+// Validate checks the arguments.
+func (o *GetOptions) Validate() error {
+	if len(o.args) < 1 || len(o.args) > 2 {
+		return sdkerr.New(sdkerr.Usage, "get needs jobs, experiments, inferenceservices or all, and optionally a NAME")
+	}
+	_, err := inventory.KindsOf(o.args[0])
+	return err
+}
+
+// Run finds the kinds the cluster serves (and, with NAME, those that have it) and lists them
+// with kubectl's get: server-side tables, chunks, watch.
+func (o *GetOptions) Run(ctx context.Context) error {
+	d, cmd, args, inv, g := o.deps, o.cmd, o.args, o.inv, o.get
+	kinds, err := inventory.KindsOf(args[0])
+	if err != nil {
+		return err
+	}
+	served, err := inv.Serve(kinds, inventory.Warn(d.progress().Printf))
+	if err != nil {
+		return err
+	}
+	if len(served) == 0 {
+		return sdkerr.New(sdkerr.WorkloadDeployment, "the cluster serves none of the kinds of %s", args[0])
+	}
+	var resources []string
+	for _, s := range served {
+		resources = append(resources, resourceArg(s))
+	}
+	getArgs := []string{strings.Join(resources, ",")}
+	if len(args) == 2 {
+		// One object by name: look it up in each kind, and show it from the kinds
+		// that have it.
+		found, err := inv.Find(ctx, served, args[1])
+		if err != nil {
+			return err
+		}
+		if len(found) == 0 {
+			return sdkerr.New(sdkerr.Unknown, "no %s named %s", inventory.Names(kinds), args[1])
+		}
+		var withName []string
+		for _, f := range found {
+			withName = append(withName, resourceArg(f.Served))
+		}
+		getArgs = []string{strings.Join(withName, ","), args[1]}
+	} else {
+		selector := model.ManagedSelector
+		if g.LabelSelector != "" {
+			selector += "," + g.LabelSelector
+		}
+		g.LabelSelector = selector
+		// Human output of several kinds with the same columns (jobs): one table with a
+		// KIND column.
+		format := cmdutil.GetFlagString(cmd, "output")
+		if len(served) > 1 && (format == "" || format == "wide") && !g.Watch && !g.WatchOnly && g.FieldSelector == "" && !cmd.Flags().Changed("sort-by") {
+			table, ok, err := jobsTable(o.factory, served, selector, g.AllNamespaces, g.ChunkSize)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return printJobsTable(d, inv.Namespace, table, g.AllNamespaces, cmdutil.GetFlagBool(cmd, "no-headers"), format == "wide")
+			}
+		}
+	}
+	g.ServerPrint = true
+	if err := g.Complete(o.factory, cmd, getArgs); err != nil {
+		return err
+	}
+	if err := g.Validate(); err != nil {
+		return sdkerr.Wrap(sdkerr.Usage, err, "")
+	}
+	return g.Run(o.factory, getArgs)
 }

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"text/template"
 
 	"github.com/spf13/cobra"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -45,13 +47,7 @@ The file is refused if it exists, unless --force is given.`,
   # A PyTorch model, written to another file
   kubectl kaptain init -f models/mnist.yaml --framework pytorch --id dev/mnist-pytorch`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Complete()
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: runWith(d, o),
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.Filename, "filename", "f", o.Filename, "File to write.")
@@ -72,7 +68,7 @@ var frameworkDefaults = map[string]struct{ version, baseImage string }{
 }
 
 // Complete fills in defaults derived from the id and framework.
-func (o *InitOptions) Complete() {
+func (o *InitOptions) Complete(cmdutil.Factory, *cobra.Command, []string) error {
 	if o.Name == "" {
 		o.Name = o.ID[strings.LastIndex(o.ID, "/")+1:]
 	}
@@ -92,6 +88,7 @@ func (o *InitOptions) Complete() {
 	if o.Image == "" {
 		o.Image = "registry.example.com/kaptain/" + model.KubeName(o.ID) + ":0.0.1"
 	}
+	return nil
 }
 
 // Validate checks the flags; the written file must load.
@@ -109,7 +106,7 @@ func (o *InitOptions) Validate() error {
 }
 
 // Run writes the file, refusing to overwrite without --force.
-func (o *InitOptions) Run() error {
+func (o *InitOptions) Run(context.Context) error {
 	data, err := o.render()
 	if err != nil {
 		return err

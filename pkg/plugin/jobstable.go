@@ -11,6 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/client-go/rest"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
 // tableAccept asks the server for its table of the objects (the CRD's printer columns).
@@ -19,15 +20,15 @@ const tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/js
 // jobsTable lists several kinds with the same printer columns (TFJobs and PyTorchJobs) as
 // one server-side table with a KIND column first, chunked as kubectl does. ok is false when
 // the kinds' columns differ, so the caller prints a table per kind instead.
-func jobsTable(d *Deps, served []inventory.Served, selector string, allNamespaces bool, chunk int64) (*metav1.Table, bool, error) {
-	ns, _, err := d.Factory.ToRawKubeConfigLoader().Namespace()
+func jobsTable(f cmdutil.Factory, served []inventory.Served, selector string, allNamespaces bool, chunk int64) (*metav1.Table, bool, error) {
+	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return nil, false, err
 	}
 	var merged *metav1.Table
 	for _, s := range served {
 		m := s.Mapping
-		r := d.Factory.NewBuilder().Unstructured().
+		r := f.NewBuilder().Unstructured().
 			NamespaceParam(ns).DefaultNamespace().AllNamespaces(allNamespaces).
 			LabelSelectorParam(selector).RequestChunksOf(chunk).
 			ResourceTypeOrNameArgs(true, m.Resource.Resource+"."+m.Resource.Version+"."+m.Resource.Group).
@@ -84,9 +85,8 @@ func jobsTable(d *Deps, served []inventory.Served, selector string, allNamespace
 }
 
 // printJobsTable prints the merged table as kubectl's human printer does.
-func printJobsTable(d *Deps, table *metav1.Table, allNamespaces, noHeaders, wide bool) error {
+func printJobsTable(d *Deps, ns string, table *metav1.Table, allNamespaces, noHeaders, wide bool) error {
 	if len(table.Rows) == 0 {
-		ns, _, _ := d.ConfigFlags.ToRawKubeConfigLoader().Namespace()
 		if allNamespaces {
 			d.progress().Printf("No resources found")
 		} else {

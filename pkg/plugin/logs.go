@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/logs"
@@ -28,6 +29,7 @@ type LogsOptions struct {
 	Replica string
 	Kind    string
 
+	args []string
 	name string
 	inv  *inventory.Inventory
 }
@@ -52,21 +54,7 @@ attaching to replicas as they start or restart.`,
 
   # Follow the second worker, from its last 20 lines
   kubectl kaptain logs dev-mnist-14fbf217-train-6f1c2b -f --tail 20 --replica worker-1`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return sdkerr.New(sdkerr.Usage, "logs needs the name of one training job; 'kubectl get tfjobs,pytorchjobs' lists them")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runWith(d, o),
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&o.Follow, "follow", "f", false, "Follow the logs until the job finishes.")
@@ -77,15 +65,19 @@ attaching to replicas as they start or restart.`,
 }
 
 // Complete reads the namespace and makes the clients; it contacts nothing.
-func (o *LogsOptions) Complete(args []string) error {
-	o.name = args[0]
+func (o *LogsOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.args = args
 	var err error
-	o.inv, err = newInventory(o.deps)
+	o.inv, err = newInventory(f)
 	return err
 }
 
 // Validate checks the flags.
 func (o *LogsOptions) Validate() error {
+	if len(o.args) != 1 {
+		return sdkerr.New(sdkerr.Usage, "logs needs the name of one training job; 'kubectl get tfjobs,pytorchjobs' lists them")
+	}
+	o.name = o.args[0]
 	if o.Kind != "" && o.Kind != "tfjob" && o.Kind != "pytorchjob" {
 		return sdkerr.New(sdkerr.Usage, "--kind %q is not supported; use tfjob or pytorchjob", o.Kind)
 	}

@@ -4,6 +4,7 @@ package plugin
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"strings"
 
@@ -43,6 +44,28 @@ type Deps struct {
 // so that -o yaml stays pipeable; KAPTAIN_SDK_LOG_TIMEFORMAT adds a timestamp.
 func (d *Deps) progress() run.Progress {
 	return run.Progress{W: d.Streams.ErrOut, Layout: d.Output.TimeLayout}
+}
+
+// runner is the shape of every command: Complete resolves what the command line names
+// (model, clients, printer; it reads the cluster only where the command decides on what is
+// there), Validate is pure, Run acts.
+type runner interface {
+	Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error
+	Validate() error
+	Run(ctx context.Context) error
+}
+
+// runWith is the RunE of every command: complete, validate and run o with d's factory.
+func runWith(d *Deps, o runner) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := o.Complete(d.Factory, cmd, args); err != nil {
+			return err
+		}
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		return o.Run(cmd.Context())
+	}
 }
 
 // NewCmdKaptain returns the root command, kubectl kaptain, with kubectl's global flags.

@@ -53,12 +53,12 @@ func ServiceName(m *model.Model) string { return m.KubeName() }
 // completeServing loads the model and, unless this is a client dry run, finds which
 // InferenceService API the cluster serves (serving.kserve.io, else the legacy
 // serving.kubeflow.org) and the model's current service.
-func completeServing(ctx context.Context, cmd *cobra.Command, d *Deps, flags *ActionFlags) (*serving, error) {
+func completeServing(ctx context.Context, f cmdutil.Factory, cmd *cobra.Command, d *Deps, flags *ActionFlags) (*serving, error) {
 	m, err := flags.loadModel()
 	if err != nil {
 		return nil, err
 	}
-	ac, err := flags.complete(cmd, d, workload.KindInferenceService)
+	ac, err := flags.complete(f, cmd, d, workload.KindInferenceService)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func completeServing(ctx context.Context, cmd *cobra.Command, d *Deps, flags *Ac
 	if ac.dryRun == cmdutil.DryRunClient {
 		return s, nil
 	}
-	mapper, err := d.Factory.ToRESTMapper()
+	mapper, err := f.ToRESTMapper()
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
@@ -87,7 +87,7 @@ func completeServing(ctx context.Context, cmd *cobra.Command, d *Deps, flags *Ac
 		return nil, sdkerr.New(sdkerr.ModelDeployment, "the cluster serves no InferenceService (serving.kserve.io or serving.kubeflow.org): install KServe (kserve/kserve) in the cluster")
 	}
 	s.resource = mapping.Resource
-	client, err := d.Factory.DynamicClient()
+	client, err := f.DynamicClient()
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
@@ -162,7 +162,7 @@ func (s *serving) ref() string { return run.Ref(s.gvk, s.name) }
 
 // run applies (or prints) a, waiting for the service to be ready when f says so, and
 // records entry with the outcome's error when record says so.
-func (s *serving) run(cmd *cobra.Command, a run.Action, f ServeFlags, entry track.Action, record func(*run.Outcome) bool) error {
+func (s *serving) run(ctx context.Context, a run.Action, f ServeFlags, entry track.Action, record func(*run.Outcome) bool) error {
 	if f.Wait {
 		a.Wait = &run.Wait{
 			Kind: s.gvk, Name: s.name, Timeout: f.Timeout,
@@ -184,7 +184,7 @@ func (s *serving) run(cmd *cobra.Command, a run.Action, f ServeFlags, entry trac
 		entry.Err, entry.Workload = out.Err, s.ref()
 		return &entry
 	}
-	out, err := s.action.run(cmd, s.model, a)
+	out, err := s.action.run(ctx, s.model, a)
 	if err == nil && out != nil && out.Waited {
 		s.deps.progress().Printf("%s is ready: %s", s.ref(), workload.ServiceStateOf(out.Final).URL)
 	}

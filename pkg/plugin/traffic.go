@@ -1,8 +1,11 @@
 package plugin
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
@@ -52,23 +55,15 @@ so rollback works from any machine.`,
 // command completes cmd with the options' flags and run function.
 func (o *TrafficOptions) command(cmd *cobra.Command) *cobra.Command {
 	cmd.Args = cobra.NoArgs
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := o.Complete(cmd); err != nil {
-			return err
-		}
-		if err := o.Validate(); err != nil {
-			return err
-		}
-		return o.Run(cmd)
-	}
+	cmd.RunE = runWith(o.deps, o)
 	o.Action.AddFlags(cmd)
 	o.Serve.addFlags(cmd)
 	return cmd
 }
 
 // Complete loads the model and reads its deployment from the cluster.
-func (o *TrafficOptions) Complete(cmd *cobra.Command) error {
-	s, err := completeServing(cmd.Context(), cmd, o.deps, o.Action)
+func (o *TrafficOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
+	s, err := completeServing(cmd.Context(), f, cmd, o.deps, o.Action)
 	o.serving = s
 	return err
 }
@@ -85,7 +80,7 @@ func (o *TrafficOptions) verb() string {
 func (o *TrafficOptions) Validate() error { return o.serving.requireCanary(o.verb()) }
 
 // Run applies the service again with the chosen model and waits for it.
-func (o *TrafficOptions) Run(cmd *cobra.Command) error {
+func (o *TrafficOptions) Run(ctx context.Context) error {
 	s := o.serving
 	uri, previous := s.currentURIs()
 	action := "promote"
@@ -100,7 +95,7 @@ func (o *TrafficOptions) Run(cmd *cobra.Command) error {
 		Print:          s.action.print,
 	}
 	entry := track.Action{Name: "deploy", Revision: o.deps.NewRevision(), ModelURI: uri}
-	return s.run(cmd, a, o.Serve, entry, func(*run.Outcome) bool { return true })
+	return s.run(ctx, a, o.Serve, entry, func(*run.Outcome) bool { return true })
 }
 
 // trafficObject is the deployed service cur with its model URI set to uri, no canary, and

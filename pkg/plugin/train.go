@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -88,15 +89,7 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
   # Add tolerations without forking: a strategic merge patch of the TFJob
   kubectl kaptain train --patch gpu-tolerations.yaml --gpus 1`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE: runWith(d, o),
 	}
 	o.Action.AddFlags(cmd)
 	f := cmd.Flags()
@@ -116,7 +109,7 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
 
 // Complete loads the model, parses name=value flags and resolves settings. It reads
 // kaptain.yaml, patch files and kubeconfig, and contacts nothing.
-func (o *TrainOptions) Complete(cmd *cobra.Command) error {
+func (o *TrainOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	fs := cmd.Flags()
 	o.ttlSet = fs.Changed("ttl-seconds-after-finished")
 	o.forceCleanupSet, o.verboseSet = fs.Changed("force-cleanup"), fs.Changed("verbose")
@@ -160,7 +153,7 @@ func (o *TrainOptions) Complete(cmd *cobra.Command) error {
 	if m.Spec.Framework == "pytorch" {
 		kind = workload.KindPyTorchJob
 	}
-	if o.action, err = o.Action.complete(cmd, o.deps, kind); err != nil {
+	if o.action, err = o.Action.complete(f, cmd, o.deps, kind); err != nil {
 		return err
 	}
 	o.revision = o.deps.NewRevision()
@@ -177,6 +170,9 @@ func (o *TrainOptions) Validate() error {
 		return sdkerr.New(sdkerr.Usage, "--workers must be 1 or more, got %d", o.Workers)
 	}
 	if err := o.Resources.validate(); err != nil {
+		return err
+	}
+	if err := o.BuildFirst.validate(); err != nil {
 		return err
 	}
 	if o.Timeout <= 0 {
@@ -198,8 +194,7 @@ func (o *TrainOptions) Validate() error {
 
 // Run renders the job (and a Secret with S3 credentials when there are any), prints or
 // applies it, and waits for it to finish.
-func (o *TrainOptions) Run(cmd *cobra.Command) error {
-	ctx := cmd.Context()
+func (o *TrainOptions) Run(ctx context.Context) error {
 	m, ac := o.model, o.action
 	progress := o.deps.progress()
 	var ttl *int32
@@ -218,7 +213,7 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 		objs = append(objs, secret)
 		secretName = secret.GetName()
 	}
-	image, err := o.BuildFirst.image(cmd, ac, o.revision, o.verbose)
+	image, err := o.BuildFirst.image(ctx, ac, o.revision, o.verbose)
 	if err != nil {
 		return err
 	}
@@ -279,7 +274,7 @@ func (o *TrainOptions) Run(cmd *cobra.Command) error {
 				Image: firstNonEmpty(image, m.Spec.Image), ModelURI: modelURI, Workload: ref}
 		}
 	}
-	if _, err := ac.run(cmd, m, a); err != nil || ac.dryRun != cmdutil.DryRunNone {
+	if _, err := ac.run(ctx, m, a); err != nil || ac.dryRun != cmdutil.DryRunNone {
 		return err
 	}
 	if !o.Wait {

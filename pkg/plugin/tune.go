@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -75,15 +76,7 @@ settings. Defaults come from kaptain.yaml's tune section.`,
   kubectl kaptain tune --algorithm grid --param lr=double:0.01:0.05:0.01 --param epochs=int:1:3 \
     --objective accuracy --trials 15 --delete-experiment`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE: runWith(d, o),
 	}
 	o.Action.AddFlags(cmd)
 	f := cmd.Flags()
@@ -108,7 +101,7 @@ settings. Defaults come from kaptain.yaml's tune section.`,
 }
 
 // Complete merges flags over kaptain.yaml's tune section and parses the search space.
-func (o *TuneOptions) Complete(cmd *cobra.Command) error {
+func (o *TuneOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	fs := cmd.Flags()
 	o.Resources.complete(cmd)
 	m, err := o.Action.loadModel()
@@ -208,7 +201,7 @@ func (o *TuneOptions) Complete(cmd *cobra.Command) error {
 	if o.Action.PrintFlags.OutputFormat != nil {
 		o.output = *o.Action.PrintFlags.OutputFormat
 	}
-	if o.action, err = o.Action.complete(cmd, o.deps, workload.KindExperiment); err != nil {
+	if o.action, err = o.Action.complete(f, cmd, o.deps, workload.KindExperiment); err != nil {
 		return err
 	}
 	if o.action.dryRun == cmdutil.DryRunNone {
@@ -225,6 +218,9 @@ func (o *TuneOptions) Validate() error {
 			o.model.Path, o.model.Spec.Framework, strings.Join(model.TrainableFrameworks(), " and "))
 	}
 	if err := o.Resources.validate(); err != nil {
+		return err
+	}
+	if err := o.BuildFirst.validate(); err != nil {
 		return err
 	}
 	if o.Workers < 1 {
@@ -251,14 +247,14 @@ func (o *TuneOptions) Validate() error {
 }
 
 // Run renders and applies the experiment, waits for it and prints the best hyperparameters.
-func (o *TuneOptions) Run(cmd *cobra.Command) error {
+func (o *TuneOptions) Run(ctx context.Context) error {
 	m, ac := o.model, o.action
-	image, err := o.BuildFirst.image(cmd, ac, o.revision, false)
+	image, err := o.BuildFirst.image(ctx, ac, o.revision, false)
 	if err != nil {
 		return err
 	}
 	o.tune.Train.Image = image
-	secret, err := ac.storageSecret(cmd.Context(), m, o.tune.Name+"-storage")
+	secret, err := ac.storageSecret(ctx, m, o.tune.Name+"-storage")
 	if err != nil {
 		return err
 	}
@@ -306,7 +302,7 @@ func (o *TuneOptions) Run(cmd *cobra.Command) error {
 				Image: firstNonEmpty(image, m.Spec.Image), ModelURI: m.TunedURI(o.revision, st.BestTrial), Workload: ref}
 		}
 	}
-	out, err := ac.run(cmd, m, a)
+	out, err := ac.run(ctx, m, a)
 	if err != nil || ac.dryRun != cmdutil.DryRunNone || !o.Wait {
 		return err
 	}

@@ -1,11 +1,13 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"runtime"
 
 	"github.com/spf13/cobra"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
@@ -25,16 +27,14 @@ func NewCmdVersion(d *Deps) *cobra.Command {
 		Example: `  kubectl kaptain version
   kubectl kaptain version -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE: runWith(d, o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or short. Default prints version, commit and build date.")
 	return cmd
 }
+
+// Complete has nothing to resolve: the version is built in.
+func (o *VersionOptions) Complete(cmdutil.Factory, *cobra.Command, []string) error { return nil }
 
 // Validate checks the output format.
 func (o *VersionOptions) Validate() error {
@@ -46,7 +46,7 @@ func (o *VersionOptions) Validate() error {
 }
 
 // Run prints the version.
-func (o *VersionOptions) Run() error {
+func (o *VersionOptions) Run(context.Context) error {
 	b := o.deps.Build
 	out := o.deps.Streams.Out
 	switch o.Output {
