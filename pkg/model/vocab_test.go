@@ -46,3 +46,18 @@ func TestNamesAndURIs(t *testing.T) {
 		t.Errorf("Labels = %v", labels)
 	}
 }
+
+func TestScaffoldLoads(t *testing.T) {
+	data, err := Scaffold(ScaffoldOptions{ID: "dev/mnist", Name: "mnist", Framework: "pytorch", FrameworkVersion: "2.3.1",
+		Image: "registry.example.com/kaptain/mnist:0.0.1", BaseImage: "pytorch/pytorch:2.3.1", MainFile: "trainer.py"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse("kaptain.yaml", data)
+	if err != nil {
+		t.Fatalf("the scaffold does not load: %v\n%s", err, data)
+	}
+	if m.Spec.ID != "dev/mnist" || m.Spec.Framework != "pytorch" || m.Spec.Config.ModelStorageURI != DefaultModelStorageURI {
+		t.Errorf("scaffold loads as %+v", m.Spec)
+	}
+}

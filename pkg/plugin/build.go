@@ -6,20 +6,17 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/image/executor"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
@@ -149,56 +146,36 @@ func (o *BuildOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// imageBuild is a build completed against a model: inputs read, builder chosen, credentials
-// and certificates loaded. It contacts nothing until run.
+// imageBuild is a build completed against a model: inputs read, builder chosen, registry
+// settings resolved. It contacts nothing until run.
 type imageBuild struct {
 	deps     *Deps
 	flags    *BuildFlags
 	model    *model.Model
 	inputs   *image.Inputs
 	builder  string
-	target   string
-	registry *image.Registry
-	hints    image.Hints
-	caPEM    []byte
+	settings *image.Settings
 }
 
 // complete reads the model's files and the registry settings.
 func (f *BuildFlags) complete(d *Deps, m *model.Model) (*imageBuild, error) {
-	b := &imageBuild{deps: d, flags: f, model: m, builder: f.Builder, target: m.ImageRef()}
+	b := &imageBuild{deps: d, flags: f, model: m, builder: f.Builder}
 	in, err := image.Collect(m)
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.ModelValidation, err, "%s", m.Path)
 	}
-	b.inputs = in
-	p, err := v1.ParsePlatform(f.Platform)
-	if err == nil {
+	if p, err := v1.ParsePlatform(f.Platform); err == nil {
 		in.Platform = p.String()
 	}
+	b.inputs = in
 	if b.builder == BuilderAuto {
 		b.builder = BuilderLocal
 		if in.Requirements != "" {
 			b.builder = BuilderCluster
 		}
 	}
-	insecureHost := ""
-	if ref, err := name.ParseReference(b.target); err == nil {
-		insecureHost = ref.Context().RegistryStr()
-	}
-	kc, used, err := config.DockerKeychain(firstNonEmpty(f.DockerConfig, m.Spec.Config.Registry.DockerConfig))
-	if err != nil {
-		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "")
-	}
-	pool, caUsed, pem, err := config.RegistryCAs(firstNonEmpty(f.RegistryCA, m.Spec.Config.Registry.Certificate))
-	if err != nil {
-		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "")
-	}
-	b.caPEM = pem
-	b.hints = image.Hints{DockerConfig: used, CA: caUsed}
-	// A registry URL given as http:// in kaptain.yaml is plain HTTP, as if --insecure-registry.
-	insecure := f.InsecureRegistry || strings.HasPrefix(m.Spec.Config.Registry.URL, "http://")
-	b.registry = &image.Registry{Keychain: kc, RootCAs: pool, Insecure: insecure, Platform: p, InsecureHost: insecureHost}
-	return b, nil
+	b.settings, err = image.Resolve(m, image.Source{DockerConfig: f.DockerConfig, RegistryCA: f.RegistryCA, Insecure: f.InsecureRegistry, Platform: f.Platform})
+	return b, err
 }
 
 // validate checks the build flags against each other and the model; it is pure.
@@ -212,64 +189,44 @@ func (b *imageBuild) validate() error {
 	if f.Timeout <= 0 {
 		return sdkerr.New(sdkerr.Usage, "--build-timeout must be positive, got %s", f.Timeout)
 	}
-	if p, err := v1.ParsePlatform(f.Platform); err != nil || p.OS == "" || p.Architecture == "" {
-		return sdkerr.New(sdkerr.Usage, "--platform %q is not os/arch[/variant], e.g. linux/amd64", f.Platform)
-	}
 	if b.builder == BuilderLocal && b.inputs.Requirements != "" {
 		return sdkerr.New(sdkerr.Usage, "--builder local cannot pip install %s (spec.requirements); use --builder cluster, or remove the requirements and vendor the packages in spec.extraFiles", b.inputs.Requirements)
 	}
-	if _, err := name.ParseReference(b.target); err != nil {
-		return sdkerr.New(sdkerr.InvalidModelProperty, "%s: spec.image %q is not an image reference: %v", b.model.Path, b.target, err)
-	}
-	return nil
-}
-
-// registryHost is the registry part of the target image.
-func (b *imageBuild) registryHost() string {
-	ref, err := b.registry.Reference(b.target)
-	if err != nil {
-		return b.target
-	}
-	return ref.Context().RegistryStr()
-}
-
-// explain turns a registry error into an ImageBuild error with the fix.
-func (b *imageBuild) explain(err error) error {
-	return sdkerr.Wrap(sdkerr.ImageBuild, image.Explain(err, b.registryHost(), b.hints), "")
+	return b.settings.Validate(b.model, f.Platform)
 }
 
 // run builds with the chosen builder. It returns nil without error for dry runs.
 func (b *imageBuild) run(ctx context.Context, ac *actionContext, revision string, verbose bool) (*image.Result, error) {
 	progress := b.deps.progress()
-	in := b.inputs
+	in, target := b.inputs, b.settings.Target
 	if b.builder == BuilderCluster {
 		builder, err := b.cluster(ctx, ac, revision, verbose)
 		if err != nil {
 			return nil, err
 		}
-		return builder.Build(ctx, in, b.target)
+		return builder.Build(ctx, in, target)
 	}
 	if ac.dryRun != cmdutil.DryRunNone {
-		progress.Printf("dry run: would build %s with the local builder: %d files, %s, checksum %s, on %s", b.target, len(in.Files), image.HumanBytes(in.Size()), in.Checksum(), in.BaseImage)
+		progress.Printf("dry run: would build %s with the local builder: %d files, %s, checksum %s, on %s", target, len(in.Files), image.HumanBytes(in.Size()), in.Checksum(), in.BaseImage)
 		return nil, nil
 	}
-	progress.Printf("building %s on %s with the local builder (%d files, %s, checksum %.12s)", b.target, in.BaseImage, len(in.Files), image.HumanBytes(in.Size()), in.Checksum())
+	progress.Printf("building %s on %s with the local builder (%d files, %s, checksum %.12s)", target, in.BaseImage, len(in.Files), image.HumanBytes(in.Size()), in.Checksum())
 	updates := make(chan v1.Update, 64)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		showPushProgress(b.deps, updates)
 	}()
-	res, err := (&image.Local{Registry: b.registry, Options: image.Options{Force: b.flags.Force, Progress: updates}}).Build(ctx, in, b.target)
+	res, err := (&image.Local{Registry: b.settings.Registry, Options: image.Options{Force: b.flags.Force, Progress: updates}}).Build(ctx, in, target)
 	<-done
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, sdkerr.Wrap(sdkerr.Interrupted, err, "interrupted; the registry keeps the layers already pushed, no tag was written")
 		}
-		return nil, b.explain(err)
+		return nil, b.settings.Explain(err)
 	}
 	if res.Skipped {
-		progress.Printf("%s is up to date: the registry has it with checksum %.12s (%d requests, nothing pushed)", b.target, res.Checksum, res.Requests)
+		progress.Printf("%s is up to date: the registry has it with checksum %.12s (%d requests, nothing pushed)", target, res.Checksum, res.Requests)
 	} else {
 		progress.Printf("pushed %s: %s sent in %d requests", res.Pinned, image.HumanBytes(res.BytesSent), res.Requests)
 	}
@@ -284,10 +241,24 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.InvalidModelProperty, err, "spec.config.modelStorageURI")
 	}
+	job := &executor.Job{
+		Model: m, Settings: b.settings, Revision: revision, BuilderImage: b.flags.BuilderImage,
+		Resources: executor.Resources(b.deps.Env), Timeout: b.flags.Timeout, Offline: ac.dryRun == cmdutil.DryRunClient,
+		StorageSecret: func(ctx context.Context, name string) (*unstructured.Unstructured, error) {
+			return ac.storageSecret(ctx, m, name)
+		},
+		Action: func(objs []*unstructured.Unstructured, owner *render.OwnerLinks) run.Action {
+			return ac.action(m, revision, model.ActionBuild, objs, owner)
+		},
+		Run:      func(ctx context.Context, a run.Action) (*run.Outcome, error) { return ac.run(ctx, m, a) },
+		Progress: b.deps.progress().Printf,
+	}
+	if verbose {
+		job.Logs = b.deps.Streams.ErrOut
+	}
 	builder := &image.Cluster{
-		Registry: b.registry, Force: b.flags.Force, DryRun: ac.dryRun != cmdutil.DryRunNone, ContextURI: contextURI,
-		Executor: &buildJob{build: b, ac: ac, revision: revision, verbose: verbose},
-		Progress: b.deps.progress().Printf, Explain: b.explain,
+		Registry: b.settings.Registry, Force: b.flags.Force, DryRun: ac.dryRun != cmdutil.DryRunNone, ContextURI: contextURI,
+		Executor: job, Progress: b.deps.progress().Printf, Explain: b.settings.Explain,
 	}
 	if ac.dryRun == cmdutil.DryRunNone {
 		store, err := storage.New(ctx, m.S3Settings(false))
@@ -297,118 +268,6 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 		builder.Uploader = store
 	}
 	return builder, nil
-}
-
-// buildJob runs the cluster builder's executor as an action of its own: Secrets for the
-// Docker credentials, S3 and the registry's CA, and a batch/v1 Job, all removed after
-// success and on Ctrl-C, kept for inspection after a failure.
-type buildJob struct {
-	build    *imageBuild
-	ac       *actionContext
-	revision string
-	verbose  bool
-}
-
-var _ image.Executor = (*buildJob)(nil)
-
-// Execute runs the Job on the context and returns the digest from the executor's termination
-// message.
-func (j *buildJob) Execute(ctx context.Context, contextURI string) (string, error) {
-	b, ac, m := j.build, j.ac, j.build.model
-	name := m.JobName(model.ActionBuild, j.revision)
-	// A client dry run runs no credential helper: the Secret prints redacted anyway.
-	dockerJSON := []byte(`{"auths":{}}`)
-	if ac.dryRun != cmdutil.DryRunClient {
-		var err error
-		if dockerJSON, err = config.DockerConfigJSON(b.registry.Keychain, mustRegistry(b.registryHost())); err != nil {
-			return "", sdkerr.Wrap(sdkerr.ImageBuild, err, "reading registry credentials from %s", b.hints.DockerConfig)
-		}
-	}
-	var objs []*unstructured.Unstructured
-	storageName := ""
-	secret, err := ac.storageSecret(ctx, m, name+"-storage")
-	if err != nil {
-		return "", err
-	}
-	if secret != nil {
-		objs = append(objs, secret)
-		storageName = secret.GetName()
-	}
-	built, err := workload.BuildObjects(workload.Build{
-		Name: name, BuilderImage: b.flags.BuilderImage, Context: contextURI, Dockerfile: image.DockerfileName,
-		Destination: b.target, Registry: b.registryHost(), DockerConfigJSON: dockerJSON, StorageSecret: storageName,
-		RegistryCA: b.caPEM, Insecure: b.registry.Insecure, Resources: builderResources(b.deps.Env),
-	})
-	if err != nil {
-		return "", sdkerr.Wrap(sdkerr.Usage, err, "")
-	}
-	objs = append(objs, built...)
-	var digest atomic.Pointer[string]
-	kept := fmt.Sprintf("; the Job is kept for inspection (kubectl kaptain delete build %s when done)", name)
-	a := ac.action(m, j.revision, model.ActionBuild, objs, &render.OwnerLinks{APIVersion: "batch/v1", Kind: "Job", Name: name, OwnedKinds: []string{"Secret"}})
-	a.Wait = &run.Wait{
-		Kind: batchv1.SchemeGroupVersion.WithKind("Job"), Name: name, Timeout: b.flags.Timeout,
-		State: func(obj *unstructured.Unstructured) run.State {
-			st := workload.BuildStateOf(obj)
-			state := run.State{Line: st.String(), Done: st.Finished}
-			if st.Failed {
-				state.Failure = "failed: " + firstNonEmpty(st.Message, st.Reason, "no message")
-			}
-			return state
-		},
-		Pods: &run.Pods{
-			Selector: batchv1.JobNameLabel + "=" + name, Problem: workload.PodProblem, ProblemClass: sdkerr.ImageBuild,
-			Name: func(*corev1.Pod) string { return "the builder" }, LogPrefix: func(*corev1.Pod) string { return "build" },
-			FailureLines: 20, FailureNoun: "the",
-			Observe: func(pod *corev1.Pod) {
-				for _, cs := range pod.Status.ContainerStatuses {
-					if t := cs.State.Terminated; t != nil && t.ExitCode == 0 && strings.HasPrefix(strings.TrimSpace(t.Message), "sha256:") {
-						d := strings.TrimSpace(t.Message)
-						digest.Store(&d)
-					}
-				}
-			},
-		},
-		FailClass: sdkerr.ImageBuild, FailHint: kept,
-		TimeoutHint: fmt.Sprintf("; it keeps running: see 'kubectl logs job/%s'", name),
-	}
-	if j.verbose {
-		a.Wait.Pods.Logs = b.deps.Streams.ErrOut
-	}
-	a.Remove = run.Removal{When: run.WhenSucceeded}
-	a.Applied = func(*run.Outcome) {
-		b.deps.progress().Printf("job.batch/%s is building %s in the cluster", name, b.target)
-	}
-	if _, err := ac.run(ctx, m, a); err != nil {
-		return "", err
-	}
-	if d := digest.Load(); d != nil {
-		return *d, nil
-	}
-	return "", nil
-}
-
-// builderResources reads KAPTAIN_SDK_DOCKER_BUILDER_{CPU,MEM}_{REQUEST,LIMIT}.
-func builderResources(env config.Env) workload.Resources {
-	var r workload.Resources
-	for _, v := range []struct {
-		name string
-		dst  *string
-	}{
-		{config.EnvBuilderCPURequest, &r.CPURequest}, {config.EnvBuilderCPULimit, &r.CPULimit},
-		{config.EnvBuilderMemRequest, &r.MemoryRequest}, {config.EnvBuilderMemLimit, &r.MemoryLimit},
-	} {
-		*v.dst, _ = env.Quantity("", v.name, "")
-	}
-	return r
-}
-
-func mustRegistry(host string) name.Registry {
-	r, err := name.NewRegistry(host, name.WeakValidation)
-	if err != nil {
-		r, _ = name.NewRegistry(name.DefaultRegistry)
-	}
-	return r
 }
 
 // showPushProgress writes push progress: a bar redrawn in place on a terminal, otherwise a

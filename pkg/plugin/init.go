@@ -1,14 +1,12 @@
 package plugin
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
-	"text/template"
 
 	"github.com/spf13/cobra"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
@@ -133,63 +131,15 @@ func (o *InitOptions) Run(context.Context) error {
 	return nil
 }
 
-// render fills the template and checks that the result loads.
+// render writes the scaffold and checks that the result loads.
 func (o *InitOptions) render() ([]byte, error) {
-	var b bytes.Buffer
-	if err := initTemplate.Execute(&b, o); err != nil {
-		return nil, fmt.Errorf("rendering kaptain.yaml: %w", err)
+	data, err := model.Scaffold(model.ScaffoldOptions{ID: o.ID, Name: o.Name, Framework: o.Framework,
+		FrameworkVersion: o.FrameworkVersion, Image: o.Image, BaseImage: o.BaseImage, MainFile: o.MainFile})
+	if err != nil {
+		return nil, err
 	}
-	if _, err := model.Parse(o.Filename, b.Bytes()); err != nil {
+	if _, err := model.Parse(o.Filename, data); err != nil {
 		return nil, sdkerr.Wrap(sdkerr.Usage, err, "the flags give an invalid kaptain.yaml")
 	}
-	return b.Bytes(), nil
+	return data, nil
 }
-
-var initTemplate = template.Must(template.New("kaptain.yaml").Funcs(template.FuncMap{"q": func(s string) string { return fmt.Sprintf("%q", s) }}).Parse(`# kaptain.yaml: a machine-learning model for kubectl kaptain.
-# Field names are camelCase versions of the Kaptain SDK's Model(...) and Config(...) arguments.
-apiVersion: kaptain.dev/v1alpha1
-kind: Model
-spec:
-  # Unique id; the stage first (dev/, prod/) makes models easy to filter. Mapped to a
-  # Kubernetes name: lowercase, other characters as '-', plus a hash when that changed it.
-  id: {{ q .ID }}
-  # Short name and description, shown in the model's history.
-  name: {{ q .Name }}
-  description: {{ q (printf "The %s model" .Name) }}
-  version: "0.0.1"
-  # tensorflow or pytorch can be trained and tuned; more frameworks can be deployed.
-  framework: {{ .Framework }}
-  frameworkVersion: {{ q .FrameworkVersion }}
-  # The training code, relative to config.baseDir. Hyperparameters reach it as --name=value.
-  mainFile: {{ q .MainFile }}
-  # extraFiles: [utils.py]
-  # requirements: requirements.txt
-  # Where the model image is pushed, and what it is built on.
-  image: {{ q .Image }}
-  baseImage: {{ q .BaseImage }}
-  # Labels on everything kaptain creates for this model.
-  labels: {}
-  # Default hyperparameters for train; -p name=value overrides them.
-  hyperparameters: {}
-  # Model server settings for deploy.
-  serving: {}
-    # runtime: kserve-tensorflow-serving
-    # protocolVersion: v1
-    # minReplicas: 1
-    # maxReplicas: 3
-    # deploymentMode: Serverless   # or RawDeployment
-  config:
-    # Directory of mainFile and extraFiles, relative to this file.
-    baseDir: .
-    # Trained models go to <modelStorageURI>/<id>/trained/<revision>.
-    modelStorageURI: {{ q "s3://kaptain/models" }}
-    registry: {}
-      # url: registry.example.com
-      # dockerConfig: ~/.docker/config.json
-      # certificate: ~/.tls/certificate.crt
-    storage:
-      region: us-east-1
-      # endpoint: http://minio.kubeflow:9000
-      # forcePathStyle: true
-      # signatureVersion: s3v4
-`))

@@ -2,18 +2,14 @@ package plugin
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -45,14 +41,11 @@ type serving struct {
 	gvk      schema.GroupVersionKind
 	resource schema.GroupVersionResource
 	current  *unstructured.Unstructured
+	inv      *inventory.Inventory
 }
 
-// ServiceName is the InferenceService name of a model: its Kubernetes name.
-func ServiceName(m *model.Model) string { return m.KubeName() }
-
-// completeServing loads the model and, unless this is a client dry run, finds which
-// InferenceService API the cluster serves (serving.kserve.io, else the legacy
-// serving.kubeflow.org) and the model's current service.
+// completeServing loads the model and, unless this is a client dry run, finds the
+// InferenceService API the cluster serves and the model's current service.
 func completeServing(ctx context.Context, f cmdutil.Factory, cmd *cobra.Command, d *Deps, flags *ActionFlags) (*serving, error) {
 	m, err := flags.loadModel()
 	if err != nil {
@@ -62,46 +55,19 @@ func completeServing(ctx context.Context, f cmdutil.Factory, cmd *cobra.Command,
 	if err != nil {
 		return nil, err
 	}
-	s := &serving{deps: d, action: ac, model: m, name: ServiceName(m),
+	s := &serving{deps: d, action: ac, model: m, name: m.KubeName(),
 		gvk: schema.FromAPIVersionAndKind(workload.KServeGroupVersion, workload.KindInferenceService)}
 	if ac.dryRun == cmdutil.DryRunClient {
 		return s, nil
 	}
-	mapper, err := f.ToRESTMapper()
+	if s.inv, err = newInventory(f); err != nil {
+		return nil, err
+	}
+	svc, err := s.inv.InferenceService(ctx, s.name)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+		return nil, err
 	}
-	var mapping *meta.RESTMapping
-	for _, gv := range []string{workload.KServeGroupVersion, workload.LegacyKServeGroupVersion} {
-		gvk := schema.FromAPIVersionAndKind(gv, workload.KindInferenceService)
-		mapping, err = mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		if err == nil {
-			s.gvk = gvk
-			break
-		}
-		if !meta.IsNoMatchError(err) {
-			return nil, fmt.Errorf("finding the InferenceService API: %w", err)
-		}
-	}
-	if mapping == nil {
-		return nil, sdkerr.New(sdkerr.ModelDeployment, "the cluster serves no InferenceService (serving.kserve.io or serving.kubeflow.org): install KServe (kserve/kserve) in the cluster")
-	}
-	s.resource = mapping.Resource
-	client, err := f.DynamicClient()
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	current, err := client.Resource(s.resource).Namespace(ac.namespace).Get(ctx, s.name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return nil, fmt.Errorf("reading inferenceservice %s: %w", s.name, err)
-	default:
-		if !model.IsManaged(current.GetLabels()) {
-			return nil, sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s exists and was not made by kubectl kaptain; it is left alone", s.name)
-		}
-		s.current = current
-	}
+	s.gvk, s.resource, s.current = svc.GVK, svc.Mapping.Resource, svc.Current
 	return s, nil
 }
 
@@ -193,32 +159,10 @@ func (s *serving) run(ctx context.Context, a run.Action, f ServeFlags, entry tra
 
 // podStates describes the predictor's pods, for error messages.
 func (s *serving) podStates(ctx context.Context) string {
-	if s.action.clients == nil {
+	if s.inv == nil {
 		return ""
 	}
-	pods, err := s.action.clients.Pods.Pods(s.action.namespace).List(ctx, metav1.ListOptions{LabelSelector: workload.LabelInferenceService + "=" + s.name})
-	if err != nil {
-		return ""
-	}
-	if len(pods.Items) == 0 {
-		return "\npredictor pods: none"
-	}
-	var b strings.Builder
-	b.WriteString("\npredictor pods:")
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		state := string(p.Status.Phase)
-		if reason, msg, bad := workload.PodProblem(p); bad {
-			state = reason + ": " + msg
-		}
-		for _, cs := range p.Status.ContainerStatuses {
-			if w := cs.State.Waiting; w != nil && w.Reason != "" {
-				state += ", " + cs.Name + " " + w.Reason
-			}
-		}
-		fmt.Fprintf(&b, "\n  %s: %s", p.Name, state)
-	}
-	return b.String()
+	return s.inv.PodStates(ctx, "predictor pods", workload.LabelInferenceService+"="+s.name)
 }
 
 // requireCanary checks that the model is deployed with a canary, naming the command.

@@ -112,73 +112,38 @@ func (o *TuneOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string
 	if err := o.BuildFirst.complete(cmd, o.deps, m); err != nil {
 		return err
 	}
-	spec := m.Spec.Tune
-	search := workload.Search{Algorithm: o.Algorithm, Trials: o.Trials, ParallelTrials: o.ParallelTrials, FailedTrials: o.FailedTrials}
-	if !fs.Changed("algorithm") && spec.Algorithm != "" {
-		search.Algorithm = spec.Algorithm
+	var over workload.TuneOverrides
+	if fs.Changed("algorithm") {
+		over.Algorithm = &o.Algorithm
 	}
-	for flag, pair := range map[string]struct {
-		dst  *int
-		file *int
-	}{"trials": {&search.Trials, spec.Trials}, "parallel-trials": {&search.ParallelTrials, spec.ParallelTrials}, "failed-trials": {&search.FailedTrials, spec.FailedTrials}} {
-		if !fs.Changed(flag) && pair.file != nil {
-			*pair.dst = *pair.file
+	for flag, dst := range map[string]**int{"trials": &over.Trials, "parallel-trials": &over.ParallelTrials, "failed-trials": &over.FailedTrials} {
+		if fs.Changed(flag) {
+			v, _ := fs.GetInt(flag)
+			*dst = &v
 		}
 	}
-	byName := map[string]workload.Param{}
-	for _, name := range slices.Sorted(maps.Keys(spec.Parameters)) {
-		p, err := workload.ParseDomain(name, spec.Parameters[name])
-		if err != nil {
-			return sdkerr.Wrap(sdkerr.InvalidModelProperty, err, "%s: spec.tune.parameters.%s", m.Path, name)
-		}
-		byName[name] = p
-	}
-	seen := map[string]bool{}
-	for _, s := range o.Params {
-		p, err := workload.ParseParam(s)
-		if err != nil {
+	if fs.Changed("algorithm-setting") {
+		if over.AlgorithmSettings, err = config.ParseKeyValues("--algorithm-setting", o.AlgorithmSettings); err != nil {
 			return err
 		}
-		if seen[p.Name] {
-			return sdkerr.New(sdkerr.Usage, "--param %s is given twice", p.Name)
-		}
-		seen[p.Name] = true
-		byName[p.Name] = p
 	}
-	for _, name := range slices.Sorted(maps.Keys(byName)) {
-		search.Params = append(search.Params, byName[name])
+	if fs.Changed("objective-type") {
+		over.ObjectiveType = &o.ObjectiveType
 	}
-	settings, err := config.ParseKeyValues("--algorithm-setting", o.AlgorithmSettings)
+	if fs.Changed("goal") {
+		over.Goal = &o.Goal
+	}
+	over.Params, over.Objectives = o.Params, o.Objectives
+	tune, fixed, err := workload.TuneOf(m, over, workload.Tune{
+		Search:        workload.Search{Algorithm: o.Algorithm, Trials: o.Trials, ParallelTrials: o.ParallelTrials, FailedTrials: o.FailedTrials},
+		ObjectiveType: o.ObjectiveType,
+	})
 	if err != nil {
 		return err
-	}
-	if !fs.Changed("algorithm-setting") {
-		settings = maps.Clone(spec.AlgorithmSettings)
-	}
-	search.AlgorithmSettings = settings
-	objectives := o.Objectives
-	if len(objectives) == 0 {
-		objectives = spec.Objectives
-	}
-	objectiveType := o.ObjectiveType
-	if !fs.Changed("objective-type") && spec.ObjectiveType != "" {
-		objectiveType = spec.ObjectiveType
-	}
-	var goal *float64
-	if fs.Changed("goal") {
-		goal = &o.Goal
-	} else {
-		goal = spec.Goal
 	}
 	args, err := config.ParseKeyValues("--arg", o.Args)
 	if err != nil {
 		return err
-	}
-	fixed := map[string]any{}
-	for k, v := range m.Spec.Hyperparameters {
-		if _, searched := byName[k]; !searched {
-			fixed[k] = v
-		}
 	}
 	var ttl *int32
 	if fs.Changed("ttl-seconds-after-finished") {
@@ -193,11 +158,9 @@ func (o *TuneOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string
 		return err
 	}
 	o.revision = o.deps.NewRevision()
-	o.tune = workload.Tune{
-		Name: m.JobName(model.ActionTune, o.revision), Revision: o.revision, Search: search,
-		Objectives: objectives, ObjectiveType: objectiveType, Goal: goal,
-		Train: workload.Train{Hyperparameters: fixed, Args: args, Workers: o.Workers, Resources: o.Resources.resources(), TTLSecondsAfterFinished: ttl, BackoffLimit: ptr.To(int32(DefaultBackoffLimit))},
-	}
+	tune.Name, tune.Revision = m.JobName(model.ActionTune, o.revision), o.revision
+	tune.Train = workload.Train{Hyperparameters: fixed, Args: args, Workers: o.Workers, Resources: o.Resources.resources(), TTLSecondsAfterFinished: ttl, BackoffLimit: ptr.To(int32(DefaultBackoffLimit))}
+	o.tune = tune
 	if o.Action.PrintFlags.OutputFormat != nil {
 		o.output = *o.Action.PrintFlags.OutputFormat
 	}

@@ -43,12 +43,8 @@ func (o *UndeployOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []st
 	if err != nil {
 		return err
 	}
-	o.serving = s
-	if s.action.dryRun == cmdutil.DryRunClient {
-		return nil
-	}
-	o.inv, err = newInventory(f)
-	return err
+	o.serving, o.inv = s, s.inv
+	return nil
 }
 
 // Validate checks that there is a deployment to remove.

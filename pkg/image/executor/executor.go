@@ -1,0 +1,163 @@
+// Package executor runs the cluster builder's kaniko-style executor as an action of its own
+// (pkg/run): Secrets for the Docker credentials, S3 and the registry's CA, and a batch/v1 Job,
+// all removed after success and on Ctrl-C, and kept for inspection after a failure. It is the
+// image.Executor of image.Cluster.
+package executor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
+)
+
+// Job runs one build of a model in the cluster.
+type Job struct {
+	Model    *model.Model
+	Settings *image.Settings
+	Revision string
+	// BuilderImage is the executor's image; Resources its requests and limits.
+	BuilderImage string
+	Resources    workload.Resources
+	Timeout      time.Duration
+	// Offline is a client dry run: no credential helper runs, the Docker config is empty.
+	Offline bool
+	// Logs, when set, receives the executor's log.
+	Logs io.Writer
+	// StorageSecret returns the Secret with the S3 credentials the executor reads, or nil.
+	StorageSecret func(ctx context.Context, name string) (*unstructured.Unstructured, error)
+	// Action returns the command's action of objs (namespace, labels, dry run, printer).
+	Action func(objs []*unstructured.Unstructured, owner *render.OwnerLinks) run.Action
+	// Run executes an action.
+	Run func(ctx context.Context, a run.Action) (*run.Outcome, error)
+	// Progress prints a progress line.
+	Progress func(format string, args ...any)
+}
+
+var _ image.Executor = (*Job)(nil)
+
+// Execute runs the executor on the uploaded context and returns the digest from its
+// termination message, "" when it wrote none (or for a dry run).
+func (j *Job) Execute(ctx context.Context, contextURI string) (string, error) {
+	m, s := j.Model, j.Settings
+	jobName := m.JobName(model.ActionBuild, j.Revision)
+	dockerJSON := []byte(`{"auths":{}}`)
+	if !j.Offline {
+		var err error
+		if dockerJSON, err = config.DockerConfigJSON(s.Registry.Keychain, registry(s.Host())); err != nil {
+			return "", sdkerr.Wrap(sdkerr.ImageBuild, err, "reading registry credentials from %s", s.Hints.DockerConfig)
+		}
+	}
+	var objs []*unstructured.Unstructured
+	storageName := ""
+	secret, err := j.StorageSecret(ctx, jobName+"-storage")
+	if err != nil {
+		return "", err
+	}
+	if secret != nil {
+		objs = append(objs, secret)
+		storageName = secret.GetName()
+	}
+	built, err := workload.BuildObjects(workload.Build{
+		Name: jobName, BuilderImage: j.BuilderImage, Context: contextURI, Dockerfile: image.DockerfileName,
+		Destination: s.Target, Registry: s.Host(), DockerConfigJSON: dockerJSON, StorageSecret: storageName,
+		RegistryCA: s.CAPEM, Insecure: s.Registry.Insecure, Resources: j.Resources,
+	})
+	if err != nil {
+		return "", sdkerr.Wrap(sdkerr.Usage, err, "")
+	}
+	var digest atomic.Pointer[string]
+	a := j.Action(append(objs, built...), &render.OwnerLinks{APIVersion: "batch/v1", Kind: "Job", Name: jobName, OwnedKinds: []string{"Secret"}})
+	a.Wait = &run.Wait{
+		Kind: batchv1.SchemeGroupVersion.WithKind("Job"), Name: jobName, Timeout: j.Timeout,
+		State: state,
+		Pods: &run.Pods{
+			Selector: batchv1.JobNameLabel + "=" + jobName, Problem: workload.PodProblem, ProblemClass: sdkerr.ImageBuild,
+			Name: func(*corev1.Pod) string { return "the builder" }, LogPrefix: func(*corev1.Pod) string { return "build" },
+			FailureLines: 20, FailureNoun: "the", Logs: j.Logs,
+			Observe: func(pod *corev1.Pod) {
+				if d := digestOf(pod); d != "" {
+					digest.Store(&d)
+				}
+			},
+		},
+		FailClass:   sdkerr.ImageBuild,
+		FailHint:    fmt.Sprintf("; the Job is kept for inspection (kubectl kaptain delete build %s when done)", jobName),
+		TimeoutHint: fmt.Sprintf("; it keeps running: see 'kubectl logs job/%s'", jobName),
+	}
+	a.Remove = run.Removal{When: run.WhenSucceeded}
+	a.Applied = func(*run.Outcome) { j.Progress("job.batch/%s is building %s in the cluster", jobName, s.Target) }
+	if _, err := j.Run(ctx, a); err != nil {
+		return "", err
+	}
+	if d := digest.Load(); d != nil {
+		return *d, nil
+	}
+	return "", nil
+}
+
+// state reads the build Job's conditions.
+func state(obj *unstructured.Unstructured) run.State {
+	st := workload.BuildStateOf(obj)
+	out := run.State{Line: st.String(), Done: st.Finished}
+	if st.Failed {
+		msg := st.Message
+		if msg == "" {
+			msg = st.Reason
+		}
+		if msg == "" {
+			msg = "no message"
+		}
+		out.Failure = "failed: " + msg
+	}
+	return out
+}
+
+// digestOf is the digest the executor wrote to its termination message when it succeeded.
+func digestOf(pod *corev1.Pod) string {
+	for _, cs := range pod.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil && t.ExitCode == 0 && strings.HasPrefix(strings.TrimSpace(t.Message), "sha256:") {
+			return strings.TrimSpace(t.Message)
+		}
+	}
+	return ""
+}
+
+// Resources reads KAPTAIN_SDK_DOCKER_BUILDER_{CPU,MEM}_{REQUEST,LIMIT}.
+func Resources(env config.Env) workload.Resources {
+	var r workload.Resources
+	for _, v := range []struct {
+		name string
+		dst  *string
+	}{
+		{config.EnvBuilderCPURequest, &r.CPURequest}, {config.EnvBuilderCPULimit, &r.CPULimit},
+		{config.EnvBuilderMemRequest, &r.MemoryRequest}, {config.EnvBuilderMemLimit, &r.MemoryLimit},
+	} {
+		*v.dst, _ = env.Quantity("", v.name, "")
+	}
+	return r
+}
+
+// registry is the registry named by host, Docker Hub's when host does not parse.
+func registry(host string) name.Registry {
+	r, err := name.NewRegistry(host, name.WeakValidation)
+	if err != nil {
+		r, _ = name.NewRegistry(name.DefaultRegistry)
+	}
+	return r
+}

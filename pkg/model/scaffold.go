@@ -1,0 +1,70 @@
+package model
+
+import (
+	"bytes"
+	"fmt"
+	"text/template"
+)
+
+// ScaffoldOptions are the fields of a new kaptain.yaml.
+type ScaffoldOptions struct {
+	ID, Name, Framework, FrameworkVersion, Image, BaseImage, MainFile string
+}
+
+// Scaffold returns a commented kaptain.yaml with every field of a model, ready to edit.
+func Scaffold(o ScaffoldOptions) ([]byte, error) {
+	var b bytes.Buffer
+	if err := scaffold.Execute(&b, o); err != nil {
+		return nil, fmt.Errorf("rendering kaptain.yaml: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+var scaffold = template.Must(template.New("kaptain.yaml").Funcs(template.FuncMap{"q": func(s string) string { return fmt.Sprintf("%q", s) }}).Parse(`# kaptain.yaml: a machine-learning model for kubectl kaptain.
+# Field names are camelCase versions of the Kaptain SDK's Model(...) and Config(...) arguments.
+apiVersion: kaptain.dev/v1alpha1
+kind: Model
+spec:
+  # Unique id; the stage first (dev/, prod/) makes models easy to filter. Mapped to a
+  # Kubernetes name: lowercase, other characters as '-', plus a hash when that changed it.
+  id: {{ q .ID }}
+  # Short name and description, shown in the model's history.
+  name: {{ q .Name }}
+  description: {{ q (printf "The %s model" .Name) }}
+  version: "0.0.1"
+  # tensorflow or pytorch can be trained and tuned; more frameworks can be deployed.
+  framework: {{ .Framework }}
+  frameworkVersion: {{ q .FrameworkVersion }}
+  # The training code, relative to config.baseDir. Hyperparameters reach it as --name=value.
+  mainFile: {{ q .MainFile }}
+  # extraFiles: [utils.py]
+  # requirements: requirements.txt
+  # Where the model image is pushed, and what it is built on.
+  image: {{ q .Image }}
+  baseImage: {{ q .BaseImage }}
+  # Labels on everything kaptain creates for this model.
+  labels: {}
+  # Default hyperparameters for train; -p name=value overrides them.
+  hyperparameters: {}
+  # Model server settings for deploy.
+  serving: {}
+    # runtime: kserve-tensorflow-serving
+    # protocolVersion: v1
+    # minReplicas: 1
+    # maxReplicas: 3
+    # deploymentMode: Serverless   # or RawDeployment
+  config:
+    # Directory of mainFile and extraFiles, relative to this file.
+    baseDir: .
+    # Trained models go to <modelStorageURI>/<id>/trained/<revision>.
+    modelStorageURI: {{ q "s3://kaptain/models" }}
+    registry: {}
+      # url: registry.example.com
+      # dockerConfig: ~/.docker/config.json
+      # certificate: ~/.tls/certificate.crt
+    storage:
+      region: us-east-1
+      # endpoint: http://minio.kubeflow:9000
+      # forcePathStyle: true
+      # signatureVersion: s3v4
+`))
