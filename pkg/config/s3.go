@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,7 @@ func S3SecretData(ctx context.Context, s S3Settings) (map[string]string, error) 
 	data := map[string]string{
 		"AWS_ACCESS_KEY_ID":     creds.AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY": creds.SecretAccessKey,
-		"AWS_REGION":            firstNonEmpty(s.Region, cfg.Region, "us-east-1"),
+		"AWS_REGION":            cmp.Or(s.Region, cfg.Region, "us-east-1"),
 	}
 	if creds.SessionToken != "" {
 		data["AWS_SESSION_TOKEN"] = creds.SessionToken
@@ -105,12 +106,3 @@ func LoadAWS(ctx context.Context, s S3Settings) (aws.Config, aws.Credentials, er
 var ErrNoS3Credentials = errors.New("no S3 credentials found")
 
 func boolDigit(b bool) string { return strconv.Itoa(map[bool]int{false: 0, true: 1}[b]) }
-
-func firstNonEmpty(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}

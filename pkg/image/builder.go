@@ -10,6 +10,33 @@ import (
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
+// Builders, as --builder names them.
+const (
+	BuilderAuto    = "auto"
+	BuilderLocal   = "local"
+	BuilderCluster = "cluster"
+)
+
+// Choose resolves a builder's name for the inputs: auto is the cluster builder when the model
+// has requirements (pip runs inside the image), else the local one.
+func Choose(builder string, in *Inputs) (string, error) {
+	switch builder {
+	case BuilderAuto:
+		if in.Requirements != "" {
+			return BuilderCluster, nil
+		}
+		return BuilderLocal, nil
+	case BuilderLocal:
+		if in.Requirements != "" {
+			return "", sdkerr.New(sdkerr.Usage, "--builder local cannot pip install %s (spec.requirements); use --builder cluster, or remove the requirements and vendor the packages in spec.extraFiles", in.Requirements)
+		}
+		return builder, nil
+	case BuilderCluster:
+		return builder, nil
+	}
+	return "", sdkerr.New(sdkerr.Usage, "--builder %q is not supported; use auto, local or cluster", builder)
+}
+
 // Builder builds a model's image from its inputs and pushes it to target, unless the
 // registry already holds it with the inputs' checksum. A nil Result without error means a
 // dry run: nothing was built.

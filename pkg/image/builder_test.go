@@ -9,3 +9,25 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestChoose(t *testing.T) {
+	plain, withReqs := &Inputs{}, &Inputs{Requirements: "requirements.txt"}
+	for _, tc := range []struct {
+		builder string
+		in      *Inputs
+		want    string
+		fails   bool
+	}{
+		{BuilderAuto, plain, BuilderLocal, false},
+		{BuilderAuto, withReqs, BuilderCluster, false},
+		{BuilderLocal, plain, BuilderLocal, false},
+		{BuilderLocal, withReqs, "", true},
+		{BuilderCluster, plain, BuilderCluster, false},
+		{"docker", plain, "", true},
+	} {
+		got, err := Choose(tc.builder, tc.in)
+		if got != tc.want || (err != nil) != tc.fails {
+			t.Errorf("Choose(%s, requirements %q) = %q, %v", tc.builder, tc.in.Requirements, got, err)
+		}
+	}
+}

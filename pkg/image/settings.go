@@ -1,6 +1,7 @@
 package image
 
 import (
+	"cmp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -38,11 +39,11 @@ type Settings struct {
 // for Validate to report.
 func Resolve(m *model.Model, s Source) (*Settings, error) {
 	out := &Settings{Target: m.ImageRef()}
-	kc, used, err := config.DockerKeychain(firstNonEmpty(s.DockerConfig, m.Spec.Config.Registry.DockerConfig))
+	kc, used, err := config.DockerKeychain(cmp.Or(s.DockerConfig, m.Spec.Config.Registry.DockerConfig))
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "")
 	}
-	pool, caUsed, pem, err := config.RegistryCAs(firstNonEmpty(s.RegistryCA, m.Spec.Config.Registry.Certificate))
+	pool, caUsed, pem, err := config.RegistryCAs(cmp.Or(s.RegistryCA, m.Spec.Config.Registry.Certificate))
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "")
 	}
@@ -80,13 +81,4 @@ func (s *Settings) Host() string {
 // Explain turns a registry error into an ImageBuild error that says what to do.
 func (s *Settings) Explain(err error) error {
 	return sdkerr.Wrap(sdkerr.ImageBuild, Explain(err, s.Host(), s.Hints), "")
-}
-
-func firstNonEmpty(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -84,7 +85,7 @@ func (inv *Inventory) Describe(ctx context.Context, out io.Writer, o Object) err
 		st := workload.BuildStateOf(obj)
 		fmt.Fprintf(w, "  State:\t%s\n", st)
 		if st.Failed {
-			fmt.Fprintf(w, "  Failure:\t%s\n", firstNonEmpty(st.Message, st.Reason))
+			fmt.Fprintf(w, "  Failure:\t%s\n", cmp.Or(st.Message, st.Reason))
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,7 +101,7 @@ func (o Object) Finding() Finding {
 		st := workload.StateOf(o.Obj)
 		f.Status = string(st.Phase)
 		if st.Phase == workload.Failed {
-			f.Problem = "failed: " + firstNonEmpty(st.Message, st.Reason)
+			f.Problem = "failed: " + cmp.Or(st.Message, st.Reason)
 		}
 	case Experiments:
 		st := workload.ExperimentStateOf(o.Obj)
@@ -122,7 +123,7 @@ func (o Object) Finding() Finding {
 		f.Status = "Running"
 		switch {
 		case st.Failed:
-			f.Status, f.Problem = "Failed", "image build failed: "+firstNonEmpty(st.Message, st.Reason)
+			f.Status, f.Problem = "Failed", "image build failed: "+cmp.Or(st.Message, st.Reason)
 		case st.Finished:
 			f.Status = "Complete"
 		}
@@ -183,13 +184,4 @@ func permissions(ctx context.Context, cs kubernetes.Interface, ns string, mappin
 		}
 	}
 	return out
-}
-
-func firstNonEmpty(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

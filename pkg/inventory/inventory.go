@@ -196,6 +196,16 @@ func (inv *Inventory) Find(ctx context.Context, served []Served, name string) ([
 	return out, nil
 }
 
+// FindOf returns the objects named name among the kinds the cluster serves, whoever made
+// them; the kinds it does not serve are skipped.
+func (inv *Inventory) FindOf(ctx context.Context, kinds []Kind, name string) ([]Object, error) {
+	served, err := inv.Serve(kinds, nil)
+	if err != nil {
+		return nil, err
+	}
+	return inv.Find(ctx, served, name)
+}
+
 // FindOne returns the one managed object named name among the served kinds: none, one made
 // by someone else, or one of several kinds are errors that say what to do.
 func (inv *Inventory) FindOne(ctx context.Context, served []Served, name string) (Object, error) {

@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -48,7 +49,7 @@ func (f *Failures) Observe(ctx context.Context, pod *corev1.Pod) {
 		}
 		// The restart count cannot name the instance: it is the failed one's while the
 		// container waits to restart, and one more once it runs again.
-		instance := string(pod.UID) + "/" + cs.Name + "/" + firstNonEmpty(t.ContainerID, t.FinishedAt.UTC().Format(time.RFC3339Nano))
+		instance := string(pod.UID) + "/" + cs.Name + "/" + cmp.Or(t.ContainerID, t.FinishedAt.UTC().Format(time.RFC3339Nano))
 		f.mu.Lock()
 		if f.seen == nil {
 			f.seen, f.reports = map[string]bool{}, map[string]string{}
@@ -73,18 +74,9 @@ func (f *Failures) Observe(ctx context.Context, pod *corev1.Pod) {
 		if _, ok := f.reports[name]; !ok {
 			f.order = append(f.order, name)
 		}
-		f.reports[name] = fmt.Sprintf("\nlast lines of %s %s (exit code %d):\n%s", firstNonEmpty(f.Noun, "replica"), name, t.ExitCode, text)
+		f.reports[name] = fmt.Sprintf("\nlast lines of %s %s (exit code %d):\n%s", cmp.Or(f.Noun, "replica"), name, t.ExitCode, text)
 		f.mu.Unlock()
 	}
-}
-
-func firstNonEmpty(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // Report returns what was kept, a paragraph per replica in the order the failures were

@@ -2,13 +2,40 @@ package model
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"strings"
 	"text/template"
 )
 
 // ScaffoldOptions are the fields of a new kaptain.yaml.
 type ScaffoldOptions struct {
 	ID, Name, Framework, FrameworkVersion, Image, BaseImage, MainFile string
+}
+
+// frameworkDefaults are the version and base image of a new model of a framework.
+var frameworkDefaults = map[string]struct{ version, baseImage string }{
+	"tensorflow": {"2.16.1", "tensorflow/tensorflow:2.16.1"},
+	"pytorch":    {"2.3.1", "pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime"},
+}
+
+// Default fills what is empty from the id and framework: the name is the id's last part,
+// the version and base image the framework's current ones, the image under
+// registry.example.com.
+func (o *ScaffoldOptions) Default() {
+	if o.Name == "" {
+		o.Name = o.ID[strings.LastIndex(o.ID, "/")+1:]
+	}
+	d := frameworkDefaults[o.Framework]
+	if o.FrameworkVersion == "" {
+		o.FrameworkVersion = cmp.Or(d.version, "1.0.0")
+	}
+	if o.BaseImage == "" {
+		o.BaseImage = cmp.Or(d.baseImage, "python:3.11-slim")
+	}
+	if o.Image == "" {
+		o.Image = "registry.example.com/kaptain/" + KubeName(o.ID) + ":0.0.1"
+	}
 }
 
 // Scaffold returns a commented kaptain.yaml with every field of a model, ready to edit.

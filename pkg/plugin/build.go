@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
@@ -25,12 +22,6 @@ import (
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
 
-// Builders of model images.
-const (
-	BuilderAuto    = "auto"
-	BuilderLocal   = "local"
-	BuilderCluster = "cluster"
-)
 
 // DefaultBuildTimeout bounds the wait for the cluster builder.
 const DefaultBuildTimeout = time.Hour
@@ -49,7 +40,7 @@ type BuildFlags struct {
 
 func (f *BuildFlags) addFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.Builder, "builder", BuilderAuto, "How to build the image: local (in this process, no Docker), cluster (a Job running a kaniko-style executor, which can pip install requirements) or auto (cluster when the model has requirements, else local).")
+	fs.StringVar(&f.Builder, "builder", image.BuilderAuto, "How to build the image: local (in this process, no Docker), cluster (a Job running a kaniko-style executor, which can pip install requirements) or auto (cluster when the model has requirements, else local).")
 	fs.StringVar(&f.DockerConfig, "docker-config", "", "Docker config.json with the registry's credentials (default spec.config.registry.dockerConfig, else $DOCKER_CONFIG/config.json or ~/.docker/config.json).")
 	fs.StringVar(&f.RegistryCA, "registry-ca", "", "PEM file with the registry's CA certificate, trusted on top of the system's (default spec.config.registry.certificate, else ~/.tls/certificate.crt).")
 	fs.BoolVar(&f.InsecureRegistry, "insecure-registry", false, "Allow plain HTTP and skip TLS verification for the registry.")
@@ -168,12 +159,7 @@ func (f *BuildFlags) complete(d *Deps, m *model.Model) (*imageBuild, error) {
 		in.Platform = p.String()
 	}
 	b.inputs = in
-	if b.builder == BuilderAuto {
-		b.builder = BuilderLocal
-		if in.Requirements != "" {
-			b.builder = BuilderCluster
-		}
-	}
+	b.builder, _ = image.Choose(f.Builder, in) // Validate reports a bad choice
 	b.settings, err = image.Resolve(m, image.Source{DockerConfig: f.DockerConfig, RegistryCA: f.RegistryCA, Insecure: f.InsecureRegistry, Platform: f.Platform})
 	return b, err
 }
@@ -181,16 +167,11 @@ func (f *BuildFlags) complete(d *Deps, m *model.Model) (*imageBuild, error) {
 // validate checks the build flags against each other and the model; it is pure.
 func (b *imageBuild) validate() error {
 	f := b.flags
-	switch f.Builder {
-	case BuilderAuto, BuilderLocal, BuilderCluster:
-	default:
-		return sdkerr.New(sdkerr.Usage, "--builder %q is not supported; use auto, local or cluster", f.Builder)
+	if _, err := image.Choose(f.Builder, b.inputs); err != nil {
+		return err
 	}
 	if f.Timeout <= 0 {
 		return sdkerr.New(sdkerr.Usage, "--build-timeout must be positive, got %s", f.Timeout)
-	}
-	if b.builder == BuilderLocal && b.inputs.Requirements != "" {
-		return sdkerr.New(sdkerr.Usage, "--builder local cannot pip install %s (spec.requirements); use --builder cluster, or remove the requirements and vendor the packages in spec.extraFiles", b.inputs.Requirements)
 	}
 	return b.settings.Validate(b.model, f.Platform)
 }
@@ -199,7 +180,7 @@ func (b *imageBuild) validate() error {
 func (b *imageBuild) run(ctx context.Context, ac *actionContext, revision string, verbose bool) (*image.Result, error) {
 	progress := b.deps.progress()
 	in, target := b.inputs, b.settings.Target
-	if b.builder == BuilderCluster {
+	if b.builder == image.BuilderCluster {
 		builder, err := b.cluster(ctx, ac, revision, verbose)
 		if err != nil {
 			return nil, err
@@ -215,7 +196,7 @@ func (b *imageBuild) run(ctx context.Context, ac *actionContext, revision string
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		showPushProgress(b.deps, updates)
+		image.ShowProgress(b.deps.Streams.ErrOut, progress.Printf, updates)
 	}()
 	res, err := (&image.Local{Registry: b.settings.Registry, Options: image.Options{Force: b.flags.Force, Progress: updates}}).Build(ctx, in, target)
 	<-done
@@ -268,39 +249,6 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 		builder.Uploader = store
 	}
 	return builder, nil
-}
-
-// showPushProgress writes push progress: a bar redrawn in place on a terminal, otherwise a
-// line at each quarter.
-func showPushProgress(d *Deps, updates <-chan v1.Update) {
-	w := d.Streams.ErrOut
-	tty := isTerminal(w)
-	lastQuarter, drew := -1, false
-	for u := range updates {
-		if u.Error != nil || u.Total == 0 {
-			continue
-		}
-		pct := int(u.Complete * 100 / u.Total)
-		if tty {
-			bar := strings.Repeat("=", pct/5) + strings.Repeat(" ", 20-pct/5)
-			fmt.Fprintf(w, "\rpushing [%s] %3d%% of %s", bar, pct, image.HumanBytes(u.Total))
-			drew = true
-			continue
-		}
-		if q := pct / 25; q > lastQuarter {
-			lastQuarter = q
-			d.progress().Printf("pushing: %d%% of %s", pct, image.HumanBytes(u.Total))
-		}
-	}
-	if drew {
-		fmt.Fprintln(w)
-	}
-}
-
-// isTerminal is true when w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // buildFirst is --build of train and tune: build the image before the workload and run it

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -131,21 +130,14 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	sv := workload.Serve{ModelURI: uri, Autoscale: o.Autoscale, Resources: o.Resources.resources()}
 	action := "deploy"
 	if o.canarySet {
-		current, previous := s.currentURIs()
-		sv.PreviousModelURI = current
-		if s.canary() != nil {
-			sv.PreviousModelURI = previous // changing the canary keeps its baseline
-		}
-		sv.CanaryTrafficPercent = &o.CanaryTrafficPercent
+		sv.CanaryOf(s.current, o.CanaryTrafficPercent)
 		action = "canary"
 	}
 	objs, err := s.objects(ctx, sv)
 	if err != nil {
 		return err
 	}
-	if host := s.name + "-predictor-" + s.action.namespace; len(host) > 63 && s.action.dryRun != cmdutil.DryRunServer {
-		// KServe names the predictor host <service>-predictor-<namespace> with its default
-		// domainTemplate {{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}.
+	if host, long := workload.PredictorHost(s.name, s.action.namespace); long && s.action.dryRun != cmdutil.DryRunServer {
 		o.deps.progress().Printf("warning: KServe's default host name label %s is %d characters, over DNS's 63: unless the cluster's domainTemplate differs, the service will not become ready; use a shorter namespace", host, len(host))
 	}
 	isvc := objs[len(objs)-1]
@@ -166,12 +158,9 @@ func (o *DeployOptions) modelURI(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	rec, err := newStore(o.deps, cs.CoreV1(), s.action.namespace, s.model).Get(ctx, s.model.Spec.ID, s.model.KubeName())
-	if err != nil && !errors.Is(err, track.ErrNotTracked) {
-		return "", err
-	}
-	if uri := rec.LatestModelURI(model.ActionTrain, model.ActionTune); uri != "" {
-		return uri, nil
+	store := newStore(o.deps, cs.CoreV1(), s.action.namespace, s.model)
+	if uri, err := store.LatestModelURI(ctx, s.model.Spec.ID, s.model.KubeName(), model.ActionTrain, model.ActionTune); err != nil || uri != "" {
+		return uri, err
 	}
 	return "", sdkerr.New(sdkerr.ModelValidation, "model %s has no trained revision to deploy; train it first or pass --model-uri", s.model.Spec.ID)
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/cmd/get"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
@@ -123,7 +125,7 @@ func (o *GetOptions) Run(ctx context.Context) error {
 		// KIND column.
 		format := cmdutil.GetFlagString(cmd, "output")
 		if len(served) > 1 && (format == "" || format == "wide") && !g.Watch && !g.WatchOnly && g.FieldSelector == "" && !cmd.Flags().Changed("sort-by") {
-			table, ok, err := jobsTable(o.factory, served, selector, g.AllNamespaces, g.ChunkSize)
+			table, ok, err := inv.Table(o.factory.NewBuilder, served, selector, g.AllNamespaces, g.ChunkSize)
 			if err != nil {
 				return err
 			}
@@ -140,4 +142,17 @@ func (o *GetOptions) Run(ctx context.Context) error {
 		return sdkerr.Wrap(sdkerr.Usage, err, "")
 	}
 	return g.Run(o.factory, getArgs)
+}
+
+// printJobsTable prints the merged table as kubectl's human printer does.
+func printJobsTable(d *Deps, ns string, table *metav1.Table, allNamespaces, noHeaders, wide bool) error {
+	if len(table.Rows) == 0 {
+		if allNamespaces {
+			d.progress().Printf("No resources found")
+		} else {
+			d.progress().Printf("No resources found in %s namespace.", ns)
+		}
+		return nil
+	}
+	return printers.NewTablePrinter(printers.PrintOptions{NoHeaders: noHeaders, Wide: wide, WithNamespace: allNamespaces}).PrintObj(table, d.Streams.Out)
 }

@@ -28,6 +28,8 @@ type InitOptions struct {
 	BaseImage        string
 	MainFile         string
 	Force            bool
+
+	scaffold model.ScaffoldOptions
 }
 
 // NewCmdInit returns kubectl kaptain init.
@@ -60,32 +62,11 @@ The file is refused if it exists, unless --force is given.`,
 	return cmd
 }
 
-var frameworkDefaults = map[string]struct{ version, baseImage string }{
-	"tensorflow": {"2.16.1", "tensorflow/tensorflow:2.16.1"},
-	"pytorch":    {"2.3.1", "pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime"},
-}
-
 // Complete fills in defaults derived from the id and framework.
 func (o *InitOptions) Complete(cmdutil.Factory, *cobra.Command, []string) error {
-	if o.Name == "" {
-		o.Name = o.ID[strings.LastIndex(o.ID, "/")+1:]
-	}
-	d := frameworkDefaults[o.Framework]
-	if o.FrameworkVersion == "" {
-		o.FrameworkVersion = d.version
-		if o.FrameworkVersion == "" {
-			o.FrameworkVersion = "1.0.0"
-		}
-	}
-	if o.BaseImage == "" {
-		o.BaseImage = d.baseImage
-		if o.BaseImage == "" {
-			o.BaseImage = "python:3.11-slim"
-		}
-	}
-	if o.Image == "" {
-		o.Image = "registry.example.com/kaptain/" + model.KubeName(o.ID) + ":0.0.1"
-	}
+	o.scaffold = model.ScaffoldOptions{ID: o.ID, Name: o.Name, Framework: o.Framework, FrameworkVersion: o.FrameworkVersion,
+		Image: o.Image, BaseImage: o.BaseImage, MainFile: o.MainFile}
+	o.scaffold.Default()
 	return nil
 }
 
@@ -133,8 +114,7 @@ func (o *InitOptions) Run(context.Context) error {
 
 // render writes the scaffold and checks that the result loads.
 func (o *InitOptions) render() ([]byte, error) {
-	data, err := model.Scaffold(model.ScaffoldOptions{ID: o.ID, Name: o.Name, Framework: o.Framework,
-		FrameworkVersion: o.FrameworkVersion, Image: o.Image, BaseImage: o.BaseImage, MainFile: o.MainFile})
+	data, err := model.Scaffold(o.scaffold)
 	if err != nil {
 		return nil, err
 	}

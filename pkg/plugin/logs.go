@@ -2,22 +2,13 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/logs"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
 
 // LogsOptions prints the logs of a training job's replicas.
@@ -89,75 +80,30 @@ func (o *LogsOptions) Validate() error {
 
 // Run prints the logs, following them with -f.
 func (o *LogsOptions) Run(ctx context.Context) error {
-	found, err := o.find(ctx)
+	job, err := o.find(ctx)
 	if err != nil {
 		return err
 	}
-	job, pods := found.Obj, o.inv.Kube.CoreV1()
-	s := &logs.Streamer{Pods: pods, Out: o.deps.Streams.Out, Container: found.Container, Follow: o.Follow, Prefix: workload.ReplicaName}
+	opts := inventory.LogOptions{Follow: o.Follow, Replica: o.Replica}
 	if o.Tail >= 0 {
-		s.Tail = &o.Tail
+		opts.Tail = &o.Tail
 	}
-	selector := found.PodSelector(job)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// The pods there now, a replica at a time without -f. With -f they stream together, and
-	// the wait below attaches those that appear or restart; it ends at once for a finished
-	// job, maybe before its pods are seen, hence this list first.
-	list, err := pods.Pods(o.inv.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
-	if err != nil {
-		return fmt.Errorf("listing the pods of %s: %w", job.GetName(), err)
-	}
-	items := list.Items
-	slices.SortFunc(items, func(a, b corev1.Pod) int { return strings.Compare(workload.ReplicaName(&a), workload.ReplicaName(&b)) })
-	shown := 0
-	for i := range items {
-		if o.Replica != "" && workload.ReplicaName(&items[i]) != o.Replica {
-			continue
-		}
-		s.Attach(ctx, &items[i])
-		if !o.Follow {
-			s.Wait()
-		}
-		shown++
-	}
-	if !o.Follow {
-		if shown == 0 {
-			o.deps.progress().Printf("no replica pods of %s%s yet", job.GetName(), replicaSuffix(o.Replica))
-		}
-		return nil
-	}
-	waiter := &run.Waiter{Client: o.inv.Dynamic, Pods: pods}
-	_, err = waiter.Wait(ctx, run.Watch{
-		Resource: found.Mapping.Resource, Namespace: o.inv.Namespace, Name: job.GetName(), PodSelector: selector,
-		Done: func(obj *unstructured.Unstructured) (bool, error) { return workload.StateOf(obj).Finished(), nil },
-		OnPod: func(pod *corev1.Pod) error {
-			if o.Replica == "" || workload.ReplicaName(pod) == o.Replica {
-				s.Attach(ctx, pod)
-			}
-			return nil
-		},
-	})
-	run.EndStreams(s, err, cancel, o.deps.progress())
-	if errors.Is(err, context.Canceled) {
-		return nil // Ctrl-C ends following, as with kubectl logs -f
+	shown, err := o.inv.Logs(ctx, job, opts, o.deps.Streams.Out, o.deps.progress())
+	if err == nil && shown == 0 && !o.Follow {
+		o.deps.progress().Printf("no replica pods of %s%s yet", job.Obj.GetName(), replicaSuffix(o.Replica))
 	}
 	return err
 }
 
 // find returns the training job named o.name, as TFJob or PyTorchJob.
 func (o *LogsOptions) find(ctx context.Context) (inventory.Object, error) {
-	kinds, _ := inventory.KindsOf(inventory.Jobs)
-	served, err := o.inv.Serve(inventory.Only(kinds, o.Kind), nil)
+	jobs, _ := inventory.KindsOf(inventory.Jobs)
+	found, err := o.inv.FindOf(ctx, inventory.Only(jobs, o.Kind), o.name)
+	if err == nil && len(found) == 0 {
+		err = fmt.Errorf("no TFJob or PyTorchJob named %s in namespace %s", o.name, o.inv.Namespace)
+	}
 	if err != nil {
 		return inventory.Object{}, err
-	}
-	found, err := o.inv.Find(ctx, served, o.name)
-	if err != nil {
-		return inventory.Object{}, err
-	}
-	if len(found) == 0 {
-		return inventory.Object{}, fmt.Errorf("no TFJob or PyTorchJob named %s in namespace %s", o.name, o.inv.Namespace)
 	}
 	return found[0], nil
 }

@@ -71,56 +71,19 @@ func completeServing(ctx context.Context, f cmdutil.Factory, cmd *cobra.Command,
 	return s, nil
 }
 
-// currentURIs returns the deployed model URI and the one before a canary, from the service's
-// annotations.
-func (s *serving) currentURIs() (uri, previous string) {
-	if s.current == nil {
-		return "", ""
-	}
-	a := s.current.GetAnnotations()
-	return a[model.AnnotationModelURI], a[model.AnnotationPreviousModelURI]
-}
-
-// canary returns the canary's traffic percent, or nil without a canary.
-func (s *serving) canary() *int64 {
-	if s.current == nil {
-		return nil
-	}
-	p, found, _ := unstructured.NestedInt64(s.current.Object, "spec", "predictor", "canaryTrafficPercent")
-	_, previous := s.currentURIs()
-	if !found || previous == "" {
-		return nil
-	}
-	return &p
-}
-
 // objects renders the service with its storage Secret and ServiceAccount when S3 credentials
 // are configured.
 func (s *serving) objects(ctx context.Context, sv workload.Serve) ([]*unstructured.Unstructured, error) {
-	var objs []*unstructured.Unstructured
 	data, err := s.action.s3SecretData(ctx, s.model, "the model server")
 	if err != nil {
 		return nil, err
 	}
-	if data != nil {
-		name := s.name + "-storage"
-		secret, err := workload.StorageSecret(name, data)
-		if err != nil {
-			return nil, err
-		}
-		sa, err := workload.ServiceAccount(name, name)
-		if err != nil {
-			return nil, err
-		}
-		objs = append(objs, secret, sa)
-		sv.ServiceAccount = name
-	}
 	sv.Name, sv.APIVersion = s.name, s.gvk.GroupVersion().String()
-	isvc, err := workload.InferenceService(s.model, sv)
+	objs, err := workload.ServingObjects(s.model, sv, data)
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.UnsupportedModelDeployment, err, "")
 	}
-	return append(objs, isvc), nil
+	return objs, nil
 }
 
 // ref names the service as kubectl does.
@@ -130,18 +93,8 @@ func (s *serving) ref() string { return run.Ref(s.gvk, s.name) }
 // records entry with the outcome's error when record says so.
 func (s *serving) run(ctx context.Context, a run.Action, f ServeFlags, entry track.Action, record func(*run.Outcome) bool) error {
 	if f.Wait {
-		a.Wait = &run.Wait{
-			Kind: s.gvk, Name: s.name, Timeout: f.Timeout,
-			State: func(obj *unstructured.Unstructured) run.State {
-				st := workload.ServiceStateOf(obj)
-				state := run.State{Line: st.String(), Done: st.Ready && st.Settled}
-				if st.Failed && st.Settled {
-					state.Failure = "is not ready: " + st.Reason + ": " + st.Message
-				}
-				return state
-			},
-			FailClass: sdkerr.ModelDeployment, TimeoutClass: sdkerr.ModelDeployment, Explain: s.podStates,
-		}
+		a.Wait = inventory.ServiceWait(s.gvk, s.name, f.Timeout)
+		a.Wait.Explain = s.podStates
 	}
 	a.Record = func(out *run.Outcome) *track.Action {
 		if !record(out) {
@@ -173,7 +126,7 @@ func (s *serving) requireCanary(command string) error {
 	if s.current == nil {
 		return sdkerr.New(sdkerr.ModelDeployment, "model %s is not deployed; nothing to %s", s.model.Spec.ID, command)
 	}
-	if s.canary() == nil {
+	if workload.Canary(s.current) == nil {
 		return sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s has no canary to %s; 'kubectl kaptain deploy --canary-traffic-percent P' makes one", s.name, command)
 	}
 	return nil

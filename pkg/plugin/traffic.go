@@ -7,10 +7,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
 
 // TrafficOptions ends a canary: promote sends all the traffic to the canary's model,
@@ -82,13 +82,13 @@ func (o *TrafficOptions) Validate() error { return o.serving.requireCanary(o.ver
 // Run applies the service again with the chosen model and waits for it.
 func (o *TrafficOptions) Run(ctx context.Context) error {
 	s := o.serving
-	uri, previous := s.currentURIs()
+	uri, previous := workload.DeployedURIs(s.current)
 	action := "promote"
 	if !o.Promote {
 		uri, action = previous, "rollback"
 	}
 	a := run.Action{
-		Objects:        []*unstructured.Unstructured{trafficObject(s.current, uri, action)},
+		Objects:        []*unstructured.Unstructured{workload.Retarget(s.current, uri, action)},
 		Render:         render.Options{Namespace: s.action.namespace, Patches: s.action.patches},
 		DryRun:         s.action.dryRun,
 		ForceConflicts: o.Action.ForceConflicts,
@@ -96,25 +96,4 @@ func (o *TrafficOptions) Run(ctx context.Context) error {
 	}
 	entry := track.Action{Name: "deploy", Revision: o.deps.NewRevision(), ModelURI: uri}
 	return s.run(ctx, a, o.Serve, entry, func(*run.Outcome) bool { return true })
-}
-
-// trafficObject is the deployed service cur with its model URI set to uri, no canary, and
-// the action label set.
-func trafficObject(cur *unstructured.Unstructured, uri, action string) *unstructured.Unstructured {
-	obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": cur.GetAPIVersion(), "kind": cur.GetKind()}}
-	obj.SetName(cur.GetName())
-	obj.SetNamespace(cur.GetNamespace())
-	annotations := cur.GetAnnotations()
-	delete(annotations, model.AnnotationPreviousModelURI)
-	delete(annotations, "kubectl.kubernetes.io/last-applied-configuration")
-	annotations[model.AnnotationModelURI] = uri
-	obj.SetAnnotations(annotations)
-	labels := cur.GetLabels()
-	labels[model.LabelAction] = action
-	obj.SetLabels(labels)
-	spec, _, _ := unstructured.NestedMap(cur.Object, "spec")
-	obj.Object["spec"] = spec
-	unstructured.RemoveNestedField(obj.Object, "spec", "predictor", "canaryTrafficPercent")
-	_ = unstructured.SetNestedField(obj.Object, uri, "spec", "predictor", "model", "storageUri")
-	return obj
 }

@@ -1,20 +1,20 @@
 package plugin
 
 import (
+	"cmp"
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/utils/ptr"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
@@ -242,24 +242,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 	a := ac.action(m, o.revision, model.ActionTrain, objs,
 		&render.OwnerLinks{APIVersion: job.GetAPIVersion(), Kind: job.GetKind(), Name: name, OwnedKinds: []string{"Secret"}})
 	if o.Wait {
-		a.Wait = &run.Wait{
-			Kind: gvk, Name: name, Timeout: o.Timeout,
-			State: func(obj *unstructured.Unstructured) run.State {
-				st := workload.StateOf(obj)
-				state := run.State{Line: st.String(), Done: st.Finished()}
-				if st.Phase == workload.Failed {
-					state.Failure = "failed: " + firstNonEmpty(st.Message, st.Reason, "no message")
-				}
-				return state
-			},
-			Pods: &run.Pods{
-				Selector: workload.LabelJobName + "=" + name, Problem: workload.PodProblem,
-				Name:      func(p *corev1.Pod) string { return "replica " + workload.ReplicaName(p) },
-				LogPrefix: workload.ReplicaName, FailureLines: 20,
-			},
-			FailClass:   sdkerr.JobFailed,
-			TimeoutHint: fmt.Sprintf("; it keeps running: see 'kubectl kaptain logs %s'", name),
-		}
+		a.Wait = inventory.TrainingWait(gvk, name, o.Timeout)
 		if o.verbose {
 			a.Wait.Pods.Logs = o.deps.Streams.ErrOut
 		}
@@ -271,7 +254,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 				return nil
 			}
 			return &track.Action{Name: model.ActionTrain, Revision: o.revision, Err: out.Err, Hyperparameters: o.params,
-				Image: firstNonEmpty(image, m.Spec.Image), ModelURI: modelURI, Workload: ref}
+				Image: cmp.Or(image, m.Spec.Image), ModelURI: modelURI, Workload: ref}
 		}
 	}
 	if _, err := ac.run(ctx, m, a); err != nil || ac.dryRun != cmdutil.DryRunNone {
@@ -284,15 +267,6 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 	progress.Printf("trained model %s, revision %s, hyperparameters %s; the code was told to save it to %s",
 		m.Spec.ID, o.revision, strings.Join(workload.Arguments(o.params, nil), " "), modelURI)
 	return nil
-}
-
-func firstNonEmpty(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // flagValue is the flag's value when it was given, else nil.

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
@@ -234,21 +236,7 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 	a := ac.action(m, o.revision, model.ActionTune, append(objs, exp),
 		&render.OwnerLinks{APIVersion: exp.GetAPIVersion(), Kind: exp.GetKind(), Name: exp.GetName(), OwnedKinds: []string{"Secret"}})
 	if o.Wait {
-		a.Wait = &run.Wait{
-			Kind: exp.GroupVersionKind(), Name: exp.GetName(), Timeout: o.Timeout,
-			State: func(obj *unstructured.Unstructured) run.State {
-				st := workload.ExperimentStateOf(obj)
-				state := run.State{Line: st.String(), Done: st.Finished()}
-				switch {
-				case st.Phase == "Failed":
-					state.Failure = "failed: " + firstNonEmpty(st.Message, "no message")
-				case st.Finished() && st.BestTrial == "":
-					state.Failure = "succeeded without an optimal trial"
-				}
-				return state
-			},
-			FailClass: sdkerr.JobFailed, TimeoutHint: "; it keeps running",
-		}
+		a.Wait = inventory.ExperimentWait(exp.GroupVersionKind(), exp.GetName(), o.Timeout)
 		if o.deleteEx {
 			a.Remove = run.Removal{When: run.WhenFinished, Reason: "--delete-experiment", What: ref}
 		}
@@ -262,7 +250,7 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 				best[k] = v
 			}
 			return &track.Action{Name: model.ActionTune, Revision: o.revision, Err: out.Err, Hyperparameters: best,
-				Image: firstNonEmpty(image, m.Spec.Image), ModelURI: m.TunedURI(o.revision, st.BestTrial), Workload: ref}
+				Image: cmp.Or(image, m.Spec.Image), ModelURI: m.TunedURI(o.revision, st.BestTrial), Workload: ref}
 		}
 	}
 	out, err := ac.run(ctx, m, a)

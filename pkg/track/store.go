@@ -113,3 +113,16 @@ func (r Recorder) Record(ctx context.Context, a Action) error {
 	})
 	return err
 }
+
+// LatestModelURI is the model URI of the newest successful entry of one of actions in the
+// record of a model, "" when there is none or no record.
+func (s *Store) LatestModelURI(ctx context.Context, modelID, kubeName string, actions ...string) (string, error) {
+	rec, err := s.Get(ctx, modelID, kubeName)
+	if errors.Is(err, ErrNotTracked) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return rec.LatestModelURI(actions...), nil
+}

@@ -261,3 +261,84 @@ func (s ServiceState) String() string {
 	}
 	return "NotReady"
 }
+
+// ServingObjects returns the InferenceService of m and, when storage credentials are given,
+// the Secret and ServiceAccount its storage initializer reads them from, named
+// "<service>-storage".
+func ServingObjects(m *model.Model, s Serve, storage map[string]string) ([]*unstructured.Unstructured, error) {
+	var objs []*unstructured.Unstructured
+	if storage != nil {
+		name := s.Name + "-storage"
+		secret, err := StorageSecret(name, storage)
+		if err != nil {
+			return nil, err
+		}
+		sa, err := ServiceAccount(name, name)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, secret, sa)
+		s.ServiceAccount = name
+	}
+	isvc, err := InferenceService(m, s)
+	if err != nil {
+		return nil, err
+	}
+	return append(objs, isvc), nil
+}
+
+// DeployedURIs returns the model URI a deployed service serves and the one before its canary,
+// from its annotations.
+func DeployedURIs(isvc *unstructured.Unstructured) (uri, previous string) {
+	a := isvc.GetAnnotations()
+	return a[model.AnnotationModelURI], a[model.AnnotationPreviousModelURI]
+}
+
+// Canary returns the canary's traffic percent of a deployed service, or nil without a canary.
+func Canary(isvc *unstructured.Unstructured) *int64 {
+	p, found, _ := unstructured.NestedInt64(isvc.Object, "spec", "predictor", "canaryTrafficPercent")
+	if _, previous := DeployedURIs(isvc); !found || previous == "" {
+		return nil
+	}
+	return &p
+}
+
+// Retarget returns the deployed service cur serving only uri: no canary, the previous model
+// forgotten, the action label set; everything else (resources, autoscaling) as deployed.
+func Retarget(cur *unstructured.Unstructured, uri, action string) *unstructured.Unstructured {
+	obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": cur.GetAPIVersion(), "kind": cur.GetKind()}}
+	obj.SetName(cur.GetName())
+	obj.SetNamespace(cur.GetNamespace())
+	annotations := cur.GetAnnotations()
+	delete(annotations, model.AnnotationPreviousModelURI)
+	delete(annotations, "kubectl.kubernetes.io/last-applied-configuration")
+	annotations[model.AnnotationModelURI] = uri
+	obj.SetAnnotations(annotations)
+	labels := cur.GetLabels()
+	labels[model.LabelAction] = action
+	obj.SetLabels(labels)
+	spec, _, _ := unstructured.NestedMap(cur.Object, "spec")
+	obj.Object["spec"] = spec
+	unstructured.RemoveNestedField(obj.Object, "spec", "predictor", "canaryTrafficPercent")
+	_ = unstructured.SetNestedField(obj.Object, uri, "spec", "predictor", "model", "storageUri")
+	return obj
+}
+
+// CanaryOf makes s a canary of the deployed service cur with percent of the traffic: the
+// baseline is cur's model or, when cur has a canary already, cur's baseline.
+func (s *Serve) CanaryOf(cur *unstructured.Unstructured, percent int64) {
+	current, previous := DeployedURIs(cur)
+	s.PreviousModelURI = current
+	if Canary(cur) != nil {
+		s.PreviousModelURI = previous
+	}
+	s.CanaryTrafficPercent = &percent
+}
+
+// PredictorHost is the host name label KServe gives a service's predictor with its default
+// domainTemplate ({{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}), and whether it is over
+// DNS's 63 characters, when the service cannot become ready.
+func PredictorHost(name, namespace string) (host string, tooLong bool) {
+	host = name + "-predictor-" + namespace
+	return host, len(host) > 63
+}

@@ -6,19 +6,18 @@ package executor
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
@@ -83,22 +82,12 @@ func (j *Job) Execute(ctx context.Context, contextURI string) (string, error) {
 	}
 	var digest atomic.Pointer[string]
 	a := j.Action(append(objs, built...), &render.OwnerLinks{APIVersion: "batch/v1", Kind: "Job", Name: jobName, OwnedKinds: []string{"Secret"}})
-	a.Wait = &run.Wait{
-		Kind: batchv1.SchemeGroupVersion.WithKind("Job"), Name: jobName, Timeout: j.Timeout,
-		State: state,
-		Pods: &run.Pods{
-			Selector: batchv1.JobNameLabel + "=" + jobName, Problem: workload.PodProblem, ProblemClass: sdkerr.ImageBuild,
-			Name: func(*corev1.Pod) string { return "the builder" }, LogPrefix: func(*corev1.Pod) string { return "build" },
-			FailureLines: 20, FailureNoun: "the", Logs: j.Logs,
-			Observe: func(pod *corev1.Pod) {
-				if d := digestOf(pod); d != "" {
-					digest.Store(&d)
-				}
-			},
-		},
-		FailClass:   sdkerr.ImageBuild,
-		FailHint:    fmt.Sprintf("; the Job is kept for inspection (kubectl kaptain delete build %s when done)", jobName),
-		TimeoutHint: fmt.Sprintf("; it keeps running: see 'kubectl logs job/%s'", jobName),
+	a.Wait = inventory.BuildWait(jobName, j.Timeout)
+	a.Wait.Pods.Logs = j.Logs
+	a.Wait.Pods.Observe = func(pod *corev1.Pod) {
+		if d := digestOf(pod); d != "" {
+			digest.Store(&d)
+		}
 	}
 	a.Remove = run.Removal{When: run.WhenSucceeded}
 	a.Applied = func(*run.Outcome) { j.Progress("job.batch/%s is building %s in the cluster", jobName, s.Target) }
@@ -109,23 +98,6 @@ func (j *Job) Execute(ctx context.Context, contextURI string) (string, error) {
 		return *d, nil
 	}
 	return "", nil
-}
-
-// state reads the build Job's conditions.
-func state(obj *unstructured.Unstructured) run.State {
-	st := workload.BuildStateOf(obj)
-	out := run.State{Line: st.String(), Done: st.Finished}
-	if st.Failed {
-		msg := st.Message
-		if msg == "" {
-			msg = st.Reason
-		}
-		if msg == "" {
-			msg = "no message"
-		}
-		out.Failure = "failed: " + msg
-	}
-	return out
 }
 
 // digestOf is the digest the executor wrote to its termination message when it succeeded.

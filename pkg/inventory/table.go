@@ -1,34 +1,29 @@
-package plugin
+package inventory
 
 import (
 	"fmt"
 	"slices"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/client-go/rest"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
 // tableAccept asks the server for its table of the objects (the CRD's printer columns).
 const tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
-// jobsTable lists several kinds with the same printer columns (TFJobs and PyTorchJobs) as
-// one server-side table with a KIND column first, chunked as kubectl does. ok is false when
-// the kinds' columns differ, so the caller prints a table per kind instead.
-func jobsTable(f cmdutil.Factory, served []inventory.Served, selector string, allNamespaces bool, chunk int64) (*metav1.Table, bool, error) {
-	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return nil, false, err
-	}
+// Table lists several kinds with the same printer columns (TFJobs and PyTorchJobs) as one
+// server-side table with a KIND column first, chunked as kubectl does, through builders from
+// newBuilder (cli-runtime's resource builder). ok is false when the kinds' columns differ, so
+// the caller prints a table per kind instead.
+func (inv *Inventory) Table(newBuilder func() *resource.Builder, served []Served, selector string, allNamespaces bool, chunk int64) (*metav1.Table, bool, error) {
+	ns := inv.Namespace
 	var merged *metav1.Table
 	for _, s := range served {
 		m := s.Mapping
-		r := f.NewBuilder().Unstructured().
+		r := newBuilder().Unstructured().
 			NamespaceParam(ns).DefaultNamespace().AllNamespaces(allNamespaces).
 			LabelSelectorParam(selector).RequestChunksOf(chunk).
 			ResourceTypeOrNameArgs(true, m.Resource.Resource+"."+m.Resource.Version+"."+m.Resource.Group).
@@ -82,17 +77,4 @@ func jobsTable(f cmdutil.Factory, served []inventory.Served, selector string, al
 		merged = &metav1.Table{}
 	}
 	return merged, true, nil
-}
-
-// printJobsTable prints the merged table as kubectl's human printer does.
-func printJobsTable(d *Deps, ns string, table *metav1.Table, allNamespaces, noHeaders, wide bool) error {
-	if len(table.Rows) == 0 {
-		if allNamespaces {
-			d.progress().Printf("No resources found")
-		} else {
-			d.progress().Printf("No resources found in %s namespace.", ns)
-		}
-		return nil
-	}
-	return printers.NewTablePrinter(printers.PrintOptions{NoHeaders: noHeaders, Wide: wide, WithNamespace: allNamespaces}).PrintObj(table, d.Streams.Out)
 }

@@ -1,0 +1,43 @@
+package image
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/term"
+)
+
+// ShowProgress writes push updates until the channel closes: a bar redrawn in place when w is
+// a terminal, otherwise a line through printf at each quarter.
+func ShowProgress(w io.Writer, printf func(format string, args ...any), updates <-chan v1.Update) {
+	tty := isTerminal(w)
+	lastQuarter, drew := -1, false
+	for u := range updates {
+		if u.Error != nil || u.Total == 0 {
+			continue
+		}
+		pct := int(u.Complete * 100 / u.Total)
+		if tty {
+			bar := strings.Repeat("=", pct/5) + strings.Repeat(" ", 20-pct/5)
+			fmt.Fprintf(w, "\rpushing [%s] %3d%% of %s", bar, pct, HumanBytes(u.Total))
+			drew = true
+			continue
+		}
+		if q := pct / 25; q > lastQuarter {
+			lastQuarter = q
+			printf("pushing: %d%% of %s", pct, HumanBytes(u.Total))
+		}
+	}
+	if drew {
+		fmt.Fprintln(w)
+	}
+}
+
+// isTerminal is true when w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
