@@ -22,7 +22,6 @@ import (
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
 
-
 // DefaultBuildTimeout bounds the wait for the cluster builder.
 const DefaultBuildTimeout = time.Hour
 
