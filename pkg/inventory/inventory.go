@@ -248,9 +248,13 @@ func (inv *Inventory) Delete(ctx context.Context, gvr schema.GroupVersionResourc
 	return name, nil
 }
 
-// Prune deletes the objects that finished (all of them with force), reporting each deletion
-// to deleted, and returns how many it kept.
-func (inv *Inventory) Prune(ctx context.Context, objs []Object, force bool, deleted func(name string)) (kept int, err error) {
+// Prune deletes the managed objects of the served kinds that finished (all of them with
+// force), reporting each deletion to deleted, and returns how many it kept.
+func (inv *Inventory) Prune(ctx context.Context, served []Served, force bool, deleted func(name string)) (kept int, err error) {
+	objs, err := inv.List(ctx, served)
+	if err != nil {
+		return 0, err
+	}
 	for _, o := range objs {
 		if !force && !o.Finished(o.Obj) {
 			kept++

@@ -140,12 +140,11 @@ func TestPruneKeepsWhatIsRunningUnlessForced(t *testing.T) {
 		t.Fatalf("listed %d managed objects, want 3 (not the user's)", len(objs))
 	}
 	var deleted []string
-	kept, err := inv.Prune(context.Background(), objs, false, func(n string) { deleted = append(deleted, n) })
+	kept, err := inv.Prune(context.Background(), served, false, func(n string) { deleted = append(deleted, n) })
 	if err != nil || kept != 1 || strings.Join(deleted, " ") != "tfjob.kubeflow.org/done job.batch/failed-build" {
 		t.Errorf("Prune: kept %d, deleted %v, %v", kept, deleted, err)
 	}
-	objs, _ = inv.List(context.Background(), served)
-	if kept, _ := inv.Prune(context.Background(), objs, true, func(string) {}); kept != 0 {
+	if kept, _ := inv.Prune(context.Background(), served, true, func(string) {}); kept != 0 {
 		t.Errorf("Prune --force kept %d", kept)
 	}
 	if _, err := inv.Dynamic.Resource(tfJobs).Namespace(ns).Get(context.Background(), "users", metav1.GetOptions{}); err != nil {

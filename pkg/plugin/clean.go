@@ -6,16 +6,14 @@ import (
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/spf13/cobra"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
 // CleanOptions removes what no workload uses any more, and with --all the finished workloads.
 type CleanOptions struct {
+	clusterArgs
 	deps  *Deps
 	All   bool
 	Force bool
-
-	inv *inventory.Inventory
 }
 
 // NewCmdClean returns kubectl kaptain clean.
@@ -44,12 +42,6 @@ of them. Model records (ConfigMaps kaptain-model-*) are kept.`,
 	return cmd
 }
 
-// Complete makes the clients; it contacts nothing.
-func (o *CleanOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []string) (err error) {
-	o.inv, err = newInventory(f)
-	return err
-}
-
 // Validate has nothing to check: both flags combine.
 func (o *CleanOptions) Validate() error { return nil }
 
@@ -63,11 +55,7 @@ func (o *CleanOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		objs, err := o.inv.List(ctx, served)
-		if err != nil {
-			return err
-		}
-		kept, err := o.inv.Prune(ctx, objs, o.Force, deleted)
+		kept, err := o.inv.Prune(ctx, served, o.Force, deleted)
 		if kept > 0 {
 			progress.Printf("kept %d running or ready all; add --force to delete them too", kept)
 		}

@@ -9,8 +9,23 @@ import (
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
+	"github.com/spf13/cobra"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
+
+// clusterArgs are what the inspection commands complete alike: their arguments and the
+// inventory of the cluster's namespace.
+type clusterArgs struct {
+	args []string
+	inv  *inventory.Inventory
+}
+
+// Complete keeps the arguments and makes the clients; it contacts nothing.
+func (c *clusterArgs) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) (err error) {
+	c.args = args
+	c.inv, err = newInventory(f)
+	return err
+}
 
 // newInventory connects to the cluster and its namespace from kubeconfig. It contacts
 // nothing yet.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -13,13 +12,11 @@ import (
 
 // DeleteOptions deletes one workload by name, or all that kaptain made.
 type DeleteOptions struct {
+	clusterArgs
 	deps  *Deps
 	All   bool
 	Force bool
 	Kind  string
-
-	args []string
-	inv  *inventory.Inventory
 }
 
 // NewCmdDelete returns kubectl kaptain delete.
@@ -42,14 +39,6 @@ without the label app.kubernetes.io/managed-by=kubectl-kaptain are never deleted
 	cmd.Flags().BoolVar(&o.Force, "force", false, "With --all, delete running jobs and experiments and ready services too.")
 	cmd.Flags().StringVar(&o.Kind, "kind", "", "The job's kind when NAME is ambiguous: tfjob or pytorchjob.")
 	return cmd
-}
-
-// Complete keeps the arguments and makes the clients; it contacts nothing.
-func (o *DeleteOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) error {
-	o.args = args
-	var err error
-	o.inv, err = newInventory(f)
-	return err
 }
 
 // Validate checks the arguments; it is pure.
@@ -87,11 +76,7 @@ func (o *DeleteOptions) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	objs, err := o.inv.List(ctx, served)
-	if err != nil {
-		return err
-	}
-	kept, err := o.inv.Prune(ctx, objs, o.Force, deleted)
+	kept, err := o.inv.Prune(ctx, served, o.Force, deleted)
 	if kept > 0 {
 		o.deps.progress().Printf("kept %d running or ready %s; add --force to delete them too", kept, o.args[0])
 	}

@@ -17,8 +17,7 @@ import (
 type DescribeOptions struct {
 	deps *Deps
 
-	args   []string
-	inv    *inventory.Inventory
+	clusterArgs
 	config *rest.Config
 }
 
@@ -40,9 +39,8 @@ trial, a service's URL and traffic split.`,
 
 // Complete keeps the arguments and makes the clients; it contacts nothing.
 func (o *DescribeOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) error {
-	o.args = args
-	var err error
-	if o.inv, err = newInventory(f); err != nil {
+	err := o.clusterArgs.Complete(f, nil, args)
+	if err != nil {
 		return err
 	}
 	o.config, err = f.ToRESTConfig()

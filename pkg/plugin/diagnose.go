@@ -7,18 +7,15 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
 // DiagnoseOptions lists everything kaptain made and what is wrong with it.
 type DiagnoseOptions struct {
+	clusterArgs
 	deps   *Deps
 	Output string
-
-	inv *inventory.Inventory
 }
 
 // NewCmdDiagnose returns kubectl kaptain diagnose.
@@ -39,12 +36,6 @@ a problem.`,
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json.")
 	return cmd
-}
-
-// Complete makes the clients; it contacts nothing.
-func (o *DiagnoseOptions) Complete(f cmdutil.Factory, _ *cobra.Command, _ []string) (err error) {
-	o.inv, err = newInventory(f)
-	return err
 }
 
 // Validate checks the output format.

@@ -57,18 +57,15 @@ type GetOptions struct {
 	deps *Deps
 	get  *get.GetOptions
 
+	clusterArgs
 	factory cmdutil.Factory
 	cmd     *cobra.Command
-	args    []string
-	inv     *inventory.Inventory
 }
 
 // Complete keeps the command line and makes the clients; it contacts nothing.
 func (o *GetOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
-	o.factory, o.cmd, o.args = f, cmd, args
-	var err error
-	o.inv, err = newInventory(f)
-	return err
+	o.factory, o.cmd = f, cmd
+	return o.clusterArgs.Complete(f, cmd, args)
 }
 
 // Validate checks the arguments.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -13,6 +12,7 @@ import (
 
 // LogsOptions prints the logs of a training job's replicas.
 type LogsOptions struct {
+	clusterArgs
 	deps *Deps
 
 	Follow  bool
@@ -20,9 +20,7 @@ type LogsOptions struct {
 	Replica string
 	Kind    string
 
-	args []string
 	name string
-	inv  *inventory.Inventory
 }
 
 // NewCmdLogs returns kubectl kaptain logs.
@@ -53,14 +51,6 @@ attaching to replicas as they start or restart.`,
 	f.StringVar(&o.Replica, "replica", "", "Only this replica, e.g. worker-1 or master-0.")
 	f.StringVar(&o.Kind, "kind", "", "The job's kind, tfjob or pytorchjob, when both exist with the name.")
 	return cmd
-}
-
-// Complete reads the namespace and makes the clients; it contacts nothing.
-func (o *LogsOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) error {
-	o.args = args
-	var err error
-	o.inv, err = newInventory(f)
-	return err
 }
 
 // Validate checks the flags.

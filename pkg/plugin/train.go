@@ -29,11 +29,8 @@ type TrainOptions struct {
 	Action *ActionFlags
 
 	Hyperparameters []string
-	Args            []string
-	Workers         int
+	JobFlags
 
-	Resources                   ResourceFlags
-	BuildFirst                  buildFirst
 	TTLSecondsAfterFinished     int
 	BackoffLimit                int
 	ForceCleanup                bool
@@ -47,7 +44,6 @@ type TrainOptions struct {
 	model        *model.Model
 	action       *actionContext
 	params       map[string]any
-	args         map[string]string
 	ttl          *int
 	forceCleanup bool
 	verbose      bool
@@ -64,7 +60,7 @@ const DefaultTrainTimeout = 24 * time.Hour
 
 // NewCmdTrain returns kubectl kaptain train.
 func NewCmdTrain(d *Deps) *cobra.Command {
-	o := &TrainOptions{deps: d, Action: NewActionFlags(), Workers: 2, BackoffLimit: DefaultBackoffLimit, Timeout: DefaultTrainTimeout, Wait: true}
+	o := &TrainOptions{deps: d, Action: NewActionFlags(), JobFlags: JobFlags{Workers: 2}, BackoffLimit: DefaultBackoffLimit, Timeout: DefaultTrainTimeout, Wait: true}
 	cmd := &cobra.Command{
 		Use:   "train [-f kaptain.yaml] [-p name=value]... [--workers N] [--dry-run=none|client|server] [-o yaml|json|name]",
 		Short: "Train the model distributed, as a TFJob (tensorflow) or PyTorchJob (pytorch)",
@@ -94,10 +90,7 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
 	o.Action.AddFlags(cmd)
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.Hyperparameters, "hyperparameter", "p", nil, "A hyperparameter as name=value, passed to the main file as --name=value; overrides kaptain.yaml. Repeatable.")
-	f.StringArrayVar(&o.Args, "arg", nil, "A further argument to the main file as name=value. Repeatable.")
-	f.IntVar(&o.Workers, "workers", o.Workers, "Number of replicas: TFJob Workers, or PyTorchJob Master plus Workers.")
-	o.Resources.addFlags(cmd, "each replica")
-	o.BuildFirst.addFlags(cmd)
+	o.JobFlags.addFlags(cmd, "Number of replicas: TFJob Workers, or PyTorchJob Master plus Workers.", "each replica")
 	f.IntVar(&o.BackoffLimit, "backoff-limit", o.BackoffLimit, "Fail the job once its containers restarted this many times in all (a crashing script would otherwise restart forever).")
 	f.IntVar(&o.TTLSecondsAfterFinished, "ttl-seconds-after-finished", 0, "Remove the finished job after so many seconds (default from "+config.EnvTTLSecondsAfterFinished+"; unset keeps it).")
 	f.BoolVar(&o.ForceCleanup, "force-cleanup", false, "Delete the job once it finished, ignoring the TTL (default from "+config.EnvForceCleanup+").")
@@ -113,15 +106,11 @@ func (o *TrainOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []strin
 	fs := cmd.Flags()
 	o.ttlSet = fs.Changed("ttl-seconds-after-finished")
 	o.forceCleanupSet, o.verboseSet = fs.Changed("force-cleanup"), fs.Changed("verbose")
-	o.Resources.complete(cmd)
-	m, err := o.Action.loadModel()
+	m, err := o.JobFlags.complete(cmd, o.deps, o.Action)
 	if err != nil {
 		return err
 	}
 	o.model = m
-	if err := o.BuildFirst.complete(cmd, o.deps, m); err != nil {
-		return err
-	}
 	params, err := config.ParseKeyValues("--hyperparameter", o.Hyperparameters)
 	if err != nil {
 		return err
@@ -132,9 +121,6 @@ func (o *TrainOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []strin
 	}
 	for k, v := range params {
 		o.params[k] = v
-	}
-	if o.args, err = config.ParseKeyValues("--arg", o.Args); err != nil {
-		return err
 	}
 	var ttlFlag *int
 	if o.ttlSet {
@@ -166,13 +152,7 @@ func (o *TrainOptions) Validate() error {
 		return sdkerr.New(sdkerr.ModelValidation, "%s: spec.framework %q cannot be trained; train supports %s",
 			o.model.Path, o.model.Spec.Framework, strings.Join(model.TrainableFrameworks(), " and "))
 	}
-	if o.Workers < 1 {
-		return sdkerr.New(sdkerr.Usage, "--workers must be 1 or more, got %d", o.Workers)
-	}
-	if err := o.Resources.validate(); err != nil {
-		return err
-	}
-	if err := o.BuildFirst.validate(); err != nil {
+	if err := o.JobFlags.validate(); err != nil {
 		return err
 	}
 	if o.Timeout <= 0 {

@@ -39,14 +39,11 @@ type TuneOptions struct {
 	FailedTrials      int
 	Algorithm         string
 	AlgorithmSettings []string
-	Args              []string
-	Workers           int
-	Resources         ResourceFlags
-	BuildFirst        buildFirst
-	DeleteExperiment  bool
-	TTL               int
-	Timeout           time.Duration
-	Wait              bool
+	JobFlags
+	DeleteExperiment bool
+	TTL              int
+	Timeout          time.Duration
+	Wait             bool
 
 	model    *model.Model
 	action   *actionContext
@@ -58,7 +55,7 @@ type TuneOptions struct {
 
 // NewCmdTune returns kubectl kaptain tune.
 func NewCmdTune(d *Deps) *cobra.Command {
-	o := &TuneOptions{deps: d, Action: NewActionFlags(), Trials: 16, ParallelTrials: 2, FailedTrials: 4, Algorithm: "random", ObjectiveType: "maximize", Workers: 2, Timeout: DefaultTrainTimeout, Wait: true}
+	o := &TuneOptions{deps: d, Action: NewActionFlags(), Trials: 16, ParallelTrials: 2, FailedTrials: 4, Algorithm: "random", ObjectiveType: "maximize", JobFlags: JobFlags{Workers: 2}, Timeout: DefaultTrainTimeout, Wait: true}
 	cmd := &cobra.Command{
 		Use:   "tune --param name=TYPE:... --objective METRIC [--algorithm random] [--trials 16]",
 		Short: "Tune the model's hyperparameters with a Katib Experiment and print the best ones",
@@ -91,10 +88,7 @@ settings. Defaults come from kaptain.yaml's tune section.`,
 	f.IntVar(&o.FailedTrials, "failed-trials", o.FailedTrials, "Failed trials after which the experiment stops.")
 	f.StringVar(&o.Algorithm, "algorithm", o.Algorithm, "Search algorithm: "+strings.Join(workload.Algorithms(), ", ")+".")
 	f.StringArrayVar(&o.AlgorithmSettings, "algorithm-setting", nil, "An algorithm setting as name=value. Repeatable.")
-	f.StringArrayVar(&o.Args, "arg", nil, "A further argument to the main file as name=value. Repeatable.")
-	f.IntVar(&o.Workers, "workers", o.Workers, "Replicas of each trial's job.")
-	o.Resources.addFlags(cmd, "each replica of each trial")
-	o.BuildFirst.addFlags(cmd)
+	o.JobFlags.addFlags(cmd, "Replicas of each trial's job.", "each replica of each trial")
 	f.BoolVar(&o.DeleteExperiment, "delete-experiment", false, "Delete the experiment when it finished (default from "+config.EnvDeleteExperiment+").")
 	f.IntVar(&o.TTL, "ttl-seconds-after-finished", 0, "Remove each trial's finished job after so many seconds.")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the experiment.")
@@ -105,15 +99,11 @@ settings. Defaults come from kaptain.yaml's tune section.`,
 // Complete merges flags over kaptain.yaml's tune section and parses the search space.
 func (o *TuneOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	fs := cmd.Flags()
-	o.Resources.complete(cmd)
-	m, err := o.Action.loadModel()
+	m, err := o.JobFlags.complete(cmd, o.deps, o.Action)
 	if err != nil {
 		return err
 	}
 	o.model = m
-	if err := o.BuildFirst.complete(cmd, o.deps, m); err != nil {
-		return err
-	}
 	var over workload.TuneOverrides
 	if fs.Changed("algorithm") {
 		over.Algorithm = &o.Algorithm
@@ -143,10 +133,6 @@ func (o *TuneOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string
 	if err != nil {
 		return err
 	}
-	args, err := config.ParseKeyValues("--arg", o.Args)
-	if err != nil {
-		return err
-	}
 	var ttl *int32
 	if fs.Changed("ttl-seconds-after-finished") {
 		v := int32(min(max(o.TTL, 0), 1<<31-1))
@@ -161,7 +147,7 @@ func (o *TuneOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string
 	}
 	o.revision = o.deps.NewRevision()
 	tune.Name, tune.Revision = m.JobName(model.ActionTune, o.revision), o.revision
-	tune.Train = workload.Train{Hyperparameters: fixed, Args: args, Workers: o.Workers, Resources: o.Resources.resources(), TTLSecondsAfterFinished: ttl, BackoffLimit: ptr.To(int32(DefaultBackoffLimit))}
+	tune.Train = workload.Train{Hyperparameters: fixed, Args: o.JobFlags.args, Workers: o.Workers, Resources: o.Resources.resources(), TTLSecondsAfterFinished: ttl, BackoffLimit: ptr.To(int32(DefaultBackoffLimit))}
 	o.tune = tune
 	if o.Action.PrintFlags.OutputFormat != nil {
 		o.output = *o.Action.PrintFlags.OutputFormat
@@ -182,14 +168,8 @@ func (o *TuneOptions) Validate() error {
 		return sdkerr.New(sdkerr.ModelValidation, "%s: spec.framework %q cannot be tuned; tune supports %s",
 			o.model.Path, o.model.Spec.Framework, strings.Join(model.TrainableFrameworks(), " and "))
 	}
-	if err := o.Resources.validate(); err != nil {
+	if err := o.JobFlags.validate(); err != nil {
 		return err
-	}
-	if err := o.BuildFirst.validate(); err != nil {
-		return err
-	}
-	if o.Workers < 1 {
-		return sdkerr.New(sdkerr.Usage, "--workers must be 1 or more, got %d", o.Workers)
 	}
 	if len(o.tune.Objectives) == 0 {
 		return sdkerr.New(sdkerr.Usage, "tune needs --objective METRIC (a name=value line the code prints), or tune.objectives in kaptain.yaml")
