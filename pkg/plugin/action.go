@@ -252,3 +252,11 @@ func (ac *actionContext) s3SecretData(ctx context.Context, m *model.Model, who s
 	}
 	return data, err
 }
+
+// flagValue is the flag's value when it was given, else nil.
+func flagValue(set, value bool) *bool {
+	if !set {
+		return nil
+	}
+	return &value
+}

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/spf13/cobra"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 )
 
 // CleanOptions removes what no workload uses any more, and with --all the finished workloads.

@@ -1,16 +1,18 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
+	"github.com/spf13/cobra"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
-	"github.com/spf13/cobra"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
 // clusterArgs are what the inspection commands complete alike: their arguments and the
@@ -56,5 +58,43 @@ func newStore(d *Deps, cms corev1client.ConfigMapsGetter, ns string, m *model.Mo
 		Labels:      map[string]string{model.LabelManagedBy: model.ManagedByValue, model.LabelModel: m.KubeName()},
 		Annotations: m.Annotations(),
 		NewRevision: d.NewRevision, Now: time.Now,
+	}
+}
+
+// completeNames completes the names of the managed objects of a group from the cluster.
+func completeNames(d *Deps, group string) []string {
+	kinds, err := inventory.KindsOf(group)
+	if err != nil {
+		return nil
+	}
+	inv, err := newInventory(d.Factory)
+	if err != nil {
+		return nil
+	}
+	served, err := inv.Serve(kinds, nil)
+	if err != nil {
+		return nil
+	}
+	objs, err := inv.List(context.Background(), served)
+	if err != nil {
+		return nil
+	}
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.Obj.GetName()
+	}
+	return names
+}
+
+// completeGroupThenName completes "jobs|experiments|..." then a name from the cluster.
+func completeGroupThenName(d *Deps, groups ...string) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		switch len(args) {
+		case 0:
+			return groups, cobra.ShellCompDirectiveNoFileComp
+		case 1:
+			return completeNames(d, args[0]), cobra.ShellCompDirectiveNoFileComp
+		}
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 }

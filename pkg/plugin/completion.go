@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
@@ -114,42 +113,4 @@ func (o *CompletionOptions) writeShim() error {
 	}
 	o.deps.progress().Printf("wrote %s; kubectl completes 'kubectl kaptain ...' when it is on PATH", target)
 	return nil
-}
-
-// completeNames completes the names of the managed objects of a group from the cluster.
-func completeNames(d *Deps, group string) []string {
-	kinds, err := inventory.KindsOf(group)
-	if err != nil {
-		return nil
-	}
-	inv, err := newInventory(d.Factory)
-	if err != nil {
-		return nil
-	}
-	served, err := inv.Serve(kinds, nil)
-	if err != nil {
-		return nil
-	}
-	objs, err := inv.List(context.Background(), served)
-	if err != nil {
-		return nil
-	}
-	names := make([]string, len(objs))
-	for i, o := range objs {
-		names[i] = o.Obj.GetName()
-	}
-	return names
-}
-
-// completeGroupThenName completes "jobs|experiments|..." then a name from the cluster.
-func completeGroupThenName(d *Deps, groups ...string) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		switch len(args) {
-		case 0:
-			return groups, cobra.ShellCompDirectiveNoFileComp
-		case 1:
-			return completeNames(d, args[0]), cobra.ShellCompDirectiveNoFileComp
-		}
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
 }

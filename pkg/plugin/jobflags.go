@@ -1,12 +1,22 @@
 package plugin
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
+
+// DefaultBackoffLimit is how many container restarts fail a training job: the Training
+// Operator's runPolicy.backoffLimit. The seed gives none; a few retries survive a flaky node.
+const DefaultBackoffLimit = 3
+
+// DefaultTrainTimeout bounds the wait for a training job. The seed names the SDK's default
+// (constants.DEFAULT_TIMEOUT_SECONDS) without its value; a day lets real trainings finish.
+const DefaultTrainTimeout = 24 * time.Hour
 
 // JobFlags are the flags of train and tune that shape the training job (each trial's, for
 // tune): replicas, their resources, further arguments and --build.

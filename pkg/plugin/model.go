@@ -2,19 +2,13 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 )
 
@@ -77,35 +71,4 @@ func (r modelRecord) get(ctx context.Context) (*track.Record, error) {
 // update changes the record with fn.
 func (r modelRecord) update(ctx context.Context, fn func(*track.Record) error) (*track.Record, error) {
 	return r.store.Update(ctx, r.model.Spec.ID, r.model.KubeName(), fn)
-}
-
-func validateOutput(output string, allowed ...string) error {
-	if !slices.Contains(allowed, output) {
-		return sdkerr.New(sdkerr.Usage, "--output %q is not supported; use %s", output, strings.Join(allowed[1:], " or "))
-	}
-	return nil
-}
-
-// printData writes v as YAML or JSON.
-func printData(w io.Writer, format string, v any) error {
-	var data []byte
-	var err error
-	if format == "json" {
-		data, err = json.MarshalIndent(v, "", "    ")
-		data = append(data, '\n')
-	} else {
-		data, err = yaml.Marshal(v)
-	}
-	if err != nil {
-		return fmt.Errorf("encoding output: %w", err)
-	}
-	_, err = w.Write(data)
-	return err
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "<none>"
-	}
-	return s
 }

@@ -1,5 +1,10 @@
 // Package plugin holds the cobra commands of kubectl kaptain: one file per command, each with
-// an Options struct whose Complete, Validate and Run do the work through the domain packages.
+// an Options struct whose Complete, Validate and Run do the work through the domain packages
+// (the action engine pkg/run, the inventory, the builders). What several commands share lives
+// in files named after it, not in a command's file: action.go (the action flags and context),
+// imagebuild.go (--build and the builders' flags), jobflags.go (train's and tune's job flags),
+// serve.go (the serving commands' service), cluster.go (clients, inventory, completion) and
+// printing.go.
 package plugin
 
 import (

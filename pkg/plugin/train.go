@@ -50,14 +50,6 @@ type TrainOptions struct {
 	revision     string
 }
 
-// DefaultBackoffLimit is how many container restarts fail a training job: the Training
-// Operator's runPolicy.backoffLimit. The seed gives none; a few retries survive a flaky node.
-const DefaultBackoffLimit = 3
-
-// DefaultTrainTimeout bounds the wait for a training job. The seed names the SDK's default
-// (constants.DEFAULT_TIMEOUT_SECONDS) without its value; a day lets real trainings finish.
-const DefaultTrainTimeout = 24 * time.Hour
-
 // NewCmdTrain returns kubectl kaptain train.
 func NewCmdTrain(d *Deps) *cobra.Command {
 	o := &TrainOptions{deps: d, Action: NewActionFlags(), JobFlags: JobFlags{Workers: 2}, BackoffLimit: DefaultBackoffLimit, Timeout: DefaultTrainTimeout, Wait: true}
@@ -247,12 +239,4 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 	progress.Printf("trained model %s, revision %s, hyperparameters %s; the code was told to save it to %s",
 		m.Spec.ID, o.revision, strings.Join(workload.Arguments(o.params, nil), " "), modelURI)
 	return nil
-}
-
-// flagValue is the flag's value when it was given, else nil.
-func flagValue(set, value bool) *bool {
-	if !set {
-		return nil
-	}
-	return &value
 }

@@ -10,10 +10,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 )
 
 type finding struct {

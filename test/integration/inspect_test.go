@@ -7,11 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 )
 
 var (
