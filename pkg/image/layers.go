@@ -60,7 +60,17 @@ func writeLayer(dir, name string, files []File) (*fileLayer, error) {
 	compressed, uncompressed := sha256.New(), sha256.New()
 	counter := &countWriter{w: io.MultiWriter(f, compressed)}
 	if err := compressParallel(counter, func(w io.Writer) error {
-		return writeTar(io.MultiWriter(w, uncompressed), strings.TrimPrefix(WorkDir, "/"), files, nil)
+		// The uncompressed digest is taken in a goroutine of its own, beside the reading.
+		hr, hw := io.Pipe()
+		hashed := make(chan struct{})
+		go func() {
+			defer close(hashed)
+			_, _ = io.Copy(uncompressed, hr)
+		}()
+		err := writeTar(io.MultiWriter(w, hw), strings.TrimPrefix(WorkDir, "/"), files, nil)
+		hw.CloseWithError(err)
+		<-hashed
+		return err
 	}); err != nil {
 		return nil, err
 	}
