@@ -1,0 +1,174 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+)
+
+// fakeUploader is an S3 bucket in memory.
+type fakeUploader struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+	deleted []string
+	fail    error
+}
+
+func (u *fakeUploader) Upload(ctx context.Context, uri string, body io.ReadSeeker, _ int64) error {
+	if u.fail != nil {
+		return u.fail
+	}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.objects == nil {
+		u.objects = map[string][]byte{}
+	}
+	u.objects[uri] = data
+	return ctx.Err()
+}
+
+func (u *fakeUploader) Delete(_ context.Context, uri string) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.objects, uri)
+	u.deleted = append(u.deleted, uri)
+	return nil
+}
+
+// fakeExecutor plays the in-cluster executor: it pushes the image as kaniko would (here with
+// the local builder) and reports the digest, or fails.
+type fakeExecutor struct {
+	calls    int
+	contexts []string
+	push     func() (string, error)
+}
+
+func (e *fakeExecutor) Execute(_ context.Context, contextURI string) (string, error) {
+	e.calls++
+	e.contexts = append(e.contexts, contextURI)
+	if e.push == nil {
+		return "", nil
+	}
+	return e.push()
+}
+
+const contextURI = "s3://kaptain/models/dev-mnist/build/sum.tar.gz"
+
+func TestClusterBuildsUploadsAndRemovesTheContext(t *testing.T) {
+	host, r := testRegistry(t)
+	m := writeModel(t, t.TempDir(), sampleFiles, "utils.py")
+	in := collect(t, m)
+	target := host + "/kaptain/mnist:0.0.1"
+	up := &fakeUploader{}
+	var uploaded []byte
+	ex := &fakeExecutor{push: func() (string, error) {
+		uploaded = up.objects[contextURI]
+		res, err := r.Build(context.Background(), in, target, Options{Force: true})
+		if err != nil {
+			return "", err
+		}
+		return res.Digest, nil
+	}}
+	var lines []string
+	c := &Cluster{Registry: r, ContextURI: contextURI, Uploader: up, Executor: ex,
+		Progress: func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }}
+	res, err := c.Build(context.Background(), in, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.calls != 1 || len(uploaded) == 0 || !strings.HasPrefix(res.Pinned, host+"/kaptain/mnist@sha256:") || res.Skipped {
+		t.Errorf("build: %d executions, %d context bytes, result %+v", ex.calls, len(uploaded), res)
+	}
+	if len(up.objects) != 0 || len(up.deleted) != 1 {
+		t.Errorf("the context was not removed after the build: %v", up.deleted)
+	}
+
+	// The registry now has the image with this checksum: nothing is uploaded or run.
+	again, err := c.Build(context.Background(), in, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Skipped || ex.calls != 1 || again.Pinned != res.Pinned {
+		t.Errorf("unchanged rebuild: %+v after %d executions", again, ex.calls)
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "is up to date") {
+		t.Errorf("progress:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+func TestClusterAsksTheRegistryWhenTheExecutorGivesNoDigest(t *testing.T) {
+	host, r := testRegistry(t)
+	in := collect(t, writeModel(t, t.TempDir(), sampleFiles))
+	target := host + "/kaptain/mnist:0.0.1"
+	ex := &fakeExecutor{push: func() (string, error) {
+		_, err := r.Build(context.Background(), in, target, Options{Force: true})
+		return "", err
+	}}
+	res, err := (&Cluster{Registry: r, ContextURI: contextURI, Uploader: &fakeUploader{}, Executor: ex}).Build(context.Background(), in, target)
+	if err != nil || res.Digest == "" || !strings.Contains(res.Pinned, "@sha256:") {
+		t.Errorf("result %+v, %v: want the digest read from the registry", res, err)
+	}
+}
+
+func TestClusterFailureAndDryRun(t *testing.T) {
+	host, r := testRegistry(t)
+	in := collect(t, writeModel(t, t.TempDir(), sampleFiles))
+	target := host + "/kaptain/mnist:0.0.1"
+
+	up := &fakeUploader{}
+	failed := &fakeExecutor{push: func() (string, error) { return "", sdkerr.New(sdkerr.ImageBuild, "job failed") }}
+	if _, err := (&Cluster{Registry: r, ContextURI: contextURI, Uploader: up, Executor: failed}).Build(context.Background(), in, target); sdkerr.ClassOf(err) != sdkerr.ImageBuild {
+		t.Errorf("failed executor: %v", err)
+	}
+	if len(up.objects) != 0 {
+		t.Error("a failed build left its context in S3")
+	}
+
+	// A dry run contacts neither the registry nor S3: only the executor shows its objects.
+	dry := &fakeExecutor{}
+	c := &Cluster{Registry: r, DryRun: true, ContextURI: contextURI, Uploader: &fakeUploader{fail: errors.New("must not upload")}, Executor: dry}
+	if res, err := c.Build(context.Background(), in, "unreachable.invalid/kaptain/mnist:1"); err != nil || res != nil || dry.calls != 1 {
+		t.Errorf("dry run: %+v, %v, %d executions", res, err, dry.calls)
+	}
+
+	// An upload that fails runs nothing.
+	ex := &fakeExecutor{}
+	c = &Cluster{Registry: r, ContextURI: contextURI, Uploader: &fakeUploader{fail: errors.New("bucket missing")}, Executor: ex}
+	if _, err := c.Build(context.Background(), in, target); err == nil || ex.calls != 0 {
+		t.Errorf("failed upload: %v, %d executions", err, ex.calls)
+	}
+}
+
+func TestClusterInterruptedUploadLeavesNothing(t *testing.T) {
+	host, r := testRegistry(t)
+	in := collect(t, writeModel(t, t.TempDir(), sampleFiles))
+	ctx, cancel := context.WithCancel(context.Background())
+	up := &fakeUploader{}
+	ex := &fakeExecutor{}
+	c := &Cluster{Registry: r, Force: true, ContextURI: contextURI, Uploader: &cancellingUploader{fakeUploader: up, cancel: cancel}, Executor: ex}
+	_, err := c.Build(ctx, in, host+"/kaptain/mnist:0.0.1")
+	if sdkerr.ClassOf(err) != sdkerr.Interrupted || ex.calls != 0 || len(up.objects) != 0 || len(up.deleted) != 1 {
+		t.Errorf("interrupted upload: %v, %d executions, objects %v, deleted %v", err, ex.calls, up.objects, up.deleted)
+	}
+}
+
+// cancellingUploader is Ctrl-C during the upload.
+type cancellingUploader struct {
+	*fakeUploader
+	cancel context.CancelFunc
+}
+
+func (u *cancellingUploader) Upload(ctx context.Context, uri string, body io.ReadSeeker, n int64) error {
+	u.cancel()
+	return u.fakeUploader.Upload(ctx, uri, body, n)
+}
