@@ -27,7 +27,6 @@ import (
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/test/localcluster"
 	"github.com/kaptain-dev/kubectl-kaptain/test/plugintest"
 	"github.com/kaptain-dev/kubectl-kaptain/test/servers"
@@ -433,22 +432,11 @@ func TestClusterBuildThroughTheJobController(t *testing.T) {
 		"      region: us-east-1":                                    fmt.Sprintf("      region: us-east-1\n      endpoint: %q\n      forcePathStyle: true", s3srv.Endpoint),
 	})
 	home := reg.Home(t, reg.Pass, true)
-	m, err := model.LoadFile(filepath.Join(dir, "kaptain.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := image.Collect(m)
-	if err != nil {
-		t.Fatal(err)
-	}
 	kc, _, err := config.DockerKeychain(filepath.Join(home, ".docker", "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pushed, err := (&image.Registry{Keychain: kc, RootCAs: reg.Pool()}).Build(context.Background(), in, m.Spec.Image, image.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pushed := servers.PushModel(t, filepath.Join(dir, "kaptain.yaml"), &image.Registry{Keychain: kc, RootCAs: reg.Pool()})
 	// The model has requirements: auto picks the cluster builder. --force-build builds although
 	// the registry already has the image.
 	stdout, stderr, code := kaptain(t, dir, append(s3srv.Env(), "HOME="+home), "build", "-n", ns, "--force-build")

@@ -356,18 +356,7 @@ func TestBuildCommandClusterLifecycle(t *testing.T) {
 
 	// Play the executor: push the image with this content (as kaniko would), then the Job
 	// controller: Complete.
-	m, err := model.LoadFile(filepath.Join(dir, "kaptain.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := image.Collect(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pushed, err := registryClient(t, reg, nil).Build(ctx, in, m.Spec.Image, image.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pushed := servers.PushModel(t, filepath.Join(dir, "kaptain.yaml"), registryClient(t, reg, nil))
 	setJobStatus(t, job, "Complete")
 	if code := r.Exit(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit %d\n%s", code, r.Stderr())

@@ -25,6 +25,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 )
 
 // Registry is Debian's docker-registry (CNCF distribution) on loopback, over TLS with a
@@ -208,4 +211,23 @@ func StartS3(t testing.TB, bucket string) *S3 {
 // Env returns the variables that give the plugin the server's credentials.
 func (s *S3) Env() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + s.Access, "AWS_SECRET_ACCESS_KEY=" + s.Secret, "AWS_REGION=us-east-1"}
+}
+
+// PushModel plays the cluster builder's executor: it builds the model of the kaptain.yaml at
+// path and pushes it to its spec.image through r, as kaniko would.
+func PushModel(t *testing.T, path string, r *image.Registry) *image.Result {
+	t.Helper()
+	m, err := model.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := image.Collect(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Build(context.Background(), in, m.Spec.Image, image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
