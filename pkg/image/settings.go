@@ -58,11 +58,16 @@ func Resolve(m *model.Model, s Source) (*Settings, error) {
 	return out, nil
 }
 
-// Validate checks the target and the platform; it is pure.
-func (s *Settings) Validate(m *model.Model, platform string) error {
+// ValidatePlatform checks an os/arch[/variant] platform.
+func ValidatePlatform(platform string) error {
 	if p, err := v1.ParsePlatform(platform); err != nil || p.OS == "" || p.Architecture == "" {
 		return sdkerr.New(sdkerr.Usage, "--platform %q is not os/arch[/variant], e.g. linux/amd64", platform)
 	}
+	return nil
+}
+
+// Validate checks the target; it is pure.
+func (s *Settings) Validate(m *model.Model) error {
 	if _, err := name.ParseReference(s.Target); err != nil {
 		return sdkerr.New(sdkerr.InvalidModelProperty, "%s: spec.image %q is not an image reference: %v", m.Path, s.Target, err)
 	}

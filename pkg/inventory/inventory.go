@@ -223,7 +223,7 @@ func (inv *Inventory) FindOne(ctx context.Context, served []Served, name string)
 	case len(found) > 1:
 		return Object{}, sdkerr.New(sdkerr.Usage, "%s exists as %s; say which with --kind", name, Names(kinds))
 	case !model.IsManaged(found[0].Obj.GetLabels()):
-		return Object{}, sdkerr.New(sdkerr.Unknown, "%s %s was not made by kubectl kaptain; use kubectl if you mean to", strings.ToLower(found[0].GVK.Kind), name)
+		return Object{}, sdkerr.New(sdkerr.Unknown, "%s %s was not made by kubectl kaptain; delete it with kubectl if you mean to", strings.ToLower(found[0].GVK.Kind), name)
 	}
 	return found[0], nil
 }

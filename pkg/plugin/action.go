@@ -103,6 +103,10 @@ func (f *ActionFlags) loadModel() (*model.Model, error) {
 func (ac *actionContext) nested(out io.Writer) *actionContext {
 	n := *ac
 	n.patches, n.out = nil, out
+	if out != ac.out {
+		// A YAML printer separates what it printed before; on another stream it starts anew.
+		n.printers = map[apply.Operation]printers.ResourcePrinter{}
+	}
 	return &n
 }
 

@@ -179,6 +179,7 @@ func TestCommandsCompleteOffline(t *testing.T) {
 		{"tune", []string{"tune", "--dry-run=client", "--objective", "accuracy", "--param", "lr=double:0.1:0.2", "-o", "name"}, []string{"experiment.kubeflow.org/"}},
 		{"build", []string{"build", "--dry-run=client", "-o", "name"}, []string{"secret/", "job.batch/"}},
 		{"deploy", []string{"deploy", "--dry-run=client", "--model-uri", "s3://kaptain/m/1", "-o", "name"}, []string{"inferenceservice.serving.kserve.io/"}},
+		{"deploy canary", []string{"deploy", "--dry-run=client", "--model-uri", "s3://kaptain/m/2", "--canary-traffic-percent", "30", "-o", "yaml"}, []string{"canaryTrafficPercent: 30"}},
 		{"version", []string{"version", "-o", "short"}, []string{"v1.2.3\n"}},
 		{"completion", []string{"completion", "bash"}, []string{"complete -o default -F __start_kaptain kaptain"}},
 		{"init", []string{"init", "-f", "new.yaml", "--framework", "pytorch"}, nil},

@@ -56,6 +56,8 @@ type imageBuild struct {
 	inputs   *image.Inputs
 	builder  string
 	settings *image.Settings
+	// resolveErr is why the settings could not be read; validate reports it.
+	resolveErr error
 }
 
 // complete reads the model's files and the registry settings.
@@ -70,8 +72,9 @@ func (f *BuildFlags) complete(d *Deps, m *model.Model) (*imageBuild, error) {
 	}
 	b.inputs = in
 	b.builder, _ = image.Choose(f.Builder, in) // Validate reports a bad choice
-	b.settings, err = image.Resolve(m, image.Source{DockerConfig: f.DockerConfig, RegistryCA: f.RegistryCA, Insecure: f.InsecureRegistry, Platform: f.Platform})
-	return b, err
+	// A file that cannot be read is reported by validate, after the usage errors.
+	b.settings, b.resolveErr = image.Resolve(m, image.Source{DockerConfig: f.DockerConfig, RegistryCA: f.RegistryCA, Insecure: f.InsecureRegistry, Platform: f.Platform})
+	return b, nil
 }
 
 // validate checks the build flags against each other and the model; it is pure.
@@ -83,7 +86,13 @@ func (b *imageBuild) validate() error {
 	if f.Timeout <= 0 {
 		return sdkerr.New(sdkerr.Usage, "--build-timeout must be positive, got %s", f.Timeout)
 	}
-	return b.settings.Validate(b.model, f.Platform)
+	if err := image.ValidatePlatform(f.Platform); err != nil {
+		return err
+	}
+	if b.resolveErr != nil {
+		return b.resolveErr
+	}
+	return b.settings.Validate(b.model)
 }
 
 // run builds with the chosen builder. It returns nil without error for dry runs.
@@ -132,9 +141,13 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.InvalidModelProperty, err, "spec.config.modelStorageURI")
 	}
+	dockerJSON, err := executor.DockerConfig(b.settings, ac.dryRun == cmdutil.DryRunClient)
+	if err != nil {
+		return nil, err
+	}
 	job := &executor.Job{
-		Model: m, Settings: b.settings, Revision: revision, BuilderImage: b.flags.BuilderImage,
-		Resources: executor.Resources(b.deps.Env), Timeout: b.flags.Timeout, Offline: ac.dryRun == cmdutil.DryRunClient,
+		Model: m, Settings: b.settings, Revision: revision, BuilderImage: b.flags.BuilderImage, DockerConfigJSON: dockerJSON,
+		Resources: executor.Resources(b.deps.Env), Timeout: b.flags.Timeout,
 		StorageSecret: func(ctx context.Context, name string) (*unstructured.Unstructured, error) {
 			return ac.storageSecret(ctx, m, name)
 		},

@@ -19,8 +19,6 @@ type LogsOptions struct {
 	Tail    int64
 	Replica string
 	Kind    string
-
-	name string
 }
 
 // NewCmdLogs returns kubectl kaptain logs.
@@ -58,7 +56,6 @@ func (o *LogsOptions) Validate() error {
 	if len(o.args) != 1 {
 		return sdkerr.New(sdkerr.Usage, "logs needs the name of one training job; 'kubectl get tfjobs,pytorchjobs' lists them")
 	}
-	o.name = o.args[0]
 	if o.Kind != "" && o.Kind != "tfjob" && o.Kind != "pytorchjob" {
 		return sdkerr.New(sdkerr.Usage, "--kind %q is not supported; use tfjob or pytorchjob", o.Kind)
 	}
@@ -85,12 +82,12 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 	return err
 }
 
-// find returns the training job named o.name, as TFJob or PyTorchJob.
+// find returns the training job named o.args[0], as TFJob or PyTorchJob.
 func (o *LogsOptions) find(ctx context.Context) (inventory.Object, error) {
 	jobs, _ := inventory.KindsOf(inventory.Jobs)
-	found, err := o.inv.FindOf(ctx, inventory.Only(jobs, o.Kind), o.name)
+	found, err := o.inv.FindOf(ctx, inventory.Only(jobs, o.Kind), o.args[0])
 	if err == nil && len(found) == 0 {
-		err = fmt.Errorf("no TFJob or PyTorchJob named %s in namespace %s", o.name, o.inv.Namespace)
+		err = fmt.Errorf("no TFJob or PyTorchJob named %s in namespace %s", o.args[0], o.inv.Namespace)
 	}
 	if err != nil {
 		return inventory.Object{}, err

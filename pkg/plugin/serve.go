@@ -96,6 +96,9 @@ func (s *serving) run(ctx context.Context, a run.Action, f ServeFlags, entry tra
 		a.Wait = inventory.ServiceWait(s.gvk, s.name, f.Timeout)
 		a.Wait.Explain = s.podStates
 	}
+	// Ctrl-C removes a service this run created, with its credentials; a deployed service
+	// that this run changed keeps what it now references.
+	a.KeepOnInterrupt = s.current != nil
 	a.Record = func(out *run.Outcome) *track.Action {
 		if !record(out) {
 			return nil

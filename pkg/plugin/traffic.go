@@ -87,8 +87,12 @@ func (o *TrafficOptions) Run(ctx context.Context) error {
 	if !o.Promote {
 		uri, action = previous, "rollback"
 	}
+	obj, err := workload.Retarget(s.current, uri, action)
+	if err != nil {
+		return err
+	}
 	a := run.Action{
-		Objects:        []*unstructured.Unstructured{workload.Retarget(s.current, uri, action)},
+		Objects:        []*unstructured.Unstructured{obj},
 		Render:         render.Options{Namespace: s.action.namespace, Patches: s.action.patches},
 		DryRun:         s.action.dryRun,
 		ForceConflicts: o.Action.ForceConflicts,

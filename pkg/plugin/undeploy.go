@@ -2,6 +2,8 @@ package plugin
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -63,17 +65,21 @@ func (o *UndeployOptions) Validate() error {
 func (o *UndeployOptions) Run(ctx context.Context) error {
 	s := o.serving
 	dryRun := s.action.dryRun == cmdutil.DryRunServer
-	if _, err := o.inv.Delete(ctx, s.resource, s.current, dryRun); err != nil {
-		return sdkerr.Wrap(sdkerr.ModelDeployment, err, "undeploying model %s", s.model.Spec.ID)
-	}
+	// Once begun, the removal finishes, Ctrl-C or not, and tries every object.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err := o.inv.Delete(ctx, s.resource, s.current, dryRun)
+	errs := []error{err}
 	for _, gvr := range []schema.GroupVersionResource{inventory.Secrets, inventory.ServiceAccounts} {
 		obj, err := o.inv.Dynamic.Resource(gvr).Namespace(s.action.namespace).Get(ctx, s.name+"-storage", metav1.GetOptions{})
 		if err != nil || !model.IsManaged(obj.GetLabels()) {
 			continue
 		}
-		if _, err := o.inv.Delete(ctx, gvr, obj, dryRun); err != nil {
-			return sdkerr.Wrap(sdkerr.ModelDeployment, err, "undeploying model %s", s.model.Spec.ID)
-		}
+		_, err = o.inv.Delete(ctx, gvr, obj, dryRun)
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return sdkerr.Wrap(sdkerr.ModelDeployment, err, "undeploying model %s", s.model.Spec.ID)
 	}
 	printer, err := cmdutil.PrintFlagsWithDryRunStrategy(o.Action.PrintFlags, s.action.dryRun).ToPrinter()
 	if err != nil {

@@ -64,6 +64,10 @@ type Action struct {
 	Wait *Wait
 	// Remove says when what the action created is removed after the wait.
 	Remove Removal
+	// KeepOnInterrupt keeps what the action created when Ctrl-C ends its wait, and records
+	// the interruption: for changes to an object that existed, whose new dependents (a
+	// ServiceAccount it now names) must not go from under it.
+	KeepOnInterrupt bool
 	// Record says what to add to the model's history, or nil for nothing. It is called once
 	// the action ended, except after a dry run or Ctrl-C.
 	Record func(*Outcome) *track.Action
@@ -204,6 +208,11 @@ func Run(ctx context.Context, c Clients, a Action, p Progress) (*Outcome, error)
 		out.Waited = true
 		out.TimedOut = errors.Is(out.Err, errTimeout)
 		if errors.Is(out.Err, context.Canceled) && ctx.Err() != nil {
+			if a.KeepOnInterrupt {
+				out.Err = sdkerr.New(sdkerr.Interrupted, "interrupted; kept %s", Describe(out.Created))
+				a.record(ctx, c, out, p)
+				return out, out.Err
+			}
 			if err := applier.Delete(out.Created); err != nil {
 				return out, sdkerr.Wrap(sdkerr.Interrupted, err, "interrupted; cleaning up")
 			}
@@ -254,7 +263,7 @@ func (a *Action) removes(out *Outcome) bool {
 // record adds the outcome to the model's history; a failure to record is a warning, the
 // action itself being done.
 func (a *Action) record(ctx context.Context, c Clients, out *Outcome, p Progress) {
-	if a.Record == nil || c.Records == nil {
+	if a.Record == nil || c.Records == nil || a.DryRun != cmdutil.DryRunNone {
 		return
 	}
 	entry := a.Record(out)

@@ -106,11 +106,16 @@ func (c *cluster) exists(gvr schema.GroupVersionResource, name string) bool {
 	return err == nil
 }
 
-// await waits (bounded) until the widget exists, as the test's operator would.
+// await waits (bounded) until the apply is done, as the test's operator would: the widget
+// exists and the Secret is linked to it (the apply's last step).
 func (c *cluster) await(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !c.exists(widgets, "w") {
+	applied := func() bool {
+		s, err := c.dyn.Resource(secrets).Namespace(ns).Get(context.Background(), "s", metav1.GetOptions{})
+		return c.exists(widgets, "w") && err == nil && len(s.GetOwnerReferences()) == 1
+	}
+	for !applied() {
 		if time.Now().After(deadline) {
 			t.Fatal("the widget was never applied")
 		}
@@ -324,6 +329,44 @@ func TestRunInterruptRemovesWhatItCreated(t *testing.T) {
 	}
 	if rec := c.records.got(); len(rec) != 0 {
 		t.Errorf("an interrupted action was recorded: %+v", rec)
+	}
+}
+
+func TestRunInterruptKeepsWhatAChangeNeedsWhenAsked(t *testing.T) {
+	c := newCluster(t)
+	var printed []apply.Result
+	var progress bytes.Buffer
+	a := action(&printed)
+	a.KeepOnInterrupt = true
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(ctx, c, a, &progress)
+	c.await(t)
+	cancel()
+	r := finish(t, done)
+	if sdkerr.ClassOf(r.err) != sdkerr.Interrupted || r.err.Error() != "interrupted; kept secret s and widget w" {
+		t.Errorf("error %v (class %s)", r.err, sdkerr.ClassOf(r.err))
+	}
+	if !c.exists(widgets, "w") || !c.exists(secrets, "s") {
+		t.Error("KeepOnInterrupt removed what the action created")
+	}
+	if rec := c.records.got(); len(rec) != 1 || rec[0].Err == nil {
+		t.Errorf("the interruption was not recorded: %+v", rec)
+	}
+}
+
+func TestServerDryRunRecordsNothingEvenWhenRefused(t *testing.T) {
+	c := newCluster(t)
+	c.dyn.PrependReactor("patch", "widgets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(widgets.GroupResource(), "w", errors.New("denied by the webhook"))
+	})
+	var printed []apply.Result
+	a := action(&printed)
+	a.DryRun = cmdutil.DryRunServer
+	if _, err := Run(context.Background(), c.clients(), a, Progress{}); err == nil {
+		t.Fatal("the refused server dry run succeeded")
+	}
+	if rec := c.records.got(); len(rec) != 0 {
+		t.Errorf("a server dry run wrote the model's record: %+v", rec)
 	}
 }
 

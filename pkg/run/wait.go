@@ -31,9 +31,12 @@ func WaitFor(ctx context.Context, c Clients, namespace string, w Wait, p Progres
 		return nil, State{}, fmt.Errorf("finding the resource of %s: %w", w.Kind.Kind, err)
 	}
 	ref := Ref(w.Kind, w.Name)
-	waitCtx, cancel := context.WithCancel(ctx)
+	var waitCtx context.Context
+	var cancel context.CancelFunc
 	if w.Timeout > 0 {
 		waitCtx, cancel = context.WithTimeout(ctx, w.Timeout)
+	} else {
+		waitCtx, cancel = context.WithCancel(ctx)
 	}
 	defer cancel()
 	var state State

@@ -288,14 +288,21 @@ func ServingObjects(m *model.Model, s Serve, storage map[string]string) ([]*unst
 }
 
 // DeployedURIs returns the model URI a deployed service serves and the one before its canary,
-// from its annotations.
+// from its annotations; none for a nil service (not deployed, or a client dry run).
 func DeployedURIs(isvc *unstructured.Unstructured) (uri, previous string) {
+	if isvc == nil {
+		return "", ""
+	}
 	a := isvc.GetAnnotations()
 	return a[model.AnnotationModelURI], a[model.AnnotationPreviousModelURI]
 }
 
-// Canary returns the canary's traffic percent of a deployed service, or nil without a canary.
+// Canary returns the canary's traffic percent of a deployed service, or nil without a canary
+// (or without a service).
 func Canary(isvc *unstructured.Unstructured) *int64 {
+	if isvc == nil {
+		return nil
+	}
 	p, found, _ := unstructured.NestedInt64(isvc.Object, "spec", "predictor", "canaryTrafficPercent")
 	if _, previous := DeployedURIs(isvc); !found || previous == "" {
 		return nil
@@ -305,7 +312,7 @@ func Canary(isvc *unstructured.Unstructured) *int64 {
 
 // Retarget returns the deployed service cur serving only uri: no canary, the previous model
 // forgotten, the action label set; everything else (resources, autoscaling) as deployed.
-func Retarget(cur *unstructured.Unstructured, uri, action string) *unstructured.Unstructured {
+func Retarget(cur *unstructured.Unstructured, uri, action string) (*unstructured.Unstructured, error) {
 	obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": cur.GetAPIVersion(), "kind": cur.GetKind()}}
 	obj.SetName(cur.GetName())
 	obj.SetNamespace(cur.GetNamespace())
@@ -320,8 +327,10 @@ func Retarget(cur *unstructured.Unstructured, uri, action string) *unstructured.
 	spec, _, _ := unstructured.NestedMap(cur.Object, "spec")
 	obj.Object["spec"] = spec
 	unstructured.RemoveNestedField(obj.Object, "spec", "predictor", "canaryTrafficPercent")
-	_ = unstructured.SetNestedField(obj.Object, uri, "spec", "predictor", "model", "storageUri")
-	return obj
+	if err := unstructured.SetNestedField(obj.Object, uri, "spec", "predictor", "model", "storageUri"); err != nil {
+		return nil, fmt.Errorf("setting the model URI of %s: %w", cur.GetName(), err)
+	}
+	return obj, nil
 }
 
 // CanaryOf makes s a canary of the deployed service cur with percent of the traffic: the

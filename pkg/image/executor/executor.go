@@ -34,8 +34,9 @@ type Job struct {
 	BuilderImage string
 	Resources    workload.Resources
 	Timeout      time.Duration
-	// Offline is a client dry run: no credential helper runs, the Docker config is empty.
-	Offline bool
+	// DockerConfigJSON holds the target registry's credentials for the executor (see
+	// DockerConfig), read before the context is uploaded.
+	DockerConfigJSON []byte
 	// Logs, when set, receives the executor's log.
 	Logs io.Writer
 	// StorageSecret returns the Secret with the S3 credentials the executor reads, or nil.
@@ -55,13 +56,6 @@ var _ image.Executor = (*Job)(nil)
 func (j *Job) Execute(ctx context.Context, contextURI string) (string, error) {
 	m, s := j.Model, j.Settings
 	jobName := m.JobName(model.ActionBuild, j.Revision)
-	dockerJSON := []byte(`{"auths":{}}`)
-	if !j.Offline {
-		var err error
-		if dockerJSON, err = config.DockerConfigJSON(s.Registry.Keychain, registry(s.Host())); err != nil {
-			return "", sdkerr.Wrap(sdkerr.ImageBuild, err, "reading registry credentials from %s", s.Hints.DockerConfig)
-		}
-	}
 	var objs []*unstructured.Unstructured
 	storageName := ""
 	secret, err := j.StorageSecret(ctx, jobName+"-storage")
@@ -74,7 +68,7 @@ func (j *Job) Execute(ctx context.Context, contextURI string) (string, error) {
 	}
 	built, err := workload.BuildObjects(workload.Build{
 		Name: jobName, BuilderImage: j.BuilderImage, Context: contextURI, Dockerfile: image.DockerfileName,
-		Destination: s.Target, Registry: s.Host(), DockerConfigJSON: dockerJSON, StorageSecret: storageName,
+		Destination: s.Target, Registry: s.Host(), DockerConfigJSON: j.DockerConfigJSON, StorageSecret: storageName,
 		RegistryCA: s.CAPEM, Insecure: s.Registry.Insecure, Resources: j.Resources,
 	})
 	if err != nil {
@@ -108,6 +102,20 @@ func digestOf(pod *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// DockerConfig returns the Docker config the executor pushes with: the target registry's
+// credentials only. Offline (a client dry run) runs no credential helper and returns an
+// empty config; its Secret prints redacted anyway.
+func DockerConfig(s *image.Settings, offline bool) ([]byte, error) {
+	if offline {
+		return []byte(`{"auths":{}}`), nil
+	}
+	data, err := config.DockerConfigJSON(s.Registry.Keychain, registry(s.Host()))
+	if err != nil {
+		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "reading registry credentials from %s", s.Hints.DockerConfig)
+	}
+	return data, nil
 }
 
 // Resources reads KAPTAIN_SDK_DOCKER_BUILDER_{CPU,MEM}_{REQUEST,LIMIT}.

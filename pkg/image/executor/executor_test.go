@@ -31,7 +31,7 @@ func TestExecuteRunsTheBuildJobAsAnAction(t *testing.T) {
 	var owner *render.OwnerLinks
 	var lines []string
 	j := &Job{
-		Model: m, Settings: settings, Revision: "7b93c1d2", Timeout: time.Minute, Offline: true,
+		Model: m, Settings: settings, Revision: "7b93c1d2", Timeout: time.Minute, DockerConfigJSON: []byte(`{"auths":{}}`),
 		StorageSecret: func(context.Context, string) (*unstructured.Unstructured, error) { return nil, nil },
 		Action: func(objs []*unstructured.Unstructured, o *render.OwnerLinks) run.Action {
 			owner = o
