@@ -14,7 +14,6 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 )
 
 // Client uploads and deletes objects addressed by s3://bucket/key URIs.
@@ -81,12 +80,19 @@ func (c *Client) Delete(ctx context.Context, uri string) error {
 	return nil
 }
 
+// split parses s3://bucket/key. The bucket's name was checked with the model; an object
+// needs a key.
 func split(uri string) (bucket, key string, err error) {
-	bucket, key, err = model.ParseStorageURI(uri)
-	if err == nil && key == "" {
-		err = fmt.Errorf("%q names a bucket, not an object", uri)
+	rest, ok := strings.CutPrefix(uri, "s3://")
+	bucket, key, _ = strings.Cut(rest, "/")
+	key = strings.Trim(key, "/")
+	switch {
+	case !ok || bucket == "":
+		return "", "", fmt.Errorf("%q is not an s3://bucket/key URI", uri)
+	case key == "":
+		return "", "", fmt.Errorf("%q names a bucket, not an object", uri)
 	}
-	return bucket, key, err
+	return bucket, key, nil
 }
 
 // explain adds the fix to the S3 errors users meet most.
