@@ -51,11 +51,6 @@ func (m *Model) JobName(action, revision string) string {
 	return fmt.Sprintf("%s-%s-%s", m.KubeName(), action, ShortRevision(revision))
 }
 
-// Selector selects everything kubectl kaptain made for the model.
-func (m *Model) Selector() string {
-	return ManagedSelector + "," + LabelModel + "=" + m.KubeName()
-}
-
 // Labels are the labels of everything an action makes for the model: managed-by, model,
 // revision, action, and the model's own labels.
 func (m *Model) Labels(revision, action string) map[string]string {
@@ -83,15 +78,9 @@ func (m *Model) TrainedURI(revision string) string {
 	return m.storageBase() + "/" + m.Spec.ID + "/trained/" + revision
 }
 
-// TunedURIPrefix is where a tuning revision's trials save their models, each under its
-// trial's name.
-func (m *Model) TunedURIPrefix(revision string) string {
-	return m.storageBase() + "/" + m.Spec.ID + "/tuned/" + revision
-}
-
 // TunedURI is where a tuning revision's trial saved its model.
 func (m *Model) TunedURI(revision, trial string) string {
-	return m.TunedURIPrefix(revision) + "/" + trial
+	return m.storageBase() + "/" + m.Spec.ID + "/tuned/" + revision + "/" + trial
 }
 
 // BuildContextURI is where the cluster builder reads the build context with the given

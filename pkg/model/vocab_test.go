@@ -27,7 +27,6 @@ func TestNamesAndURIs(t *testing.T) {
 		{"JobName", m.JobName(ActionTrain, "7B93-C1D2-0000"), KubeName("dev/mnist") + "-train-7b93c1"},
 		{"TrainedURI", m.TrainedURI("r1"), "s3://kaptain/models/dev/mnist/trained/r1"},
 		{"TunedURI", m.TunedURI("r1", "t-1"), "s3://kaptain/models/dev/mnist/tuned/r1/t-1"},
-		{"Selector", m.Selector(), "app.kubernetes.io/managed-by=kubectl-kaptain,kaptain.dev/model=" + m.KubeName()},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %q, want %q", tc.name, tc.got, tc.want)
