@@ -9,14 +9,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -42,8 +43,11 @@ type Registry struct {
 type Options struct {
 	// Force builds and pushes even when the registry holds an image with the same checksum.
 	Force bool
-	// Progress receives push updates; it may be nil.
+	// Progress receives push updates; it may be nil. Build closes it.
 	Progress chan<- v1.Update
+	// LayerCache is the directory of the layer cache (layers pushed before, by content); ""
+	// is none.
+	LayerCache string
 }
 
 // Result says what a build did.
@@ -124,45 +128,59 @@ func (r *Registry) options(ctx context.Context, m *meter) []remote.Option {
 // handshake); an image without it (the cluster builder's executor writes only the label) costs
 // one more request, for its configuration.
 func (r *Registry) RemoteChecksum(ctx context.Context, ref string) (checksum, digest string, err error) {
-	return r.remoteChecksum(ctx, ref, r.newMeter())
+	cur, err := r.current(ctx, ref, r.newMeter())
+	return cur.checksum, cur.digest, err
 }
 
-func (r *Registry) remoteChecksum(ctx context.Context, s string, m *meter) (checksum, digest string, err error) {
+// currentImage is what the registry holds at a build's target.
+type currentImage struct {
+	checksum, digest string
+	// image is the image at the target, nil when there is none.
+	image v1.Image
+}
+
+func (r *Registry) current(ctx context.Context, s string, m *meter) (currentImage, error) {
 	ref, err := r.Reference(s)
 	if err != nil {
-		return "", "", err
+		return currentImage{}, err
 	}
 	desc, err := remote.Get(ref, r.options(ctx, m)...)
 	if err != nil {
 		if isNotFound(err) {
-			return "", "", nil
+			return currentImage{}, nil
 		}
-		return "", "", fmt.Errorf("reading %s: %w", s, err)
+		return currentImage{}, fmt.Errorf("reading %s: %w", s, err)
 	}
+	cur := currentImage{digest: desc.Digest.String()}
 	if !desc.MediaType.IsImage() {
-		return "", desc.Digest.String(), nil
+		return cur, nil
+	}
+	if cur.image, err = desc.Image(); err != nil {
+		return cur, nil
 	}
 	mf, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
 	if err != nil {
-		return "", desc.Digest.String(), nil
+		return cur, nil
 	}
-	if sum := mf.Annotations[LabelChecksum]; sum != "" {
-		return sum, desc.Digest.String(), nil
+	if cur.checksum = mf.Annotations[LabelChecksum]; cur.checksum != "" {
+		return cur, nil
 	}
-	img, err := desc.Image()
+	cf, err := cur.image.ConfigFile()
 	if err != nil {
-		return "", desc.Digest.String(), nil
+		return cur, fmt.Errorf("reading the configuration of %s: %w", s, err)
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return "", "", fmt.Errorf("reading the configuration of %s: %w", s, err)
-	}
-	return cf.Config.Labels[LabelChecksum], desc.Digest.String(), nil
+	cur.checksum = cf.Config.Labels[LabelChecksum]
+	return cur, nil
 }
 
 // Build makes the model's image on top of its base image and pushes it to target, unless the
 // registry already holds target with the same checksum. Base layers are never downloaded: they
 // are mounted from the base's repository, or found already present, when the registries match.
+//
+// A model layer the registry already holds is not written: it is recognised by its content
+// key, in the layer annotations of the image at target or in the layer cache (confirmed by the
+// registry). Every other layer is compressed as it is uploaded, and its digests go into the
+// cache.
 func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Options) (*Result, error) {
 	m := r.newMeter()
 	ref, err := r.Reference(target)
@@ -171,40 +189,32 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 	}
 	res := &Result{Reference: ref.String(), Checksum: in.Checksum()}
 	defer func() { res.Requests, res.BytesSent = m.requests.Load(), m.bytes.Load() }()
-	// The progress channel is closed on every path: by remote.Write once it has it, else here.
-	handedOver := false
-	defer func() {
-		if opts.Progress != nil && !handedOver {
-			close(opts.Progress)
-		}
-	}()
+	progress := &pushProgress{ch: opts.Progress}
+	defer progress.close()
+	var previous v1.Image
 	if !opts.Force {
-		sum, digest, err := r.remoteChecksum(ctx, target, m)
+		cur, err := r.current(ctx, target, m)
 		if err != nil {
 			return nil, err
 		}
-		if sum == res.Checksum {
-			res.Skipped, res.Digest = true, digest
-			res.Pinned = ref.Context().Digest(digest).String()
+		if cur.checksum == res.Checksum {
+			res.Skipped, res.Digest = true, cur.digest
+			res.Pinned = ref.Context().Digest(cur.digest).String()
 			return res, nil
 		}
+		previous = cur.image
 	}
-	dir, err := os.MkdirTemp("", "kaptain-build-")
+	cache := openLayerCache(opts.LayerCache)
+	layers, err := r.layers(ctx, ref, in, previous, cache, m, progress)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	img, layers, err := r.assemble(ctx, in, m, dir)
+	img, err := r.assemble(ctx, in, m, layers)
 	if err != nil {
 		return nil, err
 	}
 	res.Layers = layers
-	wopts := r.options(ctx, m)
-	if opts.Progress != nil {
-		wopts = append(wopts, remote.WithProgress(opts.Progress))
-		handedOver = true
-	}
-	if err := remote.Write(ref, img, wopts...); err != nil {
+	if err := remote.Write(ref, img, r.options(ctx, m)...); err != nil {
 		return nil, fmt.Errorf("pushing %s: %w", target, err)
 	}
 	d, err := img.Digest()
@@ -213,34 +223,96 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 	}
 	res.Digest = d.String()
 	res.Pinned = ref.Context().Digest(d.String()).String()
+	pushed := map[string]layerDigests{}
+	for _, l := range layers {
+		if s, ok := l.Layer.(*streamLayer); ok {
+			if d, err := s.digests(); err == nil {
+				pushed[l.Key] = d
+			}
+		}
+	}
+	cache.put(time.Now(), pushed)
 	return res, nil
 }
 
-// assemble builds the image: base, the model's layers, configuration and annotation.
-func (r *Registry) assemble(ctx context.Context, in *Inputs, m *meter, dir string) (v1.Image, []NamedLayer, error) {
-	base, err := r.base(ctx, in.BaseImage, m)
+// layers returns the model's layers: known ones where the registry holds them, streamed ones
+// otherwise. The progress counts the streamed layers' files.
+func (r *Registry) layers(ctx context.Context, ref name.Reference, in *Inputs, previous v1.Image, cache *layerCache, m *meter, progress *pushProgress) ([]NamedLayer, error) {
+	groups := in.groups()
+	held, err := heldLayers(previous)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	layers, err := in.Layers(dir)
+	var out []NamedLayer
+	for _, g := range groups {
+		key := g.key()
+		l := NamedLayer{Name: g.name, Files: len(g.files), Key: key}
+		if d, ok := held[key]; ok {
+			l.Layer, l.Reused = &knownLayer{layerDigests: d, from: "a layer of the image at " + ref.String()}, true
+		} else if d, ok := cache.get(key); ok && r.hasBlob(ctx, ref, d.Digest, m) {
+			l.Layer, l.Reused = &knownLayer{layerDigests: d, from: "a layer found by the layer cache"}, true
+		} else {
+			l.Layer = &streamLayer{files: g.files, read: progress.read}
+			for _, f := range g.files {
+				progress.total += f.Size
+			}
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// heldLayers returns the digests of an image's model layers by content key (the layer
+// annotation AnnotationLayerContent); none for a nil image.
+func heldLayers(img v1.Image) (map[string]layerDigests, error) {
+	held := map[string]layerDigests{}
+	if img == nil {
+		return held, nil
+	}
+	mf, err := img.Manifest()
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("reading the image at the target: %w", err)
 	}
-	var adds []mutate.Addendum
-	for _, l := range layers {
-		adds = append(adds, mutate.Addendum{
-			Layer:     l.Layer,
-			MediaType: types.OCILayer,
-			History:   v1.History{CreatedBy: fmt.Sprintf("kubectl-kaptain: %s layer (%d files)", l.Name, l.Files), Created: v1.Time{Time: epoch}},
-		})
+	keyed := false
+	for _, l := range mf.Layers {
+		keyed = keyed || l.Annotations[AnnotationLayerContent] != ""
 	}
-	img, err := mutate.Append(base, adds...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("adding the model's layers: %w", err)
+	if !keyed {
+		return held, nil
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the base image's configuration: %w", err)
+		return nil, fmt.Errorf("reading the configuration of the image at the target: %w", err)
+	}
+	for i, l := range mf.Layers {
+		if key := l.Annotations[AnnotationLayerContent]; key != "" && i < len(cf.RootFS.DiffIDs) {
+			held[key] = layerDigests{Digest: l.Digest, DiffID: cf.RootFS.DiffIDs[i], Size: l.Size}
+		}
+	}
+	return held, nil
+}
+
+// hasBlob asks the registry whether ref's repository holds the blob; an error is a no.
+func (r *Registry) hasBlob(ctx context.Context, ref name.Reference, digest v1.Hash, m *meter) bool {
+	l, err := remote.Layer(ref.Context().Digest(digest.String()), r.options(ctx, m)...)
+	if err != nil {
+		return false
+	}
+	ok, err := partial.Exists(l)
+	return err == nil && ok
+}
+
+// assemble builds the image: base, the model's layers, configuration and annotation.
+func (r *Registry) assemble(ctx context.Context, in *Inputs, m *meter, layers []NamedLayer) (v1.Image, error) {
+	base, err := r.base(ctx, in.BaseImage, m)
+	if err != nil {
+		return nil, err
+	}
+	// The configuration goes on the base first: the streamed layers' diff IDs are added to it
+	// once they are known, during the push.
+	cf, err := base.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading the base image's configuration: %w", err)
 	}
 	cfg := *cf.Config.DeepCopy()
 	cfg.WorkingDir = WorkDir
@@ -254,16 +326,29 @@ func (r *Registry) assemble(ctx context.Context, in *Inputs, m *meter, dir strin
 		labels[k] = v
 	}
 	cfg.Labels = labels
-	if img, err = mutate.Config(img, cfg); err != nil {
-		return nil, nil, fmt.Errorf("writing the image configuration: %w", err)
+	if base, err = mutate.Config(base, cfg); err != nil {
+		return nil, fmt.Errorf("writing the image configuration: %w", err)
+	}
+	var adds []mutate.Addendum
+	for _, l := range layers {
+		adds = append(adds, mutate.Addendum{
+			Layer:       l.Layer,
+			MediaType:   types.OCILayer,
+			Annotations: map[string]string{AnnotationLayerContent: l.Key},
+			History:     v1.History{CreatedBy: fmt.Sprintf("kubectl-kaptain: %s layer (%d files)", l.Name, l.Files), Created: v1.Time{Time: epoch}},
+		})
+	}
+	img, err := mutate.Append(base, adds...)
+	if err != nil {
+		return nil, fmt.Errorf("adding the model's layers: %w", err)
 	}
 	img = mutate.MediaType(img, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	annotated, ok := mutate.Annotations(img, map[string]string{LabelChecksum: in.Checksum()}).(v1.Image)
 	if !ok {
-		return nil, nil, errors.New("annotating the image manifest")
+		return nil, errors.New("annotating the image manifest")
 	}
-	return annotated, layers, nil
+	return annotated, nil
 }
 
 // base resolves the base image by its manifest and configuration only; "scratch" is empty.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -333,5 +334,125 @@ func TestInsecureOnlyForTheTargetRegistry(t *testing.T) {
 	this := &Registry{Insecure: true, InsecureHost: host}
 	if _, err := this.Build(context.Background(), collect(t, m), host+"/kaptain/mnist:1", Options{}); err != nil {
 		t.Fatalf("insecure for this host: %v", err)
+	}
+}
+
+func TestStreamedLayersMatchTheWrittenOnes(t *testing.T) {
+	host, r := testRegistry(t)
+	in := collect(t, writeModel(t, t.TempDir(), sampleFiles, "utils.py", "data"))
+	written, err := in.Layers(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	updates := make(chan v1.Update, 1000)
+	res, err := r.Build(context.Background(), in, host+"/kaptain/mnist:1", Options{Force: true, Progress: updates})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Layers) != len(written) {
+		t.Fatalf("pushed %d layers, wrote %d", len(res.Layers), len(written))
+	}
+	for i, l := range res.Layers {
+		got, err := l.Layer.Digest()
+		if err != nil {
+			t.Fatalf("%s layer: %v", l.Name, err)
+		}
+		want, _ := written[i].Layer.Digest()
+		if got != want || l.Reused || l.Key != written[i].Key {
+			t.Fatalf("%s layer: pushed %s (reused %v), written %s", l.Name, got, l.Reused, want)
+		}
+	}
+	var last v1.Update
+	for u := range updates { // Build closed the channel
+		last = u
+	}
+	if last.Total != in.Size() || last.Complete != in.Size() {
+		t.Fatalf("last progress update %+v, want complete at %d bytes", last, in.Size())
+	}
+}
+
+func TestLayerCacheSkipsLayersTheRepositoryHolds(t *testing.T) {
+	host, r := testRegistry(t)
+	dir := t.TempDir()
+	m := writeModel(t, dir, sampleFiles, "utils.py", "data")
+	cache := t.TempDir()
+	ctx := context.Background()
+	first, err := r.Build(ctx, collect(t, m), host+"/kaptain/mnist:1", Options{LayerCache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps, _ := first.Layers[0].Layer.Size()
+
+	// A new tag of the same repository, after a one-line change: the dependency layer is
+	// known from the cache and held by the repository; only the code layer is sent.
+	if err := os.WriteFile(filepath.Join(dir, "trainer.py"), []byte("print('version 2')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second, err := r.Build(ctx, collect(t, m), host+"/kaptain/mnist:2", Options{LayerCache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Layers[0].Reused || second.Layers[1].Reused {
+		t.Fatalf("reused: deps %v code %v, want deps only", second.Layers[0].Reused, second.Layers[1].Reused)
+	}
+	code, _ := second.Layers[1].Layer.Size()
+	if second.BytesSent > code+4096 {
+		t.Fatalf("new tag sent %d bytes; code layer %d, deps layer %d", second.BytesSent, code, deps)
+	}
+
+	// A stale cache names a blob the registry does not hold: the hint is checked, and the
+	// layer is sent, with its true digest.
+	c := openLayerCache(cache)
+	stale := layerDigests{Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}, DiffID: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("1", 64)}, Size: 7}
+	c.put(time.Now(), map[string]layerDigests{first.Layers[0].Key: stale})
+	other, err := r.Build(ctx, collect(t, m), host+"/kaptain/mnist:stale", Options{LayerCache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Layers[0].Reused || other.BytesSent < deps {
+		t.Fatalf("stale cache: deps reused %v, sent %d bytes (deps layer %d)", other.Layers[0].Reused, other.BytesSent, deps)
+	}
+	a, _ := other.Layers[0].Layer.Digest()
+	b, _ := first.Layers[0].Layer.Digest()
+	if a != b {
+		t.Fatalf("the dependency layer changed digest: %s, then %s", b, a)
+	}
+	if got, _ := openLayerCache(cache).get(first.Layers[0].Key); got.Digest != b {
+		t.Fatalf("the cache was not corrected: %s", got.Digest)
+	}
+
+	// Without the cache, a new tag sends the layer again.
+	nocache, err := r.Build(ctx, collect(t, m), host+"/kaptain/mnist:3", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nocache.Layers[0].Reused || nocache.BytesSent < deps {
+		t.Fatalf("no cache: deps reused %v, sent %d bytes", nocache.Layers[0].Reused, nocache.BytesSent)
+	}
+}
+
+func TestLayerCacheKeepsTheNewest(t *testing.T) {
+	dir := t.TempDir()
+	c := openLayerCache(dir)
+	d := layerDigests{Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, DiffID: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("b", 64)}, Size: 1}
+	start := time.Unix(1_700_000_000, 0)
+	for i := range layerCacheSize + 10 {
+		c.put(start.Add(time.Duration(i)*time.Second), map[string]layerDigests{fmt.Sprint(i): d})
+	}
+	c = openLayerCache(dir)
+	if len(c.entries) != layerCacheSize {
+		t.Fatalf("cache holds %d entries, want %d", len(c.entries), layerCacheSize)
+	}
+	if _, ok := c.get("0"); ok {
+		t.Fatal("the oldest entry is still there")
+	}
+	if got, ok := c.get(fmt.Sprint(layerCacheSize + 9)); !ok || got != d {
+		t.Fatalf("newest entry: %+v %v", got, ok)
+	}
+	if err := os.WriteFile(filepath.Join(dir, layerCacheFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c := openLayerCache(dir); len(c.entries) != 0 {
+		t.Fatal("a broken cache file is not an empty cache")
 	}
 }

@@ -33,6 +33,9 @@ const (
 	LabelModelVersion     = "dev.kaptain.model-version"
 	LabelFramework        = "dev.kaptain.framework"
 	LabelFrameworkVersion = "dev.kaptain.framework-version"
+	// AnnotationLayerContent annotates each model layer in the manifest with its content key,
+	// so that the next build recognises the layers it does not need to send.
+	AnnotationLayerContent = "dev.kaptain.layer-content"
 )
 
 // Layer names: files that change rarely (extra files: helpers, data) go in the dependency

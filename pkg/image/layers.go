@@ -5,29 +5,40 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/stream"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // epoch is the modification time of every entry: the same inputs give the same bytes.
 var epoch = time.Unix(0, 0).UTC()
 
-// Layers returns the model's layers, dependencies first and code last; a layer with no files
-// is left out. Entries are sorted, owned by root, dated at the Unix epoch, with modes 0644,
-// 0755 for executables and directories, so the same inputs give the same digests. Each layer
-// is written once, compressed, to a file under dir, hashing as it goes.
-func (in *Inputs) Layers(dir string) ([]NamedLayer, error) {
-	var out []NamedLayer
+// layerFormat names how layers are written; it is part of every content key, so a change of
+// format never reuses a digest written by another.
+const layerFormat = "kaptain-layer v1 gzip-bestspeed"
+
+// layerGroup is one layer's files.
+type layerGroup struct {
+	name  string
+	files []File
+}
+
+// groups returns the model's files by layer, dependencies first and code last; a layer with no
+// files is left out.
+func (in *Inputs) groups() []layerGroup {
+	var out []layerGroup
 	for _, name := range []string{LayerDeps, LayerCode} {
 		var files []File
 		for _, f := range in.Files {
@@ -35,30 +46,61 @@ func (in *Inputs) Layers(dir string) ([]NamedLayer, error) {
 				files = append(files, f)
 			}
 		}
-		if len(files) == 0 {
-			continue
+		if len(files) > 0 {
+			out = append(out, layerGroup{name: name, files: files})
 		}
-		l, err := writeLayer(dir, name, files)
+	}
+	return out
+}
+
+// key is the layer's content key: a hex sha256 over the layer format, the work directory and
+// each file's path, mode, size and content digest. Two layers with one key have the same bytes.
+func (g layerGroup) key() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\nworkdir %s\n", layerFormat, WorkDir)
+	for _, f := range g.files {
+		fmt.Fprintf(h, "file %q %t %d %s\n", f.Path, f.Executable, f.Size, f.Digest)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Layers writes the model's layers, dependencies first and code last, each compressed into a
+// file under dir with its digests. Entries are sorted, owned by root, dated at the Unix epoch,
+// with modes 0644, 0755 for executables and directories, so the same inputs give the same
+// digests. Build streams its layers to the registry instead.
+func (in *Inputs) Layers(dir string) ([]NamedLayer, error) {
+	var out []NamedLayer
+	for _, g := range in.groups() {
+		f, err := os.CreateTemp(dir, "layer-"+g.name+"-*.tar.gz")
 		if err != nil {
-			return nil, fmt.Errorf("writing the %s layer: %w", name, err)
+			return nil, err
 		}
-		out = append(out, NamedLayer{Name: name, Layer: l, Files: len(files)})
+		d, err := writeLayer(f, g.files, nil)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("writing the %s layer: %w", g.name, err)
+		}
+		out = append(out, NamedLayer{Name: g.name, Files: len(g.files), Key: g.key(), Layer: &fileLayer{path: f.Name(), layerDigests: d}})
 	}
 	return out, nil
 }
 
-// writeLayer writes files as a gzipped tar under dir, computing the digests of the compressed
-// and uncompressed streams in the same pass. The tar (reading, verifying and hashing the
-// files) and the compression (with its digest and the file write) run side by side, a core
-// each.
-func writeLayer(dir, name string, files []File) (*fileLayer, error) {
-	f, err := os.CreateTemp(dir, "layer-"+name+"-*.tar.gz")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
+// layerDigests are what a registry and an image configuration know a layer by.
+type layerDigests struct {
+	Digest v1.Hash `json:"digest"`
+	DiffID v1.Hash `json:"diffID"`
+	Size   int64   `json:"size"`
+}
+
+// writeLayer writes files as a gzipped tar to w and returns its digests, computing the digests
+// of the compressed and uncompressed streams in the same pass. The tar (reading, verifying and
+// hashing the files) and the compression (with its digest and the write) run side by side, a
+// core each. read, when set, is told how many bytes of the files have been read, as they are.
+func writeLayer(w io.Writer, files []File, read func(n int64)) (layerDigests, error) {
 	compressed, uncompressed := sha256.New(), sha256.New()
-	counter := &countWriter{w: io.MultiWriter(f, compressed)}
+	counter := &countWriter{w: io.MultiWriter(w, compressed)}
 	if err := compressParallel(counter, func(w io.Writer) error {
 		// The uncompressed digest is taken in a goroutine of its own, beside the reading.
 		hr, hw := io.Pipe()
@@ -67,21 +109,17 @@ func writeLayer(dir, name string, files []File) (*fileLayer, error) {
 			defer close(hashed)
 			_, _ = io.Copy(uncompressed, hr)
 		}()
-		err := writeTar(io.MultiWriter(w, hw), strings.TrimPrefix(WorkDir, "/"), files, nil)
+		err := writeTar(io.MultiWriter(w, hw), strings.TrimPrefix(WorkDir, "/"), files, nil, read)
 		hw.CloseWithError(err)
 		<-hashed
 		return err
 	}); err != nil {
-		return nil, err
+		return layerDigests{}, err
 	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	return &fileLayer{
-		path:   f.Name(),
-		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(compressed.Sum(nil))},
-		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(uncompressed.Sum(nil))},
-		size:   counter.n,
+	return layerDigests{
+		Digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(compressed.Sum(nil))},
+		DiffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(uncompressed.Sum(nil))},
+		Size:   counter.n,
 	}, nil
 }
 
@@ -133,17 +171,91 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 // fileLayer is a compressed layer in a file whose digests are known.
 type fileLayer struct {
-	path           string
-	digest, diffID v1.Hash
-	size           int64
+	path string
+	layerDigests
 }
 
-func (l *fileLayer) Digest() (v1.Hash, error)             { return l.digest, nil }
-func (l *fileLayer) DiffID() (v1.Hash, error)             { return l.diffID, nil }
-func (l *fileLayer) Size() (int64, error)                 { return l.size, nil }
+func (l *fileLayer) Digest() (v1.Hash, error)             { return l.layerDigests.Digest, nil }
+func (l *fileLayer) DiffID() (v1.Hash, error)             { return l.layerDigests.DiffID, nil }
+func (l *fileLayer) Size() (int64, error)                 { return l.layerDigests.Size, nil }
 func (l *fileLayer) MediaType() (types.MediaType, error)  { return types.OCILayer, nil }
 func (l *fileLayer) Compressed() (io.ReadCloser, error)   { return os.Open(l.path) }
 func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return uncompress(l.path) }
+
+// streamLayer is a layer compressed as the upload reads it: its digests are known once the
+// stream has been read to its end, which go-containerregistry's remote.Write understands
+// (stream.ErrNotComputed until then, as for its own stream.Layer). It can be read once.
+type streamLayer struct {
+	files []File
+	read  func(n int64)
+
+	mu     sync.Mutex
+	opened bool
+	done   *layerDigests
+}
+
+func (l *streamLayer) digests() (layerDigests, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done == nil {
+		return layerDigests{}, stream.ErrNotComputed
+	}
+	return *l.done, nil
+}
+
+func (l *streamLayer) Digest() (v1.Hash, error)            { d, err := l.digests(); return d.Digest, err }
+func (l *streamLayer) DiffID() (v1.Hash, error)            { d, err := l.digests(); return d.DiffID, err }
+func (l *streamLayer) Size() (int64, error)                { d, err := l.digests(); return d.Size, err }
+func (l *streamLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+
+// Compressed starts writing the layer into a pipe. The digests are set before the reader sees
+// the end of the stream; closing the reader early stops the writing.
+func (l *streamLayer) Compressed() (io.ReadCloser, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.opened {
+		return nil, stream.ErrConsumed
+	}
+	l.opened = true
+	pr, pw := io.Pipe()
+	go func() {
+		d, err := writeLayer(pw, l.files, l.read)
+		if err == nil {
+			l.mu.Lock()
+			l.done = &d
+			l.mu.Unlock()
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr, nil
+}
+
+// Uncompressed is not offered: the layer exists only as the compressed stream being pushed.
+func (l *streamLayer) Uncompressed() (io.ReadCloser, error) {
+	return nil, errors.New("a streamed layer has no uncompressed form")
+}
+
+// knownLayer is a layer the registry already holds, known by its digests alone.
+type knownLayer struct {
+	layerDigests
+	// from says where the digests came from, for the error when the blob is gone.
+	from string
+}
+
+func (l *knownLayer) Digest() (v1.Hash, error)            { return l.layerDigests.Digest, nil }
+func (l *knownLayer) DiffID() (v1.Hash, error)            { return l.layerDigests.DiffID, nil }
+func (l *knownLayer) Size() (int64, error)                { return l.layerDigests.Size, nil }
+func (l *knownLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+
+// Compressed is only asked for when the registry lost the blob since it was seen.
+func (l *knownLayer) Compressed() (io.ReadCloser, error) {
+	return nil, fmt.Errorf("layer %s (%s) is no longer in the registry; build again with --force-build", l.layerDigests.Digest, l.from)
+}
+
+// Uncompressed is not offered: the layer is in the registry, not here.
+func (l *knownLayer) Uncompressed() (io.ReadCloser, error) {
+	return nil, fmt.Errorf("layer %s is in the registry only", l.layerDigests.Digest)
+}
 
 func uncompress(path string) (io.ReadCloser, error) {
 	f, err := os.Open(path)
@@ -166,6 +278,10 @@ type NamedLayer struct {
 	Name  string
 	Layer v1.Layer
 	Files int
+	// Key is the content key: equal keys, equal layers.
+	Key string
+	// Reused is true when the registry already held the layer and it was not sent.
+	Reused bool
 }
 
 // extra is a generated file added to an archive (the Dockerfile of a build context).
@@ -175,7 +291,8 @@ type extra struct {
 }
 
 // writeTar writes files under prefix (and extras at the root) as a reproducible tar to w.
-func writeTar(w io.Writer, prefix string, files []File, extras []extra) error {
+// read, when set, is told how many bytes of the files have been read, as they are.
+func writeTar(w io.Writer, prefix string, files []File, extras []extra, read func(n int64)) error {
 	tw := tar.NewWriter(w)
 	dirs := map[string]bool{}
 	var entries []string
@@ -210,7 +327,7 @@ func writeTar(w io.Writer, prefix string, files []File, extras []extra) error {
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
-		if err := copyFile(tw, f); err != nil {
+		if err := copyFile(tw, f, read); err != nil {
 			return err
 		}
 	}
@@ -219,14 +336,18 @@ func writeTar(w io.Writer, prefix string, files []File, extras []extra) error {
 
 // copyFile copies a file's content, failing when it changed since it was hashed (the
 // checksum would describe other content).
-func copyFile(w io.Writer, f File) error {
+func copyFile(w io.Writer, f File, read func(n int64)) error {
 	fh, err := os.Open(f.Source)
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(fh, f.Size))
+	var r io.Reader = io.LimitReader(fh, f.Size)
+	if read != nil {
+		r = &readCounter{r: r, read: read}
+	}
+	n, err := io.Copy(io.MultiWriter(w, h), r)
 	if err != nil {
 		return err
 	}
@@ -276,6 +397,20 @@ func (in *Inputs) Context(w io.Writer) error {
 		return writeTar(tw, "", in.Files, []extra{
 			{name: ".dockerignore", data: []byte(".dockerignore\n" + DockerfileName + "\n")},
 			{name: DockerfileName, data: []byte(in.Dockerfile())},
-		})
+		}, nil)
 	})
+}
+
+// readCounter reports the bytes read through it.
+type readCounter struct {
+	r    io.Reader
+	read func(n int64)
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.read(int64(n))
+	}
+	return n, err
 }

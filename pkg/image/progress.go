@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/term"
@@ -40,4 +41,37 @@ func ShowProgress(w io.Writer, printf func(format string, args ...any), updates 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// pushProgress turns the bytes of the model's files read into streamed layers into push
+// updates, one per percent, until it is closed; a nil channel gets none.
+type pushProgress struct {
+	mu     sync.Mutex
+	ch     chan<- v1.Update
+	total  int64
+	done   int64
+	sent   int64
+	closed bool
+}
+
+// read is told of n more bytes read.
+func (p *pushProgress) read(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += n
+	if p.ch == nil || p.closed || p.total == 0 || (p.done-p.sent)*100 < p.total && p.done < p.total {
+		return
+	}
+	p.sent = p.done
+	p.ch <- v1.Update{Total: p.total, Complete: p.done}
+}
+
+// close closes the channel; later reads are counted and not sent.
+func (p *pushProgress) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ch != nil && !p.closed {
+		close(p.ch)
+	}
+	p.closed = true
 }

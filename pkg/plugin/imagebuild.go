@@ -2,7 +2,11 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -117,7 +121,7 @@ func (b *imageBuild) run(ctx context.Context, ac *actionContext, revision string
 		defer close(done)
 		image.ShowProgress(b.deps.Streams.ErrOut, progress.Printf, updates)
 	}()
-	res, err := (&image.Local{Registry: b.settings.Registry, Options: image.Options{Force: b.flags.Force, Progress: updates}}).Build(ctx, in, target)
+	res, err := (&image.Local{Registry: b.settings.Registry, Options: image.Options{Force: b.flags.Force, Progress: updates, LayerCache: layerCacheDir()}}).Build(ctx, in, target)
 	<-done
 	if err != nil {
 		if ctx.Err() != nil {
@@ -128,9 +132,34 @@ func (b *imageBuild) run(ctx context.Context, ac *actionContext, revision string
 	if res.Skipped {
 		progress.Printf("%s is up to date: the registry has it with checksum %.12s (%d requests, nothing pushed)", target, res.Checksum, res.Requests)
 	} else {
-		progress.Printf("pushed %s: %s sent in %d requests", res.Pinned, image.HumanBytes(res.BytesSent), res.Requests)
+		progress.Printf("pushed %s: %s sent in %d requests%s", res.Pinned, image.HumanBytes(res.BytesSent), res.Requests, reusedLayers(res.Layers))
 	}
 	return res, nil
+}
+
+// reusedLayers says which layers the registry already held, "" when none.
+func reusedLayers(layers []image.NamedLayer) string {
+	var names []string
+	for _, l := range layers {
+		if l.Reused {
+			names = append(names, l.Name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (the registry had the %s layer)", strings.Join(names, " and "))
+}
+
+// layerCacheDir is where the local builder remembers the layers it pushed:
+// $XDG_CACHE_HOME/kubectl-kaptain (~/.cache/kubectl-kaptain), none when there is no cache
+// directory.
+func layerCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "kubectl-kaptain")
 }
 
 // cluster returns the cluster builder: the build context goes to S3, the executor runs in a
