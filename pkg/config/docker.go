@@ -131,23 +131,24 @@ func DockerConfigJSON(kc authn.Keychain, registry name.Registry) ([]byte, error)
 
 // RegistryCAs returns the system's CAs plus those in the PEM file at path. An empty path means
 // the default file, whose absence is fine; a path that was given must exist. It returns the
-// file it read ("" for none) and its PEM bytes.
+// file it read ("" for none) and its PEM bytes. Without a file the pool is nil, which TLS reads
+// as the system's CAs, loaded only when a TLS connection needs them (parsing them takes 20 ms).
 func RegistryCAs(path string) (pool *x509.CertPool, used string, pem []byte, err error) {
 	explicit := path != ""
 	if !explicit {
 		path = DefaultRegistryCA()
 	}
 	path = expandHome(path)
-	pool, err = x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
-		return pool, "", nil, nil
+		return nil, "", nil, nil
 	}
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("reading registry certificate %s: %w", path, err)
+	}
+	pool, err = x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(data) {
 		return nil, "", nil, fmt.Errorf("registry certificate %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path)
