@@ -456,3 +456,30 @@ func TestLayerCacheKeepsTheNewest(t *testing.T) {
 		t.Fatal("a broken cache file is not an empty cache")
 	}
 }
+
+func TestBuildRefusesAFileChangedAfterHashing(t *testing.T) {
+	host, r := testRegistry(t)
+	dir := t.TempDir()
+	in := collect(t, writeModel(t, dir, sampleFiles, "utils.py", "data"))
+	// Same size, other bytes, a later time: the checksum no longer describes the file.
+	p := filepath.Join(dir, "trainer.py")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, bytes.ToUpper(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Second)
+	if err := os.Chtimes(p, later, later); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Build(context.Background(), in, host+"/kaptain/mnist:1", Options{Force: true})
+	if err == nil || !strings.Contains(err.Error(), "trainer.py changed while the image was built") {
+		t.Fatalf("err = %v, want the changed file named", err)
+	}
+	ref, _ := name.ParseReference(host + "/kaptain/mnist:1")
+	if _, err := remote.Head(ref, remote.WithTransport(r.newMeter())); err == nil {
+		t.Fatal("the tag was written")
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 )
@@ -56,9 +57,11 @@ type File struct {
 	Layer string
 	// Executable is true when any execute bit is set; it is the only mode bit kept.
 	Executable bool
-	// Size and Digest (hex sha256) describe the content.
-	Size   int64
-	Digest string
+	// Size and Digest (hex sha256) describe the content, ModTime when it was hashed: a later
+	// read that finds another size or time knows the file changed.
+	Size    int64
+	ModTime time.Time
+	Digest  string
 }
 
 // Inputs is everything that shapes a model image.
@@ -191,13 +194,36 @@ func hashFile(p, rel string, info fs.FileInfo) (File, error) {
 		return File{}, err
 	}
 	defer fh.Close()
+	before, err := fh.Stat()
+	if err != nil {
+		return File{}, err
+	}
 	h := sha256.New()
 	n, err := io.Copy(h, fh)
 	if err != nil {
 		return File{}, err
 	}
-	return File{Path: rel, Source: p, Executable: info.Mode()&0o111 != 0, Size: n, Digest: hex.EncodeToString(h.Sum(nil))}, nil
+	if err := unchanged(fh, n, before.ModTime()); err != nil {
+		return File{}, err
+	}
+	return File{Path: rel, Source: p, Executable: info.Mode()&0o111 != 0, Size: n, ModTime: before.ModTime(), Digest: hex.EncodeToString(h.Sum(nil))}, nil
 }
+
+// unchanged checks that an open file, read to its end in n bytes, still has that size and the
+// modification time it had when it was first opened: a write in between changes one of them.
+func unchanged(fh *os.File, n int64, modTime time.Time) error {
+	after, err := fh.Stat()
+	if err != nil {
+		return err
+	}
+	if after.Size() != n || !after.ModTime().Equal(modTime) {
+		return errChanged
+	}
+	return nil
+}
+
+// errChanged is a file written to while it was read.
+var errChanged = errors.New("changed while it was read")
 
 // Checksum is the content checksum of the image: a hex sha256 over the base image reference
 // and platform, framework and version, model id and version, the layout settings and every file's path,
