@@ -107,10 +107,24 @@ type countingTransport struct {
 
 func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.requests.Add(1)
-	if req.ContentLength > 0 {
-		c.bytes.Add(req.ContentLength)
+	if req.Body != nil && req.Body != http.NoBody {
+		// Streamed layers have no Content-Length: count the bytes as they are sent.
+		req = req.Clone(req.Context())
+		req.Body = &countedBody{ReadCloser: req.Body, n: &c.bytes}
 	}
 	return c.next.RoundTrip(req)
+}
+
+// countedBody adds the bytes read from a request body to n.
+type countedBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	k, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(k))
+	return k, err
 }
 
 func (c *countingTransport) reset() { c.requests.Store(0); c.bytes.Store(0) }
