@@ -169,6 +169,8 @@ func MissingOperatorHint(gvk schema.GroupVersionKind) string {
 		return "install Katib (kubeflow/katib) in the cluster"
 	case gvk.Group == "kubeflow.org":
 		return "install the Kubeflow Training Operator (kubeflow/training-operator) in the cluster"
+	case gvk.Group == "trainer.kubeflow.org":
+		return "install Kubeflow Trainer v2 (kubeflow/trainer) in the cluster"
 	case gvk.Group == "serving.kserve.io" || gvk.Group == "serving.kubeflow.org":
 		return "install KServe (kserve/kserve) in the cluster"
 	}

@@ -52,10 +52,11 @@ type Kind struct {
 // Kinds is the table of managed kinds, the one place every command learns them from.
 func Kinds() []Kind {
 	training := func(o *unstructured.Unstructured) bool { return workload.StateOf(o).Finished() }
-	jobPods := func(o *unstructured.Unstructured) string { return workload.LabelJobName + "=" + o.GetName() }
+	jobPods := func(o *unstructured.Unstructured) string { return workload.PodSelector(o.GetKind(), o.GetName()) }
 	return []Kind{
 		{Jobs, schema.FromAPIVersionAndKind(workload.KubeflowGroupVersion, workload.KindTFJob), "tensorflow", training, jobPods},
 		{Jobs, schema.FromAPIVersionAndKind(workload.KubeflowGroupVersion, workload.KindPyTorchJob), "pytorch", training, jobPods},
+		{Jobs, schema.FromAPIVersionAndKind(workload.TrainerGroupVersion, workload.KindTrainJob), workload.TrainerNode, training, jobPods},
 		{Experiments, schema.FromAPIVersionAndKind(workload.KatibGroupVersion, workload.KindExperiment), "",
 			func(o *unstructured.Unstructured) bool { return workload.ExperimentStateOf(o).Finished() }, nil},
 		{InferenceServices, schema.FromAPIVersionAndKind(workload.KServeGroupVersion, workload.KindInferenceService), "",
@@ -70,7 +71,7 @@ func Kinds() []Kind {
 
 // aliases maps what users type to a group.
 var aliases = map[string]string{
-	"jobs": Jobs, "job": Jobs, "tfjobs": Jobs, "tfjob": Jobs, "pytorchjobs": Jobs, "pytorchjob": Jobs,
+	"jobs": Jobs, "job": Jobs, "tfjobs": Jobs, "tfjob": Jobs, "pytorchjobs": Jobs, "pytorchjob": Jobs, "trainjobs": Jobs, "trainjob": Jobs,
 	"experiments": Experiments, "experiment": Experiments,
 	"inferenceservices": InferenceServices, "inferenceservice": InferenceServices, "isvc": InferenceServices, "isvcs": InferenceServices,
 	"builds": Builds, "build": Builds,
@@ -221,7 +222,11 @@ func (inv *Inventory) FindOne(ctx context.Context, served []Served, name string)
 	case len(found) == 0:
 		return Object{}, sdkerr.New(sdkerr.Unknown, "no %s named %s in namespace %s", Names(kinds), name, inv.Namespace)
 	case len(found) > 1:
-		return Object{}, sdkerr.New(sdkerr.Usage, "%s exists as %s; say which with --kind", name, Names(kinds))
+		foundKinds := make([]Kind, len(found))
+		for i, o := range found {
+			foundKinds[i] = o.Kind
+		}
+		return Object{}, sdkerr.New(sdkerr.Usage, "%s exists as %s; say which with --kind", name, Names(foundKinds))
 	case !model.IsManaged(found[0].Obj.GetLabels()):
 		return Object{}, sdkerr.New(sdkerr.Unknown, "%s %s was not made by kubectl kaptain; delete it with kubectl if you mean to", strings.ToLower(found[0].GVK.Kind), name)
 	}

@@ -25,6 +25,7 @@ var (
 	pyTorchJobs = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "pytorchjobs"}
 	isvcs       = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
 	batchJobs   = schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}
+	trainJobs   = schema.GroupVersionResource{Group: "trainer.kubeflow.org", Version: "v1alpha1", Resource: "trainjobs"}
 )
 
 // obj is an object of apiVersion/kind; managed ones carry kubectl kaptain's label; a
@@ -45,7 +46,7 @@ func obj(apiVersion, kind, name string, managed bool, phase string) *unstructure
 // newInventory is a fake cluster serving every managed kind but Katib's Experiment.
 func newInventory(objs ...runtime.Object) *Inventory {
 	listKinds := map[schema.GroupVersionResource]string{
-		tfJobs: "TFJobList", pyTorchJobs: "PyTorchJobList", isvcs: "InferenceServiceList", batchJobs: "JobList",
+		tfJobs: "TFJobList", pyTorchJobs: "PyTorchJobList", trainJobs: "TrainJobList", isvcs: "InferenceServiceList", batchJobs: "JobList",
 		Secrets: "SecretList", ServiceAccounts: "ServiceAccountList",
 	}
 	mapper := meta.NewDefaultRESTMapper(nil)
@@ -66,8 +67,8 @@ func newInventory(objs ...runtime.Object) *Inventory {
 
 func TestKindsOf(t *testing.T) {
 	for group, want := range map[string]string{
-		"jobs": "tfjob, pytorchjob", "tfjob": "tfjob, pytorchjob", "isvc": "inferenceservice",
-		"experiment": "experiment", "builds": "job", "all": "tfjob, pytorchjob, experiment, inferenceservice, job",
+		"jobs": "tfjob, pytorchjob, trainjob", "tfjob": "tfjob, pytorchjob, trainjob", "isvc": "inferenceservice",
+		"experiment": "experiment", "builds": "job", "all": "tfjob, pytorchjob, trainjob, experiment, inferenceservice, job",
 	} {
 		kinds, err := KindsOf(group)
 		if err != nil || Names(kinds) != want {
@@ -114,7 +115,7 @@ func TestFindOne(t *testing.T) {
 		t.Errorf("FindOne(mine) = %v, %v", o, err)
 	}
 	for name, want := range map[string]string{
-		"missing": "no tfjob, pytorchjob named missing in namespace team-a",
+		"missing": "no tfjob, pytorchjob, trainjob named missing in namespace team-a",
 		"theirs":  "tfjob theirs was not made by kubectl kaptain",
 		"both":    "both exists as tfjob, pytorchjob; say which with --kind",
 	} {

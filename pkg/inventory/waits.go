@@ -31,7 +31,7 @@ func TrainingWait(gvk schema.GroupVersionKind, name string, timeout time.Duratio
 			return state
 		},
 		Pods: &run.Pods{
-			Selector: workload.LabelJobName + "=" + name, Problem: workload.PodProblem,
+			Selector: workload.PodSelector(gvk.Kind, name), Problem: workload.PodProblem,
 			Name:      func(p *corev1.Pod) string { return "replica " + workload.ReplicaName(p) },
 			LogPrefix: workload.ReplicaName, FailureLines: 20,
 		},

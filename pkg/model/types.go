@@ -45,6 +45,7 @@ type Spec struct {
 	BaseImage        string            `json:"baseImage"`
 	Labels           map[string]string `json:"labels,omitempty"`
 	Serving          Serving           `json:"serving,omitempty"`
+	Training         Training          `json:"training,omitempty"`
 	Hyperparameters  map[string]any    `json:"hyperparameters,omitempty"`
 	Tune             Tune              `json:"tune,omitempty"`
 	Config           Config            `json:"config,omitempty"`
@@ -65,6 +66,28 @@ type Tune struct {
 	Algorithm         string            `json:"algorithm,omitempty"`
 	AlgorithmSettings map[string]string `json:"algorithmSettings,omitempty"`
 }
+
+// Training says how 'kubectl kaptain train' and tune's trials run; flags override it.
+type Training struct {
+	// API is the training API: TrainingAPIV1 (the Training Operator's TFJob and PyTorchJob)
+	// or TrainingAPIV2 (Kubeflow Trainer's TrainJob); empty chooses by what the cluster serves.
+	API string `json:"api,omitempty"`
+	// Runtime names the ClusterTrainingRuntime (or trainingruntime/NAME, a TrainingRuntime of
+	// the namespace) a TrainJob runs on; DefaultTrainingRuntime when empty.
+	Runtime string `json:"runtime,omitempty"`
+	// Queue is the Kueue LocalQueue the jobs are submitted to; none when empty.
+	Queue string `json:"queue,omitempty"`
+}
+
+// Training APIs.
+const (
+	TrainingAPIV1 = "v1"
+	TrainingAPIV2 = "v2"
+)
+
+// DefaultTrainingRuntime is the ClusterTrainingRuntime a pytorch TrainJob runs on, the one
+// Kubeflow Trainer installs for PyTorch.
+const DefaultTrainingRuntime = "torch-distributed"
 
 // Serving is the SDK's serving_config: settings for the model server.
 type Serving struct {

@@ -114,7 +114,73 @@ func (m *Model) Validate() error {
 	if err := m.validateServing(); err != nil {
 		return err
 	}
+	if err := m.validateTraining(); err != nil {
+		return err
+	}
 	return m.validateConfig()
+}
+
+func (m *Model) validateTraining() error {
+	t := m.Spec.Training
+	if err := ValidateTrainingAPI(t.API); err != nil {
+		return m.invalid("spec.training.api", "%v", err)
+	}
+	if t.Runtime != "" {
+		if _, _, err := ParseRuntime(t.Runtime); err != nil {
+			return m.invalid("spec.training.runtime", "%v", err)
+		}
+	}
+	if t.Queue != "" {
+		if err := ValidateQueue(t.Queue); err != nil {
+			return m.invalid("spec.training.queue", "%v", err)
+		}
+	}
+	return nil
+}
+
+// ValidateQueue checks a Kueue LocalQueue name, which is also a label value.
+func ValidateQueue(q string) error {
+	errs := validation.IsDNS1123Subdomain(q)
+	errs = append(errs, validation.IsValidLabelValue(q)...)
+	if len(errs) > 0 {
+		return fmt.Errorf("%q is not a LocalQueue name: %s", q, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// ValidateTrainingAPI checks a training API name: v1, v2, or empty for the cluster's choice.
+func ValidateTrainingAPI(api string) error {
+	if api != "" && api != TrainingAPIV1 && api != TrainingAPIV2 {
+		return fmt.Errorf("%q is not a training API; use v1 (TFJob, PyTorchJob) or v2 (TrainJob)", api)
+	}
+	return nil
+}
+
+// Runtime kinds a TrainJob's runtimeRef names.
+const (
+	KindClusterTrainingRuntime = "ClusterTrainingRuntime"
+	KindTrainingRuntime        = "TrainingRuntime"
+)
+
+// ParseRuntime reads a runtime reference: NAME is a ClusterTrainingRuntime,
+// trainingruntime/NAME a TrainingRuntime in the job's namespace (clustertrainingruntime/NAME
+// is also accepted).
+func ParseRuntime(s string) (kind, name string, err error) {
+	kind, name = KindClusterTrainingRuntime, s
+	if prefix, rest, ok := strings.Cut(s, "/"); ok {
+		switch strings.ToLower(prefix) {
+		case "trainingruntime", "trainingruntimes":
+			kind = KindTrainingRuntime
+		case "clustertrainingruntime", "clustertrainingruntimes":
+		default:
+			return "", "", fmt.Errorf("%q: the kind before / must be trainingruntime or clustertrainingruntime", s)
+		}
+		name = rest
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return "", "", fmt.Errorf("%q is not a runtime name: %s", s, strings.Join(errs, "; "))
+	}
+	return kind, name, nil
 }
 
 func (m *Model) validateServing() error {

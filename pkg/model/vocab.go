@@ -21,6 +21,9 @@ const (
 	// rollback needs: the model now deployed and the one before the canary.
 	AnnotationModelURI         = "kaptain.dev/model-uri"
 	AnnotationPreviousModelURI = "kaptain.dev/previous-model-uri"
+	// AnnotationTTLSecondsAfterFinished keeps, on a TrainJob (which has no TTL of its own),
+	// how long it may stay once finished; 'kubectl kaptain clean' removes it after that.
+	AnnotationTTLSecondsAfterFinished = "kaptain.dev/ttl-seconds-after-finished"
 )
 
 // ManagedSelector is the label selector of everything kubectl kaptain manages.
@@ -49,6 +52,21 @@ func ShortRevision(r string) string {
 // the revision's first six characters, e.g. "mnist-train-7b93c1".
 func (m *Model) JobName(action, revision string) string {
 	return fmt.Sprintf("%s-%s-%s", m.KubeName(), action, ShortRevision(revision))
+}
+
+// JobNameWithin is JobName cut to at most max characters, by shortening the model's part:
+// some kinds allow less than a DNS label (a TrainJob's pod names add to its own).
+func (m *Model) JobNameWithin(action, revision string, max int) string {
+	name := m.JobName(action, revision)
+	if len(name) <= max {
+		return name
+	}
+	suffix := fmt.Sprintf("-%s-%s", action, ShortRevision(revision))
+	base := m.KubeName()
+	if keep := max - len(suffix); keep > 0 && keep < len(base) {
+		base = strings.TrimRight(base[:keep], "-")
+	}
+	return base + suffix
 }
 
 // Labels are the labels of everything an action makes for the model: managed-by, model,

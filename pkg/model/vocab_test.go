@@ -1,6 +1,7 @@
 package model
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -58,5 +59,38 @@ func TestScaffoldLoads(t *testing.T) {
 	}
 	if m.Spec.ID != "dev/mnist" || m.Spec.Framework != "pytorch" || m.Spec.Config.ModelStorageURI != DefaultModelStorageURI {
 		t.Errorf("scaffold loads as %+v", m.Spec)
+	}
+}
+
+func TestJobNameWithin(t *testing.T) {
+	m := &Model{Spec: Spec{ID: "a-very-long-model-identifier-that-goes-on-and-on"}}
+	full := m.JobName(ActionTrain, "7b93c1aa-0000")
+	if got := m.JobNameWithin(ActionTrain, "7b93c1aa-0000", 63); got != full {
+		t.Errorf("within 63: %q, want %q", got, full)
+	}
+	got := m.JobNameWithin(ActionTrain, "7b93c1aa-0000", 40)
+	if len(got) > 40 || !strings.HasSuffix(got, "-train-7b93c1") || !strings.HasPrefix(got, "a-very-long") || strings.Contains(got, "--") {
+		t.Errorf("within 40: %q (%d characters)", got, len(got))
+	}
+}
+
+func TestParseRuntime(t *testing.T) {
+	for in, want := range map[string]string{
+		"torch-distributed":                "ClusterTrainingRuntime/torch-distributed",
+		"trainingruntime/my-tf":            "TrainingRuntime/my-tf",
+		"TrainingRuntimes/my-tf":           "TrainingRuntime/my-tf",
+		"clustertrainingruntime/deepspeed": "ClusterTrainingRuntime/deepspeed",
+		"job/x":                            "error",
+		"Bad_Name":                         "error",
+		"trainingruntime/":                 "error",
+	} {
+		kind, name, err := ParseRuntime(in)
+		got := kind + "/" + name
+		if err != nil {
+			got = "error"
+		}
+		if got != want {
+			t.Errorf("ParseRuntime(%q) = %s (%v), want %s", in, got, err, want)
+		}
 	}
 }

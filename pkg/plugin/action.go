@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -90,6 +92,16 @@ func (f *ActionFlags) complete(factory cmdutil.Factory, cmd *cobra.Command, d *D
 		return nil, sdkerr.Wrap(sdkerr.Usage, err, "--output")
 	}
 	return ac, nil
+}
+
+// retargetPatches points the JSON 6902 patches read for the workload kind from at kind to,
+// once the training API is chosen.
+func (ac *actionContext) retargetPatches(from, to string) {
+	for i := range ac.patches {
+		if ac.patches[i].Type == render.JSON6902 && ac.patches[i].TargetKind == from {
+			ac.patches[i].TargetKind = to
+		}
+	}
 }
 
 // loadModel reads the model file named by -f.
@@ -242,6 +254,15 @@ func (ac *actionContext) storageSecret(ctx context.Context, m *model.Model, name
 		return nil, err
 	}
 	return workload.Secret(name, data)
+}
+
+// secretKeys are the keys of a Secret's data, none for a nil Secret.
+func secretKeys(secret *unstructured.Unstructured) []string {
+	if secret == nil {
+		return nil
+	}
+	data, _, _ := unstructured.NestedMap(secret.Object, "data")
+	return slices.Sorted(maps.Keys(data))
 }
 
 // s3SecretData returns the S3 credentials for a Secret, or nil (with a warning naming who goes

@@ -65,6 +65,10 @@ func newHarness(t *testing.T) *harness {
 	if err := os.WriteFile(filepath.Join(h.dir, "no-requirements.yaml"), []byte(noReqs), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	pytorch := strings.ReplaceAll(noReqs, "framework: tensorflow", "framework: pytorch")
+	if err := os.WriteFile(filepath.Join(h.dir, "pytorch.yaml"), []byte(pytorch), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	sklearn := strings.ReplaceAll(string(data), "framework: tensorflow", "framework: sklearn")
 	if err := os.WriteFile(filepath.Join(h.dir, "sklearn.yaml"), []byte(sklearn), 0o644); err != nil {
 		t.Fatal(err)
@@ -108,6 +112,13 @@ func TestCommandsRefuseBadInput(t *testing.T) {
 		{"train missing patch", []string{"train", "--dry-run=client", "--patch", "nope.yaml"}, sdkerr.Usage, "--patch"},
 		{"train untrainable framework", []string{"train", "--dry-run=client", "-f", "sklearn.yaml"}, sdkerr.ModelValidation, "cannot be trained"},
 		{"train bad dry run", []string{"train", "--dry-run=maybe"}, sdkerr.Usage, "--dry-run"},
+		{"train bad training api", []string{"train", "--dry-run=client", "--training-api", "v3"}, sdkerr.Usage, `--training-api "v3" is not a training API; use v1 (TFJob, PyTorchJob) or v2 (TrainJob)`},
+		{"train bad runtime", []string{"train", "--dry-run=client", "--training-api", "v2", "--runtime", "job/x"}, sdkerr.Usage, "--runtime \"job/x\": the kind before / must be"},
+		{"train runtime on v1", []string{"train", "--dry-run=client", "--training-api", "v1", "--runtime", "x"}, sdkerr.Usage, "it needs --training-api v2"},
+		{"train tensorflow on trainer v2", []string{"train", "--dry-run=client", "--training-api", "v2"}, sdkerr.Usage, "Kubeflow Trainer v2 has no TensorFlow runtime"},
+		{"train bad queue", []string{"train", "--dry-run=client", "--queue", "Team A"}, sdkerr.Usage, `--queue "Team A" is not a LocalQueue name`},
+		{"train backoff on a trainjob", []string{"train", "--dry-run=client", "-f", "pytorch.yaml", "--training-api", "v2", "--backoff-limit", "1"}, sdkerr.Usage, "a TrainJob has none"},
+		{"tune tensorflow on trainer v2", []string{"tune", "--dry-run=client", "--objective", "accuracy", "--param", "lr=double:0.1:0.2", "--training-api", "v2"}, sdkerr.Usage, "Kubeflow Trainer v2 has no TensorFlow runtime"},
 		{"train bad output", []string{"train", "--dry-run=client", "-o", "xml"}, sdkerr.Usage, "--output"},
 		{"tune no objective", []string{"tune", "--dry-run=client", "--param", "lr=double:0.1:0.2"}, sdkerr.Usage, "tune needs --objective"},
 		{"tune objective type", []string{"tune", "--dry-run=client", "--objective", "acc", "--objective-type", "best", "--param", "lr=double:0.1:0.2"}, sdkerr.Usage, "--objective-type"},
@@ -176,6 +187,12 @@ func TestCommandsCompleteOffline(t *testing.T) {
 	}{
 		{"train", []string{"train", "--dry-run=client", "-o", "name"}, []string{"tfjob.kubeflow.org/"}},
 		{"train names", []string{"train", "--dry-run=client"}, []string{" created (dry run)"}},
+		{"train trainjob", []string{"train", "--dry-run=client", "-f", "pytorch.yaml", "--training-api", "v2", "--queue", "team-a", "-o", "yaml"},
+			[]string{"kind: TrainJob", "kueue.x-k8s.io/queue-name: team-a", "runtimeRef:\n    name: torch-distributed", "command:\n    - torchrun\n    - trainer.py"}},
+		{"tune trainjob trials", []string{"tune", "--dry-run=client", "-f", "pytorch.yaml", "--training-api", "v2", "--objective", "accuracy", "--param", "lr=double:0.1:0.2", "-o", "yaml"},
+			[]string{"kind: Experiment", "primaryContainerName: node", `successCondition: status.conditions.#(type=="Complete")#|#(status=="True")#`, "kind: TrainJob"}},
+		{"train tensorflow on a runtime of its own", []string{"train", "--dry-run=client", "--training-api", "v2", "--runtime", "trainingruntime/my-tf", "-o", "yaml"},
+			[]string{"kind: TrainJob", "kind: TrainingRuntime\n    name: my-tf"}},
 		{"tune", []string{"tune", "--dry-run=client", "--objective", "accuracy", "--param", "lr=double:0.1:0.2", "-o", "name"}, []string{"experiment.kubeflow.org/"}},
 		{"build", []string{"build", "--dry-run=client", "-o", "name"}, []string{"secret/", "job.batch/"}},
 		{"deploy", []string{"deploy", "--dry-run=client", "--model-uri", "s3://kaptain/m/1", "-o", "name"}, []string{"inferenceservice.serving.kserve.io/"}},

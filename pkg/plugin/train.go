@@ -37,7 +37,7 @@ type TrainOptions struct {
 	Timeout                     time.Duration
 	Wait                        bool
 	Verbose                     bool
-	ttlSet                      bool
+	ttlSet, backoffSet          bool
 	forceCleanupSet, verboseSet bool
 
 	// Filled by Complete.
@@ -127,11 +127,8 @@ func (o *TrainOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []strin
 	if o.verbose, err = o.deps.Env.Bool(flagValue(o.verboseSet, o.Verbose), config.EnvVerbose, false); err != nil {
 		return err
 	}
-	kind := workload.KindTFJob
-	if m.Spec.Framework == "pytorch" {
-		kind = workload.KindPyTorchJob
-	}
-	if o.action, err = o.Action.complete(f, cmd, o.deps, kind); err != nil {
+	o.backoffSet = fs.Changed("backoff-limit")
+	if o.action, err = o.Action.complete(f, cmd, o.deps, o.JobFlags.patchKind()); err != nil {
 		return err
 	}
 	o.revision = o.deps.NewRevision()
@@ -156,6 +153,9 @@ func (o *TrainOptions) Validate() error {
 	if o.ttlSet && o.TTLSecondsAfterFinished < 0 {
 		return sdkerr.New(sdkerr.Usage, "--ttl-seconds-after-finished must be 0 or more, got %d", o.TTLSecondsAfterFinished)
 	}
+	if o.backoffSet && o.api == model.TrainingAPIV2 {
+		return errBackoffOnTrainJob
+	}
 	for _, k := range slices.Sorted(maps.Keys(o.args)) {
 		if _, clash := o.params[k]; clash {
 			return sdkerr.New(sdkerr.Usage, "--arg %s is also a hyperparameter; pass it once, with -p", k)
@@ -163,6 +163,9 @@ func (o *TrainOptions) Validate() error {
 	}
 	return nil
 }
+
+// errBackoffOnTrainJob refuses --backoff-limit for a TrainJob, which has no such field.
+var errBackoffOnTrainJob = sdkerr.New(sdkerr.Usage, "--backoff-limit sets the Training Operator's runPolicy.backoffLimit (v1); a TrainJob has none: its runtime's JobSet failurePolicy says how often it restarts")
 
 // Run renders the job (and a Secret with S3 credentials when there are any), prints or
 // applies it, and waits for it to finish.
@@ -174,7 +177,17 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		v := int32(min(*o.ttl, 1<<31-1))
 		ttl = &v
 	}
+	target, err := o.JobFlags.target(ctx, ac, m)
+	if err != nil {
+		return err
+	}
+	if o.backoffSet && target.api == model.TrainingAPIV2 {
+		return errBackoffOnTrainJob
+	}
 	name := m.JobName(model.ActionTrain, o.revision)
+	if target.api == model.TrainingAPIV2 {
+		name = m.JobNameWithin(model.ActionTrain, o.revision, workload.MaxTrainJobName(o.Workers))
+	}
 	var objs []*unstructured.Unstructured
 	secretName := ""
 	secret, err := ac.storageSecret(ctx, m, name+"-storage")
@@ -189,7 +202,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	job, err := workload.TrainingJob(m, workload.Train{
+	job, err := target.job(m, workload.Train{
 		Name:                    name,
 		Image:                   image,
 		Revision:                o.revision,
@@ -200,6 +213,8 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		TTLSecondsAfterFinished: ttl,
 		BackoffLimit:            ptr.To(int32(min(o.BackoffLimit, 1<<31-1))),
 		StorageSecret:           secretName,
+		StorageKeys:             secretKeys(secret),
+		Queue:                   o.queue,
 	})
 	if err != nil {
 		return sdkerr.Wrap(sdkerr.ModelValidation, err, "")
@@ -218,8 +233,12 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		if o.verbose {
 			a.Wait.Pods.Logs = o.deps.Streams.ErrOut
 		}
-		if o.forceCleanup {
+		switch {
+		case o.forceCleanup:
 			a.Remove = run.Removal{When: run.WhenFinished, Reason: "--force-cleanup"}
+		case target.api == model.TrainingAPIV2 && ttl != nil && *ttl == 0:
+			// A TrainJob has no TTL: a waiting train honours 0 itself, clean honours the rest.
+			a.Remove = run.Removal{When: run.WhenFinished, Reason: "--ttl-seconds-after-finished=0"}
 		}
 		a.Record = func(out *run.Outcome) *track.Action {
 			if !out.Waited || out.TimedOut { // a job that timed out keeps running

@@ -199,6 +199,16 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		return err
 	}
 	o.tune.Train.Image = image
+	target, err := o.JobFlags.target(ctx, ac, m)
+	if err != nil {
+		return err
+	}
+	if target.api == model.TrainingAPIV2 {
+		o.tune.Runtime = &target.runtime
+		// Katib names each trial <experiment>-<8 characters>; the TrainJob's pods add theirs.
+		o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxTrainJobName(o.Workers)-len("-12345678"))
+	}
+	o.tune.Train.Queue = o.queue
 	secret, err := ac.storageSecret(ctx, m, o.tune.Name+"-storage")
 	if err != nil {
 		return err
@@ -206,7 +216,7 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 	var objs []*unstructured.Unstructured
 	if secret != nil {
 		objs = append(objs, secret)
-		o.tune.Train.StorageSecret = secret.GetName()
+		o.tune.Train.StorageSecret, o.tune.Train.StorageKeys = secret.GetName(), secretKeys(secret)
 	}
 	exp, err := workload.Experiment(m, o.tune)
 	if err != nil {

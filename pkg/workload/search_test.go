@@ -104,30 +104,36 @@ func TestExperimentGolden(t *testing.T) {
 		name      string
 		framework string
 		search    Search
+		runtime   *Runtime
 	}{
 		{"experiment-random-all-domains", "tensorflow", Search{Algorithm: "random", Trials: 12, ParallelTrials: 3, FailedTrials: 2,
-			Params: mustParams(t, "lr=double:0.001:0.1", "layers=int:1:5:1", "momentum=discrete:0.5,0.9,0.99", "optimizer=categorical:sgd,adam")}},
+			Params: mustParams(t, "lr=double:0.001:0.1", "layers=int:1:5:1", "momentum=discrete:0.5,0.9,0.99", "optimizer=categorical:sgd,adam")}, nil},
 		{"experiment-grid", "pytorch", Search{Algorithm: "grid", Trials: 6, ParallelTrials: 2, FailedTrials: 1,
-			Params: mustParams(t, "lr=double:0.01:0.03:0.01", "optimizer=categorical:sgd,adam")}},
+			Params: mustParams(t, "lr=double:0.01:0.03:0.01", "optimizer=categorical:sgd,adam")}, nil},
 		{"experiment-hyperband", "tensorflow", Search{Algorithm: "hyperband", AlgorithmSettings: map[string]string{"resource_name": "epochs", "r_l": "9", "eta": "3"}, Trials: 16, ParallelTrials: 2, FailedTrials: 4,
-			Params: mustParams(t, "lr=double:0.001:0.1", "epochs=int:1:9")}},
+			Params: mustParams(t, "lr=double:0.001:0.1", "epochs=int:1:9")}, nil},
 		{"experiment-bayesianoptimization", "tensorflow", Search{Algorithm: "bayesianoptimization", AlgorithmSettings: map[string]string{"base_estimator": "GP", "n_initial_points": "5"}, Trials: 16, ParallelTrials: 2, FailedTrials: 4,
-			Params: mustParams(t, "lr=double:0.001:0.1", "momentum=discrete:0.5,0.9")}},
+			Params: mustParams(t, "lr=double:0.001:0.1", "momentum=discrete:0.5,0.9")}, nil},
 		{"experiment-tpe", "pytorch", Search{Algorithm: "tpe", AlgorithmSettings: map[string]string{"n_startup_trials": "5"}, Trials: 16, ParallelTrials: 2, FailedTrials: 4,
-			Params: mustParams(t, "lr=double:0.001:0.1", "optimizer=categorical:sgd,adam")}},
+			Params: mustParams(t, "lr=double:0.001:0.1", "optimizer=categorical:sgd,adam")}, nil},
 		{"experiment-multivariate-tpe", "pytorch", Search{Algorithm: "multivariate-tpe", Trials: 16, ParallelTrials: 2, FailedTrials: 4,
-			Params: mustParams(t, "lr=double:0.001:0.1", "layers=int:1:4")}},
+			Params: mustParams(t, "lr=double:0.001:0.1", "layers=int:1:4")}, nil},
 		{"experiment-cmaes", "tensorflow", Search{Algorithm: "cmaes", AlgorithmSettings: map[string]string{"sigma": "0.5"}, Trials: 16, ParallelTrials: 2, FailedTrials: 4,
-			Params: mustParams(t, "lr=double:0.001:0.1", "layers=int:1:4")}},
+			Params: mustParams(t, "lr=double:0.001:0.1", "layers=int:1:4")}, nil},
 		{"experiment-sobol", "tensorflow", Search{Algorithm: "sobol", Trials: 16, ParallelTrials: 2, FailedTrials: 4,
-			Params: mustParams(t, "lr=double:0.001:0.1", "momentum=double:0.5:0.99")}},
+			Params: mustParams(t, "lr=double:0.001:0.1", "momentum=double:0.5:0.99")}, nil},
 		{"experiment-pbt", "pytorch", Search{Algorithm: "pbt", AlgorithmSettings: map[string]string{"n_population": "5", "truncation_threshold": "0.2"}, Trials: 16, ParallelTrials: 5, FailedTrials: 4,
-			Params: mustParams(t, "lr=double:0.001:0.1")}},
+			Params: mustParams(t, "lr=double:0.001:0.1")}, nil},
+		{"experiment-trainjob", "pytorch", Search{Algorithm: "random", Trials: 8, ParallelTrials: 2, FailedTrials: 2,
+			Params: mustParams(t, "lr=double:0.001:0.1")}, &torch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			train := Train{Workers: 2, Hyperparameters: map[string]any{"batch-size": int64(64)}, StorageSecret: "mnist-tune-abc123-storage"}
+			if tc.runtime != nil {
+				train.StorageKeys, train.Queue = []string{"AWS_ACCESS_KEY_ID"}, "team-a"
+			}
 			exp, err := Experiment(testModel(tc.framework), Tune{Name: "mnist-tune-abc123", Revision: "rev-1", Search: tc.search,
-				Objectives: []string{"accuracy", "loss"}, ObjectiveType: "maximize", Goal: &goal,
-				Train: Train{Workers: 2, Hyperparameters: map[string]any{"batch-size": int64(64)}, StorageSecret: "mnist-tune-abc123-storage"}})
+				Objectives: []string{"accuracy", "loss"}, ObjectiveType: "maximize", Goal: &goal, Runtime: tc.runtime, Train: train})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -68,6 +68,11 @@ type Train struct {
 	// StorageSecret names a Secret whose keys become the container's environment (S3
 	// credentials); none when empty.
 	StorageSecret string
+	// StorageKeys are the Secret's keys: a TrainJob references each (a trainer has no envFrom).
+	StorageKeys []string
+	// Queue is the Kueue LocalQueue the job is submitted to (the kueue.x-k8s.io/queue-name
+	// label); none when empty.
+	Queue string
 }
 
 // TrainingJob returns the TFJob (tensorflow) or PyTorchJob (pytorch) that trains m.
@@ -111,12 +116,16 @@ func TrainingJob(m *model.Model, t Train) (*unstructured.Unstructured, error) {
 		}
 	}
 	runPolicy := runPolicy{CleanPodPolicy: "Running", TTLSecondsAfterFinished: t.TTLSecondsAfterFinished, BackoffLimit: t.BackoffLimit}
+	meta := metav1.ObjectMeta{Name: t.Name}
+	if t.Queue != "" {
+		meta.Labels = map[string]string{LabelQueueName: t.Queue}
+	}
 	var obj any
 	switch m.Spec.Framework {
 	case "tensorflow":
 		obj = tfJob{
 			TypeMeta:   metav1.TypeMeta{APIVersion: KubeflowGroupVersion, Kind: KindTFJob},
-			ObjectMeta: metav1.ObjectMeta{Name: t.Name},
+			ObjectMeta: meta,
 			Spec: tfJobSpec{RunPolicy: runPolicy, TFReplicaSpecs: map[string]replicaSpec{
 				"Worker": replica("tensorflow", t.Workers),
 			}},
@@ -128,7 +137,7 @@ func TrainingJob(m *model.Model, t Train) (*unstructured.Unstructured, error) {
 		}
 		obj = pyTorchJob{
 			TypeMeta:   metav1.TypeMeta{APIVersion: KubeflowGroupVersion, Kind: KindPyTorchJob},
-			ObjectMeta: metav1.ObjectMeta{Name: t.Name},
+			ObjectMeta: meta,
 			Spec:       pyTorchJobSpec{RunPolicy: runPolicy, PyTorchReplicaSpecs: specs},
 		}
 	default:

@@ -31,11 +31,15 @@ type Tune struct {
 	// Train describes each trial's job; its hyperparameters are the fixed ones (those not
 	// searched), its Name and Revision are ignored.
 	Train Train
+	// Runtime, when set, makes each trial a Kubeflow Trainer v2 TrainJob on that runtime
+	// instead of the Training Operator's TFJob or PyTorchJob.
+	Runtime *Runtime
 }
 
-// Experiment returns the Katib Experiment that tunes m: each trial is the TFJob or
-// PyTorchJob train renders, with the searched hyperparameters as ${trialParameters.x}
-// arguments, and the StdOut metrics collector reading the name=value lines it prints.
+// Experiment returns the Katib Experiment that tunes m: each trial is the TFJob, PyTorchJob
+// or TrainJob train renders, with the searched hyperparameters as ${trialParameters.x}
+// arguments, and the StdOut metrics collector reading the name=value lines it prints. A
+// TrainJob trial succeeds on its Complete condition; its primary pod is node 0.
 func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 	if err := t.Search.Validate(); err != nil {
 		return nil, err
@@ -73,15 +77,28 @@ func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 	train := t.Train
 	train.Name = "trial"
 	train.Hyperparameters = params
-	job, err := TrainingJob(m, train)
+	var job *unstructured.Unstructured
+	var err error
+	success, failure := `status.conditions.#(type=="Succeeded")#|#(status=="True")#`, `status.conditions.#(type=="Failed")#|#(status=="True")#`
+	if t.Runtime != nil {
+		job, err = TrainJob(m, train, *t.Runtime)
+		success = `status.conditions.#(type=="Complete")#|#(status=="True")#`
+	} else {
+		job, err = TrainingJob(m, train)
+	}
 	if err != nil {
 		return nil, err
 	}
 	trialSpec := job.Object
-	delete(trialSpec, "metadata")
+	// A trial's job is named by Katib; kaptain's labels and annotations go on it by render.
+	metadata, _ := trialSpec["metadata"].(map[string]any)
+	delete(metadata, "name")
+	if len(metadata) == 0 {
+		delete(trialSpec, "metadata")
+	}
 	uploadPath := m.TunedURI(t.Revision, "${trialParameters."+trialNameParameter+"}")
 	setTrialEnv(trialSpec, uploadPath)
-	container := map[string]string{KindTFJob: "tensorflow", KindPyTorchJob: "pytorch"}[job.GetKind()]
+	container := map[string]string{KindTFJob: "tensorflow", KindPyTorchJob: "pytorch", KindTrainJob: TrainerNode}[job.GetKind()]
 
 	var settings []any
 	for _, k := range slices.Sorted(maps.Keys(t.Search.AlgorithmSettings)) {
@@ -116,13 +133,17 @@ func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 			"metricsCollectorSpec": map[string]any{"collector": map[string]any{"kind": "StdOut"}},
 			"trialTemplate": map[string]any{
 				"primaryContainerName": container,
-				"successCondition":     `status.conditions.#(type=="Succeeded")#|#(status=="True")#`,
-				"failureCondition":     `status.conditions.#(type=="Failed")#|#(status=="True")#`,
+				"successCondition":     success,
+				"failureCondition":     failure,
 				"trialParameters":      trialParameters,
 				"trialSpec":            trialSpec,
 			},
 		},
 	}}
+	if t.Runtime != nil {
+		_ = unstructured.SetNestedStringMap(exp.Object, map[string]string{LabelReplicatedJobName: TrainerNode, LabelJobCompletionIndex: "0"},
+			"spec", "trialTemplate", "primaryPodLabels")
+	}
 	return exp, nil
 }
 
@@ -130,23 +151,36 @@ func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 // phase as tuning.
 func setTrialEnv(trialSpec map[string]any, uploadPath string) {
 	spec, _ := trialSpec["spec"].(map[string]any)
+	if env, found, _ := unstructured.NestedSlice(spec, "trainer", "env"); found {
+		setPhaseEnv(env, uploadPath)
+		_ = unstructured.SetNestedSlice(spec, env, "trainer", "env")
+		return
+	}
 	for _, field := range replicaSpecsField {
 		replicas, _ := spec[field].(map[string]any)
 		for _, r := range replicas {
 			containers, _, _ := unstructured.NestedSlice(r.(map[string]any), "template", "spec", "containers")
 			for _, c := range containers {
 				env, _ := c.(map[string]any)["env"].([]any)
-				for _, e := range env {
-					ev := e.(map[string]any)
-					switch ev["name"] {
-					case EnvTrainedModelUploadPath:
-						ev["value"] = uploadPath
-					case EnvModelLifecyclePhase:
-						ev["value"] = "tuning"
-					}
-				}
+				setPhaseEnv(env, uploadPath)
 			}
 			_ = unstructured.SetNestedSlice(r.(map[string]any), containers, "template", "spec", "containers")
+		}
+	}
+}
+
+// setPhaseEnv sets a trial's upload path and the tuning phase in a container's env.
+func setPhaseEnv(env []any, uploadPath string) {
+	for _, e := range env {
+		ev, ok := e.(map[string]any)
+		if !ok {
+			continue
+		}
+		switch ev["name"] {
+		case EnvTrainedModelUploadPath:
+			ev["value"] = uploadPath
+		case EnvModelLifecyclePhase:
+			ev["value"] = "tuning"
 		}
 	}
 }
