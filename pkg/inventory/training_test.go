@@ -12,6 +12,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
@@ -86,5 +87,45 @@ func TestTrainingRuntimeAndAPIs(t *testing.T) {
 	}
 	if v1, v2, err := inv.TrainingAPIs("pytorch"); err != nil || v1 || !v2 {
 		t.Errorf("pytorch (no PyTorchJob served): v1 %v v2 %v %v", v1, v2, err)
+	}
+}
+
+func TestQueueDetail(t *testing.T) {
+	workloads := schema.GroupVersionResource{Group: "kueue.x-k8s.io", Version: "v1beta2", Resource: "workloads"}
+	job := &unstructured.Unstructured{Object: map[string]any{"apiVersion": workload.TrainerGroupVersion, "kind": workload.KindTrainJob,
+		"spec": map[string]any{"suspend": true}}}
+	job.SetName("j")
+	job.SetNamespace(ns)
+	job.SetUID("uid-1")
+	job.SetLabels(map[string]string{workload.LabelQueueName: "team-a"})
+	wl := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "Workload",
+		"status": map[string]any{"conditions": []any{map[string]any{"type": "QuotaReserved", "status": "False", "reason": "Pending",
+			"message": "couldn't assign flavors to pod set node: insufficient quota for cpu in flavor default-flavor"}}}}}
+	wl.SetName("trainjob-j-12345")
+	wl.SetNamespace(ns)
+	wl.SetLabels(map[string]string{LabelKueueJobUID: "uid-1"})
+
+	newInv := func(served bool, objs ...runtime.Object) *Inventory {
+		mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "kueue.x-k8s.io", Version: "v1beta2"}})
+		if served {
+			mapper.Add(schema.GroupVersionKind{Group: "kueue.x-k8s.io", Version: "v1beta2", Kind: "Workload"}, meta.RESTScopeNamespace)
+		}
+		dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{workloads: "WorkloadList"}, objs...)
+		return &Inventory{Dynamic: dyn, Mapper: mapper, Namespace: ns}
+	}
+	ctx := context.Background()
+	if got, want := newInv(true, wl).QueueDetail(ctx, job, run.State{}), "queued in team-a: couldn't assign flavors to pod set node: insufficient quota for cpu in flavor default-flavor"; got != want {
+		t.Errorf("pending: %q\nwant %q", got, want)
+	}
+	if got, want := newInv(true).QueueDetail(ctx, job, run.State{}), "queued in team-a, waiting for Kueue to create its Workload"; got != want {
+		t.Errorf("no workload: %q", got)
+	}
+	if got := newInv(false).QueueDetail(ctx, job, run.State{}); !strings.Contains(got, "is Kueue installed?") {
+		t.Errorf("no Kueue: %q", got)
+	}
+	running := job.DeepCopy()
+	_ = unstructured.SetNestedField(running.Object, false, "spec", "suspend")
+	if got := newInv(true, wl).QueueDetail(ctx, running, run.State{}); got != "" {
+		t.Errorf("running job: %q, want nothing", got)
 	}
 }

@@ -91,6 +91,12 @@ type Wait struct {
 	FailHint, TimeoutHint string
 	// Explain, when set, adds what it knows of a failure or timeout (e.g. pod states).
 	Explain func(ctx context.Context) string
+	// Detail, when set, adds to a state's line what other objects say of the watched one
+	// (e.g. why Kueue holds a job in its queue), or "" for nothing. Those objects change
+	// without the watched one changing: it is asked again every DetailEvery (10 s when 0)
+	// until the wait ends, and a line is printed when the result changes.
+	Detail      func(ctx context.Context, obj *unstructured.Unstructured, st State) string
+	DetailEvery time.Duration
 }
 
 // State is what the engine needs of one version of the watched object.

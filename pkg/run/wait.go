@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,18 +40,58 @@ func WaitFor(ctx context.Context, c Clients, namespace string, w Wait, p Progres
 		waitCtx, cancel = context.WithCancel(ctx)
 	}
 	defer cancel()
-	var state State
-	last := ""
+	var (
+		mu    sync.Mutex // guards state, last and seen, shared with the detail poller
+		state State
+		last  string
+		seen  *unstructured.Unstructured
+	)
+	// show prints the state's line, with its detail, when it changed.
+	show := func(obj *unstructured.Unstructured, st State) {
+		line := st.Line
+		if w.Detail != nil && !st.Done && st.Failure == "" {
+			if d := w.Detail(waitCtx, obj, st); d != "" {
+				line += ": " + d
+			}
+		}
+		if line != last {
+			p.Printf("%s %s", ref, line)
+			last = line
+		}
+	}
 	spec := Watch{
 		Resource: mapping.Resource, Namespace: namespace, Name: w.Name,
 		Done: func(obj *unstructured.Unstructured) (bool, error) {
-			state = w.State(obj)
-			if state.Line != last {
-				p.Printf("%s %s", ref, state.Line)
-				last = state.Line
-			}
+			mu.Lock()
+			defer mu.Unlock()
+			state, seen = w.State(obj), obj
+			show(obj, state)
 			return state.Done || state.Failure != "", nil
 		},
+	}
+	if w.Detail != nil {
+		every := w.DetailEvery
+		if every <= 0 {
+			every = 10 * time.Second
+		}
+		pollCtx, stopPoll := context.WithCancel(waitCtx)
+		defer stopPoll()
+		go func() {
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			for {
+				select {
+				case <-pollCtx.Done():
+					return
+				case <-tick.C:
+				}
+				mu.Lock()
+				if seen != nil && pollCtx.Err() == nil {
+					show(seen, state)
+				}
+				mu.Unlock()
+			}
+		}()
 	}
 	var streamer *logs.Streamer
 	var failures *logs.Failures
@@ -81,6 +122,9 @@ func WaitFor(ctx context.Context, c Clients, namespace string, w Wait, p Progres
 		}
 	}
 	final, err := (&Waiter{Client: c.Dynamic, Pods: c.Pods}).Wait(waitCtx, spec)
+	mu.Lock() // the poller prints nothing more
+	seen = nil
+	mu.Unlock()
 	EndStreams(streamer, err, cancel, p)
 	explain := func(ctx context.Context) string {
 		if w.Explain == nil {

@@ -1,0 +1,90 @@
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
+)
+
+// Kueue facts (sigs.k8s.io/kueue v0.19): a job's Workload carries the job's UID in this label,
+// and says in its QuotaReserved condition why it waits.
+const (
+	kueueGroup        = "kueue.x-k8s.io"
+	LabelKueueJobUID  = "kueue.x-k8s.io/job-uid"
+	conditionReserved = "QuotaReserved"
+	conditionAdmitted = "Admitted"
+)
+
+// Suspended reports whether a training job is held: a TrainJob's spec.suspend, or the
+// Training Operator's runPolicy.suspend, which Kueue sets until it admits the job.
+func Suspended(job *unstructured.Unstructured) bool {
+	if s, _, _ := unstructured.NestedBool(job.Object, "spec", "suspend"); s {
+		return true
+	}
+	s, _, _ := unstructured.NestedBool(job.Object, "spec", "runPolicy", "suspend")
+	return s
+}
+
+// QueueDetail says why a job submitted to a Kueue queue waits, for a wait's Detail: while the
+// job is suspended, what its Workload's QuotaReserved condition says (e.g. "queued in team-a:
+// couldn't assign flavors to pod set node: insufficient quota for cpu ..."). It says nothing of
+// a job without the queue label or that runs.
+func (inv *Inventory) QueueDetail(ctx context.Context, job *unstructured.Unstructured, _ run.State) string {
+	queue := job.GetLabels()[workload.LabelQueueName]
+	if queue == "" || !Suspended(job) {
+		return ""
+	}
+	prefix := "queued in " + queue
+	mapping, err := inv.Mapper.RESTMapping(schema.GroupKind{Group: kueueGroup, Kind: "Workload"})
+	if meta.IsNoMatchError(err) {
+		return prefix + ", but the cluster does not serve Kueue's Workloads: is Kueue installed?"
+	}
+	if err != nil {
+		return prefix
+	}
+	list, err := inv.Dynamic.Resource(mapping.Resource).Namespace(job.GetNamespace()).List(ctx,
+		metav1.ListOptions{LabelSelector: LabelKueueJobUID + "=" + string(job.GetUID())})
+	if err != nil {
+		return fmt.Sprintf("%s (its Workload cannot be read: %v)", prefix, err)
+	}
+	if len(list.Items) == 0 {
+		return prefix + ", waiting for Kueue to create its Workload"
+	}
+	return prefix + workloadSays(&list.Items[0])
+}
+
+// workloadSays is what a Workload's conditions say of its admission.
+func workloadSays(wl *unstructured.Unstructured) string {
+	conditions, _, _ := unstructured.NestedSlice(wl.Object, "status", "conditions")
+	var reserved, admitted map[string]any
+	for _, c := range conditions {
+		cond, ok := c.(map[string]any)
+		if !ok {
+			continue
+		}
+		switch cond["type"] {
+		case conditionReserved:
+			reserved = cond
+		case conditionAdmitted:
+			admitted = cond
+		}
+	}
+	switch {
+	case admitted != nil && admitted["status"] == "True":
+		return ": admitted, starting"
+	case reserved != nil && reserved["status"] == "False":
+		msg, _ := reserved["message"].(string)
+		return ": " + strings.TrimSpace(msg)
+	case reserved != nil && reserved["status"] == "True":
+		return ": quota reserved, waiting for admission checks"
+	}
+	return ", waiting for Kueue to consider it"
+}
