@@ -29,8 +29,10 @@ if [ ! -f "$out/.done" ]; then
      "$trainer/manifests/base/crds/trainer.kubeflow.org_trainingruntimes.yaml" \
      "$trainer/manifests/base/crds/trainer.kubeflow.org_clustertrainingruntimes.yaml" "$out/"
   for crd in workloads localqueues clusterqueues resourceflavors; do cp "$kueue/config/components/crd/bases/kueue.x-k8s.io_$crd.yaml" "$out/"; done
+  # Not CRDs: the runtime Trainer installs for PyTorch, which the tests create once the CRDs are in.
+  mkdir -p "$out/runtimes" && cp "$trainer/manifests/base/runtimes/torch_distributed.yaml" "$out/runtimes/"
   cp "$kserve/config/crd/full/serving.kserve.io_inferenceservices.yaml" "$out/"
-  chmod u+w "$out"/*.yaml
+  chmod u+w "$out"/*.yaml "$out"/runtimes/*.yaml
   touch "$out/.done"
 fi
 echo "$out"

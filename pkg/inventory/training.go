@@ -84,6 +84,9 @@ func (inv *Inventory) TrainingRuntime(ctx context.Context, kind, name string) (f
 	if err == nil {
 		return obj.GetLabels()[workload.LabelRuntimeFramework], nil
 	}
+	if apierrors.IsForbidden(err) {
+		return "", &RuntimeUnreadableError{Kind: kind, Name: name, Err: err}
+	}
 	if !apierrors.IsNotFound(err) {
 		return "", fmt.Errorf("reading %s %s: %w", strings.ToLower(kind), name, err)
 	}
@@ -96,6 +99,19 @@ func (inv *Inventory) TrainingRuntime(ctx context.Context, kind, name string) (f
 	}
 	return "", sdkerr.New(sdkerr.WorkloadDeployment, "%s %q not found; choose one with --runtime: %s", kind, name, strings.Join(have, ", "))
 }
+
+// RuntimeUnreadableError is a runtime the user may not read (the ClusterTrainingRuntimes are
+// cluster-wide, and a RoleBinding grants none): whether it exists is left to Trainer's webhook.
+type RuntimeUnreadableError struct {
+	Kind, Name string
+	Err        error
+}
+
+func (e *RuntimeUnreadableError) Error() string {
+	return fmt.Sprintf("cannot read %s %s: %v", e.Kind, e.Name, e.Err)
+}
+
+func (e *RuntimeUnreadableError) Unwrap() error { return e.Err }
 
 // runtimes lists the cluster's ClusterTrainingRuntimes and the namespace's TrainingRuntimes
 // as "name (framework)", the namespaced ones as "trainingruntime/name (framework)".

@@ -3,6 +3,7 @@ package plugin
 import (
 	"cmp"
 	"context"
+	"errors"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -172,6 +173,11 @@ func (j *JobFlags) target(ctx context.Context, ac *actionContext, m *model.Model
 		return t, sdkerr.New(sdkerr.WorkloadDeployment, "the cluster does not serve %s (%s): %s", gvk.Kind, gvk.GroupVersion(), apply.MissingOperatorHint(gvk))
 	}
 	framework, err := inv.TrainingRuntime(ctx, kind, name)
+	var unreadable *inventory.RuntimeUnreadableError
+	if errors.As(err, &unreadable) {
+		ac.deps.progress().Printf("warning: %v; creating the TrainJob without checking its runtime (docs/rbac.yaml's kubectl-kaptain-runtimes role grants the read)", err)
+		return t, nil
+	}
 	if err != nil {
 		return t, err
 	}

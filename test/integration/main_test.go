@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kaptain-dev/kubectl-kaptain/test/plugintest"
 )
@@ -76,7 +78,7 @@ func runMain(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "stopping the control plane: %v\n", err)
 		}
 	}()
-	if err := setUp(env, cfg); err != nil {
+	if err := setUp(env, cfg, crds); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -84,7 +86,7 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-func setUp(env *envtest.Environment, cfg *rest.Config) error {
+func setUp(env *envtest.Environment, cfg *rest.Config, crds string) error {
 	home, err := os.MkdirTemp("", "kaptain-integration-")
 	if err != nil {
 		return err
@@ -119,6 +121,32 @@ func setUp(env *envtest.Environment, cfg *rest.Config) error {
 		return err
 	}
 	shared.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	return createRuntimes(filepath.Join(crds, "runtimes"))
+}
+
+// clusterTrainingRuntimes are Kubeflow Trainer v2's cluster-wide runtimes.
+var clusterTrainingRuntimes = schema.GroupVersionResource{Group: "trainer.kubeflow.org", Version: "v1alpha1", Resource: "clustertrainingruntimes"}
+
+// createRuntimes creates the ClusterTrainingRuntimes Trainer installs (torch-distributed), as
+// a cluster with Trainer v2 has them.
+func createRuntimes(dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("no training runtimes under %s (from hack/crds.sh): %v", dir, err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(data, &u.Object); err != nil {
+			return fmt.Errorf("reading %s: %w", f, err)
+		}
+		if _, err := shared.dynamic.Resource(clusterTrainingRuntimes).Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("creating %s: %w", f, err)
+		}
+	}
 	return nil
 }
 

@@ -24,14 +24,22 @@ func TestDocumentedClusterRoleIsEnough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	role := &rbacv1.ClusterRole{}
-	if err := yaml.Unmarshal(data, role); err != nil {
-		t.Fatal(err)
+	docs := strings.Split(string(data), "\n---\n")
+	if len(docs) != 2 {
+		t.Fatalf("docs/rbac.yaml has %d documents, want the namespace role and the runtimes role", len(docs))
 	}
-	role.Name = "kubectl-kaptain-" + ns
-	if _, err := shared.client.RbacV1().ClusterRoles().Create(context.Background(), role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+	roles := make([]*rbacv1.ClusterRole, len(docs))
+	for i, doc := range docs {
+		roles[i] = &rbacv1.ClusterRole{}
+		if err := yaml.Unmarshal([]byte(doc), roles[i]); err != nil {
+			t.Fatal(err)
+		}
+		roles[i].Name += "-" + ns
+		if _, err := shared.client.RbacV1().ClusterRoles().Create(context.Background(), roles[i], metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	role, runtimesRole := roles[0], roles[1]
 	user, err := shared.env.AddUser(envtest.User{Name: "scientist-" + ns}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +70,34 @@ func TestDocumentedClusterRoleIsEnough(t *testing.T) {
 	}
 	if _, err := shared.client.RbacV1().RoleBindings(ns).Create(context.Background(), binding, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	pt := repoPath("examples", "mnist-pytorch")
+	// With the namespace role only, a TrainJob's runtime cannot be read: train says so, and goes on.
+	r := kaptain(t, pt, creds, "--kubeconfig", path, "train", "--wait=false", "-n", ns, "--dry-run=server")
+	if r.code != 0 || !strings.Contains(r.stderr, "cannot read ClusterTrainingRuntime torch-distributed") {
+		t.Errorf("train of a TrainJob without the runtimes role: exit %d\n%s", r.code, r.stderr)
+	}
+	clusterBinding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "kaptain-runtimes-" + ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: runtimesRole.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "scientist-" + ns}},
+	}
+	if _, err := shared.client.RbacV1().ClusterRoleBindings().Create(context.Background(), clusterBinding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = shared.client.RbacV1().ClusterRoleBindings().Delete(context.Background(), clusterBinding.Name, metav1.DeleteOptions{})
+	})
+	// A pytorch model trains as a TrainJob here, its runtime checked.
+	for _, args := range [][]string{
+		{"train", "--wait=false", "--queue", "team-a"},
+		{"tune", "--wait=false", "--param", "lr=double:0.01:0.1", "--objective", "accuracy"},
+		{"get", "jobs"},
+	} {
+		r := kaptain(t, pt, creds, append(append([]string{"--kubeconfig", path}, args...), "-n", ns)...)
+		if r.code != 0 || strings.Contains(r.stderr, "cannot read") {
+			t.Errorf("%v of a pytorch model as a user with docs/rbac.yaml: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
 	}
 	for _, args := range [][]string{
 		{"build", "--builder", "cluster", "--dry-run=server"},

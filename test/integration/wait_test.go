@@ -116,7 +116,7 @@ func TestTrainWaitsUntilSucceeded(t *testing.T) {
 
 func TestTrainFailedJobExitsWithItsMessage(t *testing.T) {
 	ns := namespace(t)
-	r := start(t, repoPath("examples", "mnist-pytorch"), nil, "train", "-n", ns, "--timeout", "60s")
+	r := start(t, repoPath("examples", "mnist-pytorch"), nil, "train", "-n", ns, "--timeout", "60s", "--training-api", "v1")
 	job := createdJob(t, pyTorchJobs, ns)
 	setStatus(t, pyTorchJobs, job, []string{"Created", "Running", "Failed"}, 0, 0, "PyTorchJob dev-mnist is failed because 1 Master replica(s) failed.")
 	if code := r.Exit(t, 30*time.Second); code != 13 {

@@ -1,0 +1,312 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+var (
+	trainJobs = schema.GroupVersionResource{Group: "trainer.kubeflow.org", Version: "v1alpha1", Resource: "trainjobs"}
+	workloads = schema.GroupVersionResource{Group: "kueue.x-k8s.io", Version: "v1beta2", Resource: "workloads"}
+)
+
+// trainJobStatus plays Kubeflow Trainer: conditions (type=status pairs) and the node
+// replicated job's counts, through the status subresource.
+func trainJobStatus(job *unstructured.Unstructured, conditions map[string]string, message string, active, succeeded int64) error {
+	current, err := shared.dynamic.Resource(trainJobs).Namespace(job.GetNamespace()).Get(context.Background(), job.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	var conds []any
+	for _, typ := range slices.Sorted(func(yield func(string) bool) {
+		for k := range conditions {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		conds = append(conds, map[string]any{"type": typ, "status": conditions[typ], "reason": typ, "message": message, "lastTransitionTime": now})
+	}
+	current.Object["status"] = map[string]any{
+		"conditions": conds,
+		"jobsStatus": []any{map[string]any{"name": "node", "active": active, "ready": active, "succeeded": succeeded, "failed": int64(0), "suspended": int64(0)}},
+	}
+	_, err = shared.dynamic.Resource(trainJobs).Namespace(job.GetNamespace()).UpdateStatus(context.Background(), current, metav1.UpdateOptions{})
+	return err
+}
+
+func TestTrainJobFromTrain(t *testing.T) {
+	ns := namespace(t)
+	r := start(t, repoPath("examples", "mnist-pytorch"), creds, "train", "-n", ns, "--timeout", "60s", "--workers", "2", "-p", "lr=0.05", "--cpu", "1", "-o", "name")
+	job := createdJob(t, trainJobs, ns)
+	// The pytorch model took TrainJob, the cluster serving both it and PyTorchJob.
+	if n := count(t, pyTorchJobs, ns); n != 0 {
+		t.Errorf("%d PyTorchJobs created beside the TrainJob", n)
+	}
+	spec := job.Object["spec"].(map[string]any)
+	if name, _, _ := unstructured.NestedString(spec, "runtimeRef", "name"); name != "torch-distributed" {
+		t.Errorf("runtimeRef.name = %q", name)
+	}
+	trainer, _, _ := unstructured.NestedMap(spec, "trainer")
+	if n, _, _ := unstructured.NestedInt64(trainer, "numNodes"); n != 2 {
+		t.Errorf("numNodes = %d, want 2", n)
+	}
+	args, _, _ := unstructured.NestedStringSlice(trainer, "args")
+	if !slices.Contains(args, "--lr=0.05") || !slices.Contains(args, "--epochs=3") {
+		t.Errorf("args = %v, want the hyperparameters", args)
+	}
+	if cmd, _, _ := unstructured.NestedStringSlice(trainer, "command"); strings.Join(cmd, " ") != "torchrun trainer.py" {
+		t.Errorf("command = %v: torch-distributed's trainer runs under torchrun", cmd)
+	}
+	if cpu, _, _ := unstructured.NestedString(trainer, "resourcesPerNode", "limits", "cpu"); cpu != "1" {
+		t.Errorf("resourcesPerNode cpu limit = %q", cpu)
+	}
+	env, _, _ := unstructured.NestedSlice(trainer, "env")
+	refs := 0
+	for _, e := range env {
+		ev := e.(map[string]any)
+		name := ev["name"].(string)
+		if strings.HasPrefix(name, "AWS_") {
+			if _, inline := ev["value"]; inline {
+				t.Errorf("%s is inline in the TrainJob", name)
+			}
+			key, _, _ := unstructured.NestedString(ev, "valueFrom", "secretKeyRef", "key")
+			secretName, _, _ := unstructured.NestedString(ev, "valueFrom", "secretKeyRef", "name")
+			if key != name || secretName != job.GetName()+"-storage" {
+				t.Errorf("%s comes from %s/%s", name, secretName, key)
+			}
+			refs++
+		}
+	}
+	if refs < 2 {
+		t.Errorf("%d S3 variables referenced from the Secret, want the key and the secret", refs)
+	}
+	if err := trainJobStatus(job, map[string]string{"Suspended": "False"}, "", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, r, "Running (2 nodes; node: 1 active, 1 ready)")
+	if err := trainJobStatus(job, map[string]string{"Complete": "True"}, "jobset completed", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.Exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, r.Stderr())
+	}
+	for _, want := range []string{
+		"trainjob.trainer.kubeflow.org/" + job.GetName() + " Succeeded (2 nodes; node: 1 succeeded)",
+		"trained model dev/mnist-pytorch",
+	} {
+		if !strings.Contains(r.Stderr(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.Stderr())
+		}
+	}
+	if got := strings.TrimSpace(r.Stdout()); got != "secret/"+job.GetName()+"-storage\ntrainjob.trainer.kubeflow.org/"+job.GetName() {
+		t.Errorf("stdout = %q, want the Secret and the TrainJob", got)
+	}
+	// The Secret is the TrainJob's: garbage collection removes it with the job.
+	secret, err := shared.client.CoreV1().Secrets(ns).Get(context.Background(), job.GetName()+"-storage", metav1.GetOptions{})
+	if err != nil || len(secret.OwnerReferences) != 1 || secret.OwnerReferences[0].Kind != "TrainJob" {
+		t.Errorf("storage Secret: %v, owners %v", err, secret.GetOwnerReferences())
+	}
+}
+
+func TestTrainJobFailureExits13(t *testing.T) {
+	ns := namespace(t)
+	r := start(t, repoPath("examples", "mnist-pytorch"), nil, "train", "-n", ns, "--timeout", "60s")
+	job := createdJob(t, trainJobs, ns)
+	if err := trainJobStatus(job, map[string]string{"Failed": "True"}, "jobset failed: node-1 exited 1", 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.Exit(t, 30*time.Second); code != 13 {
+		t.Fatalf("exit %d, want 13\n%s", code, r.Stderr())
+	}
+	if !strings.Contains(r.Stderr(), "error: trainjob.trainer.kubeflow.org/"+job.GetName()+" failed: jobset failed: node-1 exited 1") {
+		t.Errorf("stderr:\n%s", r.Stderr())
+	}
+}
+
+func TestTrainJobMissingRuntimeCreatesNothing(t *testing.T) {
+	ns := namespace(t)
+	r := kaptain(t, repoPath("examples", "mnist-pytorch"), creds, "train", "-n", ns, "--runtime", "torch")
+	if r.code != 11 || !strings.Contains(r.stderr, `ClusterTrainingRuntime "torch" not found; choose one with --runtime: torch-distributed (torch)`) {
+		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if count(t, trainJobs, ns) != 0 {
+		t.Error("a TrainJob was created")
+	}
+	if list, _ := shared.client.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{}); len(list.Items) != 0 {
+		t.Errorf("%d Secrets created", len(list.Items))
+	}
+}
+
+func TestGetJobsListsEveryTrainingKind(t *testing.T) {
+	ns := namespace(t)
+	tf, pt := repoPath("examples", "mnist-tensorflow"), repoPath("examples", "mnist-pytorch")
+	var names []string
+	for _, run := range []struct {
+		dir  string
+		args []string
+	}{
+		{tf, nil},
+		{pt, []string{"--training-api", "v1"}},
+		{pt, nil},
+	} {
+		r := kaptain(t, run.dir, nil, append([]string{"train", "-n", ns, "--wait=false", "-o", "name"}, run.args...)...)
+		if r.code != 0 {
+			t.Fatalf("train %v: %s", run.args, r.stderr)
+		}
+		names = append(names, strings.TrimSpace(r.stdout))
+	}
+	for i, prefix := range []string{"tfjob.kubeflow.org/", "pytorchjob.kubeflow.org/", "trainjob.trainer.kubeflow.org/"} {
+		if !strings.HasPrefix(names[i], prefix) {
+			t.Errorf("job %d is %q, want a %s", i, names[i], prefix)
+		}
+	}
+	r := kaptain(t, ".", nil, "get", "jobs", "-n", ns)
+	if r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[0], "KIND") {
+		t.Fatalf("get jobs printed:\n%s", r.stdout)
+	}
+	for i, kind := range []string{"TFJob", "PyTorchJob", "TrainJob"} {
+		name := strings.SplitN(names[i], "/", 2)[1]
+		found := false
+		for _, l := range lines[1:] {
+			found = found || (strings.Contains(l, name) && strings.Contains(l, kind))
+		}
+		if !found {
+			t.Errorf("no %s row for %s:\n%s", kind, name, r.stdout)
+		}
+	}
+	// describe and delete know the TrainJob by its name.
+	trainJob := strings.SplitN(names[2], "/", 2)[1]
+	if r := kaptain(t, ".", nil, "describe", "job", trainJob, "-n", ns); r.code != 0 || !strings.Contains(r.stdout, "TrainJob") {
+		t.Errorf("describe: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := kaptain(t, ".", nil, "delete", "job", trainJob, "-n", ns); r.code != 0 {
+		t.Errorf("delete: exit %d\n%s", r.code, r.stderr)
+	}
+	if count(t, trainJobs, ns) != 0 {
+		t.Error("the TrainJob is still there")
+	}
+}
+
+func TestTrainJobQueuedByKueue(t *testing.T) {
+	ns := namespace(t)
+	r := start(t, repoPath("examples", "mnist-pytorch"), nil, "train", "-n", ns, "--timeout", "60s", "--queue", "team-a")
+	job := createdJob(t, trainJobs, ns)
+	if job.GetLabels()["kueue.x-k8s.io/queue-name"] != "team-a" {
+		t.Fatalf("labels %v", job.GetLabels())
+	}
+	// Play Kueue: a Workload for the job, pending for quota, then the job suspended.
+	wl := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "Workload",
+		"metadata": map[string]any{"name": "trainjob-" + job.GetName() + "-1a2b3", "namespace": ns,
+			"labels": map[string]any{"kueue.x-k8s.io/job-uid": string(job.GetUID())}},
+		"spec": map[string]any{"queueName": "team-a", "podSets": []any{map[string]any{"name": "node", "count": int64(2),
+			"template": map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "node", "image": "x"}}}}}}},
+	}}
+	created, err := shared.dynamic.Resource(workloads).Namespace(ns).Create(context.Background(), wl, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	created.Object["status"] = map[string]any{"conditions": []any{map[string]any{"type": "QuotaReserved", "status": "False", "reason": "Pending",
+		"message": "couldn't assign flavors to pod set node: insufficient quota for cpu in flavor default-flavor", "lastTransitionTime": now}}}
+	if _, err := shared.dynamic.Resource(workloads).Namespace(ns).UpdateStatus(context.Background(), created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	patch := []byte(`{"spec":{"suspend":true}}`)
+	if _, err := shared.dynamic.Resource(trainJobs).Namespace(ns).Patch(context.Background(), job.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := trainJobStatus(job, map[string]string{"Suspended": "True"}, "TrainJob is suspended", 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, r, "queued in team-a: couldn't assign flavors to pod set node: insufficient quota for cpu in flavor default-flavor")
+	// Admitted: Kueue resumes the job, which runs and completes.
+	if _, err := shared.dynamic.Resource(trainJobs).Namespace(ns).Patch(context.Background(), job.GetName(), types.MergePatchType, []byte(`{"spec":{"suspend":false}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := trainJobStatus(job, map[string]string{"Suspended": "False"}, "resumed", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, r, "Running (2 nodes; node: 1 active, 1 ready)")
+	if err := trainJobStatus(job, map[string]string{"Complete": "True"}, "done", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.Exit(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, r.Stderr())
+	}
+}
+
+// TestTensorflowOnATrainerOnlyCluster starts a second API server that serves Kubeflow Trainer v2
+// and not the Training Operator: a tensorflow model is refused, naming both ways out, and
+// nothing is created.
+func TestTensorflowOnATrainerOnlyCluster(t *testing.T) {
+	crds := os.Getenv("KAPTAIN_CRDS")
+	paths, err := filepath.Glob(filepath.Join(crds, "trainer.kubeflow.org_*.yaml"))
+	if err != nil || len(paths) != 3 {
+		t.Fatalf("Trainer CRDs under %s: %v %v", crds, paths, err)
+	}
+	ctrllog.SetLogger(logr.Discard()) // envtest logs through controller-runtime's logger
+	env := &envtest.Environment{BinaryAssetsDirectory: os.Getenv("KAPTAIN_CONTROL_PLANE"), CRDDirectoryPaths: paths, ErrorIfCRDPathMissing: true}
+	if _, err := env.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := kaptain(t, repoPath("examples", "mnist-tensorflow"), creds, "--kubeconfig", path, "train", "-n", "default")
+	for _, want := range []string{
+		"error: the cluster serves Kubeflow Trainer v2 (TrainJob) but not the Training Operator's TFJob, and Trainer v2 has no TensorFlow runtime",
+		"install the Kubeflow Training Operator v1",
+		"--training-api v2 --runtime NAME",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if r.code != 11 {
+		t.Errorf("exit %d, want 11", r.code)
+	}
+	client, err := kubernetes.NewForConfig(user.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, err := client.CoreV1().Secrets("default").List(context.Background(), metav1.ListOptions{}); err != nil || len(list.Items) != 0 {
+		t.Errorf("Secrets in default: %v %v", err, list)
+	}
+	r = kaptain(t, ".", nil, "--kubeconfig", path, "get", "jobs", "-n", "default")
+	if r.code != 0 || strings.Contains(r.stdout, "dev-mnist") {
+		t.Errorf("get jobs: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
