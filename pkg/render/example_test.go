@@ -84,6 +84,53 @@ func ExampleLabels() {
 	//             kaptain.dev/model: mnist
 }
 
+// A template of templates (the Jobs a TrainJob's JobSet makes) is not a pod template: only the
+// pods get the labels.
+func ExampleLabels_trainJob() {
+	run(`apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata:
+  name: mnist
+spec:
+  runtimePatches:
+  - manager: kaptain.dev/kubectl-kaptain
+    trainingRuntimeSpec:
+      template:
+        spec:
+          replicatedJobs:
+          - name: node
+            template:
+              spec:
+                template:
+                  spec: {}
+`, kio.FilterAll(render.Labels{Labels: map[string]string{"kaptain.dev/model": "mnist"}}))
+	// Output:
+	// apiVersion: trainer.kubeflow.org/v1alpha1
+	// kind: TrainJob
+	// metadata:
+	//   name: mnist
+	//   labels:
+	//     kaptain.dev/model: mnist
+	// spec:
+	//   runtimePatches:
+	//   - manager: kaptain.dev/kubectl-kaptain
+	//     trainingRuntimeSpec:
+	//       template:
+	//         spec:
+	//           replicatedJobs:
+	//           - name: node
+	//             template:
+	//               spec:
+	//                 template:
+	//                   spec: {}
+	//                   metadata:
+	//                     labels:
+	//                       kaptain.dev/model: mnist
+	//         metadata:
+	//           labels:
+	//             kaptain.dev/model: mnist
+}
+
 func ExampleAnnotations() {
 	run(job, kio.FilterAll(render.Annotations{Annotations: map[string]string{"kaptain.dev/model-id": "dev/mnist"}}))
 	// Output:

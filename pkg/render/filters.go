@@ -22,7 +22,8 @@ func (f Namespace) Filter(n *yaml.RNode) (*yaml.RNode, error) {
 }
 
 // Labels sets labels on an object and on every pod template inside it (any "template" map
-// with a "spec", at any depth), so that pods carry them too.
+// with a "spec", at any depth, except a template of templates such as a TrainJob's patch of
+// the Jobs its JobSet makes), so that pods carry them too, and Jobs made by others do not.
 type Labels struct {
 	Labels map[string]string `json:"labels" yaml:"labels"`
 }
@@ -49,7 +50,8 @@ func (f Labels) Filter(n *yaml.RNode) (*yaml.RNode, error) {
 	return n, nil
 }
 
-// podTemplates finds the maps under field "template" that have a "spec", depth first.
+// podTemplates finds the maps under field "template" that have a "spec" without a template
+// of its own, depth first.
 func podTemplates(field *yaml.MapNode) []*yaml.RNode {
 	if field == nil {
 		return nil
@@ -59,7 +61,7 @@ func podTemplates(field *yaml.MapNode) []*yaml.RNode {
 	walk = func(key string, n *yaml.RNode) {
 		switch n.YNode().Kind {
 		case yaml.MappingNode:
-			if key == "template" && n.Field("spec") != nil {
+			if spec := n.Field("spec"); key == "template" && spec != nil && spec.Value.Field("template") == nil {
 				out = append(out, n)
 			}
 			_ = n.VisitFields(func(f *yaml.MapNode) error {

@@ -31,6 +31,8 @@ const (
 	LabelJobCompletionIndex = "batch.kubernetes.io/job-completion-index"
 	// LabelQueueName submits a job to a Kueue LocalQueue.
 	LabelQueueName = "kueue.x-k8s.io/queue-name"
+	// RuntimePatchManager names kaptain's entry in a TrainJob's runtimePatches.
+	RuntimePatchManager = "kaptain.dev/kubectl-kaptain"
 )
 
 // MaxTrainJobName is the longest TrainJob name whose pods' names fit in a DNS label with
@@ -52,7 +54,8 @@ type Runtime struct {
 // TrainJob returns the Kubeflow Trainer v2 TrainJob that trains m on the runtime: the model's
 // image as the trainer, t.Workers nodes, the resources per node, hyperparameters and args as
 // arguments, the model's environment, and the storage Secret's keys by reference (a trainer
-// has no envFrom). TrainJob has no TTL: t's goes in the annotation
+// has no envFrom), and a runtime patch of the nodes' pod template (for the model's labels,
+// which render sets on every pod template). TrainJob has no TTL: t's goes in the annotation
 // model.AnnotationTTLSecondsAfterFinished, which clean honours. It has no backoff limit
 // either (its runtime's JobSet failure policy restarts it): t's is not used.
 func TrainJob(m *model.Model, t Train, rt Runtime) (*unstructured.Unstructured, error) {
@@ -111,10 +114,20 @@ func TrainJob(m *model.Model, t Train, rt Runtime) (*unstructured.Unstructured, 
 	if t.TTLSecondsAfterFinished != nil {
 		meta.Annotations = map[string]string{model.AnnotationTTLSecondsAfterFinished: strconv.Itoa(int(*t.TTLSecondsAfterFinished))}
 	}
+	// The nodes' pod template, empty: render gives it the model's labels, as it does the
+	// Training Operator's pod templates, so that the pods carry them.
+	nodes := map[string]any{
+		"manager": RuntimePatchManager,
+		"trainingRuntimeSpec": map[string]any{"template": map[string]any{"spec": map[string]any{"replicatedJobs": []any{
+			map[string]any{"name": TrainerNode, "template": map[string]any{"spec": map[string]any{"template": map[string]any{
+				"metadata": map[string]any{}, "spec": map[string]any{},
+			}}}},
+		}}}},
+	}
 	return toUnstructured(trainJob{
 		TypeMeta:   metav1.TypeMeta{APIVersion: TrainerGroupVersion, Kind: KindTrainJob},
 		ObjectMeta: meta,
-		Spec:       trainJobSpec{RuntimeRef: ref, Trainer: trainer},
+		Spec:       trainJobSpec{RuntimeRef: ref, Trainer: trainer, RuntimePatches: []any{nodes}},
 	})
 }
 
@@ -126,8 +139,9 @@ type (
 		Spec              trainJobSpec `json:"spec"`
 	}
 	trainJobSpec struct {
-		RuntimeRef runtimeRef      `json:"runtimeRef"`
-		Trainer    trainJobTrainer `json:"trainer"`
+		RuntimeRef     runtimeRef      `json:"runtimeRef"`
+		Trainer        trainJobTrainer `json:"trainer"`
+		RuntimePatches []any           `json:"runtimePatches,omitempty"`
 	}
 	runtimeRef struct {
 		Name     string  `json:"name"`

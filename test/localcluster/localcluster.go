@@ -39,6 +39,8 @@ import (
 const (
 	KwokModule     = "sigs.k8s.io/kwok@v0.8.0"
 	TrainingModule = "github.com/kubeflow/training-operator@v1.8.1"
+	TrainerModule  = "github.com/kubeflow/trainer/v2@v2.3.0"
+	JobSetModule   = "sigs.k8s.io/jobset@v0.12.0"
 	KServeModule   = "github.com/kserve/kserve@v0.15.2"
 )
 
@@ -46,7 +48,8 @@ const (
 type Options struct {
 	// ControlPlane holds etcd, kube-apiserver, kube-scheduler and kube-controller-manager.
 	ControlPlane string
-	// Operators holds kwok, training-operator and kserve-manager.
+	// Operators holds kwok, training-operator, jobset-controller, trainer-controller-manager
+	// and kserve-manager.
 	Operators string
 	// Dir is the working directory: kubeconfig, certificates, logs.
 	Dir string
@@ -95,7 +98,7 @@ type process struct {
 	log   *os.File
 }
 
-// Start brings the whole cluster up and returns once nodes are Ready and both operators
+// Start brings the whole cluster up and returns once nodes are Ready and the operators
 // answer their health checks.
 func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if len(o.Nodes) == 0 {
@@ -108,12 +111,12 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	mods := map[string]string{}
-	for _, m := range []string{KwokModule, TrainingModule, KServeModule} {
+	for _, m := range []string{KwokModule, TrainingModule, TrainerModule, JobSetModule, KServeModule} {
 		if mods[m], err = moduleDir(m); err != nil {
 			return nil, err
 		}
 	}
-	training, kserve := mods[TrainingModule], mods[KServeModule]
+	training, trainer, jobSet, kserve := mods[TrainingModule], mods[TrainerModule], mods[JobSetModule], mods[KServeModule]
 	c = &Cluster{opts: o}
 	defer func() {
 		if err != nil {
@@ -124,6 +127,11 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	crds := []string{
 		filepath.Join(training, "manifests", "base", "crds", "kubeflow.org_tfjobs.yaml"),
 		filepath.Join(training, "manifests", "base", "crds", "kubeflow.org_pytorchjobs.yaml"),
+		filepath.Join(trainer, "manifests", "base", "crds", "trainer.kubeflow.org_trainjobs.yaml"),
+		filepath.Join(trainer, "manifests", "base", "crds", "trainer.kubeflow.org_trainingruntimes.yaml"),
+		filepath.Join(trainer, "manifests", "base", "crds", "trainer.kubeflow.org_clustertrainingruntimes.yaml"),
+		// Trainer runs TrainJobs as JobSets: the CRD must be there before it starts.
+		filepath.Join(jobSet, "config", "components", "crd", "bases", "jobset.x-k8s.io_jobsets.yaml"),
 		filepath.Join(kserve, "config", "crd", "full"),
 	}
 	c.env = &envtest.Environment{
@@ -219,6 +227,14 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 	if err := c.trainingOperator(ctx, client, training, certs, webhookPort); err != nil {
+		return c, err
+	}
+
+	logf(o, "starting JobSet and Kubeflow Trainer v2, with the torch-distributed runtime")
+	if err := c.jobSet(ctx, jobSet, certs); err != nil {
+		return c, err
+	}
+	if err := c.trainer(ctx, trainer, certs); err != nil {
 		return c, err
 	}
 
