@@ -271,7 +271,8 @@ func TestTFJobSucceedsThroughTheOperator(t *testing.T) {
 func TestPyTorchJobSucceedsThroughTheOperator(t *testing.T) {
 	ns := namespace(t)
 	dir := copyModel(t, "mnist-pytorch", nil)
-	_, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--workers", "3", small, "--memory=128Mi", "--timeout", "3m", "-v")
+	// The cluster serves TrainJob too: a pytorch model takes it unless told v1.
+	_, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--workers", "3", small, "--memory=128Mi", "--timeout", "3m", "-v", "--training-api", "v1")
 	if code != 0 || !strings.Contains(stderr, "Succeeded") {
 		t.Fatalf("train: exit %d\n%s", code, stderr)
 	}
@@ -391,23 +392,44 @@ func TestDeployRawDeploymentBecomesReady(t *testing.T) {
 // training operator's validating webhook (server dry run).
 func TestRenderedManifestsPassTheWebhook(t *testing.T) {
 	ns := namespace(t)
-	for _, example := range []string{"mnist-tensorflow", "mnist-pytorch"} {
-		dir := copyModel(t, example, nil)
+	for _, api := range []struct{ example, api string }{{"mnist-tensorflow", "v1"}, {"mnist-pytorch", "v1"}, {"mnist-pytorch", "v2"}} {
+		dir := copyModel(t, api.example, nil)
 		for _, args := range [][]string{
 			{"--workers", "1"},
 			{"--workers", "4", "--cpu", "2", "--memory", "4Gi"},
 			{"--workers", "2", "--gpus", "1"},
 			{"--workers", "2", "--cpu-request", "1", "--cpu-limit", "2", "--memory-request", "1Gi", "--memory-limit", "2Gi", "--gpu-limit", "1"},
 			{"--workers", "3", "--ttl-seconds-after-finished", "60", "--arg", "data=/mnt/data", "-p", "lr=0.5"},
+			{"--workers", "2", "--queue", "team-a"},
 		} {
-			_, stderr, code := kaptain(t, dir, s3Env, append([]string{"train", "-n", ns, "--dry-run=server"}, args...)...)
+			_, stderr, code := kaptain(t, dir, s3Env, append([]string{"train", "-n", ns, "--dry-run=server", "--training-api", api.api}, args...)...)
 			if code != 0 {
-				t.Errorf("%s %v: exit %d\n%s", example, args, code, stderr)
+				t.Errorf("%s (%s) %v: exit %d\n%s", api.example, api.api, args, code, stderr)
 			}
 		}
 	}
+	// A TrainJob with a user's patch: tolerations through a runtime patch of its own.
+	dir := copyModel(t, "mnist-pytorch", nil)
+	tolerations := filepath.Join(dir, "tolerations.json")
+	if err := os.WriteFile(tolerations, []byte(`[{"op": "add", "path": "/spec/runtimePatches/-", "value": {"manager": "example.com/gpu-pool",
+	  "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [{"name": "node", "template": {"spec": {"template": {"spec": {
+	    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}}}}}]}}}}}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := kaptain(t, dir, s3Env, "train", "-n", ns, "--dry-run=server", "--patch", tolerations, "--gpus", "1"); code != 0 {
+		t.Errorf("a TrainJob with a tolerations patch: exit %d\n%s", code, stderr)
+	}
+	// Trainer's webhook is really there: a trainer environment with torchrun's own variables
+	// (which Trainer sets) is refused.
+	pet := filepath.Join(dir, "pet.json")
+	if err := os.WriteFile(pet, []byte(`[{"op": "add", "path": "/spec/trainer/env/-", "value": {"name": "PET_NNODES", "value": "3"}}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--dry-run=server", "--patch", pet); code == 0 || !strings.Contains(stderr, "validator.trainjob.trainer.kubeflow.org") {
+		t.Errorf("a TrainJob setting PET_NNODES: exit %d, want Trainer's webhook's refusal\n%s", code, stderr)
+	}
 	// The webhook is really there: a TFJob without a container named tensorflow is refused.
-	dir := copyModel(t, "mnist-tensorflow", nil)
+	dir = copyModel(t, "mnist-tensorflow", nil)
 	patch := filepath.Join(dir, "rename.yaml")
 	if err := os.WriteFile(patch, []byte(`[{"op": "replace", "path": "/spec/tfReplicaSpecs/Worker/template/spec/containers/0/name", "value": "trainer"}]`), 0o644); err != nil {
 		t.Fatal(err)

@@ -306,8 +306,9 @@ func kwokStages(kwok string) ([]byte, error) {
 
 // CrashLoopLabel marks pods whose containers crash-loop, as a kubelet reports a script that
 // keeps exiting 1 under restartPolicy OnFailure: Running, not ready, waiting in
-// CrashLoopBackOff after 5 restarts. The Training Operator counts those restarts against the
-// job's runPolicy.backoffLimit.
+// CrashLoopBackOff after 7 restarts. The Training Operator counts those restarts against the
+// job's runPolicy.backoffLimit, the Job controller (a TrainJob's nodes) against the Job's
+// backoffLimit (6 by default).
 const CrashLoopLabel = "crash-loop.stage.kwok.kaptain.dev"
 
 const crashLoopStage = `apiVersion: kwok.x-k8s.io/v1alpha1
@@ -349,7 +350,7 @@ spec:
       - image: {{ .image | Quote }}
         name: {{ .name | Quote }}
         ready: false
-        restartCount: 5
+        restartCount: 7
         started: false
         lastState:
           terminated:
