@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job: the example TensorFlow model from source to a served endpoint, printed as a
-# user would see it. Without KUBECONFIG in the environment it starts a local Kubeflow first
-# (kube-apiserver, etcd, controller manager, scheduler, kwok nodes, the real Kubeflow Training
-# Operator and KServe controller: test/localcluster) and an OCI registry on loopback (Debian's
-# docker-registry), and stops both at the end.
+# The main job: the example TensorFlow model from source to a served endpoint, and the PyTorch
+# example trained as a Kubeflow Trainer v2 TrainJob, printed as a user would see it. Without
+# KUBECONFIG in the environment it starts a local Kubeflow first (kube-apiserver, etcd,
+# controller manager, scheduler, kwok nodes, the real Kubeflow Training Operator, Trainer v2 with
+# JobSet, and the KServe controller: test/localcluster) and an OCI registry on loopback
+# (Debian's docker-registry), and stops both at the end.
 #
 #   hack/demo.sh [PATH-TO-kubectl-kaptain]     (make demo builds it first)
 set -euo pipefail
@@ -38,7 +39,7 @@ free_port() {
 }
 
 if [ -z "${KUBECONFIG:-}" ]; then
-  say "starting a local Kubeflow: control plane, kwok nodes, Training Operator, KServe (logs in $work/cluster)"
+  say "starting a local Kubeflow: control plane, kwok nodes, Training Operator, Trainer v2 and JobSet, KServe (logs in $work/cluster)"
   cp=$("$root/hack/control-plane.sh" kube-scheduler kube-controller-manager)
   ops=$("$root/hack/operators.sh")
   (cd "$root" && go build -o "$work/local-cluster" ./test/localcluster/cmd/local-cluster)
@@ -89,6 +90,14 @@ job=$(HOME=$work "$bin" get jobs -o name)
 job=${job%%$'\n'*}
 k logs "${job#*/}" --tail 3
 k model history
+
+say "the PyTorch example: the cluster serves Kubeflow Trainer v2, so it trains as a TrainJob on torch-distributed"
+pytorch=$work/mnist-pytorch
+cp -r "$root/examples/mnist-pytorch" "$pytorch"
+sed -i -e "s#image: .*#image: 127.0.0.1:$port/kaptain/mnist-pytorch:0.0.1#" \
+  -e 's#baseImage: .*#baseImage: scratch#' -e '/requirements:/d' "$pytorch/kaptain.yaml"
+(cd "$pytorch" && k train --build --insecure-registry -p epochs=2 --workers 2 --cpu 500m --memory 1Gi)
+k get jobs
 
 say "serve the trained model with KServe (RawDeployment) and wait until it is ready"
 k deploy --cpu 500m --memory 1Gi

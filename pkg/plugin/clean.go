@@ -3,10 +3,12 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 )
 
 // CleanOptions removes what no workload uses any more, and with --all the finished workloads.
@@ -24,7 +26,9 @@ func NewCmdClean(d *Deps) *cobra.Command {
 		Use:   "clean [--all] [--force]",
 		Short: "Delete stale Secrets and ServiceAccounts kaptain made; with --all, finished workloads too (the SDK's clean, clean_all)",
 		Long: `Find the Secrets and ServiceAccounts kaptain made that no workload uses any more: their
-owner is gone and no job, experiment or inference service names them.
+owner is gone and no job, experiment or inference service names them; and the finished
+TrainJobs whose --ttl-seconds-after-finished has passed (Kubeflow Trainer v2 has no TTL of its
+own: train keeps it as the annotation kaptain.dev/ttl-seconds-after-finished).
 
 WARNING: use with caution. Without --force, clean only prints what it would delete; check
 the list, then run it again with --force.
@@ -68,11 +72,28 @@ func (o *CleanOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	stale := 0
+	// A TrainJob has no TTL: the one train was given is honoured here.
+	expired, err := o.inv.Expired(ctx, served, time.Now())
+	if err != nil {
+		return err
+	}
+	for _, e := range expired {
+		stale++
+		if !o.Force {
+			fmt.Fprintf(out, "%s/%s would be deleted (finished, and its TTL of %ss has passed)\n", e.Mapping.Resource.Resource, e.Obj.GetName(), e.Obj.GetAnnotations()[model.AnnotationTTLSecondsAfterFinished])
+			continue
+		}
+		name, err := o.inv.Delete(ctx, e.Mapping.Resource, e.Obj, false)
+		if err != nil {
+			return err
+		}
+		deleted(name)
+	}
 	creds, err := o.inv.Credentials(ctx, served)
 	if err != nil {
 		return err
 	}
-	stale := 0
 	for _, c := range creds {
 		if !c.Stale {
 			continue

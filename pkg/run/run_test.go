@@ -245,6 +245,56 @@ func TestRunSucceeds(t *testing.T) {
 	}
 }
 
+// TestRunDetailIsAskedAgainWhileWaiting: what other objects say of the watched one (a queue)
+// changes without it changing; the wait asks again and prints a line when the answer changes.
+func TestRunDetailIsAskedAgainWhileWaiting(t *testing.T) {
+	c := newCluster(t)
+	var printed []apply.Result
+	var progress bytes.Buffer
+	a := action(&printed)
+	var mu sync.Mutex
+	detail := "queued behind 2 jobs"
+	a.Wait.Detail = func(_ context.Context, _ *unstructured.Unstructured, st State) string {
+		mu.Lock()
+		defer mu.Unlock()
+		return detail
+	}
+	a.Wait.DetailEvery = 20 * time.Millisecond
+	sw := &syncWriter{b: &progress}
+	done := make(chan result, 1)
+	go func() {
+		out, err := Run(context.Background(), c.clients(), a, Progress{W: sw})
+		done <- result{out, err}
+	}()
+	c.await(t)
+	printedSoFar := func() string {
+		sw.mu.Lock()
+		defer sw.mu.Unlock()
+		return progress.String()
+	}
+	line := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if strings.Contains(printedSoFar(), want) {
+				return
+			}
+		}
+		t.Fatalf("no line %q in:\n%s", want, printedSoFar())
+	}
+	line("widget.example.com/w pending: queued behind 2 jobs\n")
+	mu.Lock()
+	detail = "queued behind 1 job"
+	mu.Unlock()
+	line("widget.example.com/w pending: queued behind 1 job\n")
+	c.setPhase(t, "Succeeded", "")
+	if r := finish(t, done); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := printedSoFar(); strings.Contains(got, "succeeded: queued") || !strings.Contains(got, "widget.example.com/w succeeded\n") {
+		t.Errorf("a finished state carries the detail:\n%s", got)
+	}
+}
+
 func TestRunFailureKeepsTheObjectsAndRecordsTheError(t *testing.T) {
 	c := newCluster(t)
 	var printed []apply.Result

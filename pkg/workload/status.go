@@ -146,7 +146,8 @@ func StateOf(job *unstructured.Unstructured) TrainingState {
 }
 
 // trainJobStateOf reads a TrainJob's state: Complete, Failed or Suspended from its conditions,
-// else Running once a replicated job has active or ready jobs, else Created; the counts of
+// else Running once its replicated jobs count anything (active, ready, succeeded, failed), else
+// Created; the counts of
 // its replicated jobs (jobsStatus) and what its trainer reports (trainerStatus).
 func trainJobStateOf(job *unstructured.Unstructured) TrainingState {
 	st := TrainingState{Phase: Created, Total: 1, trainJob: true}
@@ -182,7 +183,8 @@ func trainJobStateOf(job *unstructured.Unstructured) TrainingState {
 	}
 	st.Jobs = strings.Join(summaries, "; ")
 	st.Progress = trainerProgress(job)
-	if st.Active > 0 {
+	if len(summaries) > 0 {
+		// Its jobs started: running until a condition says how it ended.
 		st.Phase = Running
 	}
 	conditions, _, _ := unstructured.NestedSlice(job.Object, "status", "conditions")

@@ -104,6 +104,7 @@ func TestTrainJobStateOf(t *testing.T) {
 		{"suspended by its spec", trainJobObj(2, true, []any{cond("Suspended", "True", "TrainJob is suspended")}, nil, nil), "Suspended (2 nodes; TrainJob is suspended)", false},
 		{"complete", trainJobObj(2, false, []any{cond("Complete", "True", "jobset completed")}, []any{map[string]any{"name": "node", "succeeded": int64(1)}}, nil), "Succeeded (2 nodes; node: 1 succeeded)", true},
 		{"failed", trainJobObj(2, false, []any{cond("Failed", "True", "jobset failed: node-0 failed")}, nil, nil), "Failed: jobset failed: node-0 failed", true},
+		{"its job's pods done, not yet complete", trainJobObj(2, false, nil, []any{map[string]any{"name": "node", "ready": int64(1)}}, nil), "Running (2 nodes; node: 1 ready)", false},
 		{"complete, then suspended: still complete", trainJobObj(2, true, []any{cond("Complete", "True", ""), cond("Suspended", "True", "")}, nil, nil), "Succeeded (2 nodes)", true},
 	} {
 		st := StateOf(tc.job)

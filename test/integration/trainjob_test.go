@@ -310,3 +310,48 @@ func TestTensorflowOnATrainerOnlyCluster(t *testing.T) {
 		t.Errorf("get jobs: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestCleanHonoursATrainJobsTTL(t *testing.T) {
+	ns := namespace(t)
+	dir := repoPath("examples", "mnist-pytorch")
+	var jobs []*unstructured.Unstructured
+	for _, ttl := range []string{"5", "3600"} {
+		r := kaptain(t, dir, nil, "train", "-n", ns, "--wait=false", "--ttl-seconds-after-finished", ttl, "-o", "name")
+		if r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		job, err := shared.dynamic.Resource(trainJobs).Namespace(ns).Get(context.Background(), strings.SplitN(strings.TrimSpace(r.stdout), "/", 2)[1], metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job.GetAnnotations()["kaptain.dev/ttl-seconds-after-finished"] != ttl {
+			t.Fatalf("annotations %v", job.GetAnnotations())
+		}
+		jobs = append(jobs, job)
+	}
+	// Both finished a minute ago: the first is past its TTL, the second is not.
+	for _, job := range jobs {
+		current, err := shared.dynamic.Resource(trainJobs).Namespace(ns).Get(context.Background(), job.GetName(), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		current.Object["status"] = map[string]any{"conditions": []any{map[string]any{"type": "Complete", "status": "True", "reason": "JobSetCompleted",
+			"message": "done", "lastTransitionTime": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)}}}
+		if _, err := shared.dynamic.Resource(trainJobs).Namespace(ns).UpdateStatus(context.Background(), current, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := kaptain(t, ".", nil, "clean", "-n", ns)
+	want := "trainjobs/" + jobs[0].GetName() + " would be deleted (finished, and its TTL of 5s has passed)"
+	if r.code != 0 || !strings.Contains(r.stdout, want) || strings.Contains(r.stdout, jobs[1].GetName()) || count(t, trainJobs, ns) != 2 {
+		t.Fatalf("clean: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = kaptain(t, ".", nil, "clean", "-n", ns, "--force")
+	if r.code != 0 || !strings.Contains(r.stdout, "trainjob.trainer.kubeflow.org/"+jobs[0].GetName()+" deleted") {
+		t.Fatalf("clean --force: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	left, err := shared.dynamic.Resource(trainJobs).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(left.Items) != 1 || left.Items[0].GetName() != jobs[1].GetName() {
+		t.Fatalf("left: %v %v", err, left)
+	}
+}
