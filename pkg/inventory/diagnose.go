@@ -12,9 +12,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
 
@@ -56,7 +58,11 @@ func (inv *Inventory) Diagnose(ctx context.Context) ([]Finding, error) {
 			return nil, err
 		}
 		for _, o := range objs {
-			findings = append(findings, o.Finding())
+			f := o.Finding()
+			if f.Problem == "" && o.GVK.Kind == workload.KindTrainJob {
+				f.Problem = inv.trainJobProblem(ctx, o)
+			}
+			findings = append(findings, f)
 		}
 	}
 	creds, err := inv.Credentials(ctx, served)
@@ -129,6 +135,29 @@ func (o Object) Finding() Finding {
 		}
 	}
 	return f
+}
+
+// trainJobProblem is what keeps a TrainJob that has not finished from running: a runtime that
+// does not exist, or a suspension (why Kueue holds it, or that nothing will resume it).
+func (inv *Inventory) trainJobProblem(ctx context.Context, o Object) string {
+	if o.Finished(o.Obj) {
+		return ""
+	}
+	name, _, _ := unstructured.NestedString(o.Obj.Object, "spec", "runtimeRef", "name")
+	kind, _, _ := unstructured.NestedString(o.Obj.Object, "spec", "runtimeRef", "kind")
+	if _, err := inv.TrainingRuntime(ctx, cmp.Or(kind, model.KindClusterTrainingRuntime), name); err != nil {
+		var unreadable *RuntimeUnreadableError
+		if !errors.As(err, &unreadable) {
+			return err.Error()
+		}
+	}
+	if !Suspended(o.Obj) {
+		return ""
+	}
+	if detail := inv.QueueDetail(ctx, o.Obj, run.State{}); detail != "" {
+		return "suspended: " + detail
+	}
+	return "suspended (spec.suspend) outside any Kueue queue: nothing resumes it until spec.suspend is false"
 }
 
 func podFinding(p *corev1.Pod) Finding {

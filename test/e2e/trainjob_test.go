@@ -157,3 +157,32 @@ func TestInterruptedTrainJobLeavesNothing(t *testing.T) {
 		return count(t, trainJobs, ns) == 0 && count(t, jobSets, ns) == 0 && len(secrets(t, ns)) == 0 && pods != nil && len(pods.Items) == 0
 	})
 }
+
+func TestGetJobsListsEveryTrainingKind(t *testing.T) {
+	ns := namespace(t)
+	tf, pt := copyModel(t, "mnist-tensorflow", nil), copyModel(t, "mnist-pytorch", nil)
+	var names []string
+	for _, run := range []struct {
+		dir  string
+		args []string
+	}{{tf, nil}, {pt, []string{"--training-api", "v1"}}, {pt, nil}} {
+		stdout, stderr, code := kaptain(t, run.dir, nil, append([]string{"train", "-n", ns, "--wait=false", small, "-o", "name"}, run.args...)...)
+		if code != 0 {
+			t.Fatalf("train %v: exit %d\n%s", run.args, code, stderr)
+		}
+		names = append(names, strings.SplitN(strings.TrimSpace(stdout), "/", 2)[1])
+	}
+	out, errOut, code := kaptain(t, tf, nil, "get", "jobs", "-n", ns)
+	if code != 0 {
+		t.Fatalf("get jobs: exit %d\n%s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "KIND") {
+		t.Fatalf("get jobs:\n%s", out)
+	}
+	for i, kind := range []string{"TFJob", "PyTorchJob", "TrainJob"} {
+		if !slices.ContainsFunc(lines[1:], func(l string) bool { return strings.HasPrefix(l, kind+" ") && strings.Contains(l, names[i]) }) {
+			t.Errorf("no %s row for %s:\n%s", kind, names[i], out)
+		}
+	}
+}

@@ -355,3 +355,48 @@ func TestCleanHonoursATrainJobsTTL(t *testing.T) {
 		t.Fatalf("left: %v %v", err, left)
 	}
 }
+
+func TestDiagnoseSaysWhatHoldsATrainJob(t *testing.T) {
+	ns := namespace(t)
+	dir := repoPath("examples", "mnist-pytorch")
+	rt, err := shared.dynamic.Resource(clusterTrainingRuntimes).Get(context.Background(), "torch-distributed", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := &unstructured.Unstructured{Object: map[string]any{"apiVersion": rt.GetAPIVersion(), "kind": rt.GetKind(), "spec": rt.Object["spec"]}}
+	gone.SetName("short-lived-" + ns)
+	gone.SetLabels(rt.GetLabels())
+	if _, err := shared.dynamic.Resource(clusterTrainingRuntimes).Create(context.Background(), gone, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, args := range [][]string{{"--runtime", gone.GetName()}, nil} {
+		r := kaptain(t, dir, nil, append([]string{"train", "-n", ns, "--wait=false", "-o", "name"}, args...)...)
+		if r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		names = append(names, strings.SplitN(strings.TrimSpace(r.stdout), "/", 2)[1])
+	}
+	if err := shared.dynamic.Resource(clusterTrainingRuntimes).Delete(context.Background(), gone.GetName(), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shared.dynamic.Resource(trainJobs).Namespace(ns).Patch(context.Background(), names[1], types.MergePatchType, []byte(`{"spec":{"suspend":true}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := kaptain(t, ".", nil, "diagnose", "-n", ns)
+	if r.code != 1 {
+		t.Errorf("diagnose: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range [][]string{
+		{names[0], "Created", `ClusterTrainingRuntime "` + gone.GetName() + `" not found`},
+		{names[1], "Suspended", "suspended (spec.suspend) outside any Kueue queue"},
+	} {
+		found := false
+		for _, l := range strings.Split(r.stdout, "\n") {
+			found = found || (strings.Contains(l, want[0]) && strings.Contains(l, " "+want[1]+" ") && strings.Contains(l, want[2]))
+		}
+		if !found {
+			t.Errorf("diagnose has no line with %q:\n%s", want, r.stdout)
+		}
+	}
+}
