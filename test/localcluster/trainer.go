@@ -14,9 +14,9 @@ import (
 // webhook's clientConfig points at 127.0.0.1:port with the local CA. adjust, when set, may
 // change a webhook (e.g. add the objectSelector a kustomize patch adds upstream).
 type webhookFile struct {
-	path  string
-	names map[string]string // kind -> name
-	port  string
+	path   string
+	names  map[string]string // kind -> name
+	port   string
 	adjust func(hook map[string]any)
 }
 
@@ -53,95 +53,103 @@ func (w webhookFile) register(ctx context.Context, a *applier, caPEM []byte) err
 	return nil
 }
 
-// jobSet starts the JobSet controller, through which Kubeflow Trainer runs TrainJobs, with its
-// webhooks served on loopback and registered by URL; its own certificate management is off.
-func (c *Cluster) jobSet(ctx context.Context, module string, certs *webhookCerts) error {
-	certDir := filepath.Join(c.opts.Dir, "jobset-certs")
-	if err := writeCerts(certDir, certs); err != nil {
-		return err
+// webhookController is a controller-runtime manager run on loopback with its own
+// certificate management off: the local CA's certificate is written where it reads it, and its
+// webhooks are registered by URL once it is ready.
+type webhookController struct {
+	name string
+	// certDir is where its webhook server reads tls.crt and tls.key.
+	certDir string
+	// config is its configuration file, with %[1]s the webhook port, %[2]s the health port
+	// and %[3]s certDir.
+	config string
+	env    []string
+	// args follow --config and --kubeconfig.
+	args     []string
+	webhooks webhookFile
+}
+
+// startWebhookController starts ctl, waits until it is ready and registers its webhooks; it
+// returns an applier for what goes through them next.
+func (c *Cluster) startWebhookController(ctx context.Context, ctl webhookController, certs *webhookCerts) (*applier, error) {
+	if err := writeCerts(ctl.certDir, certs); err != nil {
+		return nil, err
 	}
 	ports, err := freePorts(2)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	webhook, health := ports[0], ports[1]
-	config := filepath.Join(c.opts.Dir, "jobset-config.yaml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, `apiVersion: config.jobset.x-k8s.io/v1alpha1
+	config := filepath.Join(c.opts.Dir, ctl.name+"-config.yaml")
+	if err := os.WriteFile(config, fmt.Appendf(nil, ctl.config, webhook, health, ctl.certDir), 0o644); err != nil {
+		return nil, err
+	}
+	args := append([]string{"--config=" + config, "--kubeconfig=" + c.Kubeconfig}, ctl.args...)
+	if err := c.start(ctl.name, append(ctl.env, "KUBECONFIG="+c.Kubeconfig), []string{"127.0.0.1:" + webhook, "127.0.0.1:" + health},
+		filepath.Join(c.opts.Operators, ctl.name), args...); err != nil {
+		return nil, err
+	}
+	if err := waitHealthy(ctx, c.procs[len(c.procs)-1], "http://127.0.0.1:"+health+"/readyz"); err != nil {
+		return nil, err
+	}
+	a, err := newApplier(c.Config)
+	if err != nil {
+		return nil, err
+	}
+	ctl.webhooks.port = webhook
+	return a, ctl.webhooks.register(ctx, a, certs.caPEM)
+}
+
+// jobSet starts the JobSet controller, through which Kubeflow Trainer runs TrainJobs.
+func (c *Cluster) jobSet(ctx context.Context, module string, certs *webhookCerts) error {
+	_, err := c.startWebhookController(ctx, webhookController{
+		name:    "jobset-controller",
+		certDir: filepath.Join(c.opts.Dir, "jobset-certs"),
+		config: `apiVersion: config.jobset.x-k8s.io/v1alpha1
 kind: Configuration
-webhook: {port: %s, host: 127.0.0.1, certDir: %s}
-health: {healthProbeBindAddress: "127.0.0.1:%s"}
+webhook: {port: %[1]s, host: 127.0.0.1, certDir: %[3]s}
+health: {healthProbeBindAddress: "127.0.0.1:%[2]s"}
 metrics: {bindAddress: "0"}
 leaderElection: {leaderElect: false}
 internalCertManagement: {enable: false}
-`, webhook, certDir, health), 0o644); err != nil {
-		return err
-	}
-	if err := c.start("jobset-controller", []string{"KUBECONFIG=" + c.Kubeconfig}, []string{"127.0.0.1:" + webhook, "127.0.0.1:" + health},
-		filepath.Join(c.opts.Operators, "jobset-controller"),
-		"--config="+config, "--kubeconfig="+c.Kubeconfig, "--leader-elect=false", "--metrics-bind-address=0"); err != nil {
-		return err
-	}
-	if err := waitHealthy(ctx, c.procs[len(c.procs)-1], "http://127.0.0.1:"+health+"/readyz"); err != nil {
-		return err
-	}
-	a, err := newApplier(c.Config)
-	if err != nil {
-		return err
-	}
-	return webhookFile{
-		path:  filepath.Join(module, "config", "components", "webhook", "manifests.yaml"),
-		names: map[string]string{"MutatingWebhookConfiguration": "jobset-mutating-webhook-configuration", "ValidatingWebhookConfiguration": "jobset-validating-webhook-configuration"},
-		port:  webhook,
-		// Upstream's patch: the pod webhooks see only JobSets' pods.
-		adjust: func(hook map[string]any) {
-			if name, _ := hook["name"].(string); name == "mpod.kb.io" || name == "vpod.kb.io" {
-				hook["objectSelector"] = map[string]any{"matchExpressions": []any{map[string]any{"key": "jobset.sigs.k8s.io/jobset-name", "operator": "Exists"}}}
-			}
+`,
+		args: []string{"--leader-elect=false", "--metrics-bind-address=0"},
+		webhooks: webhookFile{
+			path:  filepath.Join(module, "config", "components", "webhook", "manifests.yaml"),
+			names: map[string]string{"MutatingWebhookConfiguration": "jobset-mutating-webhook-configuration", "ValidatingWebhookConfiguration": "jobset-validating-webhook-configuration"},
+			// Upstream's patch: the pod webhooks see only JobSets' pods.
+			adjust: func(hook map[string]any) {
+				if name, _ := hook["name"].(string); name == "mpod.kb.io" || name == "vpod.kb.io" {
+					hook["objectSelector"] = map[string]any{"matchExpressions": []any{map[string]any{"key": "jobset.sigs.k8s.io/jobset-name", "operator": "Exists"}}}
+				}
+			},
 		},
-	}.register(ctx, a, certs.caPEM)
+	}, certs)
+	return err
 }
 
-// trainer starts Kubeflow Trainer v2's controller manager with its webhooks served on loopback
-// and registered by URL (its certificate management off), then creates the torch-distributed
-// ClusterTrainingRuntime through them.
+// trainer starts Kubeflow Trainer v2's controller manager, then creates the torch-distributed
+// ClusterTrainingRuntime through its webhooks.
 func (c *Cluster) trainer(ctx context.Context, module string, certs *webhookCerts) error {
+	// Its webhook server reads the certificate under TMPDIR; it has no setting for it.
 	tmp := filepath.Join(c.opts.Dir, "trainer-tmp")
-	if err := writeCerts(webhookCertDir(tmp), certs); err != nil {
-		return err
-	}
-	ports, err := freePorts(2)
-	if err != nil {
-		return err
-	}
-	webhook, health := ports[0], ports[1]
-	config := filepath.Join(c.opts.Dir, "trainer-config.yaml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, `apiVersion: config.trainer.kubeflow.org/v1alpha1
+	a, err := c.startWebhookController(ctx, webhookController{
+		name:    "trainer-controller-manager",
+		certDir: webhookCertDir(tmp),
+		config: `apiVersion: config.trainer.kubeflow.org/v1alpha1
 kind: Configuration
-webhook: {port: %s, host: 127.0.0.1}
-health: {healthProbeBindAddress: "127.0.0.1:%s"}
+webhook: {port: %[1]s, host: 127.0.0.1}
+health: {healthProbeBindAddress: "127.0.0.1:%[2]s"}
 metrics: {bindAddress: "0"}
 certManagement: {enable: false}
-`, webhook, health), 0o644); err != nil {
-		return err
-	}
-	// The webhook server reads its certificate under TMPDIR.
-	if err := c.start("trainer-controller-manager", []string{"TMPDIR=" + tmp, "KUBECONFIG=" + c.Kubeconfig}, []string{"127.0.0.1:" + webhook, "127.0.0.1:" + health},
-		filepath.Join(c.opts.Operators, "trainer-controller-manager"),
-		"--config="+config, "--kubeconfig="+c.Kubeconfig); err != nil {
-		return err
-	}
-	if err := waitHealthy(ctx, c.procs[len(c.procs)-1], "http://127.0.0.1:"+health+"/readyz"); err != nil {
-		return err
-	}
-	a, err := newApplier(c.Config)
+`,
+		env: []string{"TMPDIR=" + tmp},
+		webhooks: webhookFile{
+			path:  filepath.Join(module, "manifests", "base", "webhook", "manifests.yaml"),
+			names: map[string]string{"MutatingWebhookConfiguration": "defaulter.trainer.kubeflow.org", "ValidatingWebhookConfiguration": "validator.trainer.kubeflow.org"},
+		},
+	}, certs)
 	if err != nil {
-		return err
-	}
-	if err := (webhookFile{
-		path:  filepath.Join(module, "manifests", "base", "webhook", "manifests.yaml"),
-		names: map[string]string{"MutatingWebhookConfiguration": "defaulter.trainer.kubeflow.org", "ValidatingWebhookConfiguration": "validator.trainer.kubeflow.org"},
-		port:  webhook,
-	}).register(ctx, a, certs.caPEM); err != nil {
 		return err
 	}
 	data, err := os.ReadFile(filepath.Join(module, "manifests", "base", "runtimes", "torch_distributed.yaml"))
