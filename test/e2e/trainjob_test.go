@@ -186,3 +186,16 @@ func TestGetJobsListsEveryTrainingKind(t *testing.T) {
 		}
 	}
 }
+
+func TestTrainJobTooManyGPUsEndsEarly(t *testing.T) {
+	ns := namespace(t)
+	dir := copyModel(t, "mnist-pytorch", nil)
+	start := time.Now()
+	_, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--workers", "1", "--gpus", "8", "--timeout", "3m")
+	if code != 11 || !strings.Contains(stderr, "replica node-0") || !strings.Contains(stderr, "Unschedulable") {
+		t.Fatalf("a TrainJob asking for 8 GPUs: exit %d, want 11 (WorkloadDeployment) naming node-0\n%s", code, stderr)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Fatalf("the unschedulable node took %s to be reported", d)
+	}
+}
