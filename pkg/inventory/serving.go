@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/openapi"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -83,4 +85,77 @@ func (inv *Inventory) PodStates(ctx context.Context, title, selector string) str
 		fmt.Fprintf(&b, "\n  %s: %s", p.Name, state)
 	}
 	return b.String()
+}
+
+// KServe's inferenceservice-config ConfigMap, whose "deploy" key holds the cluster's default
+// deployment mode.
+const (
+	kserveNamespace = "kserve"
+	kserveConfigMap = "inferenceservice-config"
+)
+
+// DeploymentMode is the mode a model's service runs in, and where that was read: the current
+// service's serving.kserve.io/deploymentMode annotation, else kaptain.yaml's
+// spec.serving.deploymentMode (asked), else the cluster's default (KServe's
+// inferenceservice-config ConfigMap). "" when nothing readable says.
+func (inv *Inventory) DeploymentMode(ctx context.Context, current *unstructured.Unstructured, asked string) (mode, source string) {
+	if current != nil {
+		if m := current.GetAnnotations()[workload.AnnotationDeploymentMode]; m != "" {
+			return m, "inferenceservice " + current.GetName()
+		}
+	}
+	if asked != "" {
+		return asked, "spec.serving.deploymentMode"
+	}
+	cm, err := inv.Kube.CoreV1().ConfigMaps(kserveNamespace).Get(ctx, kserveConfigMap, metav1.GetOptions{})
+	if err != nil {
+		return "", ""
+	}
+	var deploy struct {
+		DefaultDeploymentMode string `json:"defaultDeploymentMode"`
+	}
+	if json.Unmarshal([]byte(cm.Data["deploy"]), &deploy) != nil || deploy.DefaultDeploymentMode == "" {
+		return "", ""
+	}
+	return deploy.DefaultDeploymentMode, "the cluster's default (configmap " + kserveNamespace + "/" + kserveConfigMap + ")"
+}
+
+// ServesStandardCanary reports whether the cluster's InferenceService has spec.canary, the
+// canaries of Standard (RawDeployment) mode that KServe v0.20 added, from the API server's
+// OpenAPI v3 document of gv (which any authenticated user may read).
+func ServesStandardCanary(client openapi.Client, gv schema.GroupVersion) (bool, error) {
+	paths, err := client.Paths()
+	if err != nil {
+		return false, fmt.Errorf("reading the API server's OpenAPI paths: %w", err)
+	}
+	p, ok := paths["apis/"+gv.Group+"/"+gv.Version]
+	if !ok {
+		return false, nil
+	}
+	data, err := p.Schema("application/json")
+	if err != nil {
+		return false, fmt.Errorf("reading the OpenAPI schema of %s: %w", gv, err)
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				GVK        []map[string]string `json:"x-kubernetes-group-version-kind"`
+				Properties map[string]struct {
+					Properties map[string]json.RawMessage `json:"properties"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return false, fmt.Errorf("reading the OpenAPI schema of %s: %w", gv, err)
+	}
+	for _, s := range doc.Components.Schemas {
+		for _, gvk := range s.GVK {
+			if gvk["kind"] == workload.KindInferenceService && gvk["group"] == gv.Group {
+				_, canary := s.Properties["spec"].Properties["canary"]
+				return canary, nil
+			}
+		}
+	}
+	return false, fmt.Errorf("the OpenAPI schema of %s has no InferenceService", gv)
 }

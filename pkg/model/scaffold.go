@@ -79,7 +79,13 @@ spec:
     # protocolVersion: v1
     # minReplicas: 1
     # maxReplicas: 3
-    # deploymentMode: Serverless   # or RawDeployment
+    # deploymentMode: Knative     # or Standard; Serverless and RawDeployment before KServe v0.20
+  # How train and tune run: by default a pytorch model becomes a Kubeflow Trainer v2 TrainJob
+  # when the cluster serves it, else a PyTorchJob; tensorflow a TFJob.
+  training: {}
+    # api: v2                     # or v1: TFJob, PyTorchJob
+    # runtime: torch-distributed  # the TrainJob's ClusterTrainingRuntime (trainingruntime/NAME: the namespace's)
+    # queue: team-a               # a Kueue LocalQueue
   config:
     # Directory of mainFile and extraFiles, relative to this file.
     baseDir: .

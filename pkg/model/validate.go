@@ -194,8 +194,8 @@ func (m *Model) validateServing() error {
 	if sv.MinReplicas != nil && sv.MaxReplicas != nil && *sv.MinReplicas > *sv.MaxReplicas {
 		return m.invalid("spec.serving.maxReplicas", "must not be less than minReplicas (%d)", *sv.MinReplicas)
 	}
-	if mode := sv.DeploymentMode; mode != "" && mode != "Serverless" && mode != "RawDeployment" {
-		return m.invalid("spec.serving.deploymentMode", "%q is not supported; use Serverless or RawDeployment", mode)
+	if mode := sv.DeploymentMode; mode != "" && !slices.Contains([]string{"Knative", "Serverless", "Standard", "RawDeployment"}, mode) {
+		return m.invalid("spec.serving.deploymentMode", "%q is not supported; use Knative (or its older name Serverless) or Standard (RawDeployment)", mode)
 	}
 	if pv := sv.ProtocolVersion; pv != "" && pv != "v1" && pv != "v2" {
 		return m.invalid("spec.serving.protocolVersion", "%q is not supported; use v1 or v2", pv)

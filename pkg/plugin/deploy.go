@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
@@ -129,6 +130,11 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	}
 	sv := workload.Serve{ModelURI: uri, Autoscale: o.Autoscale, Resources: o.Resources.resources()}
 	action := "deploy"
+	if o.canarySet && s.action.dryRun != cmdutil.DryRunClient {
+		if err := o.canarySplitsTraffic(ctx); err != nil {
+			return err
+		}
+	}
 	if o.canarySet {
 		sv.CanaryOf(s.current, o.CanaryTrafficPercent)
 		action = "canary"
@@ -146,6 +152,32 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	entry := track.Action{Name: "deploy", Revision: o.revision, ModelURI: uri, Image: s.model.Spec.Image}
 	// A deployment is recorded once its wait ended, or when it was refused.
 	return s.run(ctx, a, o.Serve, entry, func(out *run.Outcome) bool { return out.Waited || out.Err != nil })
+}
+
+// canarySplitsTraffic refuses a canary that would not split the traffic: in KServe's Standard
+// (RawDeployment) mode, canaryTrafficPercent is read by nobody, and the new model would take
+// all of it. KServe v0.20 added spec.canary for that mode; kubectl kaptain does not render it
+// yet. Nothing has been changed when it refuses.
+func (o *DeployOptions) canarySplitsTraffic(ctx context.Context) error {
+	s := o.serving
+	mode, source := s.inv.DeploymentMode(ctx, s.current, s.model.Spec.Serving.DeploymentMode)
+	if !workload.StandardMode(mode) {
+		return nil
+	}
+	oa, err := s.action.factory.OpenAPIV3Client()
+	if err != nil {
+		return fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	standardCanary, err := inventory.ServesStandardCanary(oa, s.gvk.GroupVersion())
+	if err != nil {
+		return err
+	}
+	what := "this KServe has no canary in that mode (spec.canary came with KServe v0.20): canaryTrafficPercent would be ignored and the new model would take all the traffic"
+	if standardCanary {
+		what = "this KServe does canaries in that mode through spec.canary, which kubectl kaptain does not render yet"
+	}
+	return sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s runs in %s mode (from %s), and %s; nothing was changed. Deploy the new model with --replace, or use Knative (Serverless) mode, whose canaryTrafficPercent splits the traffic",
+		s.name, mode, source, what)
 }
 
 // modelURI is --model-uri, or the latest trained location from the model's record.

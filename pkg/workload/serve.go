@@ -18,11 +18,16 @@ const (
 	KServeGroupVersion       = "serving.kserve.io/v1beta1"
 	LegacyKServeGroupVersion = "serving.kubeflow.org/v1beta1"
 	KindInferenceService     = "InferenceService"
-	// AnnotationDeploymentMode selects Serverless or RawDeployment.
+	// AnnotationDeploymentMode selects Knative (Serverless) or Standard (RawDeployment) mode.
 	AnnotationDeploymentMode = "serving.kserve.io/deploymentMode"
 	// LabelInferenceService is set by KServe on the predictor's pods.
 	LabelInferenceService = "serving.kserve.io/inferenceservice"
 )
+
+// StandardMode reports whether a deployment mode is KServe's Standard mode, under either of
+// its names (RawDeployment before v0.20): plain Deployments, where canaryTrafficPercent does
+// nothing.
+func StandardMode(mode string) bool { return mode == "Standard" || mode == "RawDeployment" }
 
 // modelFormats maps kaptain.yaml frameworks to KServe's modelFormat names.
 var modelFormats = map[string]string{

@@ -379,6 +379,21 @@ func TestDeployRawDeploymentBecomesReady(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "True") {
 		t.Fatalf("get inferenceservices: exit %d\n%s", code, out)
 	}
+	// The cluster's default mode is RawDeployment, where this KServe (v0.15) ignores
+	// canaryTrafficPercent: the canary is refused and nothing changes.
+	before, err := suite.dynamic.Resource(isvcs).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(before.Items) != 1 {
+		t.Fatalf("inference services: %v", err)
+	}
+	_, stderr, code = kaptain(t, dir, s3Env, "deploy", "-n", ns, "--canary-traffic-percent", "30", "--model-uri", "s3://kaptain/models/dev/mnist-tensorflow/trained/2")
+	if code != 8 || !strings.Contains(stderr, "runs in RawDeployment mode (from the cluster's default (configmap kserve/inferenceservice-config))") {
+		t.Errorf("a canary in RawDeployment mode: exit %d, want 8\n%s", code, stderr)
+	}
+	after, err := suite.dynamic.Resource(isvcs).Namespace(ns).Get(context.Background(), before.Items[0].GetName(), metav1.GetOptions{})
+	// KServe may write the status meanwhile: the spec's generation says whether it changed.
+	if err != nil || after.GetGeneration() != before.Items[0].GetGeneration() {
+		t.Errorf("the refused canary changed the service: %v (generation %d, then %d)", err, before.Items[0].GetGeneration(), after.GetGeneration())
+	}
 	if _, stderr, code := kaptain(t, dir, nil, "undeploy", "-n", ns); code != 0 {
 		t.Fatalf("undeploy: exit %d\n%s", code, stderr)
 	}

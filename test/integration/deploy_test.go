@@ -14,7 +14,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 )
 
@@ -217,5 +220,56 @@ func TestDeployEveryFrameworkAndModePassesServerDryRun(t *testing.T) {
 	}
 	if count(t, inferenceSvc, ns) != 0 {
 		t.Error("a server dry run created a service")
+	}
+}
+
+// TestCanaryRefusedWhereItWouldTakeAllTheTraffic: a service in RawDeployment (Standard) mode on
+// a KServe without spec.canary (v0.15's CRD here) ignores canaryTrafficPercent, so deploy
+// refuses the canary (exit 8) and leaves the service as it was.
+func TestCanaryRefusedWhereItWouldTakeAllTheTraffic(t *testing.T) {
+	ns := namespace(t)
+	dir := t.TempDir()
+	data, err := os.ReadFile(repoPath("examples", "mnist-tensorflow", "kaptain.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := strings.Replace(string(data), "  serving:\n", "  serving:\n    deploymentMode: RawDeployment\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "kaptain.yaml"), []byte(raw), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "trainer.py"), []byte("print('train')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := kaptain(t, dir, creds, "deploy", "-n", ns, "--model-uri", "s3://kaptain/m/1", "--wait=false"); r.code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", r.code, r.stderr)
+	}
+	before := isvc(t, ns)
+	if before.GetAnnotations()["serving.kserve.io/deploymentMode"] != "RawDeployment" {
+		t.Fatalf("annotations %v", before.GetAnnotations())
+	}
+	r := kaptain(t, dir, creds, "deploy", "-n", ns, "--canary-traffic-percent", "30", "--model-uri", "s3://kaptain/m/2")
+	for _, want := range []string{
+		"runs in RawDeployment mode (from inferenceservice " + before.GetName() + ")",
+		"spec.canary came with KServe v0.20",
+		"the new model would take all the traffic; nothing was changed",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if r.code != 8 {
+		t.Errorf("exit %d, want 8 (ModelDeployment)", r.code)
+	}
+	if after := isvc(t, ns); after.GetResourceVersion() != before.GetResourceVersion() {
+		t.Errorf("the service changed: resourceVersion %s, then %s", before.GetResourceVersion(), after.GetResourceVersion())
+	}
+	// The refusal comes from the real API server's OpenAPI document of the v0.15 CRD, read
+	// and found to have no spec.canary (not from a schema that could not be found).
+	dc, err := discovery.NewDiscoveryClientForConfig(shared.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if canary, err := inventory.ServesStandardCanary(dc.OpenAPIV3(), schema.GroupVersion{Group: "serving.kserve.io", Version: "v1beta1"}); err != nil || canary {
+		t.Errorf("ServesStandardCanary on KServe v0.15's CRD: %v, %v", canary, err)
 	}
 }
