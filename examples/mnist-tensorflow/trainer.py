@@ -1,8 +1,9 @@
 """MNIST digit recognition with TensorFlow, trained with MultiWorkerMirroredStrategy.
 
 Hyperparameters arrive as command-line flags (--lr=0.01); metrics are printed as name=value
-lines, which Katib's StdOut metrics collector reads. The trained model is saved under
-TRAINED_MODEL_UPLOAD_PATH (an s3:// URI) when it is set.
+lines, which Katib's StdOut metrics collector reads. The trained model is exported as a
+SavedModel under TRAINED_MODEL_UPLOAD_PATH/1/ (an s3:// URI) when it is set: the numbered
+version directory TensorFlow Serving, and so 'kubectl kaptain deploy', loads.
 """
 import argparse
 import os
@@ -67,9 +68,15 @@ def main():
     upload = os.environ.get("TRAINED_MODEL_UPLOAD_PATH")
     if upload and strategy.cluster_resolver.task_id in (None, 0):
         with tempfile.TemporaryDirectory() as tmp:
-            model.save(os.path.join(tmp, "model.keras"))
-            tf.io.gfile.copy(os.path.join(tmp, "model.keras"), upload.rstrip("/") + "/model.keras", overwrite=True)
-        print(f"saved the model to {upload}")
+            export = os.path.join(tmp, "1")
+            model.export(export)  # a SavedModel: 1/saved_model.pb and 1/variables/
+            for root, _, files in tf.io.gfile.walk(export):
+                for name in files:
+                    src = os.path.join(root, name)
+                    dst = upload.rstrip("/") + "/1/" + os.path.relpath(src, export)
+                    tf.io.gfile.makedirs(os.path.dirname(dst))
+                    tf.io.gfile.copy(src, dst, overwrite=True)
+        print(f"saved the model to {upload}/1")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
@@ -12,6 +13,7 @@ import (
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/storage"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
@@ -27,6 +29,7 @@ type DeployOptions struct {
 	Resources            ResourceFlags
 	Replace              bool
 	CanaryTrafficPercent int64
+	SkipModelCheck       bool
 
 	canarySet bool
 	serving   *serving
@@ -44,6 +47,10 @@ framework's model format from --model-uri (default: the model's latest trained l
 from its record). kaptain.yaml's serving settings choose the runtime, protocol version,
 minimum and maximum replicas and the deployment mode (Serverless or RawDeployment);
 --autoscale is the target concurrency per replica.
+
+Before anything is created, the storage URI is listed (with the model's S3 settings) and
+checked against what the framework's KServe runtime loads, e.g. TensorFlow Serving a
+<version>/saved_model.pb; --skip-model-check skips it.
 
 An existing deployment is replaced only with --replace. With --canary-traffic-percent, an
 existing deployment keeps serving and the new model gets that share of the traffic; then
@@ -65,6 +72,7 @@ existing deployment keeps serving and the new model gets that share of the traff
 	o.Resources.addFlags(cmd, "the predictor")
 	f.BoolVar(&o.Replace, "replace", false, "Replace the model's existing deployment.")
 	f.Int64Var(&o.CanaryTrafficPercent, "canary-traffic-percent", 0, "Deploy as a canary of the existing deployment with this share of the traffic (1-99).")
+	f.BoolVar(&o.SkipModelCheck, "skip-model-check", false, "Deploy without first checking that the storage URI holds what the model server loads (for layouts the check cannot see).")
 	return cmd
 }
 
@@ -135,6 +143,11 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if !o.SkipModelCheck && s.action.dryRun != cmdutil.DryRunClient {
+		if err := o.checkModel(ctx, uri); err != nil {
+			return err
+		}
+	}
 	if o.canarySet {
 		sv.CanaryOf(s.current, o.CanaryTrafficPercent)
 		action = "canary"
@@ -178,6 +191,35 @@ func (o *DeployOptions) canarySplitsTraffic(ctx context.Context) error {
 	}
 	return sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s runs in %s mode (from %s), and %s; nothing was changed. Deploy the new model with --replace, or use Knative (Serverless) mode, whose canaryTrafficPercent splits the traffic",
 		s.name, mode, source, what)
+}
+
+// modelCheckTimeout bounds the listing of the storage URI.
+const modelCheckTimeout = 30 * time.Second
+
+// checkModel lists the storage URI and checks it against what the framework's runtime loads.
+// A mismatch is the model's fault (ModelValidation); storage that cannot be listed, the
+// deployment's (ModelDeployment). A runtime of the model's own is not checked.
+func (o *DeployOptions) checkModel(ctx context.Context, uri string) error {
+	m := o.serving.model
+	layout, ok := workload.LayoutOf(m.Spec.Framework, m.Spec.Serving.Runtime)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, modelCheckTimeout)
+	defer cancel()
+	const skip = "--skip-model-check deploys without checking"
+	store, err := storage.New(ctx, m.S3Settings(false))
+	if err != nil {
+		return sdkerr.New(sdkerr.ModelDeployment, "cannot check the model at %s: %v; %s", uri, err, skip)
+	}
+	keys, err := store.List(ctx, uri, 1000)
+	if err != nil {
+		return sdkerr.New(sdkerr.ModelDeployment, "cannot check the model: %v; %s", err, skip)
+	}
+	if err := layout.Check(uri, keys); err != nil {
+		return sdkerr.New(sdkerr.ModelValidation, "%v; nothing was changed (%s)", err, skip)
+	}
+	return nil
 }
 
 // modelURI is --model-uri, or the latest trained location from the model's record.

@@ -1,5 +1,6 @@
 // Package storage talks to S3 or MinIO with aws-sdk-go-v2: it uploads the cluster builder's
-// build contexts under the model storage URI and removes them.
+// build contexts under the model storage URI and removes them, and lists what a model URI
+// holds.
 package storage
 
 import (
@@ -66,6 +67,37 @@ func (c *Client) Download(ctx context.Context, uri string) ([]byte, error) {
 	}
 	defer out.Body.Close()
 	return io.ReadAll(out.Body)
+}
+
+// List returns the keys of the objects at uri, relative to it: "" for an object at uri itself,
+// "1/saved_model.pb" for one under it (a sibling such as uri + "2" is not listed). It stops
+// after max keys.
+func (c *Client) List(ctx context.Context, uri string, max int) ([]string, error) {
+	bucket, key, err := split(uri)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	p := s3.NewListObjectsV2Paginator(c.s3, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &key})
+	for p.HasMorePages() && len(out) < max {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, explain("listing "+uri, bucket, err)
+		}
+		for _, o := range page.Contents {
+			k := aws.ToString(o.Key)
+			switch {
+			case k == key:
+				out = append(out, "")
+			case strings.HasPrefix(k, key+"/"):
+				out = append(out, strings.TrimPrefix(k, key+"/"))
+			}
+		}
+	}
+	if len(out) > max {
+		out = out[:max]
+	}
+	return out, nil
 }
 
 // Delete removes the object at uri; a missing object is not an error.

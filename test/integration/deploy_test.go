@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
+	"github.com/kaptain-dev/kubectl-kaptain/test/servers"
 )
 
 const isvcName = "dev-mnist-tensorflow-4bd4aad1"
@@ -88,7 +90,7 @@ func TestDeployCanaryPromoteRollbackUndeploy(t *testing.T) {
 		t.Fatalf("%d inference services after refused commands", n)
 	}
 
-	r := start(t, dir, creds, "deploy", "-n", ns, "--model-uri", "s3://kaptain/m/1", "--cpu", "1", "--timeout", "60s")
+	r := start(t, dir, creds, "deploy", "--skip-model-check", "-n", ns, "--model-uri", "s3://kaptain/m/1", "--cpu", "1", "--timeout", "60s")
 	obj := waitForISVC(t, ns)
 	setReady(t, obj, "True", "")
 	if code := r.Exit(t, 30*time.Second); code != 0 {
@@ -119,7 +121,7 @@ func TestDeployCanaryPromoteRollbackUndeploy(t *testing.T) {
 		t.Error("a refused command changed the service")
 	}
 
-	kap(0, "", "deploy", "--canary-traffic-percent", "30", "--model-uri", "s3://kaptain/m/2", "--wait=false")
+	kap(0, "", "deploy", "--skip-model-check", "--canary-traffic-percent", "30", "--model-uri", "s3://kaptain/m/2", "--wait=false")
 	obj = isvc(t, ns)
 	if uri, pct, ok := predictor(obj); uri != "s3://kaptain/m/2" || !ok || pct != 30 || obj.GetAnnotations()["kaptain.dev/previous-model-uri"] != "s3://kaptain/m/1" {
 		t.Fatalf("canary: %s %d %v %v", uri, pct, ok, obj.GetAnnotations())
@@ -127,7 +129,7 @@ func TestDeployCanaryPromoteRollbackUndeploy(t *testing.T) {
 	if cpu, _, _ := unstructured.NestedString(obj.Object, "spec", "predictor", "model", "resources", "limits", "cpu"); cpu != "" {
 		t.Logf("canary resources come from its own flags: cpu %q", cpu)
 	}
-	kap(0, "", "deploy", "--canary-traffic-percent", "50", "--model-uri", "s3://kaptain/m/2", "--wait=false")
+	kap(0, "", "deploy", "--skip-model-check", "--canary-traffic-percent", "50", "--model-uri", "s3://kaptain/m/2", "--wait=false")
 	if obj = isvc(t, ns); obj.GetAnnotations()["kaptain.dev/previous-model-uri"] != "s3://kaptain/m/1" {
 		t.Errorf("changing the canary lost the baseline: %v", obj.GetAnnotations())
 	}
@@ -139,7 +141,7 @@ func TestDeployCanaryPromoteRollbackUndeploy(t *testing.T) {
 	}
 	kap(8, "has no canary to roll back", "rollback")
 
-	kap(0, "", "deploy", "--canary-traffic-percent", "30", "--model-uri", "s3://kaptain/m/3", "--wait=false")
+	kap(0, "", "deploy", "--skip-model-check", "--canary-traffic-percent", "30", "--model-uri", "s3://kaptain/m/3", "--wait=false")
 	kap(0, "", "rollback", "--wait=false")
 	obj = isvc(t, ns)
 	if uri, _, ok := predictor(obj); uri != "s3://kaptain/m/2" || ok {
@@ -168,7 +170,7 @@ func TestDeployCanaryPromoteRollbackUndeploy(t *testing.T) {
 
 func TestDeployFailsOnAFalseCondition(t *testing.T) {
 	ns := namespace(t)
-	r := start(t, repoPath("examples", "mnist-tensorflow"), nil, "deploy", "-n", ns, "--model-uri", "s3://kaptain/m/1", "--timeout", "60s")
+	r := start(t, repoPath("examples", "mnist-tensorflow"), nil, "deploy", "--skip-model-check", "-n", ns, "--model-uri", "s3://kaptain/m/1", "--timeout", "60s")
 	setReady(t, waitForISVC(t, ns), "False", "RevisionFailed")
 	if code := r.Exit(t, 30*time.Second); code != 8 {
 		t.Fatalf("exit %d, want 8: %s", code, r.Stderr())
@@ -190,7 +192,7 @@ func TestDeployDefaultsToTheLatestTrainedModel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "deploy", "-n", ns, "--dry-run=server", "-o", "jsonpath={.spec.predictor.model.storageUri}")
+	r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "deploy", "--skip-model-check", "-n", ns, "--dry-run=server", "-o", "jsonpath={.spec.predictor.model.storageUri}")
 	if r.code != 0 || r.stdout != "s3://kaptain/t/2" {
 		t.Errorf("exit %d, storageUri %q, stderr %q; want the latest trained model", r.code, r.stdout, r.stderr)
 	}
@@ -212,7 +214,7 @@ func TestDeployEveryFrameworkAndModePassesServerDryRun(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "kaptain.yaml"), []byte(doc), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			r := kaptain(t, dir, creds, "deploy", "-n", ns, "--dry-run=server", "--model-uri", "s3://kaptain/m/1", "--gpus", "1", "-o", "yaml")
+			r := kaptain(t, dir, creds, "deploy", "--skip-model-check", "-n", ns, "--dry-run=server", "--model-uri", "s3://kaptain/m/1", "--gpus", "1", "-o", "yaml")
 			if r.code != 0 || !strings.Contains(r.stdout, "name: "+fw) || !strings.Contains(r.stdout, "serving.kserve.io/deploymentMode: "+mode) {
 				t.Errorf("%s %s: exit %d: %s", fw, mode, r.code, r.stderr)
 			}
@@ -240,7 +242,7 @@ func TestCanaryRefusedWhereItWouldTakeAllTheTraffic(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "trainer.py"), []byte("print('train')\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := kaptain(t, dir, creds, "deploy", "-n", ns, "--model-uri", "s3://kaptain/m/1", "--wait=false"); r.code != 0 {
+	if r := kaptain(t, dir, creds, "deploy", "--skip-model-check", "-n", ns, "--model-uri", "s3://kaptain/m/1", "--wait=false"); r.code != 0 {
 		t.Fatalf("deploy: exit %d\n%s", r.code, r.stderr)
 	}
 	before := isvc(t, ns)
@@ -271,5 +273,67 @@ func TestCanaryRefusedWhereItWouldTakeAllTheTraffic(t *testing.T) {
 	}
 	if canary, err := inventory.ServesStandardCanary(dc.OpenAPIV3(), schema.GroupVersion{Group: "serving.kserve.io", Version: "v1beta1"}); err != nil || canary {
 		t.Errorf("ServesStandardCanary on KServe v0.15's CRD: %v, %v", canary, err)
+	}
+}
+
+// TestDeployChecksTheModelFirst lists the storage URI on a real S3 server before anything is
+// created: a SavedModel under a version directory passes; an empty prefix and a Keras file
+// are refused with what TensorFlow Serving wants (exit 9); storage that cannot be reached is
+// an error of its own (exit 8).
+func TestDeployChecksTheModelFirst(t *testing.T) {
+	ns := namespace(t)
+	s3srv := servers.StartS3(t, "kaptain")
+	for key, body := range map[string]string{
+		"models/good/1/saved_model.pb":            "pb",
+		"models/good/1/variables/variables.index": "index",
+		"models/keras/model.keras":                "keras",
+		"models/goodness/1/saved_model.pb":        "a sibling of good, not under it",
+	} {
+		if _, err := s3srv.Client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: ptrTo("kaptain"), Key: ptrTo(key), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	model := func(endpoint string) string {
+		dir := t.TempDir()
+		data, err := os.ReadFile(repoPath("examples", "mnist-tensorflow", "kaptain.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := strings.Replace(string(data), "  config:\n", fmt.Sprintf("  config:\n    storage: {endpoint: %q, forcePathStyle: true}\n", endpoint), 1)
+		y = strings.Replace(y, "    storage:\n      region: us-east-1\n", "", 1)
+		if err := os.WriteFile(filepath.Join(dir, "kaptain.yaml"), []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "trainer.py"), []byte("print('train')\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	dir := model(s3srv.Endpoint)
+	env := s3srv.Env()
+	for _, tc := range []struct {
+		uri  string
+		code int
+		want string
+	}{
+		{"s3://kaptain/models/empty", 9, "s3://kaptain/models/empty holds nothing TensorFlow Serving loads: it wants a SavedModel under a numbered version directory: <uri>/<version>/saved_model.pb (e.g. 1/saved_model.pb, with 1/variables/); found nothing; nothing was changed (--skip-model-check deploys without checking)"},
+		{"s3://kaptain/models/keras", 9, "found model.keras"},
+		{"s3://kaptain/models/good", 0, ""},
+	} {
+		r := kaptain(t, dir, env, "deploy", "-n", ns, "--model-uri", tc.uri, "--wait=false", "--replace")
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("deploy %s: exit %d (want %d)\n%s", tc.uri, r.code, tc.code, r.stderr)
+		}
+		if tc.code != 0 && count(t, inferenceSvc, ns) != 0 {
+			t.Fatalf("deploy %s created a service", tc.uri)
+		}
+	}
+	if count(t, inferenceSvc, ns) != 1 {
+		t.Fatal("the SavedModel was not deployed")
+	}
+	// Storage that cannot be reached is not a mismatch.
+	r := kaptain(t, model("http://"+servers.FreePort(t)), env, "deploy", "-n", ns, "--model-uri", "s3://kaptain/models/good", "--replace", "--wait=false")
+	if r.code != 8 || !strings.Contains(r.stderr, "cannot check the model: listing s3://kaptain/models/good: cannot reach the S3 server; check spec.config.storage.endpoint") {
+		t.Errorf("unreachable storage: exit %d\n%s", r.code, r.stderr)
 	}
 }

@@ -103,7 +103,7 @@ func TestDocumentedClusterRoleIsEnough(t *testing.T) {
 		{"build", "--builder", "cluster", "--dry-run=server"},
 		{"train", "--wait=false"},
 		{"tune", "--wait=false", "--param", "lr=double:0.01:0.1", "--objective", "accuracy"},
-		{"deploy", "--wait=false", "--model-uri", "s3://kaptain/m/1"},
+		{"deploy", "--wait=false", "--model-uri", "s3://kaptain/m/1", "--skip-model-check"},
 		{"model", "log-metrics", "--type", "testing", "accuracy=0.9"},
 		{"model", "history"},
 		{"get", "all"},
