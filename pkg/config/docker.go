@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 
 	dockerconfig "github.com/docker/cli/cli/config"
@@ -62,7 +65,34 @@ func DockerKeychain(path string) (authn.Keychain, string, error) {
 		return nil, "", fmt.Errorf("reading Docker config %s: %w (it must be JSON like {\"auths\": {\"registry\": {\"auth\": \"base64 of user:password\"}}})", path, err)
 	}
 	cf.Filename = path
+	if err := checkHelpers(cf); err != nil {
+		return nil, "", fmt.Errorf("Docker config %s: %w", path, err)
+	}
 	return &fileKeychain{cf: cf, path: path}, path, nil
+}
+
+// helperName is what a credential helper's name may be: docker/cli runs
+// docker-credential-<name>, which must be a plain program name found on PATH, never a path
+// ("x/../evil" would run ./evil).
+var helperName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// checkHelpers refuses a Docker config whose credsStore or credHelpers are not plain names,
+// before any helper runs.
+func checkHelpers(cf *configfile.ConfigFile) error {
+	names := map[string]string{}
+	if cf.CredentialsStore != "" {
+		names["credsStore"] = cf.CredentialsStore
+	}
+	for registry, helper := range cf.CredentialHelpers {
+		names["credHelpers."+registry] = helper
+	}
+	for _, field := range slices.Sorted(maps.Keys(names)) {
+		helper := names[field]
+		if !helperName.MatchString(helper) || strings.Contains(helper, "..") {
+			return fmt.Errorf("%s %q is not a credential helper name: it must be a plain name (letters, digits, '.', '_', '-'), naming docker-credential-<name> on PATH", field, helper)
+		}
+	}
+	return nil
 }
 
 // fileKeychain resolves credentials from one Docker config file, as docker login writes it.
@@ -81,7 +111,13 @@ func (k *fileKeychain) Resolve(target authn.Resource) (authn.Authenticator, erro
 		}
 		cfg, err := k.cf.GetAuthConfig(key)
 		if err != nil {
-			return nil, fmt.Errorf("credentials for %s from %s: %w", key, k.path, err)
+			// docker/cli quotes a failing helper's output, which may hold the credentials it
+			// printed before failing: it is cut.
+			msg := err.Error()
+			if i := strings.Index(msg, ", out: "); i >= 0 {
+				msg = msg[:i] + " (the helper's output is not shown)"
+			}
+			return nil, fmt.Errorf("credentials for %s from %s: %s", key, k.path, msg)
 		}
 		cfg.ServerAddress = ""
 		if cfg != empty {

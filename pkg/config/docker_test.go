@@ -80,3 +80,52 @@ func TestRegistryCAs(t *testing.T) {
 		t.Fatalf("malformed default CA: %v", err)
 	}
 }
+
+// TestCredentialHelperNamesArePlain: a credsStore or credHelpers value that is a path
+// ("x/../evil" would run ./evil, relative to the working directory) is refused when the file
+// is read, before any helper can run; a failing helper's output stays out of errors.
+func TestCredentialHelperNamesArePlain(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	marker := filepath.Join(dir, "ran")
+	if err := os.WriteFile(filepath.Join(dir, "evil"), []byte("#!/bin/sh\ntouch "+marker+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "docker-credential-x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := name.NewRegistry("registry.example.com")
+	for _, cfg := range []string{
+		`{"credsStore": "x/../evil"}`,
+		`{"credHelpers": {"registry.example.com": "x/../evil"}}`,
+		`{"credsStore": "../evil"}`,
+		`{"credHelpers": {"registry.example.com": ".."}}`,
+	} {
+		path := filepath.Join(dir, "config.json")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		kc, _, err := DockerKeychain(path)
+		if err == nil {
+			_, _ = kc.Resolve(reg)
+			t.Errorf("%s: accepted", cfg)
+		} else if !strings.Contains(err.Error(), "is not a credential helper name") {
+			t.Errorf("%s: %v", cfg, err)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Fatalf("%s ran ./evil", cfg)
+		}
+	}
+	// A plain name is accepted; the missing helper fails the lookup, without output.
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, []byte(`{"credsStore": "kaptain-test-missing"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kc, _, err := DockerKeychain(path)
+	if err != nil {
+		t.Fatalf("a plain helper name: %v", err)
+	}
+	if _, err := kc.Resolve(reg); err == nil || strings.Contains(err.Error(), "out:") {
+		t.Errorf("missing helper: %v", err)
+	}
+}

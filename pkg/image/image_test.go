@@ -483,3 +483,63 @@ func TestBuildRefusesAFileChangedAfterHashing(t *testing.T) {
 		t.Fatal("the tag was written")
 	}
 }
+
+// TestCollectStaysInTheModelDirectory: nothing outside the base directory reaches an image
+// or a build context, by path or by symbolic link (the audit's H2).
+func TestCollectStaysInTheModelDirectory(t *testing.T) {
+	outsideDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outsideDir, "id_rsa"), []byte("secret key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		setup func(dir string)
+		extra string
+		want  string // "" accepted
+	}{
+		"the parent directory":              {func(string) {}, "./..", "not inside baseDir"},
+		"a link to the process environment": {func(dir string) { _ = os.Symlink("/proc/self/environ", filepath.Join(dir, "env")) }, "env", "leads out of baseDir"},
+		"a file through a linked directory": {func(dir string) { _ = os.Symlink(outsideDir, filepath.Join(dir, "keys")) }, "keys/id_rsa", "leads out of baseDir"},
+		"a linked directory":                {func(dir string) { _ = os.Symlink(outsideDir, filepath.Join(dir, "keys")) }, "keys", "leads out of baseDir"},
+		"an absolute path":                  {func(string) {}, "/etc/passwd", "not inside baseDir"},
+		"a link inside the directory":       {func(dir string) { _ = os.Symlink("utils.py", filepath.Join(dir, "helpers.py")) }, "helpers.py", ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			m := writeModel(t, dir, sampleFiles, "utils.py")
+			tc.setup(dir)
+			m.Spec.ExtraFiles = append(m.Spec.ExtraFiles, tc.extra)
+			in, err := Collect(m)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if in != nil {
+				t.Fatal("inputs returned with the error")
+			}
+		})
+	}
+	// A link inside a walked directory is skipped, wherever it leads.
+	dir := t.TempDir()
+	m := writeModel(t, dir, map[string]string{"trainer.py": "x", "data/a.csv": "1"}, "data")
+	if err := os.Symlink(outsideDir, filepath.Join(dir, "data", "keys")); err != nil {
+		t.Fatal(err)
+	}
+	in := collect(t, m)
+	for _, f := range in.Files {
+		if strings.Contains(f.Path, "keys") {
+			t.Errorf("%s went into the inputs", f.Path)
+		}
+	}
+	// The tar refuses an entry out of the model's directory, however the inputs were made.
+	bad := *in
+	bad.Files = append([]File(nil), in.Files...)
+	bad.Files[0].Path = "../usr/bin/python"
+	if err := bad.Context(io.Discard); err == nil || !strings.Contains(err.Error(), "is not a path inside the model's directory") {
+		t.Errorf("a tar entry out of the directory: %v", err)
+	}
+}

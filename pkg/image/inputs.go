@@ -51,8 +51,10 @@ type File struct {
 	// Path is the slash-separated path relative to the model's base directory, also the path
 	// under WorkDir in the image.
 	Path string
-	// Source is the file on this machine.
+	// Source is the file on this machine, Root the model's base directory it is read under
+	// (through an os.Root: it cannot lead out of it).
 	Source string
+	Root   string
 	// Layer is LayerDeps or LayerCode.
 	Layer string
 	// Executable is true when any execute bit is set; it is the only mode bit kept.
@@ -80,20 +82,27 @@ type Inputs struct {
 }
 
 // Collect reads the model's main file, extra files (a directory stands for every regular file
-// under it) and requirements from its base directory, hashing each one.
+// under it) and requirements from its base directory, hashing each one. Every file is opened
+// through an os.Root on the base directory: a path or symbolic link that leads out of it is
+// refused, so nothing but the model's own files can go into an image or a build context.
 func Collect(m *model.Model) (*Inputs, error) {
 	s := m.Spec
 	base := s.Config.BaseDir
 	if base == "" {
 		base = "."
 	}
+	root, err := os.OpenRoot(base)
+	if err != nil {
+		return nil, fmt.Errorf("spec.config.baseDir: %w", err)
+	}
+	defer root.Close()
 	in := &Inputs{
 		BaseImage: s.BaseImage, Framework: s.Framework, FrameworkVersion: s.FrameworkVersion,
 		ModelID: s.ID, ModelVersion: s.Version, MainFile: filepath.ToSlash(path.Clean(s.MainFile)),
 	}
 	seen := map[string]bool{}
 	add := func(field, rel, layer string) error {
-		files, err := expand(base, rel)
+		files, err := expand(root, base, rel)
 		if err != nil {
 			return fmt.Errorf("%s %q: %w", field, rel, err)
 		}
@@ -125,27 +134,31 @@ func Collect(m *model.Model) (*Inputs, error) {
 	return in, nil
 }
 
-// expand returns the regular files at rel (a file, or a directory walked in lexical order),
-// hashed. Symbolic links are followed for files named directly and skipped inside directories.
-func expand(base, rel string) ([]File, error) {
-	root := filepath.Join(base, filepath.FromSlash(rel))
-	info, err := os.Stat(root)
+// expand returns the regular files at rel under root (a file, or a directory walked in lexical
+// order), hashed. Symbolic links are followed for files named directly, inside root only, and
+// skipped inside directories.
+func expand(root *os.Root, base, rel string) ([]File, error) {
+	name := path.Clean(filepath.ToSlash(rel))
+	if !filepath.IsLocal(filepath.FromSlash(name)) {
+		return nil, fmt.Errorf("not inside baseDir %s", base)
+	}
+	info, err := root.Stat(filepath.FromSlash(name))
 	if err != nil {
-		return nil, err
+		return nil, outside(err, base)
 	}
 	if !info.IsDir() {
-		f, err := hashFile(root, filepath.ToSlash(path.Clean(filepath.ToSlash(rel))), info)
+		f, err := hashFile(root, base, name, info)
 		if err != nil {
-			return nil, err
+			return nil, outside(err, base)
 		}
 		return []File{f}, nil
 	}
 	type entry struct {
-		path, rel string
-		info      fs.FileInfo
+		rel  string
+		info fs.FileInfo
 	}
 	var entries []entry
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(root.FS(), name, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
@@ -153,15 +166,11 @@ func expand(base, rel string) ([]File, error) {
 		if err != nil {
 			return err
 		}
-		r, err := filepath.Rel(base, p)
-		if err != nil {
-			return err
-		}
-		entries = append(entries, entry{p, filepath.ToSlash(r), info})
+		entries = append(entries, entry{p, info})
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, outside(err, base)
 	}
 	// Hash on every core, keeping the walk's order.
 	out := make([]File, len(entries))
@@ -173,7 +182,7 @@ func expand(base, rel string) ([]File, error) {
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1) - 1); i < len(entries); i = int(next.Add(1) - 1) {
-				out[i], errs[i] = hashFile(entries[i].path, entries[i].rel, entries[i].info)
+				out[i], errs[i] = hashFile(root, base, entries[i].rel, entries[i].info)
 			}
 		}()
 	}
@@ -185,11 +194,20 @@ func expand(base, rel string) ([]File, error) {
 	return out, err
 }
 
-func hashFile(p, rel string, info fs.FileInfo) (File, error) {
+// outside explains os.Root's refusal of a path that leads out of the base directory.
+func outside(err error, base string) error {
+	if strings.Contains(err.Error(), "escapes from parent") {
+		return fmt.Errorf("it leads out of baseDir %s (a symbolic link?): only the model's own files go into the image: %w", base, err)
+	}
+	return err
+}
+
+// hashFile hashes the regular file rel (slash-separated) of root.
+func hashFile(root *os.Root, base, rel string, info fs.FileInfo) (File, error) {
 	if !info.Mode().IsRegular() {
 		return File{}, fmt.Errorf("not a regular file")
 	}
-	fh, err := os.Open(p)
+	fh, err := root.Open(filepath.FromSlash(rel))
 	if err != nil {
 		return File{}, err
 	}
@@ -206,7 +224,8 @@ func hashFile(p, rel string, info fs.FileInfo) (File, error) {
 	if err := unchanged(fh, n, before.ModTime()); err != nil {
 		return File{}, err
 	}
-	return File{Path: rel, Source: p, Executable: info.Mode()&0o111 != 0, Size: n, ModTime: before.ModTime(), Digest: hex.EncodeToString(h.Sum(nil))}, nil
+	return File{Path: rel, Source: filepath.Join(base, filepath.FromSlash(rel)), Root: base, Executable: info.Mode()&0o111 != 0,
+		Size: n, ModTime: before.ModTime(), Digest: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
 // unchanged checks that an open file, read to its end in n bytes, still has that size and the

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -319,6 +320,11 @@ func writeTar(w io.Writer, prefix string, files []File, extras []extra, read fun
 		}
 	}
 	for _, f := range files {
+		// An entry out of prefix could overwrite the base image's files, or escape the
+		// directory a build context is extracted to.
+		if !filepath.IsLocal(filepath.FromSlash(f.Path)) || path.IsAbs(f.Path) {
+			return fmt.Errorf("%q is not a path inside the model's directory", f.Path)
+		}
 		mode := int64(0o644)
 		if f.Executable {
 			mode = 0o755
@@ -338,7 +344,7 @@ func writeTar(w io.Writer, prefix string, files []File, extras []extra, read fun
 // would describe other content). A change shows in the size or the modification time, as for
 // tar's "file changed as we read it", which saves hashing the content a second time.
 func copyFile(w io.Writer, f File, read func(n int64)) error {
-	fh, err := os.Open(f.Source)
+	fh, err := os.OpenInRoot(f.Root, filepath.FromSlash(f.Path))
 	if err != nil {
 		return err
 	}

@@ -160,5 +160,12 @@ func FuzzParse(f *testing.F) {
 		if n := m.KubeName(); len(n) > 39 || n == "" {
 			t.Fatalf("KubeName(%q) = %q", m.Spec.ID, n)
 		}
+		// Every file it names, and its base directory, stays inside the model's directory.
+		paths := append([]string{m.Spec.MainFile, m.Spec.Requirements, m.Spec.Config.BaseDir}, m.Spec.ExtraFiles...)
+		for _, p := range paths {
+			if p != "" && p != "." && (!filepath.IsLocal(filepath.Clean(p)) || !filepath.IsLocal(filepath.Clean(filepath.FromSlash(p)))) {
+				t.Fatalf("accepted the path %q, which is not inside the model's directory", p)
+			}
+		}
 	})
 }

@@ -2,7 +2,9 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -107,6 +109,9 @@ func (m *Model) Validate() error {
 		}
 	}
 	for _, k := range sortedKeys(s.Hyperparameters) {
+		if f, ok := s.Hyperparameters[k].(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			return m.invalid("spec.hyperparameters."+k, "%v is not a finite number: the model's record could not keep it", f)
+		}
 		if !hyperparameterName.MatchString(k) {
 			return m.invalid("spec.hyperparameters."+k, "not a valid hyperparameter name: use letters, digits, '_', '-' and '.', starting with a letter or '_'")
 		}
@@ -205,6 +210,9 @@ func (m *Model) validateServing() error {
 
 func (m *Model) validateConfig() error {
 	c := m.Spec.Config
+	if c.BaseDir != "" && !local(c.BaseDir) {
+		return m.invalid("spec.config.baseDir", "%q must be a directory inside the one of %s, relative to it: the model's files cannot come from elsewhere (move %s next to its code)", c.BaseDir, m.fileName(), m.fileName())
+	}
 	if _, _, err := ParseStorageURI(c.ModelStorageURI); err != nil {
 		return m.invalid("spec.config.modelStorageURI", "%v", err)
 	}
@@ -262,11 +270,21 @@ func ValidateID(id string) error {
 	return nil
 }
 
+// relativeFile checks that p names something inside baseDir: relative and, once cleaned,
+// local (no "..", no root or volume, no Windows reserved name; "./.." is ".."), in both slash
+// and the platform's forms.
 func relativeFile(p string) error {
-	if strings.HasPrefix(p, "/") || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "/../") {
+	if !local(p) {
 		return fmt.Errorf("%q must be a path inside baseDir, relative to it", p)
 	}
 	return nil
+}
+
+// local reports whether p stays inside the directory it is relative to, read as a slash path
+// and as a path of this platform. "." is local.
+func local(p string) bool {
+	return p == "." || (filepath.IsLocal(filepath.Clean(p)) && filepath.IsLocal(filepath.Clean(filepath.FromSlash(p))) &&
+		!strings.HasPrefix(p, "/") && !slices.Contains(strings.Split(filepath.ToSlash(p), "/"), ".."))
 }
 
 func (m *Model) required(path, value string) error {

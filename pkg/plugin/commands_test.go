@@ -158,6 +158,7 @@ func TestCommandsRefuseBadInput(t *testing.T) {
 		{"model log-data arguments", []string{"model", "log-data", "mnist"}, sdkerr.Usage, "log-data needs a NAME and a URI"},
 		{"model log-metrics type", []string{"model", "log-metrics", "--type", "accuracy", "a=1"}, sdkerr.UnsupportedMetricsType, "--type"},
 		{"model log-metrics value", []string{"model", "log-metrics", "--type", "testing", "a=high"}, sdkerr.Usage, `metric a="high" is not a number`},
+		{"model log-metrics NaN", []string{"model", "log-metrics", "--type", "testing", "a=NaN"}, sdkerr.Usage, `metric a="NaN" is not a finite number`},
 		{"model log-metrics none", []string{"model", "log-metrics", "--type", "testing"}, sdkerr.Usage, "at least one NAME=VALUE"},
 		{"unknown flag", []string{"train", "--wokers", "2"}, sdkerr.Usage, "unknown flag"},
 	} {

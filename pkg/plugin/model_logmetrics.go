@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +71,9 @@ func (o *ModelLogMetricsOptions) values() (map[string]float64, error) {
 		v, err := strconv.ParseFloat(pairs[k], 64)
 		if err != nil {
 			return nil, sdkerr.New(sdkerr.Usage, "metric %s=%q is not a number", k, pairs[k])
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, sdkerr.New(sdkerr.Usage, "metric %s=%q is not a finite number: the model's record could not keep it", k, pairs[k])
 		}
 		values[k] = v
 	}

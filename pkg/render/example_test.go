@@ -195,6 +195,29 @@ func ExampleRedact() {
 	//   AWS_ACCESS_KEY_ID: <redacted>
 }
 
+// kubectl apply's copy of a Secret, which holds its values in clear text, is redacted too.
+func ExampleRedact_lastApplied() {
+	run(`apiVersion: v1
+kind: Secret
+metadata:
+  name: mnist-storage
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: '{"data":{"AWS_SECRET_ACCESS_KEY":"c2VjcmV0"}}'
+data:
+  AWS_SECRET_ACCESS_KEY: c2VjcmV0
+`, kio.FilterAll(render.Redact{}))
+	// Output:
+	// apiVersion: v1
+	// kind: Secret
+	// metadata:
+	//   name: mnist-storage
+	//   annotations:
+	//     kubectl.kubernetes.io/last-applied-configuration: '<redacted>'
+	//     kaptain.dev/redacted: "true"
+	// data:
+	//   AWS_SECRET_ACCESS_KEY: PHJlZGFjdGVkPg==
+}
+
 func ExamplePatch_strategicMerge() {
 	patch, err := render.ParsePatch("gpu.yaml", []byte(`kind: TFJob
 spec:

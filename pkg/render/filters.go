@@ -157,6 +157,13 @@ func (Redact) Filter(n *yaml.RNode) (*yaml.RNode, error) {
 			return nil, fmt.Errorf("redacting Secret %s: %w", n.GetName(), err)
 		}
 	}
+	// kubectl apply's copy of the object holds every value in clear text.
+	if annotations := n.GetAnnotations(); annotations[lastApplied] != "" {
+		if err := setMetadata(n, "annotations", lastApplied, "<redacted>"); err != nil {
+			return nil, fmt.Errorf("redacting Secret %s: %w", n.GetName(), err)
+		}
+		redacted = true
+	}
 	if redacted {
 		if err := setMetadata(n, "annotations", AnnotationRedacted, "true"); err != nil {
 			return nil, fmt.Errorf("redacting Secret %s: %w", n.GetName(), err)
@@ -164,6 +171,9 @@ func (Redact) Filter(n *yaml.RNode) (*yaml.RNode, error) {
 	}
 	return n, nil
 }
+
+// lastApplied is the annotation where kubectl apply keeps the object it applied.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // setMetadata sets metadata.<field>.<key> to a string value, quoted only where YAML needs it.
 func setMetadata(n *yaml.RNode, field, key, value string) error {
