@@ -212,7 +212,8 @@ func Run(ctx context.Context, c Clients, a Action, p Progress) (*Outcome, error)
 	if a.Wait != nil {
 		out.Final, out.State, out.Err = WaitFor(ctx, c, a.Render.Namespace, *a.Wait, p)
 		out.Waited = true
-		out.TimedOut = errors.Is(out.Err, errTimeout)
+		// A wait the API server refused ended as a timeout does: without knowing the end.
+		out.TimedOut = errors.Is(out.Err, errTimeout) || errors.Is(out.Err, ErrCannotWatch)
 		if errors.Is(out.Err, context.Canceled) && ctx.Err() != nil {
 			if a.KeepOnInterrupt {
 				out.Err = sdkerr.New(sdkerr.Interrupted, "interrupted; kept %s", Describe(out.Created))

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -355,6 +356,32 @@ func TestRunTimeoutKeepsEverything(t *testing.T) {
 	}
 	if rec := c.records.got(); len(rec) != 1 || rec[0].Workload != "timed out" {
 		t.Errorf("the record hook did not see the timeout: %+v", rec)
+	}
+}
+
+// TestRunWatchRefusedEndsTheWait: a watch the API server refuses for good (here 403) ends the
+// wait at once, instead of retrying in silence until the timeout; the objects are kept.
+func TestRunWatchRefusedEndsTheWait(t *testing.T) {
+	c := newCluster(t)
+	c.dyn.PrependWatchReactor("widgets", func(k8stesting.Action) (bool, watch.Interface, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "example.com", Resource: "widgets"}, "", errors.New("no watch for you"))
+	})
+	var printed []apply.Result
+	var progress bytes.Buffer
+	a := action(&printed)
+	a.Wait.Timeout = time.Minute
+	a.Wait.TimeoutHint = "; it keeps running"
+	a.Remove = Removal{When: WhenFinished}
+	began := time.Now()
+	r := finish(t, start(context.Background(), c, a, &progress))
+	if !errors.Is(r.err, ErrCannotWatch) || !strings.Contains(r.err.Error(), "waiting for widget.example.com/w: cannot watch widgets: ") || !strings.HasSuffix(r.err.Error(), "; it keeps running") {
+		t.Errorf("error %v", r.err)
+	}
+	if d := time.Since(began); d > 10*time.Second {
+		t.Errorf("the refused watch ended the wait after %s", d)
+	}
+	if !r.out.TimedOut || !c.exists(widgets, "w") {
+		t.Errorf("outcome %+v; the widget must stay", r.out)
 	}
 }
 

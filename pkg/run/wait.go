@@ -140,6 +140,8 @@ func WaitFor(ctx context.Context, c Clients, namespace string, w Wait, p Progres
 		}
 		return final, state, &sdkerr.Error{Class: classOr(w.TimeoutClass, sdkerr.Timeout),
 			Err: fmt.Errorf("%w after %s waiting for %s (last state: %s)%s%s", errTimeout, w.Timeout, ref, lastState, w.TimeoutHint, explain(context.WithoutCancel(ctx)))}
+	case errors.Is(err, ErrCannotWatch):
+		return final, state, fmt.Errorf("waiting for %s: %w%s", ref, err, w.TimeoutHint)
 	case err != nil:
 		return final, state, err
 	case state.Failure != "":

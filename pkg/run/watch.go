@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
@@ -41,6 +42,17 @@ type Waiter struct {
 // ErrDeleted is returned when the watched object is deleted while waiting.
 var ErrDeleted = errors.New("deleted while waiting")
 
+// ErrCannotWatch is a wait the API server refuses for good: the user may not list or watch the
+// kind (403, 401), or it is no longer served (404: its CRD was removed). Retrying, as the
+// informer otherwise does in silence, would wait until the timeout; the object itself keeps
+// running. Transient errors (refused connections, 429, 5xx, 410) are still retried.
+var ErrCannotWatch = errors.New("cannot watch")
+
+// refused reports whether an API error will not go away by retrying.
+func refused(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err)
+}
+
 // Wait blocks until w.Done says so, an OnPod or Done error, or ctx ends. It returns the
 // object's last version seen, also on error. When ctx ends, the error wraps ctx's error
 // (context.DeadlineExceeded or context.Canceled). No OnPod call is running or starts once
@@ -48,31 +60,50 @@ var ErrDeleted = errors.New("deleted while waiting")
 func (wt *Waiter) Wait(ctx context.Context, w Watch) (*unstructured.Unstructured, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// check ends the wait on an error the API server will keep returning.
+	check := func(what string, err error) error {
+		if err != nil && refused(err) {
+			cancel(fmt.Errorf("%w %s: %w", ErrCannotWatch, what, err))
+		}
+		return err
+	}
 	podsDone := make(chan struct{})
 	if w.PodSelector == "" || w.OnPod == nil || wt.Pods == nil {
 		close(podsDone)
 	} else {
 		pods := wt.Pods.Pods(w.Namespace)
+		// Pods the user may not watch leave the wait without pod states, as before: only
+		// their own watch stops.
+		podCtx, stopPods := context.WithCancel(ctx)
+		defer stopPods()
+		checkPods := func(err error) error {
+			if err != nil && refused(err) {
+				stopPods()
+			}
+			return err
+		}
 		lw := &cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				o.LabelSelector = w.PodSelector
-				return pods.List(ctx, o)
+				list, err := pods.List(ctx, o)
+				return list, checkPods(err)
 			},
 			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 				o.LabelSelector = w.PodSelector
-				return pods.Watch(ctx, o)
+				wi, err := pods.Watch(ctx, o)
+				return wi, checkPods(err)
 			},
 		}
 		go func() {
 			defer close(podsDone)
-			_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
+			_, err := watchtools.UntilWithSync(podCtx, lw, &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
 				pod, ok := ev.Object.(*corev1.Pod)
 				if !ok || ev.Type == watch.Deleted {
 					return false, nil
 				}
 				return false, w.OnPod(pod)
 			})
-			if err != nil && ctx.Err() == nil {
+			if err != nil && podCtx.Err() == nil { // not stopped, by the wait or a refusal
 				cancel(err)
 			}
 		}()
@@ -82,11 +113,13 @@ func (wt *Waiter) Wait(ctx context.Context, w Watch) (*unstructured.Unstructured
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = byName
-			return ri.List(ctx, o)
+			list, err := ri.List(ctx, o)
+			return list, check(w.Resource.Resource, err)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = byName
-			return ri.Watch(ctx, o)
+			wi, err := ri.Watch(ctx, o)
+			return wi, check(w.Resource.Resource, err)
 		},
 	}
 	var last *unstructured.Unstructured

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -145,5 +146,52 @@ func TestCompletionNamesFromTheClusterAndKubectlShim(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), job) {
 		t.Errorf("kubectl __complete kaptain logs: %v\n%s", err, out)
+	}
+}
+
+// TestTrainWithoutWatchPermissionEndsAtOnce: a user who may create and list TFJobs but not watch
+// them gets an error within seconds, not a silent wait until --timeout; the job is kept.
+func TestTrainWithoutWatchPermissionEndsAtOnce(t *testing.T) {
+	ns := namespace(t)
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "no-watch", Namespace: ns},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"kubeflow.org"}, Resources: []string{"tfjobs"}, Verbs: []string{"get", "list", "create", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps", "pods"}, Verbs: []string{"get", "list", "watch", "create", "patch", "update"}},
+		},
+	}
+	if _, err := shared.client.RbacV1().Roles(ns).Create(context.Background(), role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	user := "no-watch-" + ns
+	if _, err := shared.client.RbacV1().RoleBindings(ns).Create(context.Background(), &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "no-watch", Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: user}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := shared.env.AddUser(envtest.User{Name: user}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := u.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "--kubeconfig", path, "train", "-n", ns, "--timeout", "10m")
+	if r.code != 1 || !strings.Contains(r.stderr, "cannot watch tfjobs:") || !strings.Contains(r.stderr, "it keeps running") {
+		t.Errorf("exit %d\n%s", r.code, r.stderr)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("the refused watch ended the wait after %s", d)
+	}
+	if count(t, tfJobs, ns) != 1 {
+		t.Error("the job was not kept")
 	}
 }
