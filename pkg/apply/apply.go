@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/utils/ptr"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -281,13 +280,16 @@ func ownerReference(link string, results []Result) (*metav1.OwnerReference, erro
 	return nil, fmt.Errorf("owner %s %s of the action was not applied", kind, name)
 }
 
+// reference is an owner reference to owner, without blockOwnerDeletion: the background
+// garbage collection that removes a Secret with its job does not need it, and setting it
+// needs update rights on the owner's finalizers wherever the OwnerReferencesPermissionEnforcement
+// admission plugin runs (OpenShift enables it).
 func reference(owner *unstructured.Unstructured) *metav1.OwnerReference {
 	return &metav1.OwnerReference{
-		APIVersion:         owner.GetAPIVersion(),
-		Kind:               owner.GetKind(),
-		Name:               owner.GetName(),
-		UID:                owner.GetUID(),
-		BlockOwnerDeletion: ptr.To(true),
+		APIVersion: owner.GetAPIVersion(),
+		Kind:       owner.GetKind(),
+		Name:       owner.GetName(),
+		UID:        owner.GetUID(),
 	}
 }
 

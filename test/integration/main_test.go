@@ -68,6 +68,9 @@ func runMain(m *testing.M) int {
 		CRDDirectoryPaths:     []string{crds, filepath.Join("..", "testdata", "crds")},
 		ErrorIfCRDPathMissing: true,
 	}
+	// As OpenShift runs it: setting blockOwnerDeletion would need update rights on the owner's
+	// finalizers, which docs/rbac.yaml does not grant.
+	env.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
 	cfg, err := env.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
