@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // State is the model's lifecycle state, as the SDK names it.
@@ -111,7 +113,7 @@ func (r *Record) Apply(a Action, now time.Time) {
 		Hyperparameters: a.Hyperparameters, Image: a.Image, ModelURI: a.ModelURI, Workload: a.Workload,
 	}
 	if a.Err != nil {
-		e.Error = a.Err.Error()
+		e.Error = errorSummary(a.Err)
 	} else {
 		r.Revision = a.Revision
 		if s, ok := stateAfter[a.Name]; ok {
@@ -123,6 +125,25 @@ func (r *Record) Apply(a Action, now time.Time) {
 	}
 	r.History = append(r.History, e)
 	r.Updated = now
+}
+
+// maxEntryError bounds the error an entry keeps.
+const maxEntryError = 2048
+
+// errorSummary is what a history entry keeps of a failure: its first line (the condition's
+// message), at most maxEntryError bytes. The replicas' log tails that follow it stay out of the
+// record: they could hold secrets a script printed, readable by whoever reads ConfigMaps, and
+// one large failure would otherwise push the whole history out of the record's size limit.
+func errorSummary(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	if len(msg) > maxEntryError {
+		cut := maxEntryError - len("…")
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
+	}
+	return msg
 }
 
 // current returns the entry of the current revision (the newest successful one with it).

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 var t0 = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
@@ -90,5 +91,30 @@ func TestEncodeFailsWhenTheCurrentEntryAloneIsTooBig(t *testing.T) {
 	}
 	if _, err := r.Encode(); err == nil || !strings.Contains(err.Error(), "only its current revision left") {
 		t.Errorf("error = %v", err)
+	}
+}
+
+// TestHugeFailureKeepsTheHistory: a failure whose error carries the replicas' log tails (up to
+// 64 KiB each) keeps its first line, capped, and no log line: the history stays whole.
+func TestHugeFailureKeepsTheHistory(t *testing.T) {
+	r := NewRecord("dev/mnist", "rev-0", t0)
+	for i := range 40 {
+		r.Apply(Action{Name: "train", Revision: fmt.Sprintf("rev-%d", i+1)}, t0)
+	}
+	tail := strings.Repeat("AWS_SECRET_ACCESS_KEY=leaked "+strings.Repeat("x", 1000)+"\n", 64*16)
+	r.Apply(Action{Name: "train", Revision: "rev-fail", Err: errors.New("tfjob.kubeflow.org/j failed: " + strings.Repeat("é", 2000) + "\nlast lines of replica worker-0 (exit code 1):\n" + tail)}, t0)
+	data, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Trimmed != 0 || len(r.History) != 42 {
+		t.Fatalf("history %d entries, %d trimmed; want all 42 kept", len(r.History), r.Trimmed)
+	}
+	last := r.History[len(r.History)-1]
+	if !strings.HasPrefix(last.Error, "tfjob.kubeflow.org/j failed: ") || len(last.Error) > maxEntryError || !strings.HasSuffix(last.Error, "…") || !utf8.ValidString(last.Error) {
+		t.Errorf("failure entry error (%d bytes): %.80q…", len(last.Error), last.Error)
+	}
+	if strings.Contains(string(data), "AWS_SECRET_ACCESS_KEY") || strings.Contains(string(data), "last lines") {
+		t.Error("the replicas' log lines went into the record")
 	}
 }
