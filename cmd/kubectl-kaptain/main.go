@@ -37,7 +37,8 @@ var (
 var newRevision = uuid.NewString
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: a closed terminal or SSH session must not leave a job and its credentials.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		// The first Ctrl-C cancels the action, which cleans up; a second one kills.
 		<-ctx.Done()

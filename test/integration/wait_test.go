@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -262,5 +263,24 @@ func TestTrainResourceVariantsPassServerDryRun(t *testing.T) {
 	}
 	if count(t, tfJobs, ns)+count(t, pyTorchJobs, ns) != 0 {
 		t.Error("a server dry run created a job")
+	}
+}
+
+// TestTrainHangUpRemovesWhatItCreated: a closed terminal or SSH session (SIGHUP) cleans up as
+// Ctrl-C does, instead of leaving the job and its credentials behind.
+func TestTrainHangUpRemovesWhatItCreated(t *testing.T) {
+	ns := namespace(t)
+	r := start(t, repoPath("examples", "mnist-tensorflow"), creds, "train", "-n", ns, "--timeout", "60s")
+	job := createdJob(t, tfJobs, ns)
+	waitFor(t, r, "tfjob.kubeflow.org/"+job.GetName()+" Pending")
+	r.Signal(t, syscall.SIGHUP)
+	if code := r.Exit(t, 30*time.Second); code != 130 {
+		t.Fatalf("exit code %d, want 130; stderr:\n%s", code, r.Stderr())
+	}
+	if !strings.Contains(r.Stderr(), "error: interrupted; removed secret "+job.GetName()+"-storage and tfjob "+job.GetName()) {
+		t.Errorf("stderr:\n%s", r.Stderr())
+	}
+	if count(t, tfJobs, ns) != 0 || count(t, secrets, ns) != 0 {
+		t.Error("the job or its Secret is still there")
 	}
 }

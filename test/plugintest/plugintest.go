@@ -124,8 +124,14 @@ func (r *Process) WaitFor(t testing.TB, want string, within time.Duration) {
 // Interrupt sends SIGINT, as Ctrl-C in a terminal does.
 func (r *Process) Interrupt(t testing.TB) {
 	t.Helper()
-	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatalf("interrupting the plugin: %v", err)
+	r.Signal(t, syscall.SIGINT)
+}
+
+// Signal sends sig to the plugin, as a closed terminal (SIGHUP) or kill (SIGTERM) would.
+func (r *Process) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signalling the plugin: %v", err)
 	}
 }
 
