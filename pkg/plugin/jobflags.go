@@ -109,10 +109,12 @@ func (j *JobFlags) validate() error {
 // asked for, else the Training Operator's.
 func (j *JobFlags) patchKind() string { return jobTarget{api: j.api}.kind(j.framework) }
 
-// jobTarget is what a training job is rendered as: the training API and, for v2, the runtime.
+// jobTarget is what a training job is rendered as: the training API and, for v2, the runtime;
+// inv is the cluster it was resolved on (nil for a client dry run).
 type jobTarget struct {
 	api     string
 	runtime workload.Runtime
+	inv     *inventory.Inventory
 }
 
 // kind is the job's kind for the model's framework.
@@ -157,6 +159,7 @@ func (j *JobFlags) target(ctx context.Context, ac *actionContext, m *model.Model
 		return t, err
 	}
 	inv := &inventory.Inventory{Dynamic: c.Dynamic, Mapper: c.Mapper, Namespace: ac.namespace}
+	t.inv = inv
 	v1, v2, err := inv.TrainingAPIs(m.Spec.Framework)
 	if err != nil {
 		return t, err

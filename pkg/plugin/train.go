@@ -230,9 +230,8 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		&render.OwnerLinks{APIVersion: job.GetAPIVersion(), Kind: job.GetKind(), Name: name, OwnedKinds: []string{"Secret"}})
 	if o.Wait {
 		a.Wait = inventory.TrainingWait(gvk, name, o.Timeout)
-		if o.queue != "" && ac.clients != nil {
-			inv := &inventory.Inventory{Dynamic: ac.clients.Dynamic, Mapper: ac.clients.Mapper, Namespace: ac.namespace}
-			a.Wait.Detail = inv.QueueDetail
+		if o.queue != "" && target.inv != nil {
+			a.Wait.Detail = target.inv.QueueDetail
 		}
 		if o.verbose {
 			a.Wait.Pods.Logs = o.deps.Streams.ErrOut
