@@ -99,9 +99,15 @@ sed -i -e "s#image: .*#image: 127.0.0.1:$port/kaptain/mnist-pytorch:0.0.1#" \
 (cd "$pytorch" && k train --build --insecure-registry -p epochs=2 --workers 2 --cpu 500m --memory 1Gi)
 k get jobs
 
-say "serve the trained model with KServe (RawDeployment) and wait until it is ready (the simulated nodes ran no training code, so there is no saved model to check first)"
+say "serve the trained model with KServe v0.20 (Standard mode) and wait until it is ready (the simulated nodes ran no training code, so there is no saved model to check first)"
 k deploy --cpu 500m --memory 1Gi --skip-model-check
 k get inferenceservices
+
+say "try another model on 30% of the traffic: a Standard-mode canary, its own Deployment beside the stable one; then promote it"
+k deploy --canary-traffic-percent 30 --model-uri s3://kaptain/models/dev/mnist-tensorflow/candidate --skip-model-check --cpu 500m --memory 1Gi
+isvc=$(HOME=$work "$bin" get inferenceservices -o name)
+k describe inferenceservice "${isvc#*/}"
+k promote
 
 say "clean up"
 k undeploy

@@ -17,24 +17,45 @@ kwok_version=${KWOK_VERSION:-v0.8.0}
 training_version=${TRAINING_OPERATOR_VERSION:-v1.8.1}
 trainer_version=${TRAINER_VERSION:-v2.3.0}
 jobset_version=${JOBSET_VERSION:-v0.12.0}
-kserve_version=${KSERVE_VERSION:-v0.15.2}
+kserve_version=${KSERVE_VERSION:-v0.20.0}
 bin=$cache/operators/kwok-$kwok_version-training-$training_version-trainer-$trainer_version-jobset-$jobset_version-kserve-$kserve_version/bin
 built=$cache/operators/built
 mkdir -p "$bin" "$built"
 
 log() { printf 'operators: %s\n' "$*" >&2; }
 
-# install NAME MODULE VERSION PACKAGE: builds PACKAGE of MODULE@VERSION as built/NAME-VERSION,
-# in a module of its own that requires it (go install pkg@version would list the module's
-# versions, which the proxy refuses for some modules), and links it into bin as NAME.
+# replaces MODULE VERSION: prints the module's own go.mod replace directives (those that name a
+# module version) as go mod edit flags. Go ignores a dependency's replace directives; a module
+# that pins its dependencies with them (KServe does) builds only with them.
+replaces() {
+  local dir
+  dir=$(go mod download -json "$1@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  awk '/^replace \(/ {block=1; next} block && /^\)/ {block=0; next}
+       block || /^replace [^(]/ {sub(/^replace /, ""); sub(/\/\/.*/, ""); print}' "$dir/go.mod" |
+    while read -r old a b c d; do
+      # "old => new version" or "old oldversion => new version"
+      if [ "$a" = "=>" ] && [ -n "$c" ]; then echo "-replace=$old=$b@$c"
+      elif [ "$b" = "=>" ] && [ -n "$d" ]; then echo "-replace=$old@$a=$c@$d"
+      fi
+    done
+}
+
+# install NAME MODULE VERSION PACKAGE [replaces]: builds PACKAGE of MODULE@VERSION as
+# built/NAME-VERSION, in a module of its own that requires it (go install pkg@version would
+# list the module's versions, which the proxy refuses for some modules), with the module's own
+# replace directives when asked, and links it into bin as NAME.
 install() {
-  local name=$1 module=$2 version=$3 pkg=$4
+  local name=$1 module=$2 version=$3 pkg=$4 withReplaces=${5:-}
   local out=$built/$name-$version
   if [ ! -x "$out" ]; then
     log "building $name from $module@$version (a few minutes, once)"
     local work=$cache/operators/build-$name
     rm -rf "$work" && mkdir -p "$work"
     printf 'module kaptain.local/%s\n\ngo 1.26\n\nrequire %s %s\n' "$name" "$module" "$version" >"$work/go.mod"
+    if [ -n "$withReplaces" ]; then
+      # shellcheck disable=SC2046 # one flag per line
+      (cd "$work" && go mod edit $(replaces "$module" "$version"))
+    fi
     printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$pkg" >"$work/tools.go"
     (cd "$work" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true)
     (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$out.tmp" "$pkg")
@@ -48,5 +69,5 @@ install kwok sigs.k8s.io/kwok "$kwok_version" sigs.k8s.io/kwok/cmd/kwok
 install training-operator github.com/kubeflow/training-operator "$training_version" github.com/kubeflow/training-operator/cmd/training-operator.v1
 install jobset-controller sigs.k8s.io/jobset "$jobset_version" sigs.k8s.io/jobset
 install trainer-controller-manager github.com/kubeflow/trainer/v2 "$trainer_version" github.com/kubeflow/trainer/v2/cmd/trainer-controller-manager
-install kserve-manager github.com/kserve/kserve "$kserve_version" github.com/kserve/kserve/cmd/manager
+install kserve-manager github.com/kserve/kserve "$kserve_version" github.com/kserve/kserve/cmd/manager replaces
 echo "$bin"

@@ -3,7 +3,8 @@
 The Kubeflow Training Operator sets MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK.
 Hyperparameters arrive as command-line flags (--lr=0.01); metrics are printed as name=value
 lines, which Katib's StdOut metrics collector reads. Rank 0 saves the trained model under
-TRAINED_MODEL_UPLOAD_PATH (an s3:// URI) when it is set.
+TRAINED_MODEL_UPLOAD_PATH (an s3:// URI) when it is set, as model.onnx: what KServe's ONNX
+runtime (Triton, protocol v2) loads, as kaptain.yaml's spec.serving.modelFormat says.
 """
 import argparse
 import os
@@ -45,7 +46,7 @@ def upload(path, uri):
 
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT") or None).upload_file(
-        path, bucket, key.rstrip("/") + "/model.pt")
+        path, bucket, key.rstrip("/") + "/" + os.path.basename(path))
 
 
 def main():
@@ -89,8 +90,11 @@ def main():
     target = os.environ.get("TRAINED_MODEL_UPLOAD_PATH")
     if target and rank == 0:
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "model.pt")
-            torch.save((model.module if distributed else model).state_dict(), path)
+            path = os.path.join(tmp, "model.onnx")
+            # One image in, ten scores out; any batch size.
+            torch.onnx.export(model.module if distributed else model, torch.zeros(1, 1, 28, 28), path,
+                              input_names=["input"], output_names=["scores"],
+                              dynamic_axes={"input": {0: "batch"}, "scores": {0: "batch"}})
             upload(path, target)
         print(f"saved the model to {target}")
 

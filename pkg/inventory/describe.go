@@ -70,8 +70,8 @@ func (inv *Inventory) Describe(ctx context.Context, out io.Writer, o Object) err
 		fmt.Fprintf(w, "  State:\t%s\n", st)
 		uri := obj.GetAnnotations()[model.AnnotationModelURI]
 		previous := obj.GetAnnotations()[model.AnnotationPreviousModelURI]
-		if pct, ok, _ := unstructured.NestedInt64(obj.Object, "spec", "predictor", "canaryTrafficPercent"); ok && previous != "" {
-			fmt.Fprintf(w, "  Traffic:\t%d%% to %s (canary), %d%% to %s\n", pct, uri, 100-pct, previous)
+		if pct := workload.Canary(obj); pct != nil {
+			fmt.Fprintf(w, "  Traffic:\t%d%% to %s (canary), %d%% to %s\n", *pct, uri, 100-*pct, previous)
 		} else {
 			fmt.Fprintf(w, "  Traffic:\t100%% to %s\n", orNone(uri))
 		}

@@ -75,6 +75,7 @@ spec:
   hyperparameters: {}
   # Model server settings for deploy.
   serving: {}
+    # modelFormat: onnx           # what the trainer saves, when not the framework's format
     # runtime: kserve-tensorflow-serving
     # protocolVersion: v1
     # minReplicas: 1

@@ -91,6 +91,9 @@ const DefaultTrainingRuntime = "torch-distributed"
 
 // Serving is the SDK's serving_config: settings for the model server.
 type Serving struct {
+	// ModelFormat is KServe's modelFormat of what the trainer saves, when it is not the
+	// framework's (a PyTorch trainer that exports ONNX: onnx).
+	ModelFormat     string `json:"modelFormat,omitempty"`
 	Runtime         string `json:"runtime,omitempty"`
 	ProtocolVersion string `json:"protocolVersion,omitempty"`
 	MinReplicas     *int   `json:"minReplicas,omitempty"`

@@ -82,6 +82,9 @@ func (m *Model) Validate() error {
 	if !slices.Contains(frameworks, s.Framework) {
 		return m.invalid("spec.framework", "%q is not supported; use one of: %s", s.Framework, strings.Join(frameworks, ", "))
 	}
+	if f := s.Serving.ModelFormat; f != "" && !slices.Contains(frameworks, f) {
+		return m.invalid("spec.serving.modelFormat", "%q is not a KServe model format; use one of: %s", f, strings.Join(frameworks, ", "))
+	}
 	if err := relativeFile(s.MainFile); err != nil {
 		return m.invalid("spec.mainFile", "%v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
@@ -93,8 +94,8 @@ func (o *DeployOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []stri
 // Validate checks the flags against each other and the deployment's state. It changes nothing.
 func (o *DeployOptions) Validate() error {
 	m := o.serving.model
-	if _, ok := workload.ModelFormat(m.Spec.Framework); !ok {
-		return sdkerr.New(sdkerr.UnsupportedModelDeployment, "framework %q cannot be served by KServe", m.Spec.Framework)
+	if _, ok := workload.ServedFormat(m); !ok {
+		return sdkerr.New(sdkerr.UnsupportedModelDeployment, "framework %q cannot be served by KServe; set spec.serving.modelFormat to the format the trainer saves", m.Spec.Framework)
 	}
 	if err := o.Resources.validate(); err != nil {
 		return err
@@ -136,10 +137,11 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sv := workload.Serve{ModelURI: uri, Autoscale: o.Autoscale, Resources: o.Resources.resources()}
+	sv := workload.Serve{ModelURI: uri, Autoscale: o.Autoscale, Resources: o.Resources.resources(), PredictorName: workload.PredictorName(s.current)}
 	action := "deploy"
+	standard := false
 	if o.canarySet && s.action.dryRun != cmdutil.DryRunClient {
-		if err := o.canarySplitsTraffic(ctx); err != nil {
+		if standard, err = o.standardCanary(ctx); err != nil {
 			return err
 		}
 	}
@@ -148,7 +150,12 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if o.canarySet {
+	switch {
+	case o.canarySet && standard:
+		sv.StandardCanaryOf(s.current, o.CanaryTrafficPercent, workload.CanaryName(o.revision, s.name, s.action.namespace, workload.PredictorName(s.current)))
+		o.noteSplit(sv.Stable)
+		action = "canary"
+	case o.canarySet:
 		sv.CanaryOf(s.current, o.CanaryTrafficPercent)
 		action = "canary"
 	}
@@ -167,30 +174,41 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	return s.run(ctx, a, o.Serve, entry, func(out *run.Outcome) bool { return out.Waited || out.Err != nil })
 }
 
-// canarySplitsTraffic refuses a canary that would not split the traffic: in KServe's Standard
-// (RawDeployment) mode, canaryTrafficPercent is read by nobody, and the new model would take
-// all of it. KServe v0.20 added spec.canary for that mode; kubectl kaptain does not render it
-// yet. Nothing has been changed when it refuses.
-func (o *DeployOptions) canarySplitsTraffic(ctx context.Context) error {
+// standardCanary reports whether the canary is a Standard-mode one (KServe v0.20's
+// spec.canary), and refuses a canary that would not split the traffic: in Standard
+// (RawDeployment) mode on an older KServe, canaryTrafficPercent is read by nobody, and the new
+// model would take all of it. Nothing has been changed when it refuses.
+func (o *DeployOptions) standardCanary(ctx context.Context) (bool, error) {
 	s := o.serving
 	mode, source := s.inv.DeploymentMode(ctx, s.current, s.model.Spec.Serving.DeploymentMode)
 	if !workload.StandardMode(mode) {
-		return nil
+		return false, nil
 	}
 	oa, err := s.action.factory.OpenAPIV3Client()
 	if err != nil {
-		return fmt.Errorf("connecting to the cluster: %w", err)
+		return false, fmt.Errorf("connecting to the cluster: %w", err)
 	}
 	standardCanary, err := inventory.ServesStandardCanary(oa, s.gvk.GroupVersion())
-	if err != nil {
-		return err
+	if err != nil || standardCanary {
+		return standardCanary, err
 	}
-	what := "this KServe has no canary in that mode (spec.canary came with KServe v0.20): canaryTrafficPercent would be ignored and the new model would take all the traffic"
-	if standardCanary {
-		what = "this KServe does canaries in that mode through spec.canary, which kubectl kaptain does not render yet"
+	return false, sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s runs in %s mode (from %s), and this KServe has no canary in that mode (spec.canary came with KServe v0.20): canaryTrafficPercent would be ignored and the new model would take all the traffic; nothing was changed. Upgrade KServe to v0.20 or later, deploy the new model with --replace, or use Knative (Serverless) mode, whose canaryTrafficPercent splits the traffic",
+		s.name, mode, source)
+}
+
+// noteSplit says how a Standard-mode canary really shares the traffic when that is not the
+// share asked for: KServe gives the canary pods in proportion to the stable predictor's minimum
+// replicas, and the traffic follows the pods.
+func (o *DeployOptions) noteSplit(stable map[string]any) {
+	var minReplicas *int64
+	if m, found, _ := unstructured.NestedInt64(stable, "minReplicas"); found {
+		minReplicas = &m
 	}
-	return sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s runs in %s mode (from %s), and %s; nothing was changed. Deploy the new model with --replace, or use Knative (Serverless) mode, whose canaryTrafficPercent splits the traffic",
-		s.name, mode, source, what)
+	canaryPods, stablePods := workload.StandardCanarySplit(minReplicas, o.CanaryTrafficPercent)
+	if share := 100 * canaryPods / (canaryPods + stablePods); share != o.CanaryTrafficPercent {
+		o.deps.progress().Printf("note: in Standard mode KServe shares the traffic by pods: %d canary pod(s) beside %d stable pod(s), about %d%% to the canary; a larger spec.serving.minReplicas splits closer to %d%%",
+			canaryPods, stablePods, share, o.CanaryTrafficPercent)
+	}
 }
 
 // modelCheckTimeout bounds the listing of the storage URI.
@@ -201,7 +219,8 @@ const modelCheckTimeout = 30 * time.Second
 // deployment's (ModelDeployment). A runtime of the model's own is not checked.
 func (o *DeployOptions) checkModel(ctx context.Context, uri string) error {
 	m := o.serving.model
-	layout, ok := workload.LayoutOf(m.Spec.Framework, m.Spec.Serving.Runtime)
+	format, _ := workload.ServedFormat(m)
+	layout, ok := workload.LayoutOf(format, m.Spec.Serving.Runtime)
 	if !ok {
 		return nil
 	}

@@ -21,7 +21,7 @@ type Layout struct {
 	loads func(keys []string) bool
 }
 
-// KServe's runtimes of each framework, which kaptain knows the layouts of.
+// KServe's runtimes of each model format, which kaptain knows the layouts of.
 var defaultRuntimes = map[string]string{
 	"tensorflow": "kserve-tensorflow-serving", "pytorch": "kserve-torchserve", "sklearn": "kserve-sklearnserver",
 	"xgboost": "kserve-xgbserver", "lightgbm": "kserve-lgbserver", "onnx": "kserve-tritonserver",
@@ -34,11 +34,11 @@ var (
 	tritonVersion = regexp.MustCompile(`^[^/]+/[0-9]+/[^/]+`)
 )
 
-// LayoutOf returns the layout that the framework's KServe runtime loads; false when the model
-// names a runtime of its own (spec.serving.runtime other than KServe's for the framework),
-// whose layout kaptain does not know.
-func LayoutOf(framework, runtime string) (Layout, bool) {
-	if def, ok := defaultRuntimes[framework]; !ok || (runtime != "" && runtime != def) {
+// LayoutOf returns the layout that the KServe runtime of a model format (see ServedFormat)
+// loads; false when the model names a runtime of its own (spec.serving.runtime other than
+// KServe's for the format), whose layout kaptain does not know.
+func LayoutOf(format, runtime string) (Layout, bool) {
+	if def, ok := defaultRuntimes[format]; !ok || (runtime != "" && runtime != def) {
 		return Layout{}, false
 	}
 	file := func(exts ...string) func([]string) bool {
@@ -48,7 +48,7 @@ func LayoutOf(framework, runtime string) (Layout, bool) {
 			})
 		}
 	}
-	switch framework {
+	switch format {
 	case "tensorflow":
 		return Layout{"TensorFlow Serving", "a SavedModel under a numbered version directory: <uri>/<version>/saved_model.pb (e.g. 1/saved_model.pb, with 1/variables/)",
 			func(keys []string) bool { return slices.ContainsFunc(keys, savedModel.MatchString) }}, true

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 )
@@ -29,6 +30,49 @@ const (
 // nothing.
 func StandardMode(mode string) bool { return mode == "Standard" || mode == "RawDeployment" }
 
+// MaxCanaryName bounds a Standard-mode canary's name: its Deployment and Service are
+// <service>-<name>-predictor, one DNS label, and a service name is at most 39 characters.
+const MaxCanaryName = 13
+
+// CanaryName names the Standard-mode canary of a revision in a namespace: "canary-" and the
+// revision's first six letters and digits, a new name for each canary, so that a promoted
+// canary's name is never taken by the next one. KServe's default host name label of the canary,
+// <service>-<name>-predictor-<namespace>, must fit in 63 characters: where it would not, the name
+// is cut to "c" and as many of the revision's characters as fit (at least one), never equal to
+// avoid (the stable predictor's name).
+func CanaryName(revision, service, namespace, avoid string) string {
+	var id []byte
+	for _, r := range strings.ToLower(revision) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			id = append(id, byte(r))
+		}
+	}
+	room := 63 - len(service+"--predictor-"+namespace)
+	if room >= MaxCanaryName {
+		return "canary-" + string(id[:min(6, len(id))])
+	}
+	n := max(room-1, 1)
+	for i := 0; i+n <= len(id); i++ {
+		if name := "c" + string(id[i:i+n]); name != avoid {
+			return name
+		}
+	}
+	return "c" + string(id)
+}
+
+// StandardCanarySplit is how KServe (v0.20) shares a Standard-mode service's pods with a canary
+// of percent, the split its traffic follows: the canary gets ceil(min * percent / 100) pods, the
+// stable predictor the rest of its minimum, at least one. minReplicas is the stable predictor's
+// (nil: 1).
+func StandardCanarySplit(minReplicas *int64, percent int64) (canary, stable int64) {
+	m := int64(1)
+	if minReplicas != nil {
+		m = *minReplicas
+	}
+	canary = (m*percent + 99) / 100
+	return canary, max(m-canary, 1)
+}
+
 // modelFormats maps kaptain.yaml frameworks to KServe's modelFormat names.
 var modelFormats = map[string]string{
 	"tensorflow": "tensorflow", "pytorch": "pytorch", "sklearn": "sklearn", "xgboost": "xgboost",
@@ -40,6 +84,15 @@ var modelFormats = map[string]string{
 func ModelFormat(framework string) (string, bool) {
 	f, ok := modelFormats[framework]
 	return f, ok
+}
+
+// ServedFormat is the KServe modelFormat that serves m: spec.serving.modelFormat, else its
+// framework's; false when KServe serves neither.
+func ServedFormat(m *model.Model) (string, bool) {
+	if f := m.Spec.Serving.ModelFormat; f != "" {
+		return ModelFormat(f)
+	}
+	return ModelFormat(m.Spec.Framework)
 }
 
 // Serve holds what an InferenceService needs beyond the model.
@@ -54,6 +107,15 @@ type Serve struct {
 	PreviousModelURI string
 	// CanaryTrafficPercent routes that share of traffic to ModelURI when set.
 	CanaryTrafficPercent *int64
+	// CanaryName, with CanaryTrafficPercent, makes the canary a Standard-mode one (KServe v0.20's
+	// spec.canary): a predictor of that name serving ModelURI beside Stable.
+	CanaryName string
+	// Stable is the deployed service's predictor, which keeps serving unchanged beside a
+	// Standard-mode canary.
+	Stable map[string]any
+	// PredictorName is the deployed predictor's name (spec.predictor.name, set when a
+	// Standard-mode canary was promoted), kept when the service is replaced.
+	PredictorName string
 	// Autoscale is the target concurrency per replica.
 	Autoscale int64
 	Resources Resources
@@ -63,9 +125,9 @@ type Serve struct {
 
 // InferenceService returns the KServe InferenceService that serves m.
 func InferenceService(m *model.Model, s Serve) (*unstructured.Unstructured, error) {
-	format, ok := ModelFormat(m.Spec.Framework)
+	format, ok := ServedFormat(m)
 	if !ok {
-		return nil, fmt.Errorf("framework %q cannot be served by KServe", m.Spec.Framework)
+		return nil, fmt.Errorf("framework %q cannot be served by KServe; spec.serving.modelFormat names the format the trainer saves", m.Spec.Framework)
 	}
 	if s.Name == "" || s.ModelURI == "" {
 		return nil, fmt.Errorf("building inference service: name and model URI are required")
@@ -87,6 +149,7 @@ func InferenceService(m *model.Model, s Serve) (*unstructured.Unstructured, erro
 		annotations[AnnotationDeploymentMode] = sv.DeploymentMode
 	}
 	predictor := predictorSpec{
+		Name:                 s.PredictorName,
 		ServiceAccountName:   s.ServiceAccount,
 		MinReplicas:          sv.MinReplicas,
 		MaxReplicas:          sv.MaxReplicas,
@@ -102,11 +165,35 @@ func InferenceService(m *model.Model, s Serve) (*unstructured.Unstructured, erro
 	if s.Autoscale > 0 {
 		predictor.ScaleTarget, predictor.ScaleMetric = &s.Autoscale, "concurrency"
 	}
+	if s.CanaryName != "" && s.CanaryTrafficPercent != nil {
+		return standardCanary(apiVersion, s, annotations, predictor.Model)
+	}
 	return toUnstructured(inferenceService{
 		TypeMeta:   metav1.TypeMeta{APIVersion: apiVersion, Kind: KindInferenceService},
 		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Annotations: annotations},
 		Spec:       inferenceServiceSpec{Predictor: predictor},
 	})
+}
+
+// standardCanary renders a Standard-mode canary: the stable predictor as deployed, and one
+// spec.canary entry serving model (whose storageUri is the canary's) with the traffic share.
+// KServe's validator accepts spec.canary only under the annotation's new name, Standard.
+func standardCanary(apiVersion string, s Serve, annotations map[string]string, model modelSpec) (*unstructured.Unstructured, error) {
+	if s.Stable == nil || s.PreviousModelURI == "" {
+		return nil, fmt.Errorf("building the canary of %s: the deployed predictor is required", s.Name)
+	}
+	annotations[AnnotationDeploymentMode] = "Standard"
+	canary, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&canarySpec{Predictor: canaryPredictor{Name: s.CanaryName, ServiceAccountName: s.ServiceAccount, Model: model}, TrafficPercent: *s.CanaryTrafficPercent})
+	if err != nil {
+		return nil, fmt.Errorf("building the canary of %s: %w", s.Name, err)
+	}
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": apiVersion, "kind": KindInferenceService,
+		"spec": map[string]any{"predictor": s.Stable, "canary": []any{canary}},
+	}}
+	obj.SetName(s.Name)
+	obj.SetAnnotations(annotations)
+	return obj, nil
 }
 
 // StorageSecret returns the Secret KServe's storage initializer reads: the S3 credentials as
@@ -165,6 +252,7 @@ type (
 		Predictor predictorSpec `json:"predictor"`
 	}
 	predictorSpec struct {
+		Name                 string    `json:"name,omitempty"`
 		ServiceAccountName   string    `json:"serviceAccountName,omitempty"`
 		MinReplicas          *int      `json:"minReplicas,omitempty"`
 		MaxReplicas          *int      `json:"maxReplicas,omitempty"`
@@ -182,6 +270,18 @@ type (
 	}
 	modelFormat struct {
 		Name string `json:"name"`
+	}
+	// canarySpec is an entry of spec.canary (KServe v0.20, Standard mode).
+	canarySpec struct {
+		Predictor      canaryPredictor `json:"predictor"`
+		TrafficPercent int64           `json:"trafficPercent"`
+	}
+	// canaryPredictor is what a canary changes of the stable predictor: KServe merges it over
+	// it, and refuses autoscaling settings (a canary has fixed replicas).
+	canaryPredictor struct {
+		Name               string    `json:"name"`
+		ServiceAccountName string    `json:"serviceAccountName,omitempty"`
+		Model              modelSpec `json:"model"`
 	}
 )
 
@@ -218,7 +318,8 @@ func ServiceStateOf(isvc *unstructured.Unstructured) ServiceState {
 		if cond["type"] == "Ready" {
 			st.Ready = cond["status"] == "True"
 		}
-		if cond["status"] != "True" && st.Reason == "" {
+		// Stopped is False while the service runs.
+		if cond["status"] != "True" && cond["type"] != "Stopped" && st.Reason == "" {
 			st.Reason, _ = cond["reason"].(string)
 			st.Message, _ = cond["message"].(string)
 			if st.Reason == "" {
@@ -229,6 +330,14 @@ func ServiceStateOf(isvc *unstructured.Unstructured) ServiceState {
 			st.Failed = true
 			st.Reason, _ = cond["reason"].(string)
 			st.Message, _ = cond["message"].(string)
+		}
+	}
+	// KServe's Ready condition leaves a Standard-mode canary out: the canary is ready when
+	// CanaryPredictorReady is True.
+	if standardCanaryOf(isvc) != nil && st.Ready && !conditionTrue(conditions, "CanaryPredictorReady") {
+		st.Ready = false
+		if st.Reason == "" {
+			st.Reason = "CanaryPredictorReady not True"
 		}
 	}
 	transition, _, _ := unstructured.NestedString(isvc.Object, "status", "modelStatus", "transitionStatus")
@@ -243,6 +352,16 @@ func ServiceStateOf(isvc *unstructured.Unstructured) ServiceState {
 		}
 	}
 	return st
+}
+
+// conditionTrue reports whether conditions hold one of type t with status True.
+func conditionTrue(conditions []any, t string) bool {
+	for _, c := range conditions {
+		if cond, ok := c.(map[string]any); ok && cond["type"] == t {
+			return cond["status"] == "True"
+		}
+	}
+	return false
 }
 
 // TerminalServiceReasons are condition reasons after which an InferenceService does not become
@@ -303,10 +422,15 @@ func DeployedURIs(isvc *unstructured.Unstructured) (uri, previous string) {
 }
 
 // Canary returns the canary's traffic percent of a deployed service, or nil without a canary
-// (or without a service).
+// (or without a service): spec.canary's first entry in Standard mode, else the predictor's
+// canaryTrafficPercent (Knative mode).
 func Canary(isvc *unstructured.Unstructured) *int64 {
 	if isvc == nil {
 		return nil
+	}
+	if c := standardCanaryOf(isvc); c != nil {
+		p, _, _ := unstructured.NestedInt64(c, "trafficPercent")
+		return &p
 	}
 	p, found, _ := unstructured.NestedInt64(isvc.Object, "spec", "predictor", "canaryTrafficPercent")
 	if _, previous := DeployedURIs(isvc); !found || previous == "" {
@@ -315,8 +439,21 @@ func Canary(isvc *unstructured.Unstructured) *int64 {
 	return &p
 }
 
+// standardCanaryOf returns the first entry of a service's spec.canary, nil without one.
+func standardCanaryOf(isvc *unstructured.Unstructured) map[string]any {
+	canaries, _, _ := unstructured.NestedSlice(isvc.Object, "spec", "canary")
+	if len(canaries) == 0 {
+		return nil
+	}
+	c, _ := canaries[0].(map[string]any)
+	return c
+}
+
 // Retarget returns the deployed service cur serving only uri: no canary, the previous model
-// forgotten, the action label set; everything else (resources, autoscaling) as deployed.
+// forgotten, the action label set; everything else (resources, autoscaling) as deployed. A
+// Standard-mode canary that serves uri is promoted as KServe intends: the predictor takes the
+// canary's name and model, so that the canary's Deployment becomes the stable one without a
+// restart (unless the canary serves the stable model's URI, when KServe keeps the name).
 func Retarget(cur *unstructured.Unstructured, uri, action string) (*unstructured.Unstructured, error) {
 	obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": cur.GetAPIVersion(), "kind": cur.GetKind()}}
 	obj.SetName(cur.GetName())
@@ -332,6 +469,22 @@ func Retarget(cur *unstructured.Unstructured, uri, action string) (*unstructured
 	spec, _, _ := unstructured.NestedMap(cur.Object, "spec")
 	obj.Object["spec"] = spec
 	unstructured.RemoveNestedField(obj.Object, "spec", "predictor", "canaryTrafficPercent")
+	if c := standardCanaryOf(cur); c != nil {
+		unstructured.RemoveNestedField(obj.Object, "spec", "canary")
+		canaryURI, _, _ := unstructured.NestedString(c, "predictor", "model", "storageUri")
+		stableURI, _, _ := unstructured.NestedString(cur.Object, "spec", "predictor", "model", "storageUri")
+		if canaryURI == uri {
+			fields, _, _ := unstructured.NestedMap(c, "predictor", "model")
+			for k, v := range fields {
+				if err := unstructured.SetNestedField(obj.Object, v, "spec", "predictor", "model", k); err != nil {
+					return nil, fmt.Errorf("promoting the canary of %s: %w", cur.GetName(), err)
+				}
+			}
+			if name, _, _ := unstructured.NestedString(c, "predictor", "name"); name != "" && canaryURI != stableURI {
+				_ = unstructured.SetNestedField(obj.Object, name, "spec", "predictor", "name")
+			}
+		}
+	}
 	if err := unstructured.SetNestedField(obj.Object, uri, "spec", "predictor", "model", "storageUri"); err != nil {
 		return nil, fmt.Errorf("setting the model URI of %s: %w", cur.GetName(), err)
 	}
@@ -347,6 +500,24 @@ func (s *Serve) CanaryOf(cur *unstructured.Unstructured, percent int64) {
 		s.PreviousModelURI = previous
 	}
 	s.CanaryTrafficPercent = &percent
+}
+
+// StandardCanaryOf makes s a Standard-mode canary named name of the deployed service cur: cur's
+// predictor keeps serving as it is (a canary already there is replaced).
+func (s *Serve) StandardCanaryOf(cur *unstructured.Unstructured, percent int64, name string) {
+	s.CanaryOf(cur, percent)
+	s.CanaryName = name
+	s.Stable, _, _ = unstructured.NestedMap(cur.Object, "spec", "predictor")
+	delete(s.Stable, "canaryTrafficPercent")
+}
+
+// PredictorName returns a deployed service's spec.predictor.name, "" when unset or for nil.
+func PredictorName(isvc *unstructured.Unstructured) string {
+	if isvc == nil {
+		return ""
+	}
+	name, _, _ := unstructured.NestedString(isvc.Object, "spec", "predictor", "name")
+	return name
 }
 
 // PredictorHost is the host name label KServe gives a service's predictor with its default

@@ -111,3 +111,190 @@ func TestInferenceServiceLegacyAPIVersion(t *testing.T) {
 		t.Errorf("legacy service: %v, %v", obj, err)
 	}
 }
+
+// deployed is a Standard-mode service as the API server returns it, optionally with a canary.
+func deployed(t *testing.T, canary string) *unstructured.Unstructured {
+	t.Helper()
+	doc := `apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: mnist
+  namespace: dev
+  labels: {kaptain.dev/managed-by: kubectl-kaptain, kaptain.dev/action: deploy}
+  annotations: {kaptain.dev/model-uri: s3://kaptain/m/1, serving.kserve.io/deploymentMode: Standard}
+spec:
+  predictor:
+    minReplicas: 4
+    serviceAccountName: mnist-storage
+    model:
+      modelFormat: {name: tensorflow}
+      storageUri: s3://kaptain/m/1
+      resources: {requests: {cpu: 100m}}
+` + canary
+	data, err := yaml.YAMLToJSON([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(data); err != nil {
+		t.Fatal(err)
+	}
+	if canary != "" {
+		a := u.GetAnnotations()
+		a["kaptain.dev/model-uri"], a["kaptain.dev/previous-model-uri"] = "s3://kaptain/m/2", "s3://kaptain/m/1"
+		u.SetAnnotations(a)
+	}
+	return u
+}
+
+const standardCanarySpec = `  canary:
+  - trafficPercent: 30
+    predictor:
+      name: canary-7b93a1
+      model:
+        modelFormat: {name: tensorflow}
+        storageUri: s3://kaptain/m/2
+        resources: {requests: {cpu: "2"}}
+`
+
+func TestStandardCanaryGolden(t *testing.T) {
+	cur := deployed(t, "")
+	s := Serve{Name: "mnist", ModelURI: "s3://kaptain/m/2", Autoscale: 2, ServiceAccount: "mnist-storage", Resources: Resources{CPURequest: "2"}}
+	s.StandardCanaryOf(cur, 30, CanaryName("7b93a1f0-5e4c-4c55-9d0e-1f2a3b4c5d6e", "mnist", "dev", ""))
+	obj, err := InferenceService(testModel("tensorflow"), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := yaml.Marshal(obj.Object)
+	golden.Assert(t, filepath.Join("testdata", "kserve-v0.20", "isvc-tensorflow-standard-canary.yaml"), out)
+	if p := Canary(obj); p == nil || *p != 30 {
+		t.Errorf("Canary of the rendered service = %v, want 30", p)
+	}
+	// A canary of a canary keeps the baseline and replaces the canary.
+	s2 := Serve{Name: "mnist", ModelURI: "s3://kaptain/m/3"}
+	s2.StandardCanaryOf(deployed(t, standardCanarySpec), 10, "canary-second")
+	obj, err = InferenceService(testModel("tensorflow"), s2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canaries, _, _ := unstructured.NestedSlice(obj.Object, "spec", "canary")
+	stable, _, _ := unstructured.NestedString(obj.Object, "spec", "predictor", "model", "storageUri")
+	if len(canaries) != 1 || stable != "s3://kaptain/m/1" || obj.GetAnnotations()["kaptain.dev/previous-model-uri"] != "s3://kaptain/m/1" {
+		t.Errorf("canary of a canary: %d canaries, stable %s, annotations %v", len(canaries), stable, obj.GetAnnotations())
+	}
+	if _, err := InferenceService(testModel("tensorflow"), Serve{Name: "mnist", ModelURI: "s3://a/b", CanaryName: "c", CanaryTrafficPercent: new(int64)}); err == nil {
+		t.Error("a Standard-mode canary without the deployed predictor was rendered")
+	}
+}
+
+func TestRetarget(t *testing.T) {
+	for _, tc := range []struct {
+		name, canary, uri string
+		wantName          string
+		wantCPU           string
+	}{
+		{"standard promote", standardCanarySpec, "s3://kaptain/m/2", "canary-7b93a1", "2"},
+		{"standard rollback", standardCanarySpec, "s3://kaptain/m/1", "", "100m"},
+		{"knative promote", "", "s3://kaptain/m/2", "", "100m"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cur := deployed(t, tc.canary)
+			if tc.canary == "" {
+				_ = unstructured.SetNestedField(cur.Object, int64(30), "spec", "predictor", "canaryTrafficPercent")
+				_ = unstructured.SetNestedField(cur.Object, "s3://kaptain/m/2", "spec", "predictor", "model", "storageUri")
+				a := cur.GetAnnotations()
+				a["kaptain.dev/model-uri"], a["kaptain.dev/previous-model-uri"] = "s3://kaptain/m/2", "s3://kaptain/m/1"
+				cur.SetAnnotations(a)
+			}
+			if p := Canary(cur); p == nil || *p != 30 {
+				t.Fatalf("Canary(%s) = %v, want 30", tc.name, p)
+			}
+			obj, err := Retarget(cur, tc.uri, "promote")
+			if err != nil {
+				t.Fatal(err)
+			}
+			uri, _, _ := unstructured.NestedString(obj.Object, "spec", "predictor", "model", "storageUri")
+			name, _, _ := unstructured.NestedString(obj.Object, "spec", "predictor", "name")
+			cpu, _, _ := unstructured.NestedString(obj.Object, "spec", "predictor", "model", "resources", "requests", "cpu")
+			_, hasCanary, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", "canary")
+			_, hasPercent, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", "predictor", "canaryTrafficPercent")
+			if uri != tc.uri || name != tc.wantName || cpu != tc.wantCPU || hasCanary || hasPercent || Canary(obj) != nil {
+				t.Errorf("retargeted: uri %s name %q cpu %s canary %v percent %v", uri, name, cpu, hasCanary, hasPercent)
+			}
+			if a := obj.GetAnnotations(); a["kaptain.dev/model-uri"] != tc.uri || a["kaptain.dev/previous-model-uri"] != "" {
+				t.Errorf("annotations: %v", a)
+			}
+			if min, _, _ := unstructured.NestedInt64(obj.Object, "spec", "predictor", "minReplicas"); min != 4 {
+				t.Errorf("minReplicas = %d, want the deployed 4", min)
+			}
+		})
+	}
+	// A canary of the stable model's own URI keeps the predictor's name: KServe refuses a
+	// rename without a model change.
+	cur := deployed(t, strings.Replace(standardCanarySpec, "s3://kaptain/m/2", "s3://kaptain/m/1", 1))
+	obj, err := Retarget(cur, "s3://kaptain/m/1", "promote")
+	if name := PredictorName(obj); err != nil || name != "" {
+		t.Errorf("promoting a canary of the same URI: name %q, %v", name, err)
+	}
+}
+
+func TestCanaryName(t *testing.T) {
+	const rev = "7b93a1f0-5e4c-4c55-9d0e-1f2a3b4c5d6e"
+	long := strings.Repeat("m", 39)
+	for _, tc := range []struct {
+		revision, service, namespace, avoid, want string
+	}{
+		{rev, "mnist", "dev", "", "canary-7b93a1"},
+		{"AB-CD-EF-01", "mnist", "dev", "", "canary-abcdef"},
+		{"12", "mnist", "dev", "", "canary-12"},
+		{rev, long, "dev", "", "canary-7b93a1"}, // 39+13+11+3 = 66 > 63: cut
+		// <service>-<name>-predictor-<namespace> fits in 63 with a shorter name.
+		{rev, "dev-mnist-tensorflow-4bd4aad1", "e2e-standardmo-9463", "", "c7b"},
+		{rev, "dev-mnist-tensorflow-4bd4aad1", "e2e-standardmo-9463", "c7b", "cb9"},
+		{rev, "dev-mnist-tensorflow-4bd4aad1", "a-very-long-namespace-name", "", "c7"},
+	} {
+		got := CanaryName(tc.revision, tc.service, tc.namespace, tc.avoid)
+		if tc.service == long {
+			if len(got) > MaxCanaryName || len(tc.service+"-"+got+"-predictor-"+tc.namespace) > 63 || got == tc.want {
+				t.Errorf("CanaryName for a long service = %q", got)
+			}
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("CanaryName(%q, %q, %q, %q) = %q, want %q", tc.revision, tc.service, tc.namespace, tc.avoid, got, tc.want)
+		}
+	}
+}
+
+func TestStandardCanarySplit(t *testing.T) {
+	four, ten := int64(4), int64(10)
+	for _, tc := range []struct {
+		min            *int64
+		percent        int64
+		canary, stable int64
+	}{
+		{nil, 30, 1, 1}, {&four, 25, 1, 3}, {&four, 50, 2, 2}, {&ten, 30, 3, 7}, {&four, 99, 4, 1},
+	} {
+		c, s := StandardCanarySplit(tc.min, tc.percent)
+		if c != tc.canary || s != tc.stable {
+			t.Errorf("StandardCanarySplit(%v, %d) = %d, %d, want %d, %d", tc.min, tc.percent, c, s, tc.canary, tc.stable)
+		}
+	}
+}
+
+func TestServiceStateWaitsForTheStandardCanary(t *testing.T) {
+	cur := deployed(t, standardCanarySpec)
+	ready := map[string]any{"type": "Ready", "status": "True"}
+	_ = unstructured.SetNestedSlice(cur.Object, []any{ready, map[string]any{"type": "CanaryPredictorReady", "status": "False", "reason": "CanariesNotReady"}}, "status", "conditions")
+	if st := ServiceStateOf(cur); st.Ready || st.String() != "NotReady: CanariesNotReady" {
+		t.Errorf("canary not ready: %+v", st)
+	}
+	_ = unstructured.SetNestedSlice(cur.Object, []any{ready}, "status", "conditions")
+	if st := ServiceStateOf(cur); st.Ready {
+		t.Errorf("canary without its condition yet: %+v", st)
+	}
+	_ = unstructured.SetNestedSlice(cur.Object, []any{ready, map[string]any{"type": "CanaryPredictorReady", "status": "True"}}, "status", "conditions")
+	if st := ServiceStateOf(cur); !st.Ready {
+		t.Errorf("canary ready: %+v", st)
+	}
+}

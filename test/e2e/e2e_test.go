@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
@@ -364,44 +366,200 @@ func TestGarbageCollectorRemovesTransientSecrets(t *testing.T) {
 	eventually(t, "the garbage collector removes the storage Secret", func() bool { return len(secrets(t, ns)) == 0 })
 }
 
-func TestDeployRawDeploymentBecomesReady(t *testing.T) {
+// TestStandardModeCanaryThroughKServe deploys, canaries, promotes, canaries again, rolls back
+// and undeploys a model in Standard mode through the real KServe v0.20 controller and its
+// webhooks (the validator judges every InferenceService; the pod mutator injects the storage
+// initializer into the predictor's pods).
+func TestStandardModeCanaryThroughKServe(t *testing.T) {
 	ns := namespace(t)
-	dir := copyModel(t, "mnist-tensorflow", nil)
+	dir := copyModel(t, "mnist-tensorflow", map[string]string{
+		// Ten pods: KServe gives a canary of 30% three of them, and the stable predictor seven.
+		"    minReplicas: 1\n    maxReplicas: 3": "    minReplicas: 10\n    maxReplicas: 12",
+		"      region: us-east-1":                "      region: us-east-1\n      endpoint: http://minio.kubeflow:9000\n      forcePathStyle: true",
+	})
+	const uri1, uri2, uri3 = "s3://kaptain/models/dev/mnist-tensorflow/trained/1", "s3://kaptain/models/dev/mnist-tensorflow/trained/2", "s3://kaptain/models/dev/mnist-tensorflow/trained/3"
 	// The simulated nodes ran no training code: nothing was saved to check.
-	stdout, stderr, code := kaptain(t, dir, s3Env, "deploy", "-n", ns, "--skip-model-check", "--model-uri", "s3://kaptain/models/dev/mnist-tensorflow/trained/1", small, "--timeout", "3m")
-	if code != 0 || !strings.Contains(stderr, "Ready") {
-		t.Fatalf("deploy: exit %d\n%s%s", code, stdout, stderr)
+	deploy := func(verb string, args ...string) {
+		t.Helper()
+		if verb == "deploy" {
+			args = append(args, "--skip-model-check", small)
+		}
+		stdout, stderr, code := kaptain(t, dir, s3Env, append([]string{verb, "-n", ns, "--timeout", "3m"}, args...)...)
+		if code != 0 || !strings.Contains(stderr, "is ready") {
+			t.Fatalf("%s %v: exit %d\n%s%s", verb, args, code, stdout, stderr)
+		}
 	}
-	deployments, err := suite.client.AppsV1().Deployments(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil || len(deployments.Items) != 1 {
-		t.Fatalf("KServe made %d Deployments (%v), want the predictor's", len(deployments.Items), err)
+	// served maps each predictor Deployment to the model URI its pods load.
+	served := func() map[string]string {
+		d, err := suite.client.AppsV1().Deployments(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, dep := range d.Items {
+			out[dep.Name] = dep.Spec.Template.Annotations["internal.serving.kserve.io/storage-initializer-sourceuri"]
+		}
+		return out
 	}
-	out, _, code := kaptain(t, dir, nil, "get", "inferenceservices", "-n", ns)
-	if code != 0 || !strings.Contains(out, "True") {
-		t.Fatalf("get inferenceservices: exit %d\n%s", code, out)
-	}
-	// The cluster's default mode is RawDeployment, where this KServe (v0.15) ignores
-	// canaryTrafficPercent: the canary is refused and nothing changes.
-	before, err := suite.dynamic.Resource(isvcs).Namespace(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil || len(before.Items) != 1 {
+	deploy("deploy", "--model-uri", uri1)
+	list, err := suite.dynamic.Resource(isvcs).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(list.Items) != 1 {
 		t.Fatalf("inference services: %v", err)
 	}
-	_, stderr, code = kaptain(t, dir, s3Env, "deploy", "-n", ns, "--canary-traffic-percent", "30", "--model-uri", "s3://kaptain/models/dev/mnist-tensorflow/trained/2")
-	if code != 8 || !strings.Contains(stderr, "runs in RawDeployment mode (from the cluster's default (configmap kserve/inferenceservice-config))") {
-		t.Errorf("a canary in RawDeployment mode: exit %d, want 8\n%s", code, stderr)
+	name := list.Items[0].GetName()
+	stable := name + "-predictor"
+	if got := served(); len(got) != 1 || got[stable] != uri1 {
+		t.Fatalf("after deploy, predictors %v, want %s serving %s", got, stable, uri1)
 	}
-	after, err := suite.dynamic.Resource(isvcs).Namespace(ns).Get(context.Background(), before.Items[0].GetName(), metav1.GetOptions{})
-	// KServe may write the status meanwhile: the spec's generation says whether it changed.
-	if err != nil || after.GetGeneration() != before.Items[0].GetGeneration() {
-		t.Errorf("the refused canary changed the service: %v (generation %d, then %d)", err, before.Items[0].GetGeneration(), after.GetGeneration())
+	checkStorageInitializer(t, ns, name)
+
+	deploy("deploy", "--canary-traffic-percent", "30", "--model-uri", uri2)
+	svc, err := suite.dynamic.Resource(isvcs).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	statuses, _, _ := unstructured.NestedSlice(svc.Object, "status", "canaryStatuses")
+	if len(statuses) != 1 || statuses[0].(map[string]any)["trafficPercent"] != int64(30) || statuses[0].(map[string]any)["ready"] != true {
+		t.Fatalf("KServe's canary statuses %v, want one ready with 30%%", statuses)
+	}
+	canary := name + "-" + statuses[0].(map[string]any)["name"].(string) + "-predictor"
+	if got := served(); len(got) != 2 || got[stable] != uri1 || got[canary] != uri2 {
+		t.Fatalf("during the canary, predictors %v, want the stable one serving %s and %s serving %s", got, uri1, canary, uri2)
+	}
+	replicas := map[string]int32{}
+	d, _ := suite.client.AppsV1().Deployments(ns).List(context.Background(), metav1.ListOptions{})
+	for _, dep := range d.Items {
+		replicas[dep.Name] = *dep.Spec.Replicas
+	}
+	// KServe gives the canary its share of the predictor's minimum replicas.
+	if replicas[canary] != 3 {
+		t.Errorf("replicas %v, want 3 for the canary", replicas)
+	}
+	out, errOut, _ := kaptain(t, dir, nil, "describe", "inferenceservice", name, "-n", ns)
+	if !strings.Contains(out, "30% to "+uri2+" (canary), 70% to "+uri1) {
+		t.Errorf("describe during the canary:\n%s%s", out, errOut)
+	}
+
+	deploy("promote")
+	eventually(t, "promote leaves the canary's Deployment serving alone", func() bool {
+		got := served()
+		return len(got) == 1 && got[canary] == uri2
+	})
+
+	deploy("deploy", "--canary-traffic-percent", "20", "--model-uri", uri3)
+	if got := served(); len(got) != 2 || got[canary] != uri2 {
+		t.Fatalf("second canary: predictors %v", got)
+	}
+	deploy("rollback")
+	eventually(t, "rollback leaves the promoted model serving alone", func() bool {
+		got := served()
+		return len(got) == 1 && got[canary] == uri2
+	})
+
 	if _, stderr, code := kaptain(t, dir, nil, "undeploy", "-n", ns); code != 0 {
 		t.Fatalf("undeploy: exit %d\n%s", code, stderr)
 	}
-	eventually(t, "undeploy removes the service, its Deployment and Secret", func() bool {
+	eventually(t, "undeploy removes the service, its Deployments and Secret", func() bool {
 		d, _ := suite.client.AppsV1().Deployments(ns).List(context.Background(), metav1.ListOptions{})
 		return count(t, isvcs, ns) == 0 && d != nil && len(d.Items) == 0 && len(secrets(t, ns)) == 0
 	})
+}
+
+// TestRenderedServicesPassKServesWebhooks sends what deploy renders for each example, in both
+// modes, to KServe v0.20's defaulting and validating webhooks (server dry run).
+func TestRenderedServicesPassKServesWebhooks(t *testing.T) {
+	ns := namespace(t)
+	for _, example := range []string{"mnist-tensorflow", "mnist-pytorch"} {
+		for _, mode := range []string{"Standard", "RawDeployment", "Knative", "Serverless"} {
+			dir := copyModel(t, example, map[string]string{"  serving:\n": "  serving:\n    deploymentMode: " + mode + "\n"})
+			for _, args := range [][]string{{}, {"--cpu", "2", "--memory", "4Gi", "--autoscale", "5"}, {"--gpus", "1"}} {
+				_, stderr, code := kaptain(t, dir, s3Env, append([]string{"deploy", "-n", ns, "--dry-run=server", "--skip-model-check", "--model-uri", "s3://kaptain/m/1"}, args...)...)
+				if code != 0 {
+					t.Errorf("%s in %s mode %v: exit %d\n%s", example, mode, args, code, stderr)
+				}
+			}
+		}
+	}
+	// The reviewed golden services, Standard-mode canaries (KServe v0.20 only) included.
+	var files []string
+	for _, pattern := range []string{"isvc/*.yaml", "isvc-*.yaml", "kserve-v0.20/*.yaml"} {
+		matches, _ := filepath.Glob(filepath.Join("..", "..", "pkg", "workload", "testdata", pattern))
+		files = append(files, matches...)
+	}
+	if len(files) < 20 {
+		t.Fatalf("found only %d golden services", len(files))
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := yaml.YAMLToJSON(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(js); err != nil {
+			t.Fatal(err)
+		}
+		u.SetNamespace(ns)
+		if _, err := suite.dynamic.Resource(isvcs).Namespace(ns).Create(context.Background(), u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Errorf("%s: KServe refuses it: %v", filepath.Base(f), err)
+		}
+	}
+	// The validator is really KServe's: a canary without a name is refused.
+	dir := copyModel(t, "mnist-tensorflow", nil)
+	patch := filepath.Join(dir, "canary.json")
+	if err := os.WriteFile(patch, []byte(`[{"op": "add", "path": "/spec/canary", "value": [{"trafficPercent": 10, "predictor": {"model": {"modelFormat": {"name": "tensorflow"}, "storageUri": "s3://kaptain/m/2"}}}]}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := kaptain(t, dir, nil, "deploy", "-n", ns, "--dry-run=server", "--skip-model-check", "--model-uri", "s3://kaptain/m/1", "--patch", patch)
+	if code == 0 || !strings.Contains(stderr, "predictor.name is required") {
+		t.Errorf("a canary without a name: exit %d, want KServe's validator's refusal\n%s", code, stderr)
+	}
+}
+
+// checkStorageInitializer checks that KServe's pod mutator gave the predictor's pods the storage
+// initializer, with the S3 credentials by reference to the plugin's Secret (read through the
+// predictor's ServiceAccount) and the endpoint and TLS settings from its annotations, and that
+// no credential value is anywhere in the pod.
+func checkStorageInitializer(t *testing.T, ns, name string) {
+	t.Helper()
+	pods, err := suite.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "serving.kserve.io/inferenceservice=" + name})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("predictor pods: %d, %v", len(pods.Items), err)
+	}
+	pod := pods.Items[0]
+	var init *corev1.Container
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == "storage-initializer" {
+			init = &pod.Spec.InitContainers[i]
+		}
+	}
+	if init == nil {
+		t.Fatalf("pod %s has no storage-initializer: init containers %v", pod.Name, pod.Spec.InitContainers)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range init.Env {
+		env[e.Name] = e
+	}
+	for _, key := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		ref := env[key].ValueFrom
+		if env[key].Value != "" || ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != name+"-storage" || ref.SecretKeyRef.Key != key {
+			t.Errorf("%s of the storage initializer = %+v, want a reference to %s-storage's %s", key, env[key], name, key)
+		}
+	}
+	for key, want := range map[string]string{"S3_ENDPOINT": "minio.kubeflow:9000", "S3_USE_HTTPS": "0", "S3_VERIFY_SSL": "0", "AWS_DEFAULT_REGION": "us-east-1"} {
+		if env[key].Value != want {
+			t.Errorf("%s of the storage initializer = %q, want %q (env %v)", key, env[key].Value, want, init.Env)
+		}
+	}
+	data, _ := json.Marshal(pod)
+	for _, secret := range []string{"e2e-access", "e2e-secret"} {
+		if strings.Contains(string(data), secret) {
+			t.Errorf("pod %s holds the credential value %q", pod.Name, secret)
+		}
+	}
 }
 
 // TestRenderedManifestsPassTheWebhook sends what train renders, in many shapes, to the real

@@ -41,7 +41,7 @@ const (
 	TrainingModule = "github.com/kubeflow/training-operator@v1.8.1"
 	TrainerModule  = "github.com/kubeflow/trainer/v2@v2.3.0"
 	JobSetModule   = "sigs.k8s.io/jobset@v0.12.0"
-	KServeModule   = "github.com/kserve/kserve@v0.15.2"
+	KServeModule   = "github.com/kserve/kserve@v0.20.0"
 )
 
 // Options say where the binaries are and how big the cluster is.
@@ -133,6 +133,8 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		// Trainer runs TrainJobs as JobSets: the CRD must be there before it starts.
 		filepath.Join(jobSet, "config", "components", "crd", "bases", "jobset.x-k8s.io_jobsets.yaml"),
 		filepath.Join(kserve, "config", "crd", "full"),
+		// The controller resolves every storage URI's container through ClusterStorageContainers.
+		filepath.Join(kserve, "config", "crd", "full", "clusterstoragecontainer"),
 	}
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory: o.ControlPlane,
@@ -238,7 +240,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 
-	logf(o, "starting the KServe controller (RawDeployment)")
+	logf(o, "starting the KServe controller and webhooks (Standard mode by default)")
 	if err := c.kserve(ctx, client, kserve, certs); err != nil {
 		return c, err
 	}

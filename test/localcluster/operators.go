@@ -112,8 +112,9 @@ func (c *Cluster) trainingOperator(ctx context.Context, client kubernetes.Interf
 }
 
 // kserve starts KServe's controller manager in namespace kserve with its upstream ConfigMap
-// (default deployment mode RawDeployment) and serving runtimes. Its webhooks are served but not
-// registered: the API server calls none of them.
+// (default deployment mode Standard), its webhooks served on loopback and registered by URL
+// (InferenceService defaulting and validation, and the pod mutator that injects the storage
+// initializer), then creates its serving runtimes through them.
 func (c *Cluster) kserve(ctx context.Context, client kubernetes.Interface, module string, certs *webhookCerts) error {
 	if err := createNamespace(ctx, client, "kserve"); err != nil {
 		return err
@@ -135,12 +136,25 @@ func (c *Cluster) kserve(ctx context.Context, client kubernetes.Interface, modul
 			continue
 		}
 		obj.SetNamespace("kserve")
-		if err := unstructured.SetNestedField(obj.Object, `{"defaultDeploymentMode": "RawDeployment"}`, "data", "deploy"); err != nil {
+		if err := unstructured.SetNestedField(obj.Object, `{"defaultDeploymentMode": "Standard"}`, "data", "deploy"); err != nil {
 			return err
 		}
 		if err := a.create(ctx, obj); err != nil {
 			return err
 		}
+	}
+	// Its webhook server reads the certificate under TMPDIR; it has no flag for it.
+	tmp := filepath.Join(c.opts.Dir, "kserve-tmp")
+	if a, err = c.startWebhookController(ctx, webhookController{
+		name:    "kserve-manager",
+		certDir: webhookCertDir(tmp),
+		env:     []string{"TMPDIR=" + tmp, "POD_NAMESPACE=kserve"},
+		args:    []string{"--webhook-port=%[1]s", "--health-probe-addr=127.0.0.1:%[2]s", "--metrics-addr=0"},
+		webhooks: webhookFile{
+			path: filepath.Join(module, "config", "webhook", "manifests.yaml"),
+		},
+	}, certs); err != nil {
+		return err
 	}
 	runtimes, err := filepath.Glob(filepath.Join(module, "config", "runtimes", "kserve-*.yaml"))
 	if err != nil || len(runtimes) == 0 {
@@ -161,23 +175,5 @@ func (c *Cluster) kserve(ctx context.Context, client kubernetes.Interface, modul
 			}
 		}
 	}
-	tmp := filepath.Join(c.opts.Dir, "kserve-tmp")
-	if err := writeCerts(webhookCertDir(tmp), certs); err != nil {
-		return err
-	}
-	var ports []string
-	for range 3 {
-		p, err := freePort()
-		if err != nil {
-			return err
-		}
-		ports = append(ports, p)
-	}
-	if err := c.start("kserve-manager", []string{"TMPDIR=" + tmp, "POD_NAMESPACE=kserve", "KUBECONFIG=" + c.Kubeconfig},
-		[]string{"127.0.0.1:" + ports[1], "127.0.0.1:" + ports[2]},
-		filepath.Join(c.opts.Operators, "kserve-manager"),
-		"--webhook-port="+ports[0], "--metrics-addr=127.0.0.1:"+ports[1], "--health-probe-addr=127.0.0.1:"+ports[2]); err != nil {
-		return err
-	}
-	return waitHealthy(ctx, c.procs[len(c.procs)-1], "http://127.0.0.1:"+ports[2]+"/readyz")
+	return nil
 }

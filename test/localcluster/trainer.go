@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -14,8 +15,9 @@ import (
 // webhook's clientConfig points at 127.0.0.1:port with the local CA. adjust, when set, may
 // change a webhook (e.g. add the objectSelector a kustomize patch adds upstream).
 type webhookFile struct {
-	path   string
-	names  map[string]string // kind -> name
+	path string
+	// names maps kinds to names; nil keeps the file's names.
+	names  map[string]string
 	port   string
 	adjust func(hook map[string]any)
 }
@@ -31,11 +33,13 @@ func (w webhookFile) register(ctx context.Context, a *applier, caPEM []byte) err
 		return fmt.Errorf("reading %s: %w", w.path, err)
 	}
 	for _, obj := range objs {
-		name, ok := w.names[obj.GetKind()]
-		if !ok {
-			return fmt.Errorf("%s: unexpected %s", w.path, obj.GetKind())
+		if w.names != nil {
+			name, ok := w.names[obj.GetKind()]
+			if !ok {
+				return fmt.Errorf("%s: unexpected %s", w.path, obj.GetKind())
+			}
+			obj.SetName(name)
 		}
-		obj.SetName(name)
 		hooks, _, _ := unstructured.NestedSlice(obj.Object, "webhooks")
 		for _, h := range hooks {
 			hook := h.(map[string]any)
@@ -61,10 +65,11 @@ type webhookController struct {
 	// certDir is where its webhook server reads tls.crt and tls.key.
 	certDir string
 	// config is its configuration file, with %[1]s the webhook port, %[2]s the health port
-	// and %[3]s certDir.
+	// and %[3]s certDir; none when empty (the ports are then flags).
 	config string
 	env    []string
-	// args follow --config and --kubeconfig.
+	// args follow --config and --kubeconfig (given with a configuration file only), with
+	// %[1]s and %[2]s the webhook and health ports.
 	args     []string
 	webhooks webhookFile
 }
@@ -80,11 +85,20 @@ func (c *Cluster) startWebhookController(ctx context.Context, ctl webhookControl
 		return nil, err
 	}
 	webhook, health := ports[0], ports[1]
-	config := filepath.Join(c.opts.Dir, ctl.name+"-config.yaml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, ctl.config, webhook, health, ctl.certDir), 0o644); err != nil {
-		return nil, err
+	var args []string
+	if ctl.config != "" {
+		config := filepath.Join(c.opts.Dir, ctl.name+"-config.yaml")
+		if err := os.WriteFile(config, fmt.Appendf(nil, ctl.config, webhook, health, ctl.certDir), 0o644); err != nil {
+			return nil, err
+		}
+		args = append(args, "--config="+config, "--kubeconfig="+c.Kubeconfig)
 	}
-	args := append([]string{"--config=" + config, "--kubeconfig=" + c.Kubeconfig}, ctl.args...)
+	for _, a := range ctl.args {
+		if strings.Contains(a, "%[") {
+			a = fmt.Sprintf(a, webhook, health)
+		}
+		args = append(args, a)
+	}
 	if err := c.start(ctl.name, append(ctl.env, "KUBECONFIG="+c.Kubeconfig), []string{"127.0.0.1:" + webhook, "127.0.0.1:" + health},
 		filepath.Join(c.opts.Operators, ctl.name), args...); err != nil {
 		return nil, err
