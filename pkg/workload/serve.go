@@ -305,10 +305,14 @@ type ServiceState struct {
 func ServiceStateOf(isvc *unstructured.Unstructured) ServiceState {
 	var st ServiceState
 	st.URL, _, _ = unstructured.NestedString(isvc.Object, "status", "url")
-	observed, found, _ := unstructured.NestedInt64(isvc.Object, "status", "observedGeneration")
-	created, _, _ := unstructured.NestedString(isvc.Object, "status", "components", "predictor", "latestCreatedRevision")
-	ready, _, _ := unstructured.NestedString(isvc.Object, "status", "components", "predictor", "latestReadyRevision")
-	st.Settled = (!found || observed >= isvc.GetGeneration()) && created == ready
+	if mode, _, _ := unstructured.NestedString(isvc.Object, "status", "deploymentMode"); StandardMode(mode) {
+		st.Settled = standardSettled(isvc)
+	} else {
+		observed, found, _ := unstructured.NestedInt64(isvc.Object, "status", "observedGeneration")
+		created, _, _ := unstructured.NestedString(isvc.Object, "status", "components", "predictor", "latestCreatedRevision")
+		ready, _, _ := unstructured.NestedString(isvc.Object, "status", "components", "predictor", "latestReadyRevision")
+		st.Settled = (!found || observed >= isvc.GetGeneration()) && created == ready
+	}
 	conditions, _, _ := unstructured.NestedSlice(isvc.Object, "status", "conditions")
 	for _, c := range conditions {
 		cond, ok := c.(map[string]any)
@@ -352,6 +356,40 @@ func ServiceStateOf(isvc *unstructured.Unstructured) ServiceState {
 		}
 	}
 	return st
+}
+
+// standardSettled reports whether a Standard-mode service's status describes its spec. Its
+// status.observedGeneration is the predictor Deployment's, not the service's, so it cannot
+// say; what can: the status's address names the Service of spec.predictor.name
+// (<service>-predictor, or <service>-<name>-predictor once a canary was promoted), and the
+// canary statuses are spec.canary's names and shares.
+func standardSettled(isvc *unstructured.Unstructured) bool {
+	want := isvc.GetName() + "-predictor"
+	if name := PredictorName(isvc); name != "" {
+		want = isvc.GetName() + "-" + name + "-predictor"
+	}
+	address, _, _ := unstructured.NestedString(isvc.Object, "status", "address", "url")
+	host, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(address, "https://"), "http://"), ".")
+	if host != want {
+		return false
+	}
+	spec, _, _ := unstructured.NestedSlice(isvc.Object, "spec", "canary")
+	status, _, _ := unstructured.NestedSlice(isvc.Object, "status", "canaryStatuses")
+	if len(spec) != len(status) {
+		return false
+	}
+	for i := range spec {
+		sp, _ := spec[i].(map[string]any)
+		stt, _ := status[i].(map[string]any)
+		name, _, _ := unstructured.NestedString(sp, "predictor", "name")
+		percent, _, _ := unstructured.NestedInt64(sp, "trafficPercent")
+		gotName, _, _ := unstructured.NestedString(stt, "name")
+		gotPercent, _, _ := unstructured.NestedInt64(stt, "trafficPercent")
+		if name != gotName || percent != gotPercent {
+			return false
+		}
+	}
+	return true
 }
 
 // conditionTrue reports whether conditions hold one of type t with status True.

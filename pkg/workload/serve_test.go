@@ -284,6 +284,9 @@ func TestStandardCanarySplit(t *testing.T) {
 
 func TestServiceStateWaitsForTheStandardCanary(t *testing.T) {
 	cur := deployed(t, standardCanarySpec)
+	_ = unstructured.SetNestedField(cur.Object, "Standard", "status", "deploymentMode")
+	_ = unstructured.SetNestedField(cur.Object, "http://mnist-predictor.dev.svc.cluster.local", "status", "address", "url")
+	_ = unstructured.SetNestedSlice(cur.Object, []any{map[string]any{"name": "canary-7b93a1", "trafficPercent": int64(30), "ready": true}}, "status", "canaryStatuses")
 	ready := map[string]any{"type": "Ready", "status": "True"}
 	_ = unstructured.SetNestedSlice(cur.Object, []any{ready, map[string]any{"type": "CanaryPredictorReady", "status": "False", "reason": "CanariesNotReady"}}, "status", "conditions")
 	if st := ServiceStateOf(cur); st.Ready || st.String() != "NotReady: CanariesNotReady" {
@@ -296,5 +299,43 @@ func TestServiceStateWaitsForTheStandardCanary(t *testing.T) {
 	_ = unstructured.SetNestedSlice(cur.Object, []any{ready, map[string]any{"type": "CanaryPredictorReady", "status": "True"}}, "status", "conditions")
 	if st := ServiceStateOf(cur); !st.Ready {
 		t.Errorf("canary ready: %+v", st)
+	}
+}
+
+// In Standard mode, status.observedGeneration is the predictor Deployment's: whether KServe has
+// seen the spec is read from the address and the canary statuses instead.
+func TestServiceStateSettledInStandardMode(t *testing.T) {
+	ready := []any{map[string]any{"type": "Ready", "status": "True"}, map[string]any{"type": "CanaryPredictorReady", "status": "True"}}
+	status := func(address string, canaries ...any) map[string]any {
+		return map[string]any{"deploymentMode": "Standard", "observedGeneration": int64(1), "conditions": ready,
+			"address": map[string]any{"url": address}, "canaryStatuses": canaries}
+	}
+	canary := map[string]any{"name": "canary-7b93a1", "trafficPercent": int64(30), "ready": true}
+	for _, tc := range []struct {
+		name    string
+		canary  string
+		rename  string
+		status  map[string]any
+		settled bool
+	}{
+		{"deployed", "", "", status("http://mnist-predictor.dev.svc.cluster.local"), true},
+		{"canary not seen yet", standardCanarySpec, "", status("http://mnist-predictor.dev.svc.cluster.local"), false},
+		{"canary seen", standardCanarySpec, "", status("http://mnist-predictor.dev.svc.cluster.local", canary), true},
+		{"canary share changed", strings.Replace(standardCanarySpec, "trafficPercent: 30", "trafficPercent: 50", 1), "", status("http://mnist-predictor.dev.svc.cluster.local", canary), false},
+		{"rolled back, not seen yet", "", "", status("http://mnist-predictor.dev.svc.cluster.local", canary), false},
+		{"promoted, not seen yet", "", "canary-7b93a1", status("http://mnist-predictor.dev.svc.cluster.local", canary), false},
+		{"promoted and seen", "", "canary-7b93a1", status("http://mnist-canary-7b93a1-predictor.dev.svc.cluster.local"), true},
+		{"no address yet", "", "", status(""), false},
+	} {
+		cur := deployed(t, tc.canary)
+		// The service's generation is far beyond the Deployment's: it says nothing.
+		cur.SetGeneration(7)
+		if tc.rename != "" {
+			_ = unstructured.SetNestedField(cur.Object, tc.rename, "spec", "predictor", "name")
+		}
+		cur.Object["status"] = tc.status
+		if st := ServiceStateOf(cur); st.Settled != tc.settled || (st.Settled && !st.Ready) {
+			t.Errorf("%s: settled %v, want %v (%s)", tc.name, st.Settled, tc.settled, st)
+		}
 	}
 }
