@@ -13,6 +13,8 @@ cache=${KAPTAIN_CACHE:-$root/.cache}
 training_version=${TRAINING_OPERATOR_VERSION:-v1.8.1}
 trainer_version=${TRAINER_VERSION:-v2.3.0}
 kueue_version=${KUEUE_VERSION:-v0.19.0}
+# KServe v0.15.2 on purpose: a KServe without Standard-mode canaries (spec.canary, v0.20), whose
+# refusal the integration tests check; the e2e tier runs KServe v0.20.0.
 kserve_version=${KSERVE_VERSION:-v0.15.2}
 out=$cache/crds/training-$training_version-trainer-$trainer_version-kueue-$kueue_version-kserve-$kserve_version
 
