@@ -2,10 +2,13 @@ package inventory
 
 import (
 	"cmp"
+	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -97,4 +100,61 @@ func BuildWait(name string, timeout time.Duration) *run.Wait {
 		FailHint:    fmt.Sprintf("; the Job is kept for inspection (kubectl kaptain delete build %s when done)", name),
 		TimeoutHint: fmt.Sprintf("; it keeps running: see 'kubectl logs job/%s'", name),
 	}
+}
+
+// ImagePullGrace is how long a pod's image pull error that may heal by itself (see
+// workload.TransientPull) is waited out: the kubelet's first back-offs (10 s, 20 s, 40 s).
+const ImagePullGrace = 90 * time.Second
+
+// AutoscalerVerdictGrace is how long an unschedulable pod waits for a cluster autoscaler's
+// verdict (TriggeredScaleUp or NotTriggerScaleUp) where one runs: it looks every 10 s.
+const AutoscalerVerdictGrace = time.Minute
+
+// PendingTolerance returns what a training wait tolerates of its pods' problems: an
+// unschedulable pod for which a cluster autoscaler (or Karpenter) is adding a node, for at
+// most pending (0: until the wait's timeout), or whose verdict is awaited where an autoscaler
+// runs, for AutoscalerVerdictGrace; and an image pull error that may heal, for ImagePullGrace.
+// Everything else, and a pod whose events cannot be read, ends the wait.
+func (inv *Inventory) PendingTolerance(pending time.Duration) func(ctx context.Context, pod *corev1.Pod, reason, message string) (string, time.Duration) {
+	var once sync.Once
+	autoscaler := false
+	return func(ctx context.Context, pod *corev1.Pod, reason, message string) (string, time.Duration) {
+		if workload.TransientPull(reason, message) {
+			return fmt.Sprintf("pod %s: %s (%s); waiting up to %s for the kubelet's retries", pod.Name, reason, message, ImagePullGrace), ImagePullGrace
+		}
+		if reason != "Unschedulable" {
+			return "", 0
+		}
+		events, err := inv.Kube.CoreV1().Events(pod.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + string(pod.UID)})
+		if err != nil {
+			return "", 0
+		}
+		inProgress, why := workload.ScaleUp(events.Items)
+		switch {
+		case inProgress:
+			bound := "until --timeout"
+			if pending > 0 {
+				bound = "up to --pending-timeout " + pending.String()
+			}
+			return fmt.Sprintf("pod %s is unschedulable (%s), and a node is being added for it (%s); waiting %s", pod.Name, message, why, bound), pending
+		case why != "":
+			return "", 0
+		}
+		once.Do(func() { autoscaler = inv.HasAutoscaler(ctx) })
+		if !autoscaler {
+			return "", 0
+		}
+		return fmt.Sprintf("pod %s is unschedulable (%s); waiting up to %s for the cluster autoscaler's verdict", pod.Name, message, AutoscalerVerdictGrace), AutoscalerVerdictGrace
+	}
+}
+
+// HasAutoscaler reports whether the cluster runs a node autoscaler that kubectl kaptain can
+// see: the cluster autoscaler's status ConfigMap (kube-system/cluster-autoscaler-status), or
+// Karpenter's NodePool API. Where neither can be read, it reports none.
+func (inv *Inventory) HasAutoscaler(ctx context.Context) bool {
+	if _, err := inv.Kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "cluster-autoscaler-status", metav1.GetOptions{}); err == nil {
+		return true
+	}
+	_, err := inv.Mapper.RESTMapping(schema.GroupKind{Group: "karpenter.sh", Kind: "NodePool"})
+	return err == nil
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,10 @@ const DefaultBackoffLimit = 3
 // DefaultTrainTimeout bounds the wait for a training job. The seed names the SDK's default
 // (constants.DEFAULT_TIMEOUT_SECONDS) without its value; a day lets real trainings finish.
 const DefaultTrainTimeout = 24 * time.Hour
+
+// DefaultPendingTimeout bounds how long a replica may wait for a node a cluster autoscaler is
+// adding: new nodes usually join within a few minutes.
+const DefaultPendingTimeout = 15 * time.Minute
 
 // JobFlags are the flags of train and tune that shape the training job (each trial's, for
 // tune): replicas, their resources, further arguments, the training API, runtime and queue,
@@ -158,7 +163,11 @@ func (j *JobFlags) target(ctx context.Context, ac *actionContext, m *model.Model
 	if err != nil {
 		return t, err
 	}
-	inv := &inventory.Inventory{Dynamic: c.Dynamic, Mapper: c.Mapper, Namespace: ac.namespace}
+	cs, err := ac.factory.KubernetesClientSet()
+	if err != nil {
+		return t, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	inv := &inventory.Inventory{Dynamic: c.Dynamic, Kube: cs, Mapper: c.Mapper, Namespace: ac.namespace}
 	t.inv = inv
 	v1, v2, err := inv.TrainingAPIs(m.Spec.Framework)
 	if err != nil {

@@ -35,6 +35,7 @@ type TrainOptions struct {
 	BackoffLimit                int
 	ForceCleanup                bool
 	Timeout                     time.Duration
+	PendingTimeout              time.Duration
 	Wait                        bool
 	Verbose                     bool
 	ttlSet, backoffSet          bool
@@ -52,7 +53,7 @@ type TrainOptions struct {
 
 // NewCmdTrain returns kubectl kaptain train.
 func NewCmdTrain(d *Deps) *cobra.Command {
-	o := &TrainOptions{deps: d, Action: NewActionFlags(), JobFlags: JobFlags{Workers: 2}, BackoffLimit: DefaultBackoffLimit, Timeout: DefaultTrainTimeout, Wait: true}
+	o := &TrainOptions{deps: d, Action: NewActionFlags(), JobFlags: JobFlags{Workers: 2}, BackoffLimit: DefaultBackoffLimit, Timeout: DefaultTrainTimeout, PendingTimeout: DefaultPendingTimeout, Wait: true}
 	cmd := &cobra.Command{
 		Use:   "train [-f kaptain.yaml] [-p name=value]... [--workers N] [--dry-run=none|client|server] [-o yaml|json|name]",
 		Short: "Train the model distributed, as a TFJob (tensorflow) or PyTorchJob (pytorch)",
@@ -87,6 +88,7 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
 	f.IntVar(&o.TTLSecondsAfterFinished, "ttl-seconds-after-finished", 0, "Remove the finished job after so many seconds (default from "+config.EnvTTLSecondsAfterFinished+"; unset keeps it).")
 	f.BoolVar(&o.ForceCleanup, "force-cleanup", false, "Delete the job once it finished, ignoring the TTL (default from "+config.EnvForceCleanup+").")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the job to finish (e.g. 30m, 2h).")
+	f.DurationVar(&o.PendingTimeout, "pending-timeout", o.PendingTimeout, "How long a replica may stay unschedulable while a cluster autoscaler adds a node for it (0: until --timeout); without a scale-up, an unschedulable replica ends the wait at once.")
 	f.BoolVar(&o.Wait, "wait", o.Wait, "Wait for the job to finish, printing its progress; --wait=false returns once it is created.")
 	f.BoolVarP(&o.Verbose, "verbose", "v", false, "Stream every replica's logs, prefixed with the replica (default from "+config.EnvVerbose+").")
 	return cmd
@@ -146,6 +148,9 @@ func (o *TrainOptions) Validate() error {
 	}
 	if o.Timeout <= 0 {
 		return sdkerr.New(sdkerr.Usage, "--timeout must be positive, got %s", o.Timeout)
+	}
+	if o.PendingTimeout < 0 {
+		return sdkerr.New(sdkerr.Usage, "--pending-timeout must be 0 or more, got %s", o.PendingTimeout)
 	}
 	if o.BackoffLimit < 0 {
 		return sdkerr.New(sdkerr.Usage, "--backoff-limit must be 0 or more, got %d", o.BackoffLimit)
@@ -232,6 +237,9 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		a.Wait = inventory.TrainingWait(gvk, name, o.Timeout)
 		if o.queue != "" && target.inv != nil {
 			a.Wait.Detail = target.inv.QueueDetail
+		}
+		if target.inv != nil {
+			a.Wait.Pods.Tolerate = target.inv.PendingTolerance(o.PendingTimeout)
 		}
 		if o.verbose {
 			a.Wait.Pods.Logs = o.deps.Streams.ErrOut

@@ -129,6 +129,13 @@ type Pods struct {
 	FailureNoun  string
 	// Observe sees every version of every pod.
 	Observe func(*corev1.Pod)
+	// Tolerate, when set, is asked about each problem Problem reports, when the pod changes
+	// and every TolerateEvery (10 s when 0): a non-empty line keeps the wait going (printed
+	// when it changes) for at most bound from when that line first appeared (no bound when 0);
+	// "" or a line past its bound ends the wait with the problem. A cluster autoscaler adding
+	// a node for an unschedulable pod, or a first image pull error, heal by themselves.
+	Tolerate      func(ctx context.Context, pod *corev1.Pod, reason, message string) (line string, bound time.Duration)
+	TolerateEvery time.Duration
 }
 
 // Removal says when an action's created objects are removed after its wait.

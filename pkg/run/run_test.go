@@ -546,3 +546,111 @@ func TestMain(m *testing.M) {
 	os.Setenv("KUBE_FEATURE_WatchListClient", "false")
 	os.Exit(m.Run())
 }
+
+// unschedulable is a widget's pod that cannot be scheduled, and the Pods that report it.
+func unschedulable(t *testing.T, c *cluster) *Pods {
+	t.Helper()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "w-0", Namespace: ns, UID: "u-0", Labels: map[string]string{"widget": "w"}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "no nodes"}}}}
+	if _, err := c.pods.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return &Pods{
+		Selector: "widget=w", ProblemClass: sdkerr.WorkloadDeployment,
+		Name: func(p *corev1.Pod) string { return "replica " + p.Name },
+		Problem: func(p *corev1.Pod) (string, string, bool) {
+			for _, cond := range p.Status.Conditions {
+				if cond.Reason == "Unschedulable" && cond.Status == corev1.ConditionFalse {
+					return cond.Reason, cond.Message, true
+				}
+			}
+			return "", "", false
+		},
+		Tolerate: func(_ context.Context, p *corev1.Pod, reason, _ string) (string, time.Duration) {
+			return "pod " + p.Name + " waits for a new node", 300 * time.Millisecond
+		},
+		TolerateEvery: 50 * time.Millisecond,
+	}
+}
+
+func TestRunToleratedProblemEndsTheWaitAfterItsBound(t *testing.T) {
+	c := newCluster(t)
+	var printed []apply.Result
+	var progress bytes.Buffer
+	a := action(&printed)
+	a.Wait.Pods = unschedulable(t, c)
+	began := time.Now()
+	r := finish(t, start(context.Background(), c, a, &progress))
+	want := "widget.example.com/w: replica w-0 (pod w-0) cannot run: Unschedulable: no nodes; still so after 300ms"
+	if sdkerr.ClassOf(r.err) != sdkerr.WorkloadDeployment || r.err.Error() != want {
+		t.Errorf("error %q (class %s), want %q", r.err, sdkerr.ClassOf(r.err), want)
+	}
+	if took := time.Since(began); took < 300*time.Millisecond || took > 5*time.Second {
+		t.Errorf("the wait ended after %s, want its bound", took)
+	}
+	if strings.Count(progress.String(), "pod w-0 waits for a new node") != 1 {
+		t.Errorf("the tolerance line is not printed once:\n%s", progress.String())
+	}
+}
+
+func TestRunToleratedProblemThatHealsKeepsWaiting(t *testing.T) {
+	c := newCluster(t)
+	var printed []apply.Result
+	var progress bytes.Buffer
+	a := action(&printed)
+	a.Wait.Pods = unschedulable(t, c)
+	a.Wait.Pods.Tolerate = func(_ context.Context, p *corev1.Pod, _, _ string) (string, time.Duration) {
+		return "pod " + p.Name + " waits for a new node", 2 * time.Second
+	}
+	done := start(context.Background(), c, a, &progress)
+	c.await(t)
+	// The node comes: the pod is scheduled, then the widget succeeds after the bound passed.
+	pod, err := c.pods.CoreV1().Pods(ns).Get(context.Background(), "w-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}
+	if _, err := c.pods.CoreV1().Pods(ns).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	c.setPhase(t, "Succeeded", "")
+	if r := finish(t, done); r.err != nil {
+		t.Fatalf("a healed problem still ended the wait: %v\n%s", r.err, progress.String())
+	}
+	if !strings.Contains(progress.String(), "pod w-0 waits for a new node") {
+		t.Errorf("no tolerance line:\n%s", progress.String())
+	}
+}
+
+func TestRunToleranceFollowsTheSituation(t *testing.T) {
+	c := newCluster(t)
+	var printed []apply.Result
+	var progress bytes.Buffer
+	a := action(&printed)
+	a.Wait.Pods = unschedulable(t, c)
+	// The autoscaler first has no verdict (a short bound), then adds a node (a long one), then
+	// gives up: each is a new line, and giving up ends the wait.
+	var asked sync.Mutex
+	n := 0
+	a.Wait.Pods.Tolerate = func(_ context.Context, p *corev1.Pod, _, _ string) (string, time.Duration) {
+		asked.Lock()
+		defer asked.Unlock()
+		n++
+		switch {
+		case n < 3:
+			return "waiting for the autoscaler", time.Second
+		case n < 6:
+			return "a node is being added", time.Minute
+		}
+		return "", 0
+	}
+	r := finish(t, start(context.Background(), c, a, &progress))
+	want := "widget.example.com/w: replica w-0 (pod w-0) cannot run: Unschedulable: no nodes"
+	if r.err == nil || r.err.Error() != want {
+		t.Errorf("error %v, want %q", r.err, want)
+	}
+	if out := progress.String(); strings.Count(out, "waiting for the autoscaler") != 1 || strings.Count(out, "a node is being added") != 1 {
+		t.Errorf("progress:\n%s", out)
+	}
+}

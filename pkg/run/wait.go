@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/logs"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -40,6 +43,18 @@ func WaitFor(ctx context.Context, c Clients, namespace string, w Wait, p Progres
 		waitCtx, cancel = context.WithCancel(ctx)
 	}
 	defer cancel()
+	// A tolerated pod problem that outlasts its bound cancels the wait with its error.
+	waitCtx, cancelCause := context.WithCancelCause(waitCtx)
+	defer cancelCause(nil)
+	held := &heldPods{progress: p, cancel: cancelCause}
+	if w.Pods != nil && w.Pods.Tolerate != nil {
+		held.tolerate = w.Pods.Tolerate
+		every := w.Pods.TolerateEvery
+		if every <= 0 {
+			every = 10 * time.Second
+		}
+		go held.watch(waitCtx, every)
+	}
 	var (
 		mu    sync.Mutex // guards state, last and seen, shared with the detail poller
 		state State
@@ -106,8 +121,10 @@ func WaitFor(ctx context.Context, c Clients, namespace string, w Wait, p Progres
 		spec.OnPod = func(pod *corev1.Pod) error {
 			if pw.Problem != nil {
 				if reason, msg, bad := pw.Problem(pod); bad {
-					return sdkerr.New(classOr(pw.ProblemClass, sdkerr.WorkloadDeployment), "%s: %s (pod %s) cannot run: %s: %s%s", ref, pw.Name(pod), pod.Name, reason, msg, w.FailHint)
+					problem := sdkerr.New(classOr(pw.ProblemClass, sdkerr.WorkloadDeployment), "%s: %s (pod %s) cannot run: %s: %s%s", ref, pw.Name(pod), pod.Name, reason, msg, w.FailHint)
+					return held.hold(waitCtx, pod, reason, msg, problem)
 				}
+				held.release(pod)
 			}
 			if pw.Observe != nil {
 				pw.Observe(pod)
@@ -131,6 +148,9 @@ func WaitFor(ctx context.Context, c Clients, namespace string, w Wait, p Progres
 			return ""
 		}
 		return w.Explain(ctx)
+	}
+	if outlasted := held.err(); outlasted != nil && err != nil {
+		return final, state, outlasted
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
@@ -198,4 +218,107 @@ func classOr(c, def sdkerr.Class) sdkerr.Class {
 		return def
 	}
 	return c
+}
+
+// heldPods are pods whose problem a wait tolerates for a while. Each is asked about again
+// when it changes and every period: a new line (a new situation) is printed and starts its
+// bound again; a problem no longer tolerated, or one whose line outlasted its bound, ends
+// the wait.
+type heldPods struct {
+	mu       sync.Mutex
+	progress Progress
+	tolerate func(ctx context.Context, pod *corev1.Pod, reason, message string) (string, time.Duration)
+	cancel   context.CancelCauseFunc
+	pods     map[types.UID]*heldPod
+	failed   error
+}
+
+type heldPod struct {
+	pod             *corev1.Pod
+	reason, message string
+	problem         error
+	line            string
+	since           time.Time
+	bound           time.Duration
+}
+
+// hold asks whether pod's problem is tolerated, printing a new line; it returns the error that
+// ends the wait when it is not.
+func (h *heldPods) hold(ctx context.Context, pod *corev1.Pod, reason, message string, problem error) error {
+	if h.tolerate == nil {
+		return problem
+	}
+	line, bound := h.tolerate(ctx, pod, reason, message)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if line == "" {
+		delete(h.pods, pod.UID)
+		return problem
+	}
+	if h.pods == nil {
+		h.pods = map[types.UID]*heldPod{}
+	}
+	p := h.pods[pod.UID]
+	if p == nil {
+		p = &heldPod{}
+		h.pods[pod.UID] = p
+	}
+	p.pod, p.reason, p.message, p.problem = pod, reason, message, problem
+	return h.update(p, line, bound)
+}
+
+// update records p's line; it returns an error when that line outlasted its bound.
+func (h *heldPods) update(p *heldPod, line string, bound time.Duration) error {
+	if p.line != line {
+		h.progress.Printf("%s", line)
+		p.line, p.since, p.bound = line, time.Now(), bound
+	}
+	if p.bound > 0 && time.Since(p.since) >= p.bound {
+		return fmt.Errorf("%w; still so after %s", p.problem, p.bound)
+	}
+	return nil
+}
+
+// release forgets pod: it has no problem now.
+func (h *heldPods) release(pod *corev1.Pod) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.pods, pod.UID)
+}
+
+// watch asks about the held pods every period until ctx ends, ending the wait (through
+// cancel) when one is no longer tolerated.
+func (h *heldPods) watch(ctx context.Context, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		h.mu.Lock()
+		held := slices.Collect(maps.Values(h.pods))
+		h.mu.Unlock()
+		for _, p := range held {
+			line, bound := h.tolerate(ctx, p.pod, p.reason, p.message)
+			h.mu.Lock()
+			err := p.problem
+			if line != "" {
+				err = h.update(p, line, bound)
+			}
+			if err != nil && h.failed == nil && ctx.Err() == nil {
+				h.failed = err
+				h.cancel(err)
+			}
+			h.mu.Unlock()
+		}
+	}
+}
+
+// err is the problem that ended the wait from watch, if one did.
+func (h *heldPods) err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failed
 }

@@ -280,3 +280,57 @@ func PodProblem(pod *corev1.Pod) (reason, message string, ok bool) {
 	}
 	return "", "", false
 }
+
+// Autoscaler event reasons on a pending pod: the cluster autoscaler's TriggeredScaleUp and
+// NotTriggerScaleUp, and Karpenter's Nominated (a node is being made for the pod).
+var (
+	scaleUpReasons   = []string{"TriggeredScaleUp", "Nominated"}
+	noScaleUpReasons = []string{"NotTriggerScaleUp", "FailedScaleUp"}
+)
+
+// ScaleUp reads a pod's events: whether the latest autoscaler event says a node is being added
+// for it, and that event's message.
+func ScaleUp(events []corev1.Event) (inProgress bool, message string) {
+	var latest *corev1.Event
+	for i := range events {
+		e := &events[i]
+		if !slices.Contains(scaleUpReasons, e.Reason) && !slices.Contains(noScaleUpReasons, e.Reason) {
+			continue
+		}
+		if latest == nil || !eventTime(e).Before(eventTime(latest)) {
+			latest = e
+		}
+	}
+	if latest == nil {
+		return false, ""
+	}
+	return slices.Contains(scaleUpReasons, latest.Reason), latest.Reason + ": " + latest.Message
+}
+
+// eventTime is when an event last happened, whichever of its times is set.
+func eventTime(e *corev1.Event) time.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
+}
+
+// transientPullReasons are image pull failures that a retry may heal (a registry briefly
+// unreachable or rate-limiting), unless the message says the image is missing or refused.
+var (
+	transientPullReasons = []string{"ErrImagePull", "ImagePullBackOff", "RegistryUnavailable"}
+	permanentPullWords   = []string{"not found", "manifest unknown", "unauthorized", "denied", "forbidden", "invalid reference"}
+)
+
+// TransientPull reports whether an image pull problem (a PodProblem reason and message) may
+// heal by itself.
+func TransientPull(reason, message string) bool {
+	if !slices.Contains(transientPullReasons, reason) {
+		return false
+	}
+	m := strings.ToLower(message)
+	return !slices.ContainsFunc(permanentPullWords, func(w string) bool { return strings.Contains(m, w) })
+}

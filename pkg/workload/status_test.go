@@ -2,6 +2,7 @@ package workload
 
 import (
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -77,5 +78,52 @@ func TestReplicaName(t *testing.T) {
 	}
 	if got := ReplicaName(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}}); got != "p" {
 		t.Errorf("ReplicaName without labels = %q", got)
+	}
+}
+
+func TestScaleUp(t *testing.T) {
+	at := func(reason, msg string, sec int64) corev1.Event {
+		return corev1.Event{Reason: reason, Message: msg, LastTimestamp: metav1.Unix(sec, 0)}
+	}
+	for _, tc := range []struct {
+		name   string
+		events []corev1.Event
+		want   bool
+		why    string
+	}{
+		{"none", nil, false, ""},
+		{"scheduler only", []corev1.Event{at("FailedScheduling", "0/3 nodes", 1)}, false, ""},
+		{"cluster autoscaler", []corev1.Event{at("FailedScheduling", "0/3 nodes", 1), at("TriggeredScaleUp", "pod triggered scale-up: [{gpu-pool 0->1 (max: 4)}]", 2)}, true, "TriggeredScaleUp: pod triggered scale-up: [{gpu-pool 0->1 (max: 4)}]"},
+		{"karpenter", []corev1.Event{{Reason: "Nominated", Message: "Pod should schedule on: nodeclaim/default-x7k2p", EventTime: metav1.NewMicroTime(time.Unix(5, 0))}}, true, "Nominated: Pod should schedule on: nodeclaim/default-x7k2p"},
+		{"no group fits", []corev1.Event{at("NotTriggerScaleUp", "pod didn't trigger scale-up: 2 max node group size reached", 3)}, false, "NotTriggerScaleUp: pod didn't trigger scale-up: 2 max node group size reached"},
+		{"scale-up, then given up", []corev1.Event{at("TriggeredScaleUp", "up", 2), at("NotTriggerScaleUp", "no", 9)}, false, "NotTriggerScaleUp: no"},
+		{"given up, then scale-up", []corev1.Event{at("NotTriggerScaleUp", "no", 2), at("TriggeredScaleUp", "up", 9)}, true, "TriggeredScaleUp: up"},
+	} {
+		got, why := ScaleUp(tc.events)
+		if got != tc.want || why != tc.why {
+			t.Errorf("%s: ScaleUp = %v, %q, want %v, %q", tc.name, got, why, tc.want, tc.why)
+		}
+	}
+}
+
+func TestTransientPull(t *testing.T) {
+	for _, tc := range []struct {
+		reason, message string
+		want            bool
+	}{
+		{"ErrImagePull", "failed to pull image: dial tcp 10.0.0.5:443: i/o timeout", true},
+		{"ImagePullBackOff", `Back-off pulling image "registry.example.com/m:1"`, true},
+		{"ErrImagePull", "toomanyrequests: You have reached your pull rate limit", true},
+		{"ErrImagePull", "rpc error: code = NotFound desc = failed to pull and unpack image: not found", false},
+		{"ErrImagePull", "manifest unknown: manifest unknown", false},
+		{"ErrImagePull", "pull access denied, repository does not exist or may require authorization", false},
+		{"ErrImagePull", "401 Unauthorized", false},
+		{"InvalidImageName", "couldn't parse image reference", false},
+		{"ErrImageNeverPull", "image not present with pull policy of Never", false},
+		{"Unschedulable", "0/3 nodes are available", false},
+	} {
+		if got := TransientPull(tc.reason, tc.message); got != tc.want {
+			t.Errorf("TransientPull(%q, %q) = %v, want %v", tc.reason, tc.message, got, tc.want)
+		}
 	}
 }

@@ -327,6 +327,78 @@ func TestTooManyGPUsEndsEarly(t *testing.T) {
 	}
 }
 
+// TestScaleUpKeepsTrainWaiting plays a cluster autoscaler: its status ConfigMap says one runs,
+// a TriggeredScaleUp event names the job's unschedulable pod, and a node with the GPUs joins a
+// little later. train says it waits for the node, and the job then runs to success.
+func TestScaleUpKeepsTrainWaiting(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	status := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cluster-autoscaler-status", Namespace: "kube-system"}, Data: map[string]string{"status": "Cluster-wide: Health: Healthy"}}
+	if _, err := suite.client.CoreV1().ConfigMaps("kube-system").Create(ctx, status, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	node := localcluster.Node{Name: "kwok-node-scaled-up", CPU: "8", Memory: "32Gi", GPUs: 4}
+	t.Cleanup(func() {
+		_ = suite.client.CoreV1().ConfigMaps("kube-system").Delete(ctx, status.Name, metav1.DeleteOptions{})
+		_ = suite.client.CoreV1().Nodes().Delete(ctx, node.Name, metav1.DeleteOptions{})
+	})
+	dir := copyModel(t, "mnist-tensorflow", nil)
+	done := make(chan plugintest.Result, 1)
+	go func() {
+		done <- plugin().Run(t, 5*time.Minute, dir, nil, "train", "-n", ns, "--workers", "1", "--gpus", "4", "--timeout", "4m")
+	}()
+	// The autoscaler's verdict on the pod the scheduler could not place.
+	var pod *corev1.Pod
+	eventually(t, "the worker is unschedulable", func() bool {
+		pods, err := suite.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil || len(pods.Items) == 0 {
+			return false
+		}
+		for _, c := range pods.Items[0].Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable {
+				pod = &pods.Items[0]
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(time.Second) // the plugin has seen the pod without a verdict
+	now := metav1.Now()
+	event := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: pod.Name + ".", Namespace: ns},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pod.Name, UID: pod.UID, APIVersion: "v1"},
+		Reason:         "TriggeredScaleUp", Message: "pod triggered scale-up: [{gpu-pool 0->1 (max: 2)}]", Type: corev1.EventTypeNormal,
+		Source: corev1.EventSource{Component: "cluster-autoscaler"}, FirstTimestamp: now, LastTimestamp: now, Count: 1,
+	}
+	if _, err := suite.client.CoreV1().Events(ns).Create(ctx, event, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The new node joins after the plugin's next look at the pod (every 10 s).
+	time.Sleep(12 * time.Second)
+	select {
+	case r := <-done:
+		t.Fatalf("train ended before the node joined: exit %d\n%s", r.Code, r.Stderr)
+	default:
+	}
+	if err := localcluster.CreateNode(ctx, suite.client, node); err != nil {
+		t.Fatal(err)
+	}
+	var r plugintest.Result
+	select {
+	case r = <-done:
+	case <-time.After(4 * time.Minute):
+		t.Fatal("train did not end")
+	}
+	for _, want := range []string{"waiting up to 1m0s for the cluster autoscaler's verdict", "a node is being added for it (TriggeredScaleUp: pod triggered scale-up", "waiting up to --pending-timeout 15m0s", "Succeeded"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	if r.Code != 0 {
+		t.Errorf("train: exit %d, want 0\n%s", r.Code, r.Stderr)
+	}
+}
+
 func TestInterruptedTrainLeavesNothing(t *testing.T) {
 	ns := namespace(t)
 	// The workers complete only after ten minutes (kwok's pod-complete stage, delayed by an

@@ -368,6 +368,11 @@ spec:
       phase: Running
 `
 
+// CreateNode adds a simulated node to a running cluster (as a cluster autoscaler would).
+func CreateNode(ctx context.Context, client kubernetes.Interface, n Node) error {
+	return createNode(ctx, client, n)
+}
+
 func createNode(ctx context.Context, client kubernetes.Interface, n Node) error {
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse(n.CPU),
