@@ -18,6 +18,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec and OIDC credential plugins
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
@@ -56,6 +57,13 @@ func run(ctx context.Context, args []string, streams genericiooptions.IOStreams)
 	klog.SetOutput(io.Discard)
 	klog.LogToStderr(false)
 	configFlags := genericclioptions.NewConfigFlags(true).WithDeprecatedPasswordFlag().WithDiscoveryBurst(300).WithDiscoveryQPS(50.0)
+	// The API server's warnings (PodSecurity in warn mode, deprecated APIs) go to stderr, each
+	// once, as kubectl prints them.
+	warnings := rest.NewWarningWriter(streams.ErrOut, rest.WarningWriterOptions{Deduplicate: true})
+	configFlags.WrapConfigFn = func(c *rest.Config) *rest.Config {
+		c.WarningHandler = warnings
+		return c
+	}
 	deps := &plugin.Deps{
 		Streams:     streams,
 		ConfigFlags: configFlags,

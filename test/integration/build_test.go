@@ -311,6 +311,20 @@ func TestBuildCommandClusterDryRuns(t *testing.T) {
 	if server.code != 0 || strings.Count(server.stdout, "(server dry run)") != 4 {
 		t.Fatalf("server dry run: exit %d\n%s\n%s", server.code, server.stdout, server.stderr)
 	}
+	// The API server's warnings reach stderr, each once: PodSecurity in warn mode judges the
+	// builder's Job (the executor runs as root).
+	nsObj, err := shared.client.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsObj.Labels["pod-security.kubernetes.io/warn"] = "restricted"
+	if _, err := shared.client.CoreV1().Namespaces().Update(context.Background(), nsObj, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	warned := kaptain(t, dir, env, "build", "-n", ns, "--dry-run=server")
+	if warned.code != 0 || strings.Count(warned.stderr, `Warning: would violate PodSecurity "restricted:latest"`) != 1 {
+		t.Errorf("server dry run in a namespace that warns: exit %d, want one PodSecurity warning on stderr\n%s", warned.code, warned.stderr)
+	}
 	if count(t, jobs, ns) != 0 || count(t, secrets, ns) != 0 {
 		t.Fatal("a dry run created objects")
 	}
