@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -145,6 +146,10 @@ type Removal struct {
 	Reason string
 	// What names what was removed in that line; the created objects when empty.
 	What string
+	// OnFailure lists kinds of the created objects removed when the wait ended in a failure
+	// and When keeps the rest: credentials a kept failure does not need. A timeout (the
+	// workload still runs) removes nothing.
+	OnFailure []string
 }
 
 // RemoveWhen is a removal policy.
@@ -248,6 +253,20 @@ func Run(ctx context.Context, c Clients, a Action, p Progress) (*Outcome, error)
 			p.Printf("removed %s (%s)", what, a.Remove.Reason)
 		default:
 			p.Printf("removed %s", what)
+		}
+	} else if out.Waited && !out.TimedOut && out.Err != nil && len(a.Remove.OnFailure) > 0 {
+		var gone []*unstructured.Unstructured
+		for _, obj := range out.Created {
+			if slices.Contains(a.Remove.OnFailure, obj.GetKind()) {
+				gone = append(gone, obj)
+			}
+		}
+		if len(gone) > 0 {
+			if err := applier.Delete(gone); err != nil {
+				p.Printf("warning: %v", err)
+			} else {
+				p.Printf("removed %s; the rest is kept for inspection", Describe(gone))
+			}
 		}
 	}
 	return out, out.Err

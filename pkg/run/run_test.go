@@ -654,3 +654,37 @@ func TestRunToleranceFollowsTheSituation(t *testing.T) {
 		t.Errorf("progress:\n%s", out)
 	}
 }
+
+func TestRunFailureRemovesTheKindsAskedOnly(t *testing.T) {
+	c := newCluster(t)
+	var printed []apply.Result
+	var progress bytes.Buffer
+	a := action(&printed)
+	a.Remove = Removal{When: WhenSucceeded, OnFailure: []string{"Secret"}}
+	done := start(context.Background(), c, a, &progress)
+	c.await(t)
+	c.setPhase(t, "Failed", "boom")
+	r := finish(t, done)
+	if sdkerr.ClassOf(r.err) != sdkerr.JobFailed {
+		t.Errorf("error %v (class %s)", r.err, sdkerr.ClassOf(r.err))
+	}
+	if !c.exists(widgets, "w") || c.exists(secrets, "s") {
+		t.Errorf("after a failure: widget kept %v, secret kept %v; want the widget only", c.exists(widgets, "w"), c.exists(secrets, "s"))
+	}
+	if !strings.Contains(progress.String(), "removed secret s; the rest is kept for inspection") {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+}
+
+func TestRunTimeoutRemovesNothingEvenOnFailureKinds(t *testing.T) {
+	c := newCluster(t)
+	var printed []apply.Result
+	var progress bytes.Buffer
+	a := action(&printed)
+	a.Remove = Removal{When: WhenSucceeded, OnFailure: []string{"Secret"}}
+	a.Wait.Timeout = 200 * time.Millisecond
+	r := finish(t, start(context.Background(), c, a, &progress))
+	if sdkerr.ClassOf(r.err) != sdkerr.Timeout || !c.exists(secrets, "s") {
+		t.Errorf("a timeout: %v, secret kept %v (the workload still runs and needs it)", r.err, c.exists(secrets, "s"))
+	}
+}

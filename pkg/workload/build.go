@@ -2,6 +2,7 @@ package workload
 
 import (
 	"fmt"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -42,6 +43,9 @@ type Build struct {
 	Insecure bool
 	// Resources of the executor (the KAPTAIN_SDK_DOCKER_BUILDER_* settings).
 	Resources Resources
+	// Timeout, when positive, is the Job's activeDeadlineSeconds: the cluster stops a build
+	// that outlives the plugin's wait for it.
+	Timeout time.Duration
 }
 
 // Mount paths in the executor.
@@ -79,7 +83,9 @@ func BuildObjects(b Build) ([]*unstructured.Unstructured, error) {
 		Resources:                req,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 	}
-	pod := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever}
+	// The executor runs the build's steps (pip install: arbitrary code) beside the push
+	// credentials: it gets no ServiceAccount token on top.
+	pod := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: ptr.To(false)}
 	var objs []*unstructured.Unstructured
 	if len(b.DockerConfigJSON) > 0 {
 		name := b.Name + "-docker"
@@ -110,7 +116,8 @@ func BuildObjects(b Build) ([]*unstructured.Unstructured, error) {
 		c.Args = append(c.Args, "--registry-certificate="+b.Registry+"="+builderCADir+"/ca.crt")
 	}
 	if b.Insecure {
-		c.Args = append(c.Args, "--skip-tls-verify", "--insecure", "--skip-tls-verify-pull", "--insecure-pull")
+		// The push, and pulls from that registry only (a base image elsewhere keeps TLS).
+		c.Args = append(c.Args, "--skip-tls-verify", "--insecure", "--skip-tls-verify-registry="+b.Registry, "--insecure-registry="+b.Registry)
 	}
 	if b.StorageSecret != "" {
 		c.EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: b.StorageSecret}}}}
@@ -120,14 +127,23 @@ func BuildObjects(b Build) ([]*unstructured.Unstructured, error) {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{Name: b.Name},
 		Spec: batchv1.JobSpec{
-			BackoffLimit: ptr.To[int32](0),
-			Template:     corev1.PodTemplateSpec{Spec: pod},
+			BackoffLimit:          ptr.To[int32](0),
+			ActiveDeadlineSeconds: deadline(b.Timeout),
+			Template:              corev1.PodTemplateSpec{Spec: pod},
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
 	return append(objs, job), nil
+}
+
+// deadline is a timeout in whole seconds (at least 1), nil when not positive.
+func deadline(d time.Duration) *int64 {
+	if d <= 0 {
+		return nil
+	}
+	return ptr.To(max(int64(d/time.Second), 1))
 }
 
 // BuildState is the state of a build Job read from its conditions.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -20,9 +21,9 @@ func TestBuildObjectsGolden(t *testing.T) {
 			Name: "dev-mnist-build-abc123", BuilderImage: "example.com/executor:1", Context: "s3://kaptain/models/dev-mnist/build/ctx.tar.gz",
 			Dockerfile: "Dockerfile.kaptain", Destination: "registry.example.com:5000/kaptain/mnist:0.0.1", Registry: "registry.example.com:5000",
 			DockerConfigJSON: []byte(`{"auths":{}}`), StorageSecret: "dev-mnist-build-abc123-storage", RegistryCA: []byte("-----BEGIN CERTIFICATE-----\n"),
-			Resources: Resources{CPURequest: "500m", CPULimit: "2", MemoryRequest: "1Gi", MemoryLimit: "4Gi"},
+			Resources: Resources{CPURequest: "500m", CPULimit: "2", MemoryRequest: "1Gi", MemoryLimit: "4Gi"}, Timeout: time.Hour,
 		}},
-		{"build-insecure", Build{Name: "b", Context: "s3://b/k", Dockerfile: "Dockerfile.kaptain", Destination: "127.0.0.1:5000/m:1", Insecure: true}},
+		{"build-insecure", Build{Name: "b", Context: "s3://b/k", Dockerfile: "Dockerfile.kaptain", Destination: "127.0.0.1:5000/m:1", Registry: "127.0.0.1:5000", Insecure: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs, err := BuildObjects(tc.build)

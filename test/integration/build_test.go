@@ -412,6 +412,10 @@ func TestBuildCommandClusterLifecycle(t *testing.T) {
 	if count(t, jobs, ns) != 1 {
 		t.Fatal("the failed Job was removed")
 	}
+	// ... without the push credentials and S3 keys, which its logs do not need.
+	if left := secretNames(t, ns); len(left) != 0 || !strings.Contains(r.Stderr(), "; the rest is kept for inspection") {
+		t.Fatalf("the failed build kept Secrets %v\n%s", left, r.Stderr())
+	}
 	if got := kaptain(t, dir, nil, "get", "builds", "-n", ns, "-o", "name"); got.code != 0 || strings.TrimSpace(got.stdout) != "job.batch/"+job.GetName() {
 		t.Fatalf("get builds: exit %d %q\n%s", got.code, got.stdout, got.stderr)
 	}
@@ -573,4 +577,18 @@ func TestTrainBuildRunsThePinnedDigest(t *testing.T) {
 	if got := containers[0].(map[string]any)["image"]; got != reg.Host+"/kaptain/mnist@"+digest {
 		t.Fatalf("the TFJob runs %v, want the pushed digest %s", got, digest)
 	}
+}
+
+// secretNames lists the Secrets of a namespace.
+func secretNames(t *testing.T, ns string) []string {
+	t.Helper()
+	list, err := shared.client.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range list.Items {
+		names = append(names, s.Name)
+	}
+	return names
 }

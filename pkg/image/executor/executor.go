@@ -69,7 +69,7 @@ func (j *Job) Execute(ctx context.Context, contextURI string) (string, error) {
 	built, err := workload.BuildObjects(workload.Build{
 		Name: jobName, BuilderImage: j.BuilderImage, Context: contextURI, Dockerfile: image.DockerfileName,
 		Destination: s.Target, Registry: s.Host(), DockerConfigJSON: j.DockerConfigJSON, StorageSecret: storageName,
-		RegistryCA: s.CAPEM, Insecure: s.Registry.Insecure, Resources: j.Resources,
+		RegistryCA: s.CAPEM, Insecure: s.Registry.Insecure, Resources: j.Resources, Timeout: j.Timeout,
 	})
 	if err != nil {
 		return "", sdkerr.Wrap(sdkerr.Usage, err, "")
@@ -83,7 +83,8 @@ func (j *Job) Execute(ctx context.Context, contextURI string) (string, error) {
 			digest.Store(&d)
 		}
 	}
-	a.Remove = run.Removal{When: run.WhenSucceeded}
+	// A failed build keeps its Job (and logs) for inspection, not the credentials.
+	a.Remove = run.Removal{When: run.WhenSucceeded, OnFailure: []string{"Secret"}}
 	a.Applied = func(*run.Outcome) { j.Progress("job.batch/%s is building %s in the cluster", jobName, s.Target) }
 	if _, err := j.Run(ctx, a); err != nil {
 		return "", err
