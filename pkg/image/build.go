@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +39,10 @@ type Registry struct {
 	Platform *v1.Platform
 	// Transport, when set, is the innermost round tripper (tests count requests with it).
 	Transport http.RoundTripper
+
+	// Tests set these; the environment's proxy and the timeouts above otherwise.
+	proxy                           func(*http.Request) (*url.URL, error)
+	handshakeTimeout, headerTimeout time.Duration
 }
 
 // Options tune one build.
@@ -79,33 +85,65 @@ func (r *Registry) insecureHost(host string) bool {
 	return r.Insecure && (r.InsecureHost == "" || host == r.InsecureHost)
 }
 
-// dialTLS dials with verified TLS against RootCAs, except to the insecure registry's host.
-func (r *Registry) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
-	host := hostOnly(addr)
-	cfg := &tls.Config{RootCAs: r.RootCAs, ServerName: host, MinVersion: tls.VersionTLS12}
-	if r.Insecure && (r.InsecureHost == "" || hostOnly(r.InsecureHost) == host) {
-		cfg.InsecureSkipVerify = true //nolint:gosec // --insecure-registry, for that registry only
-	}
-	d := tls.Dialer{Config: cfg}
-	return d.DialContext(ctx, network, addr)
-}
-
-func hostOnly(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return h
-	}
-	return hostport
-}
+// Registry transport timeouts: a registry that accepts a connection and says nothing fails
+// the build instead of hanging it.
+const (
+	dialTimeout           = 30 * time.Second
+	tlsHandshakeTimeout   = 10 * time.Second
+	responseHeaderTimeout = time.Minute
+)
 
 // newMeter returns the transport of one operation: the registry's, counted.
 func (r *Registry) newMeter() *meter {
 	inner := r.Transport
 	if inner == nil {
-		t := remote.DefaultTransport.(*http.Transport).Clone()
-		t.DialTLSContext = r.dialTLS
-		inner = t
+		inner = r.transport()
 	}
 	return &meter{next: inner}
+}
+
+// transport returns the registry transport: verified TLS against RootCAs, except to the
+// insecure registry (host and port as named), through the environment's proxy (whose CONNECT
+// tunnels use the same TLS settings), with dial, handshake and response-header timeouts.
+func (r *Registry) transport() http.RoundTripper {
+	secure := r.httpTransport(false)
+	if !r.Insecure {
+		return secure
+	}
+	insecure := r.httpTransport(true)
+	if r.InsecureHost == "" {
+		return insecure
+	}
+	return byHost{host: r.InsecureHost, insecure: insecure, secure: secure}
+}
+
+func (r *Registry) httpTransport(insecure bool) *http.Transport {
+	t := remote.DefaultTransport.(*http.Transport).Clone()
+	if r.proxy != nil {
+		t.Proxy = r.proxy
+	}
+	t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = cmp.Or(r.handshakeTimeout, tlsHandshakeTimeout)
+	t.ResponseHeaderTimeout = cmp.Or(r.headerTimeout, responseHeaderTimeout)
+	t.TLSClientConfig = &tls.Config{RootCAs: r.RootCAs, MinVersion: tls.VersionTLS12}
+	if insecure {
+		t.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // --insecure-registry, for that registry only
+	}
+	return t
+}
+
+// byHost sends requests to host (host[:port], as the registry is named) through insecure, and
+// every other request through secure.
+type byHost struct {
+	host             string
+	insecure, secure http.RoundTripper
+}
+
+func (b byHost) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host == b.host {
+		return b.insecure.RoundTrip(req)
+	}
+	return b.secure.RoundTrip(req)
 }
 
 func (r *Registry) options(ctx context.Context, m *meter) []remote.Option {

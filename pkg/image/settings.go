@@ -2,7 +2,7 @@ package image
 
 import (
 	"cmp"
-	"strings"
+	"net/url"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -49,11 +49,15 @@ func Resolve(m *model.Model, s Source) (*Settings, error) {
 	}
 	out.CAPEM, out.Hints = pem, Hints{DockerConfig: used, CA: caUsed}
 	p, _ := v1.ParsePlatform(s.Platform)
-	// A registry URL given as http:// in kaptain.yaml is plain HTTP, as if --insecure-registry.
-	insecure := s.Insecure || strings.HasPrefix(m.Spec.Config.Registry.URL, "http://")
-	out.Registry = &Registry{Keychain: kc, RootCAs: pool, Insecure: insecure, Platform: p}
+	out.Registry = &Registry{Keychain: kc, RootCAs: pool, Insecure: s.Insecure, Platform: p}
 	if ref, err := name.ParseReference(out.Target); err == nil {
-		out.Registry.InsecureHost = ref.Context().RegistryStr()
+		host := ref.Context().RegistryStr()
+		out.Registry.InsecureHost = host
+		// A registry URL given as http:// in kaptain.yaml is plain HTTP, as if
+		// --insecure-registry, when it names the image's registry (never another one).
+		if u, err := url.Parse(m.Spec.Config.Registry.URL); err == nil && u.Scheme == "http" && u.Host == host {
+			out.Registry.Insecure = true
+		}
 	}
 	return out, nil
 }
