@@ -37,10 +37,12 @@ fuzz: ## Run each fuzz target for FUZZTIME and keep the corpus it grew under tes
 	go test ./pkg/model -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/config -run '^$$' -fuzz '^FuzzParseKeyValues$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/workload -run '^$$' -fuzz '^FuzzParseParam$$' -fuzztime $(FUZZTIME)
-	mkdir -p pkg/model/testdata/fuzz/FuzzParse pkg/config/testdata/fuzz/FuzzParseKeyValues pkg/workload/testdata/fuzz/FuzzParseParam
+	go test ./pkg/workload -run '^$$' -fuzz '^FuzzTrialValue$$' -fuzztime $(FUZZTIME)
+	mkdir -p pkg/model/testdata/fuzz/FuzzParse pkg/config/testdata/fuzz/FuzzParseKeyValues pkg/workload/testdata/fuzz/FuzzParseParam pkg/workload/testdata/fuzz/FuzzTrialValue
 	cp -n $(FUZZCACHE)/pkg/model/FuzzParse/* pkg/model/testdata/fuzz/FuzzParse/ || true
 	cp -n $(FUZZCACHE)/pkg/config/FuzzParseKeyValues/* pkg/config/testdata/fuzz/FuzzParseKeyValues/ || true
 	cp -n $(FUZZCACHE)/pkg/workload/FuzzParseParam/* pkg/workload/testdata/fuzz/FuzzParseParam/ || true
+	cp -n $(FUZZCACHE)/pkg/workload/FuzzTrialValue/* pkg/workload/testdata/fuzz/FuzzTrialValue/ || true
 
 lint: ## gofmt, go vet and the project's own rules
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
@@ -93,6 +95,9 @@ func ParseDomain(name, spec string) (Param, error) {
 				return bad("%q is listed twice", v)
 			}
 			seen[v] = true
+			if err := trialValue(v); err != nil {
+				return bad("%v", err)
+			}
 		}
 	default:
 		return bad("type %q is not supported; use double, int, discrete or categorical", typ)
@@ -196,6 +201,11 @@ func (s Search) Validate() error {
 			return usage("parameter %s is given twice", p.Name)
 		}
 		names[p.Name] = true
+		for _, v := range p.List {
+			if err := trialValue(v); err != nil {
+				return usage("parameter %s: %v", p.Name, err)
+			}
+		}
 	}
 	rules, ok := algorithmSettings[s.Algorithm]
 	if !ok {
@@ -276,4 +286,23 @@ func (s Search) Validate() error {
 		}
 	}
 	return nil
+}
+
+// trialValue checks that a searched value reaches the trainer as given (see unsafeTrialRune).
+func trialValue(v string) error {
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("value %q is not UTF-8 text", v)
+	}
+	if i := strings.IndexFunc(v, unsafeTrialRune); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(v[i:])
+		return fmt.Errorf("value %q holds %q, which Katib would break on: it substitutes a trial's values as raw text into the trial's JSON, and its StdOut collector runs the trainer's command line through a shell, where kaptain single-quotes each argument; use values without quotes, backslashes or control characters", v, r)
+	}
+	return nil
+}
+
+// unsafeTrialRune reports the characters a searched value may not hold: quotes and
+// backslashes (they would end the single-quoted shell word the value is substituted into, or
+// break the JSON Katib substitutes it in) and control characters.
+func unsafeTrialRune(r rune) bool {
+	return r == '\'' || r == '"' || r == '\\' || unicode.IsControl(r)
 }

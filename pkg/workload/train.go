@@ -55,6 +55,11 @@ type Train struct {
 	Hyperparameters map[string]any
 	// Args are further --name=value arguments, after the hyperparameters.
 	Args map[string]string
+	// Shell runs the trainer as sh -c and one command line, each word single-quoted, in every
+	// replica: Katib's StdOut collector joins the primary container's command and arguments
+	// with spaces for a shell, so that unquoted, a value with a space splits and one with ;
+	// or $(...) runs a command; quoted, each reaches the trainer as given.
+	Shell bool
 	// Workers is the number of replicas (TFJob Workers; PyTorchJob Master plus Workers).
 	Workers int
 	// Resources apply to every replica.
@@ -92,9 +97,11 @@ func TrainingJob(m *model.Model, t Train) (*unstructured.Unstructured, error) {
 		return nil, fmt.Errorf("building training job: %w", err)
 	}
 	uploadPath := m.TrainedURI(t.Revision)
+	command, args := t.commandLine(nil, m.Spec.MainFile)
 	container := corev1.Container{
-		Image: image,
-		Args:  Arguments(t.Hyperparameters, t.Args),
+		Image:   image,
+		Command: command,
+		Args:    args,
 		Env: []corev1.EnvVar{
 			{Name: EnvTrainedModelUploadPath, Value: uploadPath},
 			{Name: EnvModelLifecyclePhase, Value: "training"},
@@ -158,6 +165,29 @@ func Arguments(hyperparameters map[string]any, args map[string]string) []string 
 		out = append(out, "--"+k+"="+args[k])
 	}
 	return out
+}
+
+// commandLine is the trainer's command and arguments: the given command (none: the image's
+// entrypoint) and the --name=value arguments, or with Shell, sh -c and one quoted command line
+// (python mainFile when no command is given).
+func (t Train) commandLine(command []string, mainFile string) (cmd, args []string) {
+	args = Arguments(t.Hyperparameters, t.Args)
+	if !t.Shell {
+		return command, args
+	}
+	if len(command) == 0 {
+		command = []string{"python", mainFile}
+	}
+	return []string{"sh", "-c"}, []string{ShellLine(append(slices.Clone(command), args...))}
+}
+
+// ShellLine joins words into one sh command line, each single-quoted ('\” for a quote).
+func ShellLine(words []string) string {
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	return strings.Join(quoted, " ")
 }
 
 // FormatValue renders a hyperparameter value as a command-line value.

@@ -91,14 +91,17 @@ func TrainJob(m *model.Model, t Train, rt Runtime) (*unstructured.Unstructured, 
 	if len(t.StorageKeys) > 0 && t.StorageSecret == "" {
 		return nil, fmt.Errorf("building TrainJob: storage keys without a Secret")
 	}
+	var command []string
+	if rt.Torch {
+		command = []string{"torchrun", m.Spec.MainFile}
+	}
+	command, args := t.commandLine(command, m.Spec.MainFile)
 	trainer := trainJobTrainer{
 		Image:    image,
-		Args:     Arguments(t.Hyperparameters, t.Args),
+		Command:  command,
+		Args:     args,
 		Env:      env,
 		NumNodes: ptr.To(int32(t.Workers)),
-	}
-	if rt.Torch {
-		trainer.Command = []string{"torchrun", m.Spec.MainFile}
 	}
 	if len(res.Requests) > 0 || len(res.Limits) > 0 {
 		trainer.ResourcesPerNode = &res

@@ -77,6 +77,8 @@ func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 	train := t.Train
 	train.Name = "trial"
 	train.Hyperparameters = params
+	// The StdOut collector below runs the trainer's command line through a shell.
+	train.Shell = true
 	var job *unstructured.Unstructured
 	var err error
 	success, failure := `status.conditions.#(type=="Succeeded")#|#(status=="True")#`, `status.conditions.#(type=="Failed")#|#(status=="True")#`
