@@ -33,16 +33,16 @@ e2e: ## The built plugin against a local Kubeflow: real Training Operator and KS
 
 FUZZTIME ?= 60s
 FUZZCACHE = $$(go env GOCACHE)/fuzz/github.com/kaptain-dev/kubectl-kaptain
+FUZZ_TARGETS = pkg/model:FuzzParse pkg/config:FuzzParseKeyValues pkg/workload:FuzzParseParam pkg/workload:FuzzTrialValue \
+	pkg/model:FuzzParseStorageURI pkg/track:FuzzDecodeRecord pkg/workload:FuzzStatusReaders pkg/render:FuzzParsePatch
 fuzz: ## Run each fuzz target for FUZZTIME and keep the corpus it grew under testdata/fuzz
-	go test ./pkg/model -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	go test ./pkg/config -run '^$$' -fuzz '^FuzzParseKeyValues$$' -fuzztime $(FUZZTIME)
-	go test ./pkg/workload -run '^$$' -fuzz '^FuzzParseParam$$' -fuzztime $(FUZZTIME)
-	go test ./pkg/workload -run '^$$' -fuzz '^FuzzTrialValue$$' -fuzztime $(FUZZTIME)
-	mkdir -p pkg/model/testdata/fuzz/FuzzParse pkg/config/testdata/fuzz/FuzzParseKeyValues pkg/workload/testdata/fuzz/FuzzParseParam pkg/workload/testdata/fuzz/FuzzTrialValue
-	cp -n $(FUZZCACHE)/pkg/model/FuzzParse/* pkg/model/testdata/fuzz/FuzzParse/ || true
-	cp -n $(FUZZCACHE)/pkg/config/FuzzParseKeyValues/* pkg/config/testdata/fuzz/FuzzParseKeyValues/ || true
-	cp -n $(FUZZCACHE)/pkg/workload/FuzzParseParam/* pkg/workload/testdata/fuzz/FuzzParseParam/ || true
-	cp -n $(FUZZCACHE)/pkg/workload/FuzzTrialValue/* pkg/workload/testdata/fuzz/FuzzTrialValue/ || true
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t#*:}; \
+	  echo "fuzz: $$pkg $$fn ($(FUZZTIME))"; \
+	  go test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+	  mkdir -p $$pkg/testdata/fuzz/$$fn; \
+	  cp -n $(FUZZCACHE)/$$pkg/$$fn/* $$pkg/testdata/fuzz/$$fn/ 2>/dev/null || true; \
+	done
 
 lint: ## gofmt, go vet and the project's own rules
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
