@@ -1,9 +1,12 @@
 package config
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -130,11 +133,16 @@ func (k *fileKeychain) Resolve(target authn.Resource) (authn.Authenticator, erro
 	return authn.Anonymous, nil
 }
 
-// DockerConfigJSON returns a config.json holding only the credentials for registry, resolved
-// through the keychain (so credential helpers work), for a Secret the cluster builder mounts.
-// It returns nil when there are none.
-func DockerConfigJSON(kc authn.Keychain, registry name.Registry) ([]byte, error) {
-	auth, err := kc.Resolve(registry)
+// DockerConfigJSON returns a config.json holding only the credentials for target (the image's
+// repository, or its registry), resolved through the keychain (so credential helpers and
+// repository-scoped entries of the Docker config work, as for a local push), for a Secret the
+// cluster builder mounts. The entry is written under the registry's key, where the builder
+// looks. It returns nil when there are none (or no keychain).
+func DockerConfigJSON(kc authn.Keychain, target authn.Resource) ([]byte, error) {
+	if kc == nil {
+		return nil, nil
+	}
+	auth, err := kc.Resolve(target)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +151,7 @@ func DockerConfigJSON(kc authn.Keychain, registry name.Registry) ([]byte, error)
 	}
 	cfg, err := auth.Authorization()
 	if err != nil {
-		return nil, fmt.Errorf("credentials for %s: %w", registry.RegistryStr(), err)
+		return nil, fmt.Errorf("credentials for %s: %w", target.String(), err)
 	}
 	entry := map[string]string{}
 	switch {
@@ -158,18 +166,22 @@ func DockerConfigJSON(kc authn.Keychain, registry name.Registry) ([]byte, error)
 	default:
 		return nil, nil
 	}
-	key := registry.RegistryStr()
+	key := target.RegistryStr()
 	if key == name.DefaultRegistry {
 		key = authn.DefaultAuthKey
 	}
 	return json.Marshal(map[string]any{"auths": map[string]any{key: entry}})
 }
 
-// RegistryCAs returns the system's CAs plus those in the PEM file at path. An empty path means
-// the default file, whose absence is fine; a path that was given must exist. It returns the
-// file it read ("" for none) and its PEM bytes. Without a file the pool is nil, which TLS reads
-// as the system's CAs, loaded only when a TLS connection needs them (parsing them takes 20 ms).
-func RegistryCAs(path string) (pool *x509.CertPool, used string, pem []byte, err error) {
+// RegistryCAs returns the system's CAs plus the certificates in the PEM file at path. An empty
+// path means the default file, whose absence is fine; a path that was given must exist. It
+// returns the file it read ("" for none) and its certificates, re-encoded as PEM
+// CERTIFICATE blocks only (a private key or any other block of the file is left out: the PEM
+// goes into a Secret for the cluster builder). A file without a certificate, or with a
+// CERTIFICATE block that does not parse, is refused. Without a file the pool is nil, which TLS
+// reads as the system's CAs, loaded only when a TLS connection needs them (parsing them takes
+// 20 ms).
+func RegistryCAs(path string) (pool *x509.CertPool, used string, certs []byte, err error) {
 	explicit := path != ""
 	if !explicit {
 		path = DefaultRegistryCA()
@@ -182,12 +194,51 @@ func RegistryCAs(path string) (pool *x509.CertPool, used string, pem []byte, err
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("reading registry certificate %s: %w", path, err)
 	}
+	parsed, certs, err := certificates(data)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("registry certificate %s: %w", path, err)
+	}
 	pool, err = x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, "", nil, fmt.Errorf("registry certificate %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path)
+	for _, c := range parsed {
+		pool.AddCert(c)
 	}
-	return pool, path, data, nil
+	return pool, path, certs, nil
+}
+
+// certificates returns the CERTIFICATE blocks of a PEM bundle that parse, re-encoded; other
+// blocks (private keys above all), certificates that do not parse (as crypto/x509's
+// AppendCertsFromPEM skips them) and text between blocks are dropped.
+func certificates(data []byte) ([]*x509.Certificate, []byte, error) {
+	var parsed []*x509.Certificate
+	var out bytes.Buffer
+	var bad error
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			bad = cmp.Or(bad, err)
+			continue
+		}
+		parsed = append(parsed, c)
+		if err := pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes}); err != nil {
+			return nil, nil, fmt.Errorf("encoding a certificate: %w", err)
+		}
+	}
+	if len(parsed) == 0 && bad != nil {
+		return nil, nil, fmt.Errorf("holds no valid PEM certificate: %w", bad)
+	}
+	if len(parsed) == 0 {
+		return nil, nil, errors.New("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+	}
+	return parsed, out.Bytes(), nil
 }

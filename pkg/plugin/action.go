@@ -268,14 +268,20 @@ func secretKeys(secret *unstructured.Unstructured) []string {
 // s3SecretData returns the S3 credentials for a Secret, or nil (with a warning naming who goes
 // without, when something is applied) when none are configured.
 func (ac *actionContext) s3SecretData(ctx context.Context, m *model.Model, who string) (map[string]string, error) {
-	data, err := config.S3SecretData(ctx, m.S3Settings(ac.dryRun == cmdutil.DryRunClient))
+	secret, err := config.ResolveS3Secret(ctx, m.S3Settings(ac.dryRun == cmdutil.DryRunClient))
 	if errors.Is(err, config.ErrNoS3Credentials) {
 		if ac.dryRun == cmdutil.DryRunNone {
 			ac.deps.progress().Printf("warning: %v; %s gets no storage credentials", err, who)
 		}
 		return nil, nil
 	}
-	return data, err
+	if err != nil {
+		return nil, err
+	}
+	if w := secret.Warning(); w != "" && ac.dryRun == cmdutil.DryRunNone {
+		ac.deps.progress().Printf("warning: %s (%s)", w, who)
+	}
+	return secret.Data, nil
 }
 
 // flagValue is the flag's value when it was given, else nil.

@@ -6,6 +6,7 @@ package executor
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -84,7 +85,7 @@ func (j *Job) Execute(ctx context.Context, contextURI string) (string, error) {
 		}
 	}
 	// A failed build keeps its Job (and logs) for inspection, not the credentials.
-	a.Remove = run.Removal{When: run.WhenSucceeded, OnFailure: []string{"Secret"}}
+	a.Remove = run.Removal{When: run.WhenSucceeded, OnceDone: []string{"Secret"}}
 	a.Applied = func(*run.Outcome) { j.Progress("job.batch/%s is building %s in the cluster", jobName, s.Target) }
 	if _, err := j.Run(ctx, a); err != nil {
 		return "", err
@@ -105,14 +106,19 @@ func digestOf(pod *corev1.Pod) string {
 	return ""
 }
 
-// DockerConfig returns the Docker config the executor pushes with: the target registry's
-// credentials only. Offline (a client dry run) runs no credential helper and returns an
-// empty config; its Secret prints redacted anyway.
+// DockerConfig returns the Docker config the executor pushes with: the target's credentials
+// only (those of its repository when the Docker config has an entry for it, else its
+// registry's). Offline (a client dry run) runs no credential helper and returns an empty
+// config; its Secret prints redacted anyway.
 func DockerConfig(s *image.Settings, offline bool) ([]byte, error) {
 	if offline {
 		return []byte(`{"auths":{}}`), nil
 	}
-	data, err := config.DockerConfigJSON(s.Registry.Keychain, registry(s.Host()))
+	repo, err := repository(s.Target)
+	if err != nil {
+		return nil, sdkerr.Wrap(sdkerr.InvalidModelProperty, err, "")
+	}
+	data, err := config.DockerConfigJSON(s.Registry.Keychain, repo)
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "reading registry credentials from %s", s.Hints.DockerConfig)
 	}
@@ -134,11 +140,12 @@ func Resources(env config.Env) workload.Resources {
 	return r
 }
 
-// registry is the registry named by host, Docker Hub's when host does not parse.
-func registry(host string) name.Registry {
-	r, err := name.NewRegistry(host, name.WeakValidation)
+// repository is the repository of the image reference target. A reference that does not
+// parse is an error: no other registry's credentials (Docker Hub's) stand in for it.
+func repository(target string) (name.Repository, error) {
+	ref, err := name.ParseReference(target)
 	if err != nil {
-		r, _ = name.NewRegistry(name.DefaultRegistry)
+		return name.Repository{}, fmt.Errorf("spec.image %q is not an image reference: %w", target, err)
 	}
-	return r
+	return ref.Context(), nil
 }

@@ -2,7 +2,10 @@ package executor
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +71,46 @@ func TestExecuteRunsTheBuildJobAsAnAction(t *testing.T) {
 	}
 	if len(lines) != 1 || !strings.Contains(lines[0], "job.batch/"+name+" is building registry.example.com/kaptain/mnist:1") {
 		t.Errorf("progress %q", lines)
+	}
+}
+
+// TestDockerConfigHoldsTheTargetsCredentials: the executor's Docker config has the
+// credentials a local push would use, a repository-scoped entry included, under the
+// registry's key; a target that does not parse is an error, never Docker Hub's credentials
+// (the audit's L11 and L13).
+func TestDockerConfigHoldsTheTargetsCredentials(t *testing.T) {
+	t.Setenv("HOME", t.TempDir()) // no default registry CA
+	auth := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	hub, repo, reg := auth("hub:hub-secret"), auth("repo:repo-secret"), auth("reg:reg-secret")
+	dockerConfig := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(dockerConfig, []byte(`{"auths":{
+		"https://index.docker.io/v1/": {"auth": "`+hub+`"},
+		"registry.example.com": {"auth": "`+reg+`"},
+		"registry.example.com/kaptain/mnist": {"auth": "`+repo+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		image, want string
+	}{
+		{"registry.example.com/kaptain/mnist:1", `{"auths":{"registry.example.com":{"auth":"` + repo + `"}}}`},
+		{"registry.example.com/kaptain/other:1", `{"auths":{"registry.example.com":{"auth":"` + reg + `"}}}`},
+		{"Not An Image!", "error"},
+	} {
+		t.Run(tc.image, func(t *testing.T) {
+			m := &model.Model{Spec: model.Spec{ID: "dev/mnist", Image: tc.image}}
+			s, err := image.Resolve(m, image.Source{DockerConfig: dockerConfig})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := DockerConfig(s, false)
+			switch {
+			case tc.want == "error":
+				if err == nil || strings.Contains(string(got), hub) {
+					t.Errorf("unparsable target: %s, %v; want an error", got, err)
+				}
+			case err != nil || string(got) != tc.want:
+				t.Errorf("DockerConfig = %s, %v; want %s", got, err, tc.want)
+			}
+		})
 	}
 }
