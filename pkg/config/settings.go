@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -117,8 +118,8 @@ type Output struct {
 	Verbose bool
 	// Debug adds the cause chain to errors.
 	Debug bool
-	// TimeLayout is the Go time layout prefixed to progress lines, or "" for none.
-	TimeLayout string
+	// Timestamp formats the time prefixed to progress lines, or is nil for none.
+	Timestamp func(time.Time) string
 }
 
 // ResolveOutput reads KAPTAIN_SDK_VERBOSE, KAPTAIN_SDK_DEBUG and KAPTAIN_SDK_LOG_TIMEFORMAT;
@@ -133,37 +134,112 @@ func (e Env) ResolveOutput(verbose *bool) (Output, error) {
 		return o, err
 	}
 	if v, ok := e.get(EnvLogTimeFormat); ok {
-		if o.TimeLayout, err = StrftimeLayout(v); err != nil {
+		f, err := ParseTimeFormat(v)
+		if err != nil {
 			return o, sdkerr.Wrap(sdkerr.Usage, err, "environment variable %s", EnvLogTimeFormat)
 		}
+		o.Timestamp = f.Format
 	}
 	return o, nil
 }
 
-// StrftimeLayout converts a Python strftime format (as the SDK's KAPTAIN_SDK_LOG_TIMEFORMAT
-// takes) to a Go time layout.
-func StrftimeLayout(format string) (string, error) {
-	directives := map[byte]string{
-		'Y': "2006", 'y': "06", 'm': "01", 'd': "02", 'H': "15", 'I': "03", 'M': "04",
-		'S': "05", 'f': "000000", 'p': "PM", 'z': "-0700", 'Z': "MST", 'b': "Jan",
-		'B': "January", 'a': "Mon", 'A': "Monday", 'j': "002", '%': "%",
+// strftimeLayout is the Go layout token that formats the field of a strftime directive
+// alone, false for a directive that is not supported.
+func strftimeLayout(directive byte) (string, bool) {
+	switch directive {
+	case 'Y':
+		return "2006", true
+	case 'y':
+		return "06", true
+	case 'm':
+		return "01", true
+	case 'd':
+		return "02", true
+	case 'H':
+		return "15", true
+	case 'I':
+		return "03", true
+	case 'M':
+		return "04", true
+	case 'S':
+		return "05", true
+	case 'f':
+		// Go writes microseconds only after a '.' or ','.
+		return "000000", true
+	case 'p':
+		return "PM", true
+	case 'z':
+		return "-0700", true
+	case 'Z':
+		return "MST", true
+	case 'b':
+		return "Jan", true
+	case 'B':
+		return "January", true
+	case 'a':
+		return "Mon", true
+	case 'A':
+		return "Monday", true
+	case 'j':
+		return "002", true
+	case '%':
+		return "%", true
 	}
-	var b strings.Builder
+	return "", false
+}
+
+// TimeFormat is a checked Python strftime format, as the SDK's KAPTAIN_SDK_LOG_TIMEFORMAT
+// takes.
+type TimeFormat struct {
+	// parts are literal text and directives ("%Y"), in order.
+	parts []string
+}
+
+// ParseTimeFormat checks a strftime format: each '%' starts one of the directives %Y %y %m
+// %d %H %I %M %S %f %p %z %Z %b %B %a %A %j or %%; everything else is literal text.
+func ParseTimeFormat(format string) (TimeFormat, error) {
+	var f TimeFormat
+	lit := 0
 	for i := 0; i < len(format); i++ {
-		c := format[i]
-		if c != '%' {
-			b.WriteByte(c)
+		if format[i] != '%' {
 			continue
 		}
 		if i+1 == len(format) {
-			return "", fmt.Errorf("%q ends with a lone %%", format)
+			return TimeFormat{}, fmt.Errorf("%q ends with a lone %%; write %%%% for a literal %%", format)
 		}
+		if _, ok := strftimeLayout(format[i+1]); !ok {
+			return TimeFormat{}, fmt.Errorf("%q: directive %%%c is not supported; use %%Y %%m %%d %%H %%M %%S %%f %%z and the like", format, format[i+1])
+		}
+		if lit < i {
+			f.parts = append(f.parts, format[lit:i])
+		}
+		f.parts = append(f.parts, format[i:i+2])
 		i++
-		layout, ok := directives[format[i]]
-		if !ok {
-			return "", fmt.Errorf("%q: directive %%%c is not supported; use %%Y %%m %%d %%H %%M %%S %%f %%z and the like", format, format[i])
-		}
-		b.WriteString(layout)
+		lit = i + 1
 	}
-	return b.String(), nil
+	if lit < len(format) {
+		f.parts = append(f.parts, format[lit:])
+	}
+	return f, nil
+}
+
+// Format writes t in the format: literal text unchanged, each directive formatted on its own.
+func (f TimeFormat) Format(t time.Time) string {
+	var b strings.Builder
+	for _, p := range f.parts {
+		if len(p) != 2 || p[0] != '%' {
+			b.WriteString(p)
+			continue
+		}
+		switch p[1] {
+		case '%':
+			b.WriteByte('%')
+		case 'f':
+			fmt.Fprintf(&b, "%06d", t.Nanosecond()/int(time.Microsecond))
+		default:
+			layout, _ := strftimeLayout(p[1])
+			b.WriteString(t.Format(layout))
+		}
+	}
+	return b.String()
 }

@@ -85,8 +85,20 @@ func TestResolveOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !o.Verbose || !o.Debug || o.TimeLayout != time.DateTime {
+	ts := time.Date(2026, 11, 22, 9, 5, 7, 0, time.UTC)
+	if !o.Verbose || !o.Debug || o.Timestamp == nil || o.Timestamp(ts) != "2026-11-22 09:05:07" {
 		t.Errorf("got %+v", o)
+	}
+	// Literal words that are Go layout tokens are written as given.
+	o, err = env(map[string]string{EnvLogTimeFormat: "Monday 2006 Jan %Y"}).ResolveOutput(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Timestamp(ts); got != "Monday 2006 Jan 2026" {
+		t.Errorf("timestamp %q, want \"Monday 2006 Jan 2026\"", got)
+	}
+	if o, _ := env(nil).ResolveOutput(nil); o.Timestamp != nil {
+		t.Error("a timestamp without KAPTAIN_SDK_LOG_TIMEFORMAT")
 	}
 	quiet := false
 	if o, _ := env(map[string]string{EnvVerbose: "y"}).ResolveOutput(&quiet); o.Verbose {
@@ -94,24 +106,32 @@ func TestResolveOutput(t *testing.T) {
 	}
 }
 
-func TestStrftimeLayout(t *testing.T) {
-	ts := time.Date(2026, 11, 22, 9, 5, 7, 123456000, time.UTC)
-	for format, want := range map[string]string{
-		"%Y-%m-%d %H:%M:%S": "2026-11-22 09:05:07",
-		"%H:%M:%S.%f":       "09:05:07.123456",
-		"[%d/%b/%Y] %%":     "[22/Nov/2026] %",
-		"%I %p %a %j":       "09 AM Sun 326",
+func TestTimeFormat(t *testing.T) {
+	ts := time.Date(2026, 11, 22, 9, 5, 7, 123456789, time.FixedZone("CET", 3600))
+	for _, tc := range []struct{ format, want string }{
+		{"%Y-%m-%d %H:%M:%S", "2026-11-22 09:05:07"},
+		{"%H:%M:%S.%f", "09:05:07.123456"},
+		{"%S%f", "07123456"},
+		{"[%d/%b/%Y] %%", "[22/Nov/2026] %"},
+		{"%I %p %a %A %j %B %y", "09 AM Sun Sunday 326 November 26"},
+		{"%z %Z", "+0100 CET"},
+		{"Monday 2006 Jan %Y", "Monday 2006 Jan 2026"},
+		{"v1 at %H:%M PM MST 15:04:05 _2 -0700 .000", "v1 at 09:05 PM MST 15:04:05 _2 -0700 .000"},
+		{"%%Y 100%%", "%Y 100%"},
+		{"no directives", "no directives"},
 	} {
-		layout, err := StrftimeLayout(format)
-		if err != nil {
-			t.Fatalf("%q: %v", format, err)
-		}
-		if got := ts.Format(layout); got != want {
-			t.Errorf("%q formats as %q, want %q", format, got, want)
-		}
+		t.Run(tc.format, func(t *testing.T) {
+			f, err := ParseTimeFormat(tc.format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Format(ts); got != tc.want {
+				t.Errorf("formats as %q, want %q", got, tc.want)
+			}
+		})
 	}
-	for _, bad := range []string{"%", "%Q", "%Y-%"} {
-		if _, err := StrftimeLayout(bad); err == nil {
+	for _, bad := range []string{"%", "%Q", "%Y-%", "%E"} {
+		if _, err := ParseTimeFormat(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

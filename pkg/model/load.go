@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -41,10 +42,24 @@ func LoadFile(path string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	dir := filepath.Dir(path)
 	if m.Spec.Config.BaseDir == "" || !filepath.IsAbs(m.Spec.Config.BaseDir) {
-		m.Spec.Config.BaseDir = filepath.Join(filepath.Dir(path), m.Spec.Config.BaseDir)
+		m.Spec.Config.BaseDir = filepath.Join(dir, m.Spec.Config.BaseDir)
 	}
+	r := &m.Spec.Config.Registry
+	r.DockerConfig = relativeTo(dir, r.DockerConfig)
+	r.Certificate = relativeTo(dir, r.Certificate)
 	return m, nil
+}
+
+// relativeTo resolves a file path written in kaptain.yaml against dir, the file's directory,
+// as baseDir is. An empty or absolute path, and one under the home directory (~/, expanded
+// where the file is read), stay as written.
+func relativeTo(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "~/") {
+		return p
+	}
+	return filepath.Join(dir, p)
 }
 
 // Parse strictly decodes, defaults and validates a kaptain.yaml document. name is the file
@@ -167,15 +182,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		v.Set(s)
 		return nil
 	case reflect.Interface:
-		if n.Kind != yaml.ScalarNode {
-			return d.typeError(n, path, "a number, string or boolean")
-		}
-		var x any
-		if err := n.Decode(&x); err != nil {
-			return d.typeError(n, path, "a number, string or boolean")
-		}
-		if x == nil {
-			return nil
+		x, err := d.scalarValue(n, path)
+		if err != nil {
+			return err
 		}
 		v.Set(reflect.ValueOf(x))
 		return nil
@@ -209,6 +218,55 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		return nil
 	}
 	return d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "cannot decode into %s", v.Type())
+}
+
+// integerText is how an integer is written in YAML, '_' separators included.
+var integerText = regexp.MustCompile(`^[-+]?[0-9][0-9_]*$`)
+
+// scalarValue reads a value of any type (a hyperparameter): a string, an integer that fits
+// in 64 bits (an int), a float64 or a bool, each as written. Other YAML types (timestamps,
+// binary, custom tags) and integers too large for 64 bits would reach the trainer changed,
+// so they are refused with a hint to quote the value. NaN and infinities are decoded, for
+// Validate to refuse.
+func (d *decoder) scalarValue(n *yaml.Node, path string) (any, error) {
+	const want = "a number, string or boolean"
+	if n.Kind != yaml.ScalarNode {
+		return nil, d.typeError(n, path, want)
+	}
+	quote := fmt.Sprintf("quote it (%q) to pass it as written", n.Value)
+	switch tag := n.ShortTag(); tag {
+	case "!!str":
+		return n.Value, nil
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return nil, d.typeError(n, path, "true or false")
+		}
+		return b, nil
+	case "!!int":
+		var i int64
+		if err := n.Decode(&i); err != nil {
+			return nil, d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "%s is an integer too large for 64 bits; %s", n.Value, quote)
+		}
+		if int64(int(i)) == i {
+			return int(i), nil
+		}
+		return i, nil
+	case "!!float":
+		if n.Style&yaml.TaggedStyle == 0 && integerText.MatchString(n.Value) {
+			// YAML reads an integer beyond 64 bits as a float, keeping 17 digits of it.
+			return nil, d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "%s is an integer too large for 64 bits and would lose digits as a float; %s", n.Value, quote)
+		}
+		var f float64
+		if err := n.Decode(&f); err != nil {
+			return nil, d.typeError(n, path, want)
+		}
+		return f, nil
+	case "!!timestamp":
+		return nil, d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "%s reads as a YAML timestamp, which would reach the trainer reformatted; %s", n.Value, quote)
+	default:
+		return nil, d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "expected %s, got a YAML %s value; remove the tag, or %s", want, tag, quote)
+	}
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) error {

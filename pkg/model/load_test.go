@@ -160,6 +160,23 @@ func FuzzParse(f *testing.F) {
 		if n := m.KubeName(); len(n) > 39 || n == "" {
 			t.Fatalf("KubeName(%q) = %q", m.Spec.ID, n)
 		}
+		// The id is usable as written in S3 keys and URIs.
+		for _, seg := range strings.Split(m.Spec.ID, "/") {
+			if seg == "" || seg == "." || seg == ".." || strings.ContainsAny(seg, `?#%\`) {
+				t.Fatalf("accepted the id %q", m.Spec.ID)
+			}
+		}
+		// Hyperparameters reach the trainer as written: strings, 64-bit integers, floats, booleans.
+		for k, v := range m.Spec.Hyperparameters {
+			switch v.(type) {
+			case nil, string, int, int64, float64, bool:
+			default:
+				t.Fatalf("hyperparameter %s decoded to %T %v", k, v, v)
+			}
+		}
+		if hasUserinfo(m.Spec.Config.Storage.Endpoint) || hasUserinfo(m.Spec.Config.Registry.URL) {
+			t.Fatalf("accepted credentials in %q or %q", m.Spec.Config.Storage.Endpoint, m.Spec.Config.Registry.URL)
+		}
 		// Every file it names, and its base directory, stays inside the model's directory.
 		paths := append([]string{m.Spec.MainFile, m.Spec.Requirements, m.Spec.Config.BaseDir}, m.Spec.ExtraFiles...)
 		for _, p := range paths {

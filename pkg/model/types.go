@@ -110,6 +110,8 @@ type Config struct {
 }
 
 // Registry configures the Docker registry: URL, Docker config and CA certificate paths.
+// LoadFile resolves relative paths against the directory of kaptain.yaml; ~/ is the home
+// directory.
 type Registry struct {
 	URL          string `json:"url,omitempty"`
 	DockerConfig string `json:"dockerConfig,omitempty"`

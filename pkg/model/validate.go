@@ -219,10 +219,16 @@ func (m *Model) validateConfig() error {
 	if _, _, err := ParseStorageURI(c.ModelStorageURI); err != nil {
 		return m.invalid("spec.config.modelStorageURI", "%v", err)
 	}
+	if hasUserinfo(c.Registry.URL) {
+		return m.invalid("spec.config.registry.url", "has credentials (user:password@) in it, which messages and 'model meta' would print; write the registry host[:port] only and keep the credentials in the Docker config (spec.config.registry.dockerConfig)")
+	}
 	if c.Registry.URL != "" {
 		if _, err := name.NewRegistry(strings.TrimPrefix(strings.TrimPrefix(c.Registry.URL, "https://"), "http://")); err != nil {
 			return m.invalid("spec.config.registry.url", "%q is not a registry host[:port]: %v", c.Registry.URL, err)
 		}
+	}
+	if hasUserinfo(c.Storage.Endpoint) {
+		return m.invalid("spec.config.storage.endpoint", "has credentials (user:password@) in it, which messages and 'model meta' would print; write the URL without them (http[s]://host[:port]) and keep the credentials in the AWS settings (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile)")
 	}
 	if e := c.Storage.Endpoint; e != "" {
 		u, err := url.Parse(e)
@@ -241,6 +247,9 @@ func (m *Model) validateConfig() error {
 
 // ParseStorageURI splits an s3://bucket/prefix URI into bucket and prefix.
 func ParseStorageURI(uri string) (bucket, prefix string, err error) {
+	if hasUserinfo(uri) {
+		return "", "", fmt.Errorf("has credentials (user:password@) in it, which messages would print; write s3://bucket/path and keep the credentials in the AWS settings (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile)")
+	}
 	rest, ok := strings.CutPrefix(uri, "s3://")
 	if !ok {
 		return "", "", fmt.Errorf("%q is not an s3://bucket/path URI", uri)
@@ -252,9 +261,25 @@ func ParseStorageURI(uri string) (bucket, prefix string, err error) {
 	return bucket, strings.Trim(prefix, "/"), nil
 }
 
+// hasUserinfo reports whether a URL, or a host[:port] written without a scheme, has a
+// user[:password]@ part before its host: an '@' in the authority, up to the first '/', '?' or
+// '#'. It parses nothing, so a malformed URL with credentials is caught too.
+func hasUserinfo(s string) bool {
+	if _, rest, ok := strings.Cut(s, "://"); ok {
+		s = rest
+	}
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
+		s = s[:i]
+	}
+	return strings.Contains(s, "@")
+}
+
 // ValidateID checks a model id: 1 to 253 printable characters without spaces, at least one
-// of them a letter or digit.
+// of them a letter or digit, made of path segments separated by '/'. The id is used as written
+// in S3 keys and model URIs, so it has no empty, "." or ".." segment and none of '?', '#',
+// '%' and '\'.
 func ValidateID(id string) error {
+	const allowed = `a model id is path segments separated by single '/', none of them empty, "." or "..", without '?', '#', '%' or '\', such as dev/mnist`
 	if len(id) > 253 {
 		return fmt.Errorf("%q is longer than 253 characters", id)
 	}
@@ -269,6 +294,17 @@ func ValidateID(id string) error {
 	}
 	if !alnum {
 		return fmt.Errorf("%q needs at least one ASCII letter or digit; use a path-like id such as dev/mnist", id)
+	}
+	if i := strings.IndexAny(id, `?#%\`); i >= 0 {
+		return fmt.Errorf("%q contains %q, which S3 keys and model URIs would read differently; %s", id, id[i], allowed)
+	}
+	for _, seg := range strings.Split(id, "/") {
+		switch seg {
+		case "":
+			return fmt.Errorf("%q has an empty path segment (a leading, trailing or double '/'); %s", id, allowed)
+		case ".", "..":
+			return fmt.Errorf("%q has the path segment %q, which S3 keys and model URIs would resolve; %s", id, seg, allowed)
+		}
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ type Deps struct {
 // progress returns the writer of progress lines: the error stream, never the output stream,
 // so that -o yaml stays pipeable; KAPTAIN_SDK_LOG_TIMEFORMAT adds a timestamp.
 func (d *Deps) progress() run.Progress {
-	return run.Progress{W: d.Streams.ErrOut, Layout: d.Output.TimeLayout}
+	return run.Progress{W: d.Streams.ErrOut, Stamp: d.Output.Timestamp}
 }
 
 // runner is the shape of every command: Complete resolves what the command line names

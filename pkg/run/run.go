@@ -146,10 +146,11 @@ type Removal struct {
 	Reason string
 	// What names what was removed in that line; the created objects when empty.
 	What string
-	// OnFailure lists kinds of the created objects removed when the wait ended in a failure
-	// and When keeps the rest: credentials a kept failure does not need. A timeout (the
-	// workload still runs) removes nothing.
-	OnFailure []string
+	// OnceDone lists kinds of the created objects removed once the wait saw the workload
+	// finish (succeeded or failed) and When keeps the rest: credentials a finished workload
+	// no longer needs. A timeout or a wait ended early (the workload still runs, or may)
+	// removes nothing.
+	OnceDone []string
 }
 
 // RemoveWhen is a removal policy.
@@ -254,10 +255,10 @@ func Run(ctx context.Context, c Clients, a Action, p Progress) (*Outcome, error)
 		default:
 			p.Printf("removed %s", what)
 		}
-	} else if out.Waited && !out.TimedOut && out.Err != nil && len(a.Remove.OnFailure) > 0 {
+	} else if out.Ended() && len(a.Remove.OnceDone) > 0 {
 		var gone []*unstructured.Unstructured
 		for _, obj := range out.Created {
-			if slices.Contains(a.Remove.OnFailure, obj.GetKind()) {
+			if slices.Contains(a.Remove.OnceDone, obj.GetKind()) {
 				gone = append(gone, obj)
 			}
 		}
@@ -338,11 +339,11 @@ var errTimeout = errors.New("timed out")
 func (o *Outcome) Ended() bool { return o.Waited && !o.TimedOut && o.State.Done }
 
 // Progress writes one line per event to the error stream, never to the output stream, so
-// that -o yaml stays pipeable. A Layout adds a timestamp.
+// that -o yaml stays pipeable. A Stamp prefixes each line with the time it formats.
 type Progress struct {
-	W      io.Writer
-	Layout string
-	Now    func() time.Time
+	W     io.Writer
+	Stamp func(time.Time) string
+	Now   func() time.Time
 }
 
 // Printf writes one progress line.
@@ -350,12 +351,12 @@ func (p Progress) Printf(format string, args ...any) {
 	if p.W == nil {
 		return
 	}
-	if p.Layout != "" {
+	if p.Stamp != nil {
 		now := time.Now
 		if p.Now != nil {
 			now = p.Now
 		}
-		fmt.Fprintf(p.W, "%s ", now().Format(p.Layout))
+		fmt.Fprintf(p.W, "%s ", p.Stamp(now()))
 	}
 	fmt.Fprintf(p.W, format+"\n", args...)
 }

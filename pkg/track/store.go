@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +20,10 @@ const DataKey = "record.json"
 
 // ErrNotTracked says that a model has no record yet.
 var ErrNotTracked = errors.New("not tracked yet")
+
+// ErrOtherModel says that a record's ConfigMap holds the record of another model id: two ids
+// whose Kubernetes names are the same.
+var ErrOtherModel = errors.New("the record belongs to another model")
 
 // Store reads and writes model records, one ConfigMap per model.
 type Store struct {
@@ -38,7 +43,9 @@ type Store struct {
 var conflictBackoff = wait.Backoff{Steps: 60, Duration: 10 * time.Millisecond, Factor: 1.3, Jitter: 1, Cap: time.Second}
 
 // Name is the ConfigMap name of a model's record, from its Kubernetes name.
-func Name(kubeName string) string { return "kaptain-model-" + kubeName }
+func Name(kubeName string) string { return namePrefix + kubeName }
+
+const namePrefix = "kaptain-model-"
 
 // Get reads the record of a model; the error wraps ErrNotTracked when there is none.
 func (s *Store) Get(ctx context.Context, modelID, kubeName string) (*Record, error) {
@@ -49,7 +56,26 @@ func (s *Store) Get(ctx context.Context, modelID, kubeName string) (*Record, err
 	if err != nil {
 		return nil, fmt.Errorf("reading the record of model %s: %w", modelID, err)
 	}
-	return Decode([]byte(cm.Data[DataKey]))
+	rec, err := s.decode(cm, modelID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the record of model %s: %w", modelID, err)
+	}
+	return rec, nil
+}
+
+// decode reads the record in cm and checks that it is modelID's: KubeName keeps a short hash
+// of the id, so two ids can share a ConfigMap name, and one must never read or change the
+// other's record.
+func (s *Store) decode(cm *corev1.ConfigMap, modelID string) (*Record, error) {
+	rec, err := Decode([]byte(cm.Data[DataKey]))
+	if err != nil {
+		return nil, fmt.Errorf("configmap %s: %w", cm.Name, err)
+	}
+	if rec.ModelID != modelID {
+		return nil, fmt.Errorf("configmap %s in namespace %s holds the record of model %q, not %q: %w; give spec.id a value that does not share its Kubernetes name (%s) with %q",
+			cm.Name, s.Namespace, rec.ModelID, modelID, ErrOtherModel, strings.TrimPrefix(cm.Name, namePrefix), rec.ModelID)
+	}
+	return rec, nil
 }
 
 // Update changes a model's record with fn, creating the record when there is none. It reads,
@@ -71,7 +97,7 @@ func (s *Store) Update(ctx context.Context, modelID, kubeName string, fn func(*R
 		case err != nil:
 			return err
 		default:
-			if rec, err = Decode([]byte(cm.Data[DataKey])); err != nil {
+			if rec, err = s.decode(cm, modelID); err != nil {
 				return err
 			}
 		}
