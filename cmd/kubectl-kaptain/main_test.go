@@ -367,3 +367,51 @@ func TestTrainPatchesStayOutOfTheNestedBuild(t *testing.T) {
 		t.Errorf("printed kinds %s, want Secret,Job,TFJob (one YAML stream)", got)
 	}
 }
+
+func TestLongModelIDsMakeJobsWhoseReplicasFitADNSLabel(t *testing.T) {
+	home := t.TempDir()
+	noAWSFiles(t, home)
+	t.Setenv("HOME", home)
+	dir := t.TempDir()
+	src, _ := filepath.Abs(filepath.Join("..", "..", "examples", "mnist-tensorflow"))
+	data, err := os.ReadFile(filepath.Join(src, "kaptain.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Replace(string(data), "id: dev/mnist-tensorflow", "id: research-vision-team/handwritten-digit-recognition-mnist", 1)
+	if err := os.WriteFile(filepath.Join(dir, "kaptain.yaml"), []byte(long), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"trainer.py", "requirements.txt"} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		// suffix is what names a replica's pod and Service after the job's name.
+		suffix string
+	}{
+		{[]string{"train", "--workers", "12"}, "-worker-11"},
+		// Katib names each trial <experiment>-<8 characters>.
+		{[]string{"tune", "--workers", "12", "--training-api", "v1", "--objective", "accuracy", "--param", "lr=double:0.001:0.1"}, "-12345678-worker-11"},
+	} {
+		r := kaptain(t, dir, append(tc.args, "--dry-run=client", "-o", "name")...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d, stderr %q", tc.args, r.code, r.stderr)
+		}
+		for _, line := range strings.Fields(r.stdout) {
+			if strings.HasPrefix(line, "secret/") {
+				continue
+			}
+			_, name, _ := strings.Cut(line, "/")
+			if n := len(name + tc.suffix); n > 63 {
+				t.Errorf("%v: %s makes replicas named %s%s, %d characters: more than a DNS label", tc.args, line, name, tc.suffix, n)
+			}
+		}
+	}
+}

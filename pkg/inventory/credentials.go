@@ -41,12 +41,11 @@ func (inv *Inventory) Credentials(ctx context.Context, served []Served) ([]Crede
 	var out []Credential
 	// ServiceAccounts first: a used one makes its Secrets used.
 	for _, gvr := range []schema.GroupVersionResource{ServiceAccounts, Secrets} {
-		list, err := inv.Dynamic.Resource(gvr).Namespace(inv.Namespace).List(ctx, metav1.ListOptions{LabelSelector: model.ManagedSelector})
+		items, err := inv.listCredentials(ctx, gvr)
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", gvr.Resource, err)
 		}
-		for i := range list.Items {
-			obj := &list.Items[i]
+		for _, obj := range items {
 			live, err := inv.ownerAlive(ctx, obj)
 			if err != nil {
 				return nil, err
@@ -57,6 +56,41 @@ func (inv *Inventory) Credentials(ctx context.Context, served []Served) ([]Crede
 			}
 			out = append(out, Credential{Resource: gvr, Obj: obj, Stale: !inUse})
 		}
+	}
+	return out, nil
+}
+
+// listCredentials lists the managed objects of gvr; Secrets by their metadata only when the
+// inventory can.
+func (inv *Inventory) listCredentials(ctx context.Context, gvr schema.GroupVersionResource) ([]*unstructured.Unstructured, error) {
+	opts := metav1.ListOptions{LabelSelector: model.ManagedSelector}
+	var out []*unstructured.Unstructured
+	if gvr == Secrets && inv.Metadata != nil {
+		list, err := inv.Metadata.Resource(gvr).Namespace(inv.Namespace).List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			obj := &unstructured.Unstructured{Object: map[string]any{}}
+			obj.SetAPIVersion("v1")
+			obj.SetKind("Secret")
+			meta := list.Items[i].ObjectMeta
+			obj.SetName(meta.Name)
+			obj.SetNamespace(meta.Namespace)
+			obj.SetUID(meta.UID)
+			obj.SetLabels(meta.Labels)
+			obj.SetOwnerReferences(meta.OwnerReferences)
+			obj.SetCreationTimestamp(meta.CreationTimestamp)
+			out = append(out, obj)
+		}
+		return out, nil
+	}
+	list, err := inv.Dynamic.Resource(gvr).Namespace(inv.Namespace).List(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		out = append(out, &list.Items[i])
 	}
 	return out, nil
 }

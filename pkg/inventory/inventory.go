@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
@@ -130,8 +131,11 @@ type Object struct {
 
 // Inventory reads one namespace of a cluster.
 type Inventory struct {
-	Dynamic   dynamic.Interface
-	Kube      kubernetes.Interface
+	Dynamic dynamic.Interface
+	Kube    kubernetes.Interface
+	// Metadata, when set, lists Secrets by their metadata only: clean and diagnose need
+	// no Secret's values.
+	Metadata  metadata.Interface
 	Mapper    meta.RESTMapper
 	Namespace string
 }

@@ -98,7 +98,7 @@ func BuildWait(name string, timeout time.Duration) *run.Wait {
 		},
 		FailClass:   sdkerr.ImageBuild,
 		FailHint:    fmt.Sprintf("; the Job is kept for inspection (kubectl kaptain delete build %s when done)", name),
-		TimeoutHint: fmt.Sprintf("; it keeps running: see 'kubectl logs job/%s'", name),
+		TimeoutHint: fmt.Sprintf("; the cluster stops it at the same deadline (its activeDeadlineSeconds): see 'kubectl logs job/%s'", name),
 	}
 }
 

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-
 	"github.com/spf13/cobra"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
@@ -48,7 +48,15 @@ func newInventory(f cmdutil.Factory) (*inventory.Inventory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	return &inventory.Inventory{Dynamic: dyn, Kube: cs, Mapper: mapper, Namespace: ns}, nil
+	cfg, err := f.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	return &inventory.Inventory{Dynamic: dyn, Kube: cs, Metadata: md, Mapper: mapper, Namespace: ns}, nil
 }
 
 // newStore is the store of m's record in namespace ns.

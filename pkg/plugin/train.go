@@ -189,7 +189,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 	if o.backoffSet && target.api == model.TrainingAPIV2 {
 		return errBackoffOnTrainJob
 	}
-	name := m.JobName(model.ActionTrain, o.revision)
+	name := m.JobNameWithin(model.ActionTrain, o.revision, workload.MaxJobName(o.Workers))
 	if target.api == model.TrainingAPIV2 {
 		name = m.JobNameWithin(model.ActionTrain, o.revision, workload.MaxTrainJobName(o.Workers))
 	}
@@ -250,6 +250,9 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		case target.api == model.TrainingAPIV2 && ttl != nil && *ttl == 0:
 			// A TrainJob has no TTL: a waiting train honours 0 itself, clean honours the rest.
 			a.Remove = run.Removal{When: run.WhenFinished, Reason: "--ttl-seconds-after-finished=0"}
+		default:
+			// The kept job's pods have ended: its S3 credentials need not stay at rest.
+			a.Remove = run.Removal{OnceDone: []string{"Secret"}}
 		}
 		a.Record = func(out *run.Outcome) *track.Action {
 			if !out.Waited || out.TimedOut { // a job that timed out keeps running

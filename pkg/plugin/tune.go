@@ -203,9 +203,10 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Katib names each trial <experiment>-<8 characters>; the job's pods and Services add theirs.
+	o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxJobName(o.Workers)-len("-12345678"))
 	if target.api == model.TrainingAPIV2 {
 		o.tune.Runtime = &target.runtime
-		// Katib names each trial <experiment>-<8 characters>; the TrainJob's pods add theirs.
 		o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxTrainJobName(o.Workers)-len("-12345678"))
 	}
 	o.tune.Train.Queue = o.queue
@@ -229,6 +230,9 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		a.Wait = inventory.ExperimentWait(exp.GroupVersionKind(), exp.GetName(), o.Timeout)
 		if o.deleteEx {
 			a.Remove = run.Removal{When: run.WhenFinished, Reason: "--delete-experiment", What: ref}
+		} else {
+			// The kept experiment's trials have ended: its S3 credentials need not stay.
+			a.Remove = run.Removal{OnceDone: []string{"Secret"}}
 		}
 		a.Record = func(out *run.Outcome) *track.Action {
 			if !out.Ended() {

@@ -21,6 +21,28 @@ func (f Namespace) Filter(n *yaml.RNode) (*yaml.RNode, error) {
 	return n, nil
 }
 
+// Kept keeps, after the user's patches, what kubectl kaptain finds its objects by: their
+// namespace (a patch that moves an object is refused: its owner and the commands that list
+// it stay in the action's namespace) and the object's own labels (set again where a patch
+// removed or changed them, so that get, delete, clean and diagnose still see it).
+type Kept struct {
+	Namespace string            `json:"namespace" yaml:"namespace"`
+	Labels    map[string]string `json:"labels" yaml:"labels"`
+}
+
+// Filter checks the namespace and sets the labels again.
+func (f Kept) Filter(n *yaml.RNode) (*yaml.RNode, error) {
+	if f.Namespace != "" && n.GetNamespace() != f.Namespace {
+		return nil, fmt.Errorf("a --patch moves %s %s to namespace %q: kubectl kaptain makes everything of an action in its namespace %q (use -n)", n.GetKind(), n.GetName(), n.GetNamespace(), f.Namespace)
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.Labels)) {
+		if err := setMetadata(n, "labels", k, f.Labels[k]); err != nil {
+			return nil, fmt.Errorf("setting label %s on %s %s: %w", k, n.GetKind(), n.GetName(), err)
+		}
+	}
+	return n, nil
+}
+
 // Labels sets labels on an object and on every pod template inside it (any "template" map
 // with a "spec", at any depth, except a template of templates such as a TrainJob's patch of
 // the Jobs its JobSet makes), so that pods carry them too, and Jobs made by others do not.

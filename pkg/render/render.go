@@ -58,6 +58,9 @@ func Render(objs []*unstructured.Unstructured, o Options) ([]*yaml.RNode, error)
 	for _, p := range o.Patches {
 		fs = append(fs, p)
 	}
+	if len(o.Patches) > 0 {
+		fs = append(fs, kio.FilterAll(Kept{Namespace: o.Namespace, Labels: o.Labels}))
+	}
 	if o.Redact {
 		fs = append(fs, kio.FilterAll(Redact{}))
 	}

@@ -128,3 +128,33 @@ func TestParsePatch(t *testing.T) {
 		}
 	}
 }
+
+func TestPatchesKeepWhatKaptainFindsItsObjectsBy(t *testing.T) {
+	opts := func(patch string) Options {
+		p, err := ParsePatch("p.yaml", []byte(patch), "TFJob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Options{Namespace: "team-a", Labels: map[string]string{"app.kubernetes.io/managed-by": "kubectl-kaptain", "kaptain.dev/model": "mnist"}, Patches: []Patch{p}}
+	}
+	for name, patch := range map[string]string{
+		"removed": `[{"op": "remove", "path": "/metadata/labels/app.kubernetes.io~1managed-by"}]`,
+		"changed": "kind: TFJob\nmetadata:\n  labels:\n    app.kubernetes.io/managed-by: helm\n    kaptain.dev/model: other\n    extra: kept\n",
+	} {
+		nodes, err := Render(objects(t, jobDoc), opts(patch))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		labels := nodes[0].GetLabels()
+		if labels["app.kubernetes.io/managed-by"] != "kubectl-kaptain" || labels["kaptain.dev/model"] != "mnist" {
+			t.Errorf("%s: labels after the patch = %v, want kaptain's back", name, labels)
+		}
+		if name == "changed" && labels["extra"] != "kept" {
+			t.Errorf("%s: the patch's own label was lost: %v", name, labels)
+		}
+	}
+	_, err := Render(objects(t, jobDoc), opts("kind: TFJob\nmetadata:\n  namespace: kube-system\n"))
+	if err == nil || !strings.Contains(err.Error(), `a --patch moves TFJob mnist to namespace "kube-system"`) {
+		t.Errorf("a patch moving the job: %v", err)
+	}
+}

@@ -660,7 +660,7 @@ func TestRunFailureRemovesTheKindsAskedOnly(t *testing.T) {
 	var printed []apply.Result
 	var progress bytes.Buffer
 	a := action(&printed)
-	a.Remove = Removal{When: WhenSucceeded, OnFailure: []string{"Secret"}}
+	a.Remove = Removal{When: WhenSucceeded, OnceDone: []string{"Secret"}}
 	done := start(context.Background(), c, a, &progress)
 	c.await(t)
 	c.setPhase(t, "Failed", "boom")
@@ -676,12 +676,12 @@ func TestRunFailureRemovesTheKindsAskedOnly(t *testing.T) {
 	}
 }
 
-func TestRunTimeoutRemovesNothingEvenOnFailureKinds(t *testing.T) {
+func TestRunTimeoutRemovesNothingEvenOnceDoneKinds(t *testing.T) {
 	c := newCluster(t)
 	var printed []apply.Result
 	var progress bytes.Buffer
 	a := action(&printed)
-	a.Remove = Removal{When: WhenSucceeded, OnFailure: []string{"Secret"}}
+	a.Remove = Removal{When: WhenSucceeded, OnceDone: []string{"Secret"}}
 	a.Wait.Timeout = 200 * time.Millisecond
 	r := finish(t, start(context.Background(), c, a, &progress))
 	if sdkerr.ClassOf(r.err) != sdkerr.Timeout || !c.exists(secrets, "s") {

@@ -75,6 +75,8 @@ func BuildObjects(b Build) ([]*unstructured.Unstructured, error) {
 		"--destination=" + b.Destination,
 		"--digest-file=/dev/termination-log",
 		"--reproducible",
+		// A registry's 429 or 5xx on the push is retried, not the end of the build.
+		"--push-retry=3",
 	}
 	c := corev1.Container{
 		Name:                     BuilderContainer,

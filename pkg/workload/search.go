@@ -295,14 +295,15 @@ func trialValue(v string) error {
 	}
 	if i := strings.IndexFunc(v, unsafeTrialRune); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(v[i:])
-		return fmt.Errorf("value %q holds %q, which Katib would break on: it substitutes a trial's values as raw text into the trial's JSON, and its StdOut collector runs the trainer's command line through a shell, where kaptain single-quotes each argument; use values without quotes, backslashes or control characters", v, r)
+		return fmt.Errorf("value %q holds %q, which Katib would break on: it substitutes a trial's values as raw text into the trial's JSON and after kaptain escaped the pod's $(VAR) references, and its StdOut collector runs the trainer's command line through a shell, where kaptain single-quotes each argument; use values without quotes, backslashes, $ or control characters", v, r)
 	}
 	return nil
 }
 
 // unsafeTrialRune reports the characters a searched value may not hold: quotes and
 // backslashes (they would end the single-quoted shell word the value is substituted into, or
-// break the JSON Katib substitutes it in) and control characters.
+// break the JSON Katib substitutes it in), $ (the kubelet would expand $(VAR) from the
+// container's environment: Katib substitutes after kaptain escaped it) and control characters.
 func unsafeTrialRune(r rune) bool {
-	return r == '\'' || r == '"' || r == '\\' || unicode.IsControl(r)
+	return r == '\'' || r == '"' || r == '\\' || r == '$' || unicode.IsControl(r)
 }

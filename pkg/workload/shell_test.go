@@ -5,22 +5,33 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 )
 
-// throughKatib does to a trial's command line what Katib does: it substitutes the value for
-// ${trialParameters.opt} as raw text in the trial's JSON, then its StdOut collector appends
-// the redirect and runs the line with sh -c. The trainer here is printf, which prints each
-// argument it gets, NUL-terminated.
+// note is a fixed argument beside the searched one: a shell and the kubelet would each
+// change it if it were not escaped.
+const note = "--note=it's \"fixed\"; $(touch pwned) $(AWS_SECRET_ACCESS_KEY) $$ $"
+
+// throughKatib does to a trial's command line what Katib and the kubelet do: Katib
+// substitutes the value for ${trialParameters.opt} as raw text in the trial's JSON, the
+// kubelet expands $(VAR) references from the container's environment, then Katib's StdOut
+// collector appends the redirect and runs the line with sh -c. The trainer here is printf,
+// which prints each argument it gets, NUL-terminated.
 func throughKatib(t *testing.T, value string) ([]string, error) {
 	t.Helper()
-	line := ShellLine([]string{"printf", `%s\0`, "--lr=0.1", "--opt=${trialParameters.opt}", "--note=it's \"fixed\"; $(touch pwned)"})
+	_, args := Train{Shell: true}.commandLine([]string{"printf", `%s\0`, "--lr=0.1"}, "")
+	line := args[0] + " " + KubeLiteral(ShellLine([]string{"--opt=${trialParameters.opt}", note}))
 	spec, _ := json.Marshal(map[string]any{"args": []string{line}})
 	var trial struct{ Args []string }
 	if err := json.Unmarshal([]byte(strings.ReplaceAll(string(spec), "${trialParameters.opt}", value)), &trial); err != nil {
 		return nil, err
 	}
+	expanded := kubeletExpand(trial.Args[0], map[string]string{"AWS_SECRET_ACCESS_KEY": "s3cr3t"})
 	dir := t.TempDir()
-	out, err := exec.Command("sh", "-c", trial.Args[0]+" 1>"+dir+"/metrics.log 2>&1 && cat "+dir+"/metrics.log").Output()
+	out, err := exec.Command("sh", "-c", expanded+" 1>"+dir+"/metrics.log 2>&1 && cat "+dir+"/metrics.log").Output()
 	if err != nil {
 		return nil, err
 	}
@@ -28,9 +39,9 @@ func throughKatib(t *testing.T, value string) ([]string, error) {
 }
 
 func TestTrialValuesReachTheTrainerAsGiven(t *testing.T) {
-	for _, v := range []string{"adam", "a b", "x;touch /tmp/pwned", "$(id)", "`id`", "a|b&c", "*", "~", "${HOME}", "-1e-5", ""} {
+	for _, v := range []string{"adam", "a b", "x;touch /tmp/pwned", "`id`", "a|b&c", "*", "~", "-1e-5", ""} {
 		got, err := throughKatib(t, v)
-		want := []string{"--lr=0.1", "--opt=" + v, `--note=it's "fixed"; $(touch pwned)`}
+		want := []string{"--lr=0.1", "--opt=" + v, note}
 		if err != nil || strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("value %q: the trainer got %q (%v), want %q", v, got, err, want)
 		}
@@ -38,7 +49,7 @@ func TestTrialValuesReachTheTrainerAsGiven(t *testing.T) {
 }
 
 func TestSearchRefusesValuesAShellOrKatibWouldChange(t *testing.T) {
-	for _, v := range []string{"it's", `say "hi"`, `a\b`, "two\nlines", "tab\there"} {
+	for _, v := range []string{"it's", `say "hi"`, `a\b`, "two\nlines", "tab\there", "$(AWS_SECRET_ACCESS_KEY)", "$(id)", "${HOME}"} {
 		s := Search{Algorithm: "random", Trials: 1, ParallelTrials: 1, Params: []Param{{Name: "opt", Type: ParamCategorical, List: []string{"ok", v}}}}
 		if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "parameter opt: value") {
 			t.Errorf("value %q: %v, want a refusal", v, err)
@@ -64,4 +75,59 @@ func FuzzTrialValue(f *testing.F) {
 			t.Fatalf("value %q: the trainer got %q (%v)", v, got, err)
 		}
 	})
+}
+
+// kubeletExpand is the kubelet's expansion of a container's command, args and env values, as
+// Kubernetes documents it: $(VAR) becomes VAR's value when the container has it (else stays),
+// $$ becomes $, and any other $ stays.
+func kubeletExpand(s string, env map[string]string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch next := s[i+1]; {
+		case next == '$':
+			b.WriteByte('$')
+			i++
+		case next == '(':
+			end := strings.IndexByte(s[i+2:], ')')
+			if end < 0 {
+				b.WriteString("$(")
+				i++
+				continue
+			}
+			name := s[i+2 : i+2+end]
+			if v, ok := env[name]; ok {
+				b.WriteString(v)
+			} else {
+				b.WriteString("$(" + name + ")")
+			}
+			i += 2 + end
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
+}
+
+func TestValuesReachTheTrainerPastTheKubelet(t *testing.T) {
+	env := map[string]string{"AWS_SECRET_ACCESS_KEY": "s3cr3t", "HOME": "/root"}
+	for _, v := range []string{"$(AWS_SECRET_ACCESS_KEY)", "$$(HOME)", "a$b", "$", "$$", "cost=$5", "${trialParameters.x}"} {
+		job, err := TrainingJob(&model.Model{Spec: model.Spec{ID: "dev/$(HOME)", Framework: "tensorflow", Image: "m:1"}}, Train{Name: "j", Workers: 1, Hyperparameters: map[string]any{"x": v}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _, _ := unstructured.NestedSlice(job.Object, "spec", "tfReplicaSpecs", "Worker", "template", "spec", "containers")
+		container := c[0].(map[string]any)
+		args, _ := container["args"].([]any)
+		if got := kubeletExpand(args[0].(string), env); got != "--x="+v && !strings.HasPrefix(v, katibPlaceholder) {
+			t.Errorf("hyperparameter %q reaches the trainer as %q", v, got)
+		}
+		upload := container["env"].([]any)[0].(map[string]any)["value"].(string)
+		if got := kubeletExpand(upload, env); !strings.Contains(got, "dev/$(HOME)") {
+			t.Errorf("the upload path reaches the trainer as %q", got)
+		}
+	}
 }

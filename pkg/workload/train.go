@@ -96,7 +96,7 @@ func TrainingJob(m *model.Model, t Train) (*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building training job: %w", err)
 	}
-	uploadPath := m.TrainedURI(t.Revision)
+	uploadPath := KubeLiteral(m.TrainedURI(t.Revision))
 	command, args := t.commandLine(nil, m.Spec.MainFile)
 	container := corev1.Container{
 		Image:   image,
@@ -117,8 +117,11 @@ func TrainingJob(m *model.Model, t Train) (*unstructured.Unstructured, error) {
 		return replicaSpec{
 			Replicas:      ptr.To(int32(n)),
 			RestartPolicy: "OnFailure",
+			// A trainer has no use for the Kubernetes API: its pods get no ServiceAccount
+			// token, which the trainer's code (and its dependencies) could otherwise use.
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				Containers: []corev1.Container{withName(container, name)},
+				AutomountServiceAccountToken: ptr.To(false),
+				Containers:                   []corev1.Container{withName(container, name)},
 			}},
 		}
 	}
@@ -154,6 +157,13 @@ func TrainingJob(m *model.Model, t Train) (*unstructured.Unstructured, error) {
 	return toUnstructured(obj)
 }
 
+// MaxJobName is the longest TFJob or PyTorchJob name whose replicas' names fit in a DNS label
+// with workers replicas: the Training Operator names each replica's pod and Service
+// <job>-<replica type>-<index>, worker the longest type.
+func MaxJobName(workers int) int {
+	return 63 - len("-worker-") - len(strconv.Itoa(max(workers-1, 0)))
+}
+
 // Arguments renders hyperparameters and then args as --name=value flags, each group sorted
 // by name.
 func Arguments(hyperparameters map[string]any, args map[string]string) []string {
@@ -170,15 +180,51 @@ func Arguments(hyperparameters map[string]any, args map[string]string) []string 
 // commandLine is the trainer's command and arguments: the given command (none: the image's
 // entrypoint) and the --name=value arguments, or with Shell, sh -c and one quoted command line
 // (python mainFile when no command is given).
+// Every word is a KubeLiteral.
 func (t Train) commandLine(command []string, mainFile string) (cmd, args []string) {
 	args = Arguments(t.Hyperparameters, t.Args)
 	if !t.Shell {
-		return command, args
+		return kubeLiterals(command), kubeLiterals(args)
 	}
 	if len(command) == 0 {
 		command = []string{"python", mainFile}
 	}
-	return []string{"sh", "-c"}, []string{ShellLine(append(slices.Clone(command), args...))}
+	return []string{"sh", "-c"}, []string{KubeLiteral(ShellLine(append(slices.Clone(command), args...)))}
+}
+
+// katibPlaceholder opens the placeholders Katib replaces with a trial's values, before the
+// kubelet sees the pod.
+const katibPlaceholder = "${trialParameters."
+
+// KubeLiteral escapes s for a container's command, args or env value, where the kubelet
+// replaces $(VAR) with a variable of the container's environment (its envFrom Secrets
+// included) and $$ with $: every $ is doubled, so that the program gets s as written and
+// '$(AWS_SECRET_ACCESS_KEY)' stays text, except the $ opening one of Katib's
+// ${trialParameters.x} placeholders, which Katib replaces first.
+func KubeLiteral(s string) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '$' && !strings.HasPrefix(s[i:], katibPlaceholder) {
+			b.WriteByte('$')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// kubeLiterals is KubeLiteral of each word.
+func kubeLiterals(words []string) []string {
+	if words == nil {
+		return nil
+	}
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = KubeLiteral(w)
+	}
+	return out
 }
 
 // ShellLine joins words into one sh command line, each single-quoted ('\” for a quote).

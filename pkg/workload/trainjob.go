@@ -80,7 +80,7 @@ func TrainJob(m *model.Model, t Train, rt Runtime) (*unstructured.Unstructured, 
 		return nil, fmt.Errorf("building TrainJob: %w", err)
 	}
 	env := []corev1.EnvVar{
-		{Name: EnvTrainedModelUploadPath, Value: m.TrainedURI(t.Revision)},
+		{Name: EnvTrainedModelUploadPath, Value: KubeLiteral(m.TrainedURI(t.Revision))},
 		{Name: EnvModelLifecyclePhase, Value: "training"},
 	}
 	for _, k := range slices.Sorted(slices.Values(t.StorageKeys)) {

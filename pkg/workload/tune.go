@@ -98,7 +98,7 @@ func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 	if len(metadata) == 0 {
 		delete(trialSpec, "metadata")
 	}
-	uploadPath := m.TunedURI(t.Revision, "${trialParameters."+trialNameParameter+"}")
+	uploadPath := KubeLiteral(m.TunedURI(t.Revision, katibPlaceholder+trialNameParameter+"}"))
 	setTrialEnv(trialSpec, uploadPath)
 	container := map[string]string{KindTFJob: "tensorflow", KindPyTorchJob: "pytorch", KindTrainJob: TrainerNode}[job.GetKind()]
 

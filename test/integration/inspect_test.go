@@ -151,7 +151,7 @@ func TestGetDeleteClean(t *testing.T) {
 	})
 
 	t.Run("clean without --force deletes nothing", func(t *testing.T) {
-		r := kap(t, 0, "clean")
+		r := kap(t, 0, "clean", "--min-age=0")
 		for _, want := range []string{"secrets/stale-secret would be deleted", "serviceaccounts/stale-sa would be deleted"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("clean lacks %q:\n%s", want, r.stdout)
@@ -189,8 +189,17 @@ func TestGetDeleteClean(t *testing.T) {
 		}
 	})
 
-	t.Run("clean --force deletes the stale credentials only", func(t *testing.T) {
-		kap(t, 0, "clean", "--force")
+	t.Run("clean --force keeps unused credentials younger than --min-age", func(t *testing.T) {
+		r := kap(t, 0, "clean", "--force")
+		if !strings.Contains(r.stdout, "secrets/stale-secret kept for now (not used by any workload, but made ") || !strings.Contains(r.stderr, "younger than --min-age=2m0s") {
+			t.Errorf("clean --force:\n%s%s", r.stdout, r.stderr)
+		}
+		if !exists(t, secretsGVR, ns, "stale-secret") || !exists(t, saGVR, ns, "stale-sa") {
+			t.Error("clean --force deleted credentials made a moment ago, which an action may be about to use")
+		}
+	})
+	t.Run("clean --force --min-age=0 deletes the stale credentials only", func(t *testing.T) {
+		kap(t, 0, "clean", "--force", "--min-age=0")
 		if exists(t, secretsGVR, ns, "stale-secret") || exists(t, saGVR, ns, "stale-sa") {
 			t.Error("clean --force kept stale credentials")
 		}

@@ -71,6 +71,15 @@ func runMain(m *testing.M) int {
 	// As OpenShift runs it: setting blockOwnerDeletion would need update rights on the owner's
 	// finalizers, which docs/rbac.yaml does not grant.
 	env.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
+	// A directory of the suite's own keeps the API server's serving certificate across a
+	// restart (restartAPIServer): envtest makes new ones in a fresh directory otherwise.
+	certs, err := os.MkdirTemp("", "kaptain-apiserver-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(certs)
+	env.ControlPlane.GetAPIServer().CertDir = certs
 	cfg, err := env.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)

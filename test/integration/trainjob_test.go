@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -102,6 +103,11 @@ func TestTrainJobFromTrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, r, "Running (2 nodes; node: 1 active, 1 ready)")
+	// The Secret is the TrainJob's: garbage collection removes it with the job.
+	secret, err := shared.client.CoreV1().Secrets(ns).Get(context.Background(), job.GetName()+"-storage", metav1.GetOptions{})
+	if err != nil || len(secret.OwnerReferences) != 1 || secret.OwnerReferences[0].Kind != "TrainJob" {
+		t.Errorf("storage Secret: %v, owners %v", err, secret.GetOwnerReferences())
+	}
 	if err := trainJobStatus(job, map[string]string{"Complete": "True"}, "jobset completed", 0, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -119,10 +125,12 @@ func TestTrainJobFromTrain(t *testing.T) {
 	if got := strings.TrimSpace(r.Stdout()); got != "secret/"+job.GetName()+"-storage\ntrainjob.trainer.kubeflow.org/"+job.GetName() {
 		t.Errorf("stdout = %q, want the Secret and the TrainJob", got)
 	}
-	// The Secret is the TrainJob's: garbage collection removes it with the job.
-	secret, err := shared.client.CoreV1().Secrets(ns).Get(context.Background(), job.GetName()+"-storage", metav1.GetOptions{})
-	if err != nil || len(secret.OwnerReferences) != 1 || secret.OwnerReferences[0].Kind != "TrainJob" {
-		t.Errorf("storage Secret: %v, owners %v", err, secret.GetOwnerReferences())
+	// The finished job is kept, its credentials are not.
+	if _, err := shared.client.CoreV1().Secrets(ns).Get(context.Background(), job.GetName()+"-storage", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the storage Secret of the finished job: %v, want it removed", err)
+	}
+	if !strings.Contains(r.Stderr(), "removed secret "+job.GetName()+"-storage; the rest is kept for inspection") || count(t, trainJobs, ns) != 1 {
+		t.Errorf("the job is not kept, or the Secret's removal not said:\n%s", r.Stderr())
 	}
 }
 
