@@ -16,8 +16,9 @@ build: ## Build bin/kubectl-kaptain (the command goes to stderr: make demo's std
 
 test: unit integration ## Unit and integration tests (builds the control plane and S3 server once, into .cache/; installs Debian's docker-registry)
 
-unit:
+unit: ## Unit tests, and Katib v0.19.0's defaulting, validator and trial generator over the golden Experiments (test/katib, a module of its own)
 	go test ./...
+	cd test/katib && go test ./...
 
 integration:
 	cp=$$(hack/control-plane.sh kubectl) && KAPTAIN_CONTROL_PLANE=$$cp KAPTAIN_KUBECTL=$$cp/kubectl KAPTAIN_CRDS=$$(hack/crds.sh) \
@@ -49,6 +50,7 @@ lint: ## gofmt, go vet and the project's own rules
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
 	go vet -tags integration ./test/...
+	cd test/katib && go vet ./...
 	hack/verify-rules.sh
 
 demo: build ## Render the example models' training jobs (no cluster needed)

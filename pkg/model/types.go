@@ -65,6 +65,10 @@ type Tune struct {
 	FailedTrials      *int              `json:"failedTrials,omitempty"`
 	Algorithm         string            `json:"algorithm,omitempty"`
 	AlgorithmSettings map[string]string `json:"algorithmSettings,omitempty"`
+	// EarlyStopping is Katib's early stopping algorithm (medianstop), which stops trials whose
+	// objective trails the median of the finished ones; none when empty.
+	EarlyStopping         string            `json:"earlyStopping,omitempty"`
+	EarlyStoppingSettings map[string]string `json:"earlyStoppingSettings,omitempty"`
 }
 
 // Training says how 'kubectl kaptain train' and tune's trials run; flags override it.

@@ -39,6 +39,8 @@ type TuneOptions struct {
 	FailedTrials      int
 	Algorithm         string
 	AlgorithmSettings []string
+	EarlyStopping     string
+	EarlyStoppingSets []string
 	JobFlags
 	DeleteExperiment bool
 	TTL              int
@@ -67,9 +69,15 @@ the model's hyperparameters (its record's state is then tuned).
 Domains: double:MIN:MAX[:STEP], int:MIN:MAX[:STEP], discrete:V1,V2,... (numbers),
 categorical:A,B,... (strings). Algorithms: random, grid, bayesianoptimization, tpe,
 multivariate-tpe, cmaes, sobol, hyperband, pbt; --algorithm-setting name=value passes their
-settings. Defaults come from kaptain.yaml's tune section.`,
+settings. --early-stopping medianstop stops a trial whose objective trails the median of
+the succeeded ones (Katib's medianstop, settings min_trials_required and start_step).
+Defaults come from kaptain.yaml's tune section.`,
 		Example: `  kubectl kaptain tune --param lr=double:0.001:0.1 --param momentum=discrete:0.5,0.9,0.99 \
     --objective accuracy --goal 0.99 --trials 12 --parallel-trials 3
+
+  # Stop trials that trail the median once 4 trials succeeded
+  kubectl kaptain tune --param lr=double:0.001:0.1 --objective accuracy --trials 20 \
+    --early-stopping medianstop --early-stopping-setting min_trials_required=4
 
   # A grid over a stepped space, removing the experiment at the end
   kubectl kaptain tune --algorithm grid --param lr=double:0.01:0.05:0.01 --param epochs=int:1:3 \
@@ -88,6 +96,8 @@ settings. Defaults come from kaptain.yaml's tune section.`,
 	f.IntVar(&o.FailedTrials, "failed-trials", o.FailedTrials, "Failed trials after which the experiment stops.")
 	f.StringVar(&o.Algorithm, "algorithm", o.Algorithm, "Search algorithm: "+strings.Join(workload.Algorithms(), ", ")+".")
 	f.StringArrayVar(&o.AlgorithmSettings, "algorithm-setting", nil, "An algorithm setting as name=value. Repeatable.")
+	f.StringVar(&o.EarlyStopping, "early-stopping", "", "Stop trials that trail the median of the finished ones: "+workload.EarlyStoppingMedian+" ("+workload.EarlyStoppingNone+" turns off kaptain.yaml's).")
+	f.StringArrayVar(&o.EarlyStoppingSets, "early-stopping-setting", nil, "An early stopping setting as name=value: min_trials_required=N (default 3), start_step=N (default 4). Repeatable.")
 	o.JobFlags.addFlags(cmd, "Replicas of each trial's job.", "each replica of each trial")
 	f.BoolVar(&o.DeleteExperiment, "delete-experiment", false, "Delete the experiment when it finished (default from "+config.EnvDeleteExperiment+").")
 	f.IntVar(&o.TTL, "ttl-seconds-after-finished", 0, "Remove each trial's finished job after so many seconds.")
@@ -116,6 +126,14 @@ func (o *TuneOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string
 	}
 	if fs.Changed("algorithm-setting") {
 		if over.AlgorithmSettings, err = config.ParseKeyValues("--algorithm-setting", o.AlgorithmSettings); err != nil {
+			return err
+		}
+	}
+	if fs.Changed("early-stopping") {
+		over.EarlyStopping = &o.EarlyStopping
+	}
+	if fs.Changed("early-stopping-setting") {
+		if over.EarlyStoppingSettings, err = config.ParseKeyValues("--early-stopping-setting", o.EarlyStoppingSets); err != nil {
 			return err
 		}
 	}
@@ -204,10 +222,10 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		return err
 	}
 	// Katib names each trial <experiment>-<8 characters>; the job's pods and Services add theirs.
-	o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxJobName(o.Workers)-len("-12345678"))
+	o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxExperimentName(workload.MaxJobName(o.Workers)))
 	if target.api == model.TrainingAPIV2 {
 		o.tune.Runtime = &target.runtime
-		o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxTrainJobName(o.Workers)-len("-12345678"))
+		o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxExperimentName(workload.MaxTrainJobName(o.Workers)))
 	}
 	o.tune.Train.Queue = o.queue
 	secret, err := ac.storageSecret(ctx, m, o.tune.Name+"-storage")
@@ -261,6 +279,7 @@ func (o *TuneOptions) printBest(st workload.ExperimentState, modelURI string) er
 	if o.output == "yaml" || o.output == "json" {
 		return printData(out, o.output, map[string]any{
 			"trial": st.BestTrial, "hyperparameters": st.BestParams, "metrics": st.BestMetrics, "modelUri": modelURI, "revision": o.revision,
+			"trials": map[string]any{"total": st.Trials, "succeeded": st.Succeeded, "earlyStopped": st.EarlyStopped, "failed": st.Failed},
 		})
 	}
 	w := tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
@@ -271,7 +290,12 @@ func (o *TuneOptions) printBest(st workload.ExperimentState, modelURI string) er
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	o.deps.progress().Printf("best trial %s: %s; the hyperparameters are now the model's (revision %s)", st.BestTrial, metricsLine(st.BestMetrics), o.revision)
+	stopped := ""
+	if st.EarlyStopped > 0 {
+		stopped = fmt.Sprintf(", %d stopped early", st.EarlyStopped)
+	}
+	o.deps.progress().Printf("best trial %s: %s, of %d trials (%d succeeded%s, %d failed); the hyperparameters are now the model's (revision %s)",
+		st.BestTrial, metricsLine(st.BestMetrics), st.Trials, st.Succeeded, stopped, st.Failed, o.revision)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -185,7 +186,22 @@ type Search struct {
 	Trials            int
 	ParallelTrials    int
 	FailedTrials      int
+	// EarlyStopping is Katib's early stopping algorithm (EarlyStoppingMedian), or empty.
+	EarlyStopping         string
+	EarlyStoppingSettings map[string]string
 }
+
+// EarlyStoppingMedian is Katib's one early stopping algorithm: a trial whose running average
+// of the objective, after start_step reports, trails the median of min_trials_required
+// succeeded trials is stopped.
+const EarlyStoppingMedian = "medianstop"
+
+// EarlyStoppingNone, given as --early-stopping, turns off kaptain.yaml's early stopping.
+const EarlyStoppingNone = "none"
+
+// earlyStoppingSettings are medianstop's settings and the least value of each (Katib's
+// medianstop service refuses the rest).
+var earlyStoppingSettings = map[string]int{"min_trials_required": 1, "start_step": 1}
 
 // Validate checks the search as Katib would, before anything is created: an algorithm Katib
 // ships (else UnsupportedAlgorithm, listing them), its settings, its constraints on the space,
@@ -232,6 +248,9 @@ func (s Search) Validate() error {
 		return usage("--parallel-trials must be between 1 and --trials (%d), got %d", s.Trials, s.ParallelTrials)
 	case s.FailedTrials < 0 || s.FailedTrials > s.Trials:
 		return usage("--failed-trials must be between 0 and --trials (%d), got %d", s.Trials, s.FailedTrials)
+	}
+	if err := s.validateEarlyStopping(); err != nil {
+		return err
 	}
 	switch s.Algorithm {
 	case "grid":
@@ -283,6 +302,39 @@ func (s Search) Validate() error {
 			if v, err := strconv.ParseFloat(rp, 64); err != nil || v < 0 || v > 1 {
 				return usage("pbt's resample_probability must be between 0 and 1")
 			}
+		}
+	}
+	return nil
+}
+
+// validateEarlyStopping checks the early stopping algorithm and its settings as Katib's
+// medianstop service does (known names, integers at or above their least value), and that
+// min_trials_required can be reached within the trials.
+func (s Search) validateEarlyStopping() error {
+	usage := func(format string, args ...any) error { return sdkerr.New(sdkerr.Usage, format, args...) }
+	if s.EarlyStopping == "" {
+		if len(s.EarlyStoppingSettings) > 0 {
+			return usage("--early-stopping-setting needs --early-stopping %s (or tune.earlyStopping in kaptain.yaml)", EarlyStoppingMedian)
+		}
+		return nil
+	}
+	if s.EarlyStopping != EarlyStoppingMedian {
+		return sdkerr.New(sdkerr.UnsupportedAlgorithm, "early stopping algorithm %q is not supported; Katib ships %s", s.EarlyStopping, EarlyStoppingMedian)
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.EarlyStoppingSettings)) {
+		least, known := earlyStoppingSettings[k]
+		if !known {
+			return usage("--early-stopping-setting %s is not a setting of %s; its settings: %s", k, s.EarlyStopping,
+				strings.Join(slices.Sorted(maps.Keys(earlyStoppingSettings)), ", "))
+		}
+		v, err := strconv.Atoi(s.EarlyStoppingSettings[k])
+		if err != nil || v < least {
+			return usage("--early-stopping-setting %s=%s: %s's %s must be an integer of %d or more", k, s.EarlyStoppingSettings[k], s.EarlyStopping, k, least)
+		}
+	}
+	if v, ok := s.EarlyStoppingSettings["min_trials_required"]; ok {
+		if n, _ := strconv.Atoi(v); n >= s.Trials {
+			return usage("--early-stopping-setting min_trials_required=%d: %s waits for that many succeeded trials before it stops any, and --trials is %d; lower it or raise --trials", n, s.EarlyStopping, s.Trials)
 		}
 	}
 	return nil

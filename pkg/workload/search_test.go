@@ -87,6 +87,13 @@ func TestInvalidSearches(t *testing.T) {
 		{"pbt threshold out of range", base("pbt", map[string]string{"n_population": "8", "truncation_threshold": "1.5"}, "lr=double:0:1"), sdkerr.Usage, "truncation_threshold must be between 0 and 1"},
 		{"unknown setting", base("tpe", map[string]string{"gamma": "1"}, "lr=double:0:1"), sdkerr.Usage, "--algorithm-setting gamma is not a setting of tpe; its settings: n_startup_trials, n_ei_candidates, random_state"},
 		{"setting of a settingless algorithm", base("grid", map[string]string{"x": "1"}, "n=int:1:20"), sdkerr.Usage, "its settings: none"},
+		{"unknown early stopping", earlyStopping("patience", nil), sdkerr.UnsupportedAlgorithm, `early stopping algorithm "patience" is not supported; Katib ships medianstop`},
+		{"early stopping setting without the algorithm", earlyStopping("", map[string]string{"start_step": "2"}), sdkerr.Usage, "--early-stopping-setting needs --early-stopping medianstop"},
+		{"unknown early stopping setting", earlyStopping("medianstop", map[string]string{"min_steps": "2"}), sdkerr.Usage, "--early-stopping-setting min_steps is not a setting of medianstop; its settings: min_trials_required, start_step"},
+		{"fractional start step", earlyStopping("medianstop", map[string]string{"start_step": "1.5"}), sdkerr.Usage, "start_step=1.5: medianstop's start_step must be an integer of 1 or more"},
+		{"zero trials required", earlyStopping("medianstop", map[string]string{"min_trials_required": "0"}), sdkerr.Usage, "min_trials_required must be an integer of 1 or more"},
+		{"spaces around a setting", earlyStopping("medianstop", map[string]string{"start_step": " 2"}), sdkerr.Usage, "must be an integer"},
+		{"more trials required than run", earlyStopping("medianstop", map[string]string{"min_trials_required": "16"}), sdkerr.Usage, "min_trials_required=16: medianstop waits for that many succeeded trials before it stops any, and --trials is 16"},
 		{"parallel above trials", func(*testing.T) error {
 			return Search{Params: mustParams(t, "lr=double:0:1"), Algorithm: "random", Trials: 2, ParallelTrials: 3}.Validate()
 		}, sdkerr.Usage, "--parallel-trials must be between 1 and --trials (2), got 3"},
@@ -94,6 +101,22 @@ func TestInvalidSearches(t *testing.T) {
 		err := tc.run(t)
 		if err == nil || sdkerr.ClassOf(err) != tc.class || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v (%s), want %s containing %q", tc.name, err, sdkerr.ClassOf(err), tc.class, tc.want)
+		}
+	}
+}
+
+// earlyStopping validates a random search of 16 trials with the early stopping given.
+func earlyStopping(algorithm string, settings map[string]string) func(*testing.T) error {
+	return func(t *testing.T) error {
+		return Search{Params: mustParams(t, "lr=double:0:1"), Algorithm: "random", Trials: 16, ParallelTrials: 2,
+			EarlyStopping: algorithm, EarlyStoppingSettings: settings}.Validate()
+	}
+}
+
+func TestEarlyStoppingWithinKatibsRulesIsAccepted(t *testing.T) {
+	for _, settings := range []map[string]string{nil, {"min_trials_required": "1"}, {"start_step": "1", "min_trials_required": "15"}} {
+		if err := earlyStopping("medianstop", settings)(t); err != nil {
+			t.Errorf("medianstop %v: %v", settings, err)
 		}
 	}
 }
@@ -126,6 +149,9 @@ func TestExperimentGolden(t *testing.T) {
 			Params: mustParams(t, "lr=double:0.001:0.1")}, nil},
 		{"experiment-trainjob", "pytorch", Search{Algorithm: "random", Trials: 8, ParallelTrials: 2, FailedTrials: 2,
 			Params: mustParams(t, "lr=double:0.001:0.1")}, &torch},
+		{"experiment-early-stopping", "tensorflow", Search{Algorithm: "random", Trials: 12, ParallelTrials: 3, FailedTrials: 2,
+			Params:        mustParams(t, "lr=double:0.001:0.1", "optimizer=categorical:sgd,a b,x;touch /tmp/pwned"),
+			EarlyStopping: "medianstop", EarlyStoppingSettings: map[string]string{"min_trials_required": "4", "start_step": "2"}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			train := Train{Workers: 2, Hyperparameters: map[string]any{"batch-size": int64(64)}, StorageSecret: "mnist-tune-abc123-storage"}

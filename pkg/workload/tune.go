@@ -19,6 +19,13 @@ const (
 	trialNameParameter = "trialName"
 )
 
+// MaxExperimentName is the longest name of an Experiment whose trials' jobs may have names of
+// maxJobName characters: Katib names a trial <experiment>-<8 characters>, and its webhook
+// refuses Experiment names over 40 characters.
+func MaxExperimentName(maxJobName int) int {
+	return min(40, maxJobName-len("-12345678"))
+}
+
 // Tune holds what an Experiment needs beyond the model.
 type Tune struct {
 	Name     string
@@ -102,12 +109,8 @@ func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 	setTrialEnv(trialSpec, uploadPath)
 	container := map[string]string{KindTFJob: "tensorflow", KindPyTorchJob: "pytorch", KindTrainJob: TrainerNode}[job.GetKind()]
 
-	var settings []any
-	for _, k := range slices.Sorted(maps.Keys(t.Search.AlgorithmSettings)) {
-		settings = append(settings, map[string]any{"name": k, "value": t.Search.AlgorithmSettings[k]})
-	}
 	algorithm := map[string]any{"algorithmName": t.Search.Algorithm}
-	if len(settings) > 0 {
+	if settings := nameValues(t.Search.AlgorithmSettings); len(settings) > 0 {
 		algorithm["algorithmSettings"] = settings
 	}
 	objective := map[string]any{"type": t.ObjectiveType, "objectiveMetricName": t.Objectives[0]}
@@ -142,11 +145,27 @@ func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 			},
 		},
 	}}
+	if es := t.Search.EarlyStopping; es != "" {
+		early := map[string]any{"algorithmName": es}
+		if settings := nameValues(t.Search.EarlyStoppingSettings); len(settings) > 0 {
+			early["algorithmSettings"] = settings
+		}
+		_ = unstructured.SetNestedMap(exp.Object, early, "spec", "earlyStopping")
+	}
 	if t.Runtime != nil {
 		_ = unstructured.SetNestedStringMap(exp.Object, map[string]string{LabelReplicatedJobName: TrainerNode, LabelJobCompletionIndex: "0"},
 			"spec", "trialTemplate", "primaryPodLabels")
 	}
 	return exp, nil
+}
+
+// nameValues is Katib's list of settings, [{name, value}], sorted by name.
+func nameValues(m map[string]string) []any {
+	var out []any
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, map[string]any{"name": k, "value": m[k]})
+	}
+	return out
 }
 
 // setTrialEnv points every replica's upload path at the trial's own directory and marks the
@@ -192,9 +211,11 @@ type ExperimentState struct {
 	Phase                                   string // Created, Running, Succeeded, Failed
 	Message                                 string
 	Trials, Succeeded, Failed, Running, Max int64
-	BestTrial                               string
-	BestParams                              map[string]string
-	BestMetrics                             map[string]string
+	// EarlyStopped counts the trials Katib's early stopping ended.
+	EarlyStopped int64
+	BestTrial    string
+	BestParams   map[string]string
+	BestMetrics  map[string]string
 }
 
 // Finished reports whether the experiment ended.
@@ -202,7 +223,11 @@ func (s ExperimentState) Finished() bool { return s.Phase == "Succeeded" || s.Ph
 
 // String is the progress line of the state.
 func (s ExperimentState) String() string {
-	line := fmt.Sprintf("%s: %d succeeded, %d failed, %d running of %d trials", s.Phase, s.Succeeded, s.Failed, s.Running, s.Max)
+	stopped := ""
+	if s.EarlyStopped > 0 {
+		stopped = fmt.Sprintf(", %d stopped early", s.EarlyStopped)
+	}
+	line := fmt.Sprintf("%s: %d succeeded%s, %d failed, %d running of %d trials", s.Phase, s.Succeeded, stopped, s.Failed, s.Running, s.Max)
 	if s.BestTrial != "" {
 		var metrics, params []string
 		for _, k := range slices.Sorted(maps.Keys(s.BestMetrics)) {
@@ -220,7 +245,7 @@ func (s ExperimentState) String() string {
 func ExperimentStateOf(exp *unstructured.Unstructured) ExperimentState {
 	st := ExperimentState{Phase: "Pending", BestParams: map[string]string{}, BestMetrics: map[string]string{}}
 	st.Max, _, _ = unstructured.NestedInt64(exp.Object, "spec", "maxTrialCount")
-	for field, dst := range map[string]*int64{"trials": &st.Trials, "trialsSucceeded": &st.Succeeded, "trialsFailed": &st.Failed, "trialsRunning": &st.Running} {
+	for field, dst := range map[string]*int64{"trials": &st.Trials, "trialsSucceeded": &st.Succeeded, "trialsFailed": &st.Failed, "trialsRunning": &st.Running, "trialsEarlyStopped": &st.EarlyStopped} {
 		*dst, _, _ = unstructured.NestedInt64(exp.Object, "status", field)
 	}
 	conditions, _, _ := unstructured.NestedSlice(exp.Object, "status", "conditions")

@@ -19,6 +19,9 @@ type TuneOverrides struct {
 	Objectives        []string
 	ObjectiveType     *string
 	Goal              *float64
+	// EarlyStopping "none" turns off the file's early stopping.
+	EarlyStopping         *string
+	EarlyStoppingSettings map[string]string
 }
 
 // TuneOf merges the overrides over m's tune section, over the defaults: the search, its
@@ -57,6 +60,14 @@ func TuneOf(m *model.Model, o TuneOverrides, defaults Tune) (Tune, map[string]an
 	t.Search.AlgorithmSettings = o.AlgorithmSettings
 	if o.AlgorithmSettings == nil {
 		t.Search.AlgorithmSettings = maps.Clone(spec.AlgorithmSettings)
+	}
+	t.Search.EarlyStopping = pick(o.EarlyStopping, spec.EarlyStopping, t.Search.EarlyStopping)
+	t.Search.EarlyStoppingSettings = o.EarlyStoppingSettings
+	if o.EarlyStoppingSettings == nil && (o.EarlyStopping == nil || *o.EarlyStopping == spec.EarlyStopping) {
+		t.Search.EarlyStoppingSettings = maps.Clone(spec.EarlyStoppingSettings)
+	}
+	if t.Search.EarlyStopping == EarlyStoppingNone {
+		t.Search.EarlyStopping, t.Search.EarlyStoppingSettings = "", nil
 	}
 	t.Objectives = o.Objectives
 	if len(t.Objectives) == 0 {

@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"maps"
 	"testing"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
@@ -42,5 +43,33 @@ func TestTuneOfMergesFlagsOverTheFileOverDefaults(t *testing.T) {
 	m.Spec.Tune.Parameters = map[string]string{"lr": "float:1:2"}
 	if _, _, err := TuneOf(m, TuneOverrides{}, defaults); sdkerr.ClassOf(err) != sdkerr.InvalidModelProperty {
 		t.Errorf("a bad domain in the file: %v", err)
+	}
+}
+
+func TestTuneOfTakesEarlyStoppingFromTheFileUnlessTheFlagsSayOtherwise(t *testing.T) {
+	m := testModel("tensorflow")
+	m.Spec.Tune = model.Tune{Parameters: map[string]string{"lr": "double:0.01:0.1"}, EarlyStopping: "medianstop",
+		EarlyStoppingSettings: map[string]string{"min_trials_required": "5"}}
+	none, median := EarlyStoppingNone, EarlyStoppingMedian
+	for _, tc := range []struct {
+		name      string
+		over      TuneOverrides
+		algorithm string
+		settings  map[string]string
+	}{
+		{"the file's", TuneOverrides{}, "medianstop", map[string]string{"min_trials_required": "5"}},
+		{"the file's algorithm named again keeps its settings", TuneOverrides{EarlyStopping: &median}, "medianstop", map[string]string{"min_trials_required": "5"}},
+		{"settings from the flags replace the file's", TuneOverrides{EarlyStoppingSettings: map[string]string{"start_step": "2"}}, "medianstop", map[string]string{"start_step": "2"}},
+		{"none turns it off", TuneOverrides{EarlyStopping: &none}, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := TuneOf(m, tc.over, Tune{Search: Search{Algorithm: "random", Trials: 16, ParallelTrials: 2}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Search.EarlyStopping != tc.algorithm || !maps.Equal(got.Search.EarlyStoppingSettings, tc.settings) {
+				t.Errorf("early stopping %q %v, want %q %v", got.Search.EarlyStopping, got.Search.EarlyStoppingSettings, tc.algorithm, tc.settings)
+			}
+		})
 	}
 }
