@@ -112,8 +112,11 @@ func (o Object) Finding() Finding {
 	case Experiments:
 		st := workload.ExperimentStateOf(o.Obj)
 		f.Status = st.Phase
-		if st.Phase == "Failed" {
+		switch {
+		case st.Phase == "Failed":
 			f.Problem = "failed: " + st.Message
+		case st.MetricsMissing():
+			f.Problem = fmt.Sprintf("its first %d trials reported no metrics: the trainer prints no name=value lines, or Katib's collector was not injected", st.NoMetrics)
 		}
 	case InferenceServices:
 		st := workload.ServiceStateOf(o.Obj)

@@ -183,6 +183,8 @@ func TestCredentialsAreStaleWhenNothingUsesThem(t *testing.T) {
 }
 
 func TestFindingsComeFromTheStateReaders(t *testing.T) {
+	noMetrics := obj("kubeflow.org/v1beta1", "Experiment", "e", true, "Running")
+	noMetrics.Object["status"].(map[string]any)["trialMetricsUnavailable"] = int64(3)
 	for _, tc := range []struct {
 		obj                    *unstructured.Unstructured
 		group, status, problem string
@@ -192,6 +194,7 @@ func TestFindingsComeFromTheStateReaders(t *testing.T) {
 		{obj("kubeflow.org/v1beta1", "Experiment", "e", true, "Failed"), Experiments, "Failed", "failed: Failed here"},
 		{obj("batch/v1", "Job", "b", true, "Failed"), Builds, "Failed", "image build failed: Failed here"},
 		{obj("batch/v1", "Job", "b", true, ""), Builds, "Running", ""},
+		{noMetrics, Experiments, "Running", "its first 3 trials reported no metrics: the trainer prints no name=value lines, or Katib's collector was not injected"},
 	} {
 		f := Object{Served: Served{Kind: Kind{Group: tc.group}}, Obj: tc.obj}.Finding()
 		if f.Status != tc.status || f.Problem != tc.problem {

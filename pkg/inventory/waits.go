@@ -55,11 +55,52 @@ func ExperimentWait(gvk schema.GroupVersionKind, name string, timeout time.Durat
 				state.Failure = "failed: " + cmp.Or(st.Message, "no message")
 			case st.Finished() && st.BestTrial == "":
 				state.Failure = "succeeded without an optimal trial"
+			case st.MetricsMissing():
+				state.Failure = fmt.Sprintf("cannot find a best trial: its first %d trials ended without reporting metrics "+
+					"(the trainer must print lines such as accuracy=0.98 on stdout, which Katib's StdOut collector reads, "+
+					"and the namespace must be labelled %s=enabled for Katib to inject that collector); it keeps running", st.NoMetrics, LabelKatibInjection)
+				state.Class = sdkerr.WorkloadDeployment
 			}
 			return state
 		},
 		FailClass: sdkerr.JobFailed, TimeoutHint: "; it keeps running",
 	}
+}
+
+// TrialPods follows an experiment's pods, its suggestion service's and its trials', which
+// carry the experiment's labels (selector): like a training job's, a pod that cannot run ends
+// the wait (exit 11), after what pending tolerates (see PendingTolerance), except a trial's
+// pod left unschedulable while another trial's pod runs: parallel trials may ask for more
+// than the nodes hold at once, and wait for room.
+func (inv *Inventory) TrialPods(selector string, pending time.Duration) *run.Pods {
+	tolerate := inv.PendingTolerance(pending)
+	return &run.Pods{
+		Selector: selector, Problem: workload.PodProblem, Name: workload.TrialPodName,
+		Tolerate: func(ctx context.Context, pod *corev1.Pod, reason, message string) (string, time.Duration) {
+			if reason == "Unschedulable" && pod.Labels[workload.LabelKatibSuggestion] == "" {
+				if other := inv.runningTrial(ctx, pod, selector); other != "" {
+					return fmt.Sprintf("%s (pod %s) waits for room (%s) while trial %s runs", workload.TrialPodName(pod), pod.Name, message, other), 0
+				}
+			}
+			return tolerate(ctx, pod, reason, message)
+		},
+	}
+}
+
+// runningTrial names another trial of the experiment with a running pod, or "" when none
+// runs (or the pods cannot be listed).
+func (inv *Inventory) runningTrial(ctx context.Context, pod *corev1.Pod, selector string) string {
+	pods, err := inv.Kube.CoreV1().Pods(pod.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return ""
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Status.Phase == corev1.PodRunning && p.Labels[workload.LabelKatibSuggestion] == "" && workload.JobOf(p) != workload.JobOf(pod) {
+			return workload.JobOf(p)
+		}
+	}
+	return ""
 }
 
 // ServiceWait waits for an InferenceService to be ready for its current spec: a condition

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/utils/ptr"
 
@@ -45,6 +46,7 @@ type TuneOptions struct {
 	DeleteExperiment bool
 	TTL              int
 	Timeout          time.Duration
+	PendingTimeout   time.Duration
 	Wait             bool
 
 	model    *model.Model
@@ -57,7 +59,7 @@ type TuneOptions struct {
 
 // NewCmdTune returns kubectl kaptain tune.
 func NewCmdTune(d *Deps) *cobra.Command {
-	o := &TuneOptions{deps: d, Action: NewActionFlags(), Trials: 16, ParallelTrials: 2, FailedTrials: 4, Algorithm: "random", ObjectiveType: "maximize", JobFlags: JobFlags{Workers: 2}, Timeout: DefaultTrainTimeout, Wait: true}
+	o := &TuneOptions{deps: d, Action: NewActionFlags(), Trials: 16, ParallelTrials: 2, FailedTrials: 4, Algorithm: "random", ObjectiveType: "maximize", JobFlags: JobFlags{Workers: 2}, Timeout: DefaultTrainTimeout, PendingTimeout: DefaultPendingTimeout, Wait: true}
 	cmd := &cobra.Command{
 		Use:   "tune --param name=TYPE:... --objective METRIC [--algorithm random] [--trials 16]",
 		Short: "Tune the model's hyperparameters with a Katib Experiment and print the best ones",
@@ -71,7 +73,12 @@ categorical:A,B,... (strings). Algorithms: random, grid, bayesianoptimization, t
 multivariate-tpe, cmaes, sobol, hyperband, pbt; --algorithm-setting name=value passes their
 settings. --early-stopping medianstop stops a trial whose objective trails the median of
 the succeeded ones (Katib's medianstop, settings min_trials_required and start_step).
-Defaults come from kaptain.yaml's tune section.`,
+Defaults come from kaptain.yaml's tune section.
+
+Katib runs experiments only in namespaces labelled
+katib.kubeflow.org/metrics-collector-injection=enabled; tune checks that first. While
+waiting, a suggestion or trial pod that cannot run (unschedulable, its image not pulled)
+and a first round of trials that report no metrics end the wait (exit code 11).`,
 		Example: `  kubectl kaptain tune --param lr=double:0.001:0.1 --param momentum=discrete:0.5,0.9,0.99 \
     --objective accuracy --goal 0.99 --trials 12 --parallel-trials 3
 
@@ -102,6 +109,7 @@ Defaults come from kaptain.yaml's tune section.`,
 	f.BoolVar(&o.DeleteExperiment, "delete-experiment", false, "Delete the experiment when it finished (default from "+config.EnvDeleteExperiment+").")
 	f.IntVar(&o.TTL, "ttl-seconds-after-finished", 0, "Remove each trial's finished job after so many seconds.")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the experiment.")
+	f.DurationVar(&o.PendingTimeout, "pending-timeout", o.PendingTimeout, "How long a pod may stay unschedulable while a cluster autoscaler adds a node for it (0: until --timeout); a trial's pod also waits while another trial runs. Otherwise an unschedulable pod ends the wait at once.")
 	f.BoolVar(&o.Wait, "wait", o.Wait, "Wait for the experiment and print the best hyperparameters.")
 	return cmd
 }
@@ -203,6 +211,9 @@ func (o *TuneOptions) Validate() error {
 	if o.Timeout <= 0 {
 		return sdkerr.New(sdkerr.Usage, "--timeout must be positive")
 	}
+	if o.PendingTimeout < 0 {
+		return sdkerr.New(sdkerr.Usage, "--pending-timeout must be 0 or more, got %s", o.PendingTimeout)
+	}
 	if o.action.dryRun == cmdutil.DryRunNone && o.Wait && o.output != "" && o.output != "yaml" && o.output != "json" {
 		return sdkerr.New(sdkerr.Usage, "--output %q: the best hyperparameters print as a table, yaml or json", o.output)
 	}
@@ -212,15 +223,21 @@ func (o *TuneOptions) Validate() error {
 // Run renders and applies the experiment, waits for it and prints the best hyperparameters.
 func (o *TuneOptions) Run(ctx context.Context) error {
 	m, ac := o.model, o.action
+	target, err := o.JobFlags.target(ctx, ac, m)
+	if err != nil {
+		return err
+	}
+	if target.inv != nil {
+		// Checked before the build: Katib's webhook would refuse the experiment.
+		if err := target.inv.KatibNamespace(ctx); err != nil {
+			return err
+		}
+	}
 	image, err := o.BuildFirst.image(ctx, ac, o.revision, false)
 	if err != nil {
 		return err
 	}
 	o.tune.Train.Image = image
-	target, err := o.JobFlags.target(ctx, ac, m)
-	if err != nil {
-		return err
-	}
 	// Katib names each trial <experiment>-<8 characters>; the job's pods and Services add theirs.
 	o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxExperimentName(workload.MaxJobName(o.Workers)))
 	if target.api == model.TrainingAPIV2 {
@@ -246,6 +263,10 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		&render.OwnerLinks{APIVersion: exp.GetAPIVersion(), Kind: exp.GetKind(), Name: exp.GetName(), OwnedKinds: []string{"Secret"}})
 	if o.Wait {
 		a.Wait = inventory.ExperimentWait(exp.GroupVersionKind(), exp.GetName(), o.Timeout)
+		if target.inv != nil {
+			// The suggestion's pods and the trials' carry the experiment's labels.
+			a.Wait.Pods = target.inv.TrialPods(labels.SelectorFromSet(m.Labels(o.revision, model.ActionTune)).String(), o.PendingTimeout)
+		}
 		if o.deleteEx {
 			a.Remove = run.Removal{When: run.WhenFinished, Reason: "--delete-experiment", What: ref}
 		} else {

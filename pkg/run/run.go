@@ -109,6 +109,9 @@ type State struct {
 	// Failure, when set, ends the wait as failed; it follows the object's name in the
 	// error, e.g. "failed: 1 Worker replica failed".
 	Failure string
+	// Class, when set, classifies the failure instead of the wait's FailClass: a workload
+	// that cannot progress (WorkloadDeployment) rather than one that ran and failed.
+	Class sdkerr.Class
 }
 
 // Pods says how the watched object's pods are followed.

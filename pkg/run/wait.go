@@ -169,7 +169,7 @@ func WaitFor(ctx context.Context, c Clients, namespace string, w Wait, p Progres
 		if failures != nil {
 			tails = failureLogs(ctx, c, namespace, w.Pods, failures)
 		}
-		return final, state, sdkerr.New(classOr(w.FailClass, sdkerr.JobFailed), "%s %s%s%s%s", ref, state.Failure, w.FailHint, explain(ctx), tails)
+		return final, state, sdkerr.New(classOr(state.Class, classOr(w.FailClass, sdkerr.JobFailed)), "%s %s%s%s%s", ref, state.Failure, w.FailHint, explain(ctx), tails)
 	}
 	return final, state, nil
 }

@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -246,6 +247,24 @@ func PodSelector(kind, name string) string {
 		return LabelJobSetName + "=" + name
 	}
 	return LabelJobName + "=" + name
+}
+
+// LabelKatibSuggestion is the label Katib sets on a Suggestion's pods: the experiment's name.
+const LabelKatibSuggestion = "katib.kubeflow.org/suggestion"
+
+// TrialPodName names a pod of a Katib experiment in messages: "the suggestion service", or
+// "trial <job> replica worker-0" from the training operator's labels.
+func TrialPodName(pod *corev1.Pod) string {
+	if pod.Labels[LabelKatibSuggestion] != "" {
+		return "the suggestion service"
+	}
+	return "trial " + JobOf(pod) + " replica " + ReplicaName(pod)
+}
+
+// JobOf is the name of the training job (TFJob, PyTorchJob or TrainJob) a pod belongs to,
+// from its operator's labels, or the pod's name when they are missing.
+func JobOf(pod *corev1.Pod) string {
+	return cmp.Or(pod.Labels[LabelJobName], pod.Labels[LabelJobSetName], pod.Name)
 }
 
 // ReplicaName names a pod's replica as "worker-1" or "master-0" from the Training Operator's

@@ -127,3 +127,47 @@ func TestTransientPull(t *testing.T) {
 		}
 	}
 }
+
+func TestTrialPodName(t *testing.T) {
+	for _, tc := range []struct {
+		labels map[string]string
+		want   string
+	}{
+		{map[string]string{LabelKatibSuggestion: "mnist-tune-1", LabelJobName: "x"}, "the suggestion service"},
+		{map[string]string{LabelJobName: "mnist-tune-1-a1b2c3d4", LabelReplicaType: "Worker", LabelReplicaIndex: "0"}, "trial mnist-tune-1-a1b2c3d4 replica worker-0"},
+		{map[string]string{LabelJobSetName: "mnist-tune-1-a1b2c3d4", LabelReplicatedJobName: "node", LabelJobCompletionIndex: "1"}, "trial mnist-tune-1-a1b2c3d4 replica node-1"},
+		{nil, "trial p replica p"},
+	} {
+		if got := TrialPodName(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: tc.labels}}); got != tc.want {
+			t.Errorf("TrialPodName(%v) = %q, want %q", tc.labels, got, tc.want)
+		}
+	}
+}
+
+func TestExperimentMetricsMissing(t *testing.T) {
+	exp := func(spec, status map[string]any) *unstructured.Unstructured {
+		status["conditions"] = []any{cond("Running", "True", "")}
+		return &unstructured.Unstructured{Object: map[string]any{"spec": spec, "status": status}}
+	}
+	for _, tc := range []struct {
+		name         string
+		spec, status map[string]any
+		want         bool
+	}{
+		{"a first round without metrics", map[string]any{"maxTrialCount": int64(8), "parallelTrialCount": int64(2)}, map[string]any{"trialMetricsUnavailable": int64(2)}, true},
+		{"one of two without metrics", map[string]any{"maxTrialCount": int64(8), "parallelTrialCount": int64(2)}, map[string]any{"trialMetricsUnavailable": int64(1)}, false},
+		{"Katib's default of 3 parallel trials", map[string]any{"maxTrialCount": int64(8)}, map[string]any{"trialMetricsUnavailable": int64(2)}, false},
+		{"fewer trials than the parallel ones", map[string]any{"maxTrialCount": int64(1), "parallelTrialCount": int64(2)}, map[string]any{"trialMetricsUnavailable": int64(1)}, true},
+		{"a trial reported its metrics", map[string]any{"maxTrialCount": int64(8), "parallelTrialCount": int64(2)}, map[string]any{"trialMetricsUnavailable": int64(3), "trialsSucceeded": int64(1)}, false},
+		{"a trial stopped early, so with metrics", map[string]any{"maxTrialCount": int64(8), "parallelTrialCount": int64(2)}, map[string]any{"trialMetricsUnavailable": int64(2), "trialsEarlyStopped": int64(1)}, false},
+	} {
+		st := ExperimentStateOf(exp(tc.spec, tc.status))
+		if got := st.MetricsMissing(); got != tc.want {
+			t.Errorf("%s: MetricsMissing = %v, want %v (%+v)", tc.name, got, tc.want, st)
+		}
+	}
+	st := ExperimentStateOf(exp(map[string]any{"maxTrialCount": int64(8)}, map[string]any{"trialsSucceeded": int64(1), "trialMetricsUnavailable": int64(2), "trialsEarlyStopped": int64(1), "trialsRunning": int64(2)}))
+	if got, want := st.String(), "Running: 1 succeeded, 1 stopped early, 2 without metrics, 0 failed, 2 running of 8 trials"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+}

@@ -211,21 +211,45 @@ type ExperimentState struct {
 	Phase                                   string // Created, Running, Succeeded, Failed
 	Message                                 string
 	Trials, Succeeded, Failed, Running, Max int64
-	// EarlyStopped counts the trials Katib's early stopping ended.
-	EarlyStopped int64
-	BestTrial    string
-	BestParams   map[string]string
-	BestMetrics  map[string]string
+	// EarlyStopped counts the trials Katib's early stopping ended; NoMetrics those that
+	// ended without reporting their metrics (Katib's MetricsUnavailable).
+	EarlyStopped, NoMetrics int64
+	// Parallel is the experiment's parallelTrialCount (Katib's default, 3, when unset).
+	Parallel    int64
+	BestTrial   string
+	BestParams  map[string]string
+	BestMetrics map[string]string
 }
 
 // Finished reports whether the experiment ended.
 func (s ExperimentState) Finished() bool { return s.Phase == "Succeeded" || s.Phase == "Failed" }
+
+// katibDefaultParallelTrials is Katib's default parallelTrialCount.
+const katibDefaultParallelTrials = 3
+
+// MetricsMissing reports whether the experiment cannot find a best trial: the first round of
+// trials (as many as run in parallel, or all of them) ended without reporting metrics and none
+// reported any. The trainer prints no "name=value" lines, or the metrics collector was not
+// injected; later trials would end the same way.
+func (s ExperimentState) MetricsMissing() bool {
+	round := s.Parallel
+	if round <= 0 {
+		round = katibDefaultParallelTrials
+	}
+	if s.Max > 0 {
+		round = min(round, s.Max)
+	}
+	return !s.Finished() && s.NoMetrics >= round && s.Succeeded == 0 && s.EarlyStopped == 0
+}
 
 // String is the progress line of the state.
 func (s ExperimentState) String() string {
 	stopped := ""
 	if s.EarlyStopped > 0 {
 		stopped = fmt.Sprintf(", %d stopped early", s.EarlyStopped)
+	}
+	if s.NoMetrics > 0 {
+		stopped += fmt.Sprintf(", %d without metrics", s.NoMetrics)
 	}
 	line := fmt.Sprintf("%s: %d succeeded%s, %d failed, %d running of %d trials", s.Phase, s.Succeeded, stopped, s.Failed, s.Running, s.Max)
 	if s.BestTrial != "" {
@@ -245,7 +269,9 @@ func (s ExperimentState) String() string {
 func ExperimentStateOf(exp *unstructured.Unstructured) ExperimentState {
 	st := ExperimentState{Phase: "Pending", BestParams: map[string]string{}, BestMetrics: map[string]string{}}
 	st.Max, _, _ = unstructured.NestedInt64(exp.Object, "spec", "maxTrialCount")
-	for field, dst := range map[string]*int64{"trials": &st.Trials, "trialsSucceeded": &st.Succeeded, "trialsFailed": &st.Failed, "trialsRunning": &st.Running, "trialsEarlyStopped": &st.EarlyStopped} {
+	st.Parallel, _, _ = unstructured.NestedInt64(exp.Object, "spec", "parallelTrialCount")
+	for field, dst := range map[string]*int64{"trials": &st.Trials, "trialsSucceeded": &st.Succeeded, "trialsFailed": &st.Failed, "trialsRunning": &st.Running,
+		"trialsEarlyStopped": &st.EarlyStopped, "trialMetricsUnavailable": &st.NoMetrics} {
 		*dst, _, _ = unstructured.NestedInt64(exp.Object, "status", field)
 	}
 	conditions, _, _ := unstructured.NestedSlice(exp.Object, "status", "conditions")

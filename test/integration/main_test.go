@@ -177,6 +177,25 @@ func namespace(t *testing.T) string {
 	return name
 }
 
+// katibNamespace creates a namespace for one test, labelled as Katib requires of the
+// namespaces it runs experiments in (as Kubeflow profiles label theirs).
+func katibNamespace(t *testing.T) string {
+	t.Helper()
+	name := namespace(t)
+	ns, err := shared.client.CoreV1().Namespaces().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	ns.Labels["katib.kubeflow.org/metrics-collector-injection"] = "enabled"
+	if _, err := shared.client.CoreV1().Namespaces().Update(context.Background(), ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("labelling namespace %s: %v", name, err)
+	}
+	return name
+}
+
 // result is one run of the plugin binary.
 type result struct {
 	stdout, stderr string

@@ -20,7 +20,7 @@ import (
 // TestDocumentedClusterRoleIsEnough binds docs/rbac.yaml, and nothing else, to a user and runs
 // every command as that user.
 func TestDocumentedClusterRoleIsEnough(t *testing.T) {
-	ns := namespace(t)
+	ns := katibNamespace(t)
 	data, err := os.ReadFile(repoPath("docs", "rbac.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -4,10 +4,12 @@ package integration
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -15,7 +17,7 @@ import (
 )
 
 func TestTuneEveryAlgorithmPassesServerDryRun(t *testing.T) {
-	ns := namespace(t)
+	ns := katibNamespace(t)
 	space := []string{"--param", "lr=double:0.01:0.05:0.01", "--param", "epochs=int:1:9", "--param", "momentum=discrete:0.5,0.9", "--param", "optimizer=categorical:sgd,adam"}
 	for algorithm, extra := range map[string][]string{
 		"random": nil, "grid": {"--trials", "20"}, "bayesianoptimization": {"--algorithm-setting", "base_estimator=GP"},
@@ -84,7 +86,7 @@ func condition(typ string) []any {
 }
 
 func TestTunePrintsTheBestHyperparametersAndDeletesTheExperiment(t *testing.T) {
-	ns := namespace(t)
+	ns := katibNamespace(t)
 	r := start(t, repoPath("examples", "mnist-tensorflow"), creds, "tune", "-n", ns, "--objective", "accuracy", "--param", "lr=double:0.001:0.1",
 		"--param", "optimizer=categorical:sgd,adam", "--trials", "4", "--delete-experiment", "--timeout", "60s")
 	exp := createdJob(t, experiments, ns)
@@ -120,7 +122,7 @@ func TestTunePrintsTheBestHyperparametersAndDeletesTheExperiment(t *testing.T) {
 }
 
 func TestTuneInterruptedDeletesTheExperiment(t *testing.T) {
-	ns := namespace(t)
+	ns := katibNamespace(t)
 	r := start(t, repoPath("examples", "mnist-tensorflow"), creds, "tune", "-n", ns, "--objective", "accuracy", "--param", "lr=double:0.001:0.1", "--timeout", "60s")
 	exp := createdJob(t, experiments, ns)
 	if !exists(t, secretsGVR, ns, exp.GetName()+"-storage") {
@@ -133,5 +135,117 @@ func TestTuneInterruptedDeletesTheExperiment(t *testing.T) {
 	}
 	if count(t, experiments, ns) != 0 || exists(t, secretsGVR, ns, exp.GetName()+"-storage") {
 		t.Error("the experiment or its Secret survived Ctrl-C")
+	}
+}
+
+func TestTuneRefusesANamespaceKatibDoesNotServe(t *testing.T) {
+	ns := namespace(t)
+	for _, tc := range []struct{ label, want string }{
+		{"", "is without it"},
+		{"disabled", `is set to "disabled"`},
+	} {
+		if tc.label != "" {
+			current, err := shared.client.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			current.Labels["katib.kubeflow.org/metrics-collector-injection"] = tc.label
+			if _, err := shared.client.CoreV1().Namespaces().Update(context.Background(), current, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := kaptain(t, repoPath("examples", "mnist-tensorflow"), creds, "tune", "-n", ns, "--objective", "accuracy", "--param", "lr=double:0.001:0.1")
+		fix := "kubectl label namespace " + ns + " katib.kubeflow.org/metrics-collector-injection=enabled --overwrite"
+		if r.code != 11 || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, fix) {
+			t.Errorf("label %q: exit %d (want 11), stderr %q (want %q and %q)", tc.label, r.code, r.stderr, tc.want, fix)
+		}
+	}
+	if n, s := count(t, experiments, ns), count(t, secretsGVR, ns); n != 0 || s != 0 {
+		t.Errorf("%d experiments and %d Secrets after a refused namespace", n, s)
+	}
+}
+
+// trialPod creates a pod carrying the experiment's labels and more (as Katib's suggestion
+// Deployment and the trials' jobs make them), and sets its status.
+func trialPod(t *testing.T, exp *unstructured.Unstructured, name string, more map[string]string, status corev1.PodStatus) *corev1.Pod {
+	t.Helper()
+	labels := exp.GetLabels()
+	maps.Copy(labels, more)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "mnist:1"}}},
+	}
+	created, err := shared.client.CoreV1().Pods(exp.GetNamespace()).Create(context.Background(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Status = status
+	if created, err = shared.client.CoreV1().Pods(exp.GetNamespace()).UpdateStatus(context.Background(), created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return created
+}
+
+func worker(job string) map[string]string {
+	return map[string]string{"training.kubeflow.org/job-name": job, "training.kubeflow.org/replica-type": "worker", "training.kubeflow.org/replica-index": "0"}
+}
+
+var unschedulable = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+	Reason: corev1.PodReasonUnschedulable, Message: "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}}}
+
+func TestTuneWaitsForRoomWhileAnotherTrialRunsThenStops(t *testing.T) {
+	ns := katibNamespace(t)
+	r := start(t, repoPath("examples", "mnist-tensorflow"), creds, "tune", "-n", ns, "--objective", "accuracy", "--param", "lr=double:0.001:0.1", "--timeout", "90s")
+	exp := createdJob(t, experiments, ns)
+	first := trialPod(t, exp, exp.GetName()+"-aaaa1111-worker-0", worker(exp.GetName()+"-aaaa1111"), corev1.PodStatus{Phase: corev1.PodRunning})
+	second := trialPod(t, exp, exp.GetName()+"-bbbb2222-worker-0", worker(exp.GetName()+"-bbbb2222"), unschedulable)
+	waitFor(t, r, "trial "+exp.GetName()+"-bbbb2222 replica worker-0 (pod "+second.Name+") waits for room")
+	// The running trial ends; nothing else makes room.
+	first.Status.Phase = corev1.PodSucceeded
+	if _, err := shared.client.CoreV1().Pods(ns).UpdateStatus(context.Background(), first, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.Exit(t, 40*time.Second); code != 11 {
+		t.Fatalf("exit %d, want 11 (WorkloadDeployment): %s", code, r.Stderr())
+	}
+	if want := "trial " + exp.GetName() + "-bbbb2222 replica worker-0 (pod " + second.Name + ") cannot run: Unschedulable: 0/3 nodes are available"; !strings.Contains(r.Stderr(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, r.Stderr())
+	}
+	if count(t, experiments, ns) != 1 {
+		t.Error("the experiment that cannot progress was removed; it is kept for inspection")
+	}
+}
+
+func TestTuneStopsWhenTheSuggestionCannotRun(t *testing.T) {
+	ns := katibNamespace(t)
+	r := start(t, repoPath("examples", "mnist-tensorflow"), creds, "tune", "-n", ns, "--objective", "accuracy", "--param", "lr=double:0.001:0.1", "--timeout", "60s")
+	exp := createdJob(t, experiments, ns)
+	pod := trialPod(t, exp, exp.GetName()+"-random-5d8f9", map[string]string{"katib.kubeflow.org/suggestion": exp.GetName(), "katib.kubeflow.org/experiment": exp.GetName()},
+		corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{Name: "suggestion", Image: "ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.19.0",
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull", Message: `Container image "ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.19.0" is not present with pull policy of Never`}}}}})
+	if code := r.Exit(t, 30*time.Second); code != 11 {
+		t.Fatalf("exit %d, want 11 (WorkloadDeployment): %s", code, r.Stderr())
+	}
+	if want := "the suggestion service (pod " + pod.Name + ") cannot run: ErrImageNeverPull"; !strings.Contains(r.Stderr(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, r.Stderr())
+	}
+}
+
+func TestTuneStopsWhenTheFirstTrialsReportNoMetrics(t *testing.T) {
+	ns := katibNamespace(t)
+	r := start(t, repoPath("examples", "mnist-tensorflow"), creds, "tune", "-n", ns, "--objective", "accuracy", "--param", "lr=double:0.001:0.1",
+		"--parallel-trials", "2", "--timeout", "60s")
+	exp := createdJob(t, experiments, ns)
+	setExperimentStatus(t, exp, map[string]any{"conditions": condition("Running"), "trials": int64(3), "trialsRunning": int64(2), "trialMetricsUnavailable": int64(1)})
+	waitFor(t, r, "Running: 0 succeeded, 1 without metrics, 0 failed, 2 running of 16 trials")
+	setExperimentStatus(t, exp, map[string]any{"conditions": condition("Running"), "trials": int64(4), "trialsRunning": int64(2), "trialMetricsUnavailable": int64(2)})
+	if code := r.Exit(t, 30*time.Second); code != 11 {
+		t.Fatalf("exit %d, want 11 (WorkloadDeployment): %s", code, r.Stderr())
+	}
+	if want := "its first 2 trials ended without reporting metrics"; !strings.Contains(r.Stderr(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, r.Stderr())
+	}
+	if count(t, experiments, ns) != 1 || !exists(t, secretsGVR, ns, exp.GetName()+"-storage") {
+		t.Error("the experiment, still running, or its trials' Secret was removed")
 	}
 }
