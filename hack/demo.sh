@@ -39,12 +39,13 @@ free_port() {
 }
 
 if [ -z "${KUBECONFIG:-}" ]; then
-  say "starting a local Kubeflow: control plane, kwok nodes, Training Operator, Trainer v2 and JobSet, KServe (logs in $work/cluster)"
-  cp=$("$root/hack/control-plane.sh" kube-scheduler kube-controller-manager)
+  say "starting a local Kubeflow: control plane, kwok nodes, Training Operator, Trainer v2 and JobSet, KServe, Katib (logs in $work/cluster)"
+  cp=$("$root/hack/control-plane.sh" kube-scheduler kube-controller-manager kubectl)
   ops=$("$root/hack/operators.sh")
+  pg=$("$root/hack/postgres.sh")
   (cd "$root" && go build -o "$work/local-cluster" ./test/localcluster/cmd/local-cluster)
   "$work/local-cluster" up --dir "$work/cluster" --control-plane "$cp" --operators "$ops" \
-    --crds "$root/test/testdata/crds" 2>"$work/local-cluster.log" &
+    --postgres "$pg" 2>"$work/local-cluster.log" &
   pids+=($!)
   for _ in $(seq 600); do [ -f "$work/cluster/ready" ] && break; kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.5; done
   [ -f "$work/cluster/ready" ] || { cat "$work/local-cluster.log" >&2; echo "demo: the local cluster did not start" >&2; exit 1; }
@@ -89,6 +90,16 @@ k get jobs
 job=$(HOME=$work "$bin" get jobs -o name)
 job=${job%%$'\n'*}
 k logs "${job#*/}" --tail 3
+k model history
+
+say "tune it with Katib v0.19 (controller, webhooks, db-manager on PostgreSQL; goptuna's random search and the metrics collector played on loopback): Katib serves only namespaces labelled for it, so tune stops first, with the fix"
+k tune --param lr=double:0.001:0.1 --param layers=int:1:5 --objective accuracy --trials 4 || true
+kubectl=$(command -v kubectl || echo "${cp:-}/kubectl")
+ns=$("$kubectl" config view --minify -o 'jsonpath={..namespace}' 2>/dev/null || true)
+printf '$ kubectl label namespace %s katib.kubeflow.org/metrics-collector-injection=enabled --overwrite\n' "${ns:-default}"
+"$kubectl" label namespace "${ns:-default}" katib.kubeflow.org/metrics-collector-injection=enabled --overwrite
+k tune --param lr=double:0.001:0.1 --param layers=int:1:5 --objective accuracy --trials 4 --parallel-trials 2 --workers 1 --cpu 500m --memory 1Gi
+k get experiments
 k model history
 
 say "the PyTorch example: the cluster serves Kubeflow Trainer v2, so it trains as a TrainJob on torch-distributed"

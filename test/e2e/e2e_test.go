@@ -52,9 +52,9 @@ var suite struct {
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
-	cp, ops := os.Getenv("KAPTAIN_CONTROL_PLANE"), os.Getenv("KAPTAIN_OPERATORS")
-	if cp == "" || ops == "" {
-		fmt.Fprintln(os.Stderr, "e2e tests need KAPTAIN_CONTROL_PLANE and KAPTAIN_OPERATORS: run 'make e2e'")
+	cp, ops, pg := os.Getenv("KAPTAIN_CONTROL_PLANE"), os.Getenv("KAPTAIN_OPERATORS"), os.Getenv("KAPTAIN_POSTGRES")
+	if cp == "" || ops == "" || pg == "" {
+		fmt.Fprintln(os.Stderr, "e2e tests need KAPTAIN_CONTROL_PLANE, KAPTAIN_OPERATORS and KAPTAIN_POSTGRES: run 'make e2e'")
 		return 1
 	}
 	dir, err := os.MkdirTemp("", "kaptain-e2e-")
@@ -65,8 +65,7 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	start := time.Now()
 	c, err := localcluster.Start(context.Background(), localcluster.Options{
-		ControlPlane: cp, Operators: ops, Dir: filepath.Join(dir, "cluster"),
-		ExtraCRDs: []string{filepath.Join("..", "testdata", "crds")}, Log: os.Stderr,
+		ControlPlane: cp, Operators: ops, Postgres: pg, Dir: filepath.Join(dir, "cluster"), Log: os.Stderr,
 		// The running instance has printed one line; the one before it failed.
 		Logs: []localcluster.PodLogs{{Namespaces: []string{failingNamespace}, Lines: []string{"epoch=1"}, Previous: traceback}},
 	})

@@ -1,7 +1,9 @@
 // Package localcluster starts a Kubeflow cluster without containers on loopback: etcd,
 // kube-apiserver, kube-controller-manager and kube-scheduler, kwok simulating nodes and pods,
-// the real Kubeflow Training Operator (with its validating webhook) and the real KServe
-// controller in RawDeployment mode. The e2e tests and 'make demo' run against it.
+// the real Kubeflow Training Operator (with its validating webhook), Kubeflow Trainer v2 with
+// JobSet, the real KServe controller in Standard (RawDeployment) mode, and the real Katib
+// (controller, webhooks, db-manager on PostgreSQL) with its suggestion service and metrics
+// collector played on loopback (katib-play). The e2e tests and 'make demo' run against it.
 package localcluster
 
 import (
@@ -42,18 +44,21 @@ const (
 	TrainerModule  = "github.com/kubeflow/trainer/v2@v2.3.0"
 	JobSetModule   = "sigs.k8s.io/jobset@v0.12.0"
 	KServeModule   = "github.com/kserve/kserve@v0.20.0"
+	KatibModule    = "github.com/kubeflow/katib@v0.19.0"
 )
 
 // Options say where the binaries are and how big the cluster is.
 type Options struct {
 	// ControlPlane holds etcd, kube-apiserver, kube-scheduler and kube-controller-manager.
 	ControlPlane string
-	// Operators holds kwok, training-operator, jobset-controller, trainer-controller-manager
-	// and kserve-manager.
+	// Operators holds kwok, training-operator, jobset-controller, trainer-controller-manager,
+	// kserve-manager, katib-controller, katib-db-manager and katib-play.
 	Operators string
+	// Postgres holds PostgreSQL's initdb and postgres, for Katib's db-manager.
+	Postgres string
 	// Dir is the working directory: kubeconfig, certificates, logs.
 	Dir string
-	// ExtraCRDs are further CRD files or directories to install (Katib's Experiment).
+	// ExtraCRDs are further CRD files or directories to install.
 	ExtraCRDs []string
 	// Nodes are the simulated nodes; DefaultNodes when empty.
 	Nodes []Node
@@ -87,6 +92,8 @@ type Cluster struct {
 	env        *envtest.Environment
 	procs      []*process
 	opts       Options
+	// cleanup runs after every process stopped.
+	cleanup []func()
 }
 
 // process is a component started by the cluster.
@@ -111,7 +118,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	mods := map[string]string{}
-	for _, m := range []string{KwokModule, TrainingModule, TrainerModule, JobSetModule, KServeModule} {
+	for _, m := range []string{KwokModule, TrainingModule, TrainerModule, JobSetModule, KServeModule, KatibModule} {
 		if mods[m], err = moduleDir(m); err != nil {
 			return nil, err
 		}
@@ -135,6 +142,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		filepath.Join(kserve, "config", "crd", "full"),
 		// The controller resolves every storage URI's container through ClusterStorageContainers.
 		filepath.Join(kserve, "config", "crd", "full", "clusterstoragecontainer"),
+		katibCRDs(mods[KatibModule]),
 	}
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory: o.ControlPlane,
@@ -242,6 +250,11 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 
 	logf(o, "starting the KServe controller and webhooks (Standard mode by default)")
 	if err := c.kserve(ctx, client, kserve, certs); err != nil {
+		return c, err
+	}
+
+	logf(o, "starting Katib: PostgreSQL, db-manager, controller and webhooks, and katib-play (goptuna, metrics)")
+	if err := c.katib(ctx, client, mods[KatibModule], certs); err != nil {
 		return c, err
 	}
 
@@ -378,6 +391,8 @@ func createNode(ctx context.Context, client kubernetes.Interface, n Node) error 
 		corev1.ResourceCPU:    resource.MustParse(n.CPU),
 		corev1.ResourceMemory: resource.MustParse(n.Memory),
 		corev1.ResourcePods:   resource.MustParse("110"),
+		// Katib's suggestion pods ask for ephemeral storage, as a kubelet's node offers it.
+		corev1.ResourceEphemeralStorage: resource.MustParse("100Gi"),
 	}
 	if n.GPUs > 0 {
 		capacity["nvidia.com/gpu"] = *resource.NewQuantity(int64(n.GPUs), resource.DecimalSI)
@@ -430,6 +445,11 @@ func waitNodesReady(ctx context.Context, client kubernetes.Interface, want int) 
 
 // start runs a component with its output in Dir/<name>.log.
 func (c *Cluster) start(name string, env []string, ports []string, bin string, args ...string) error {
+	return c.startWith(name, nil, env, ports, bin, args...)
+}
+
+// startWith is start with attributes (a user to run as), in a process group of its own.
+func (c *Cluster) startWith(name string, attr *syscall.SysProcAttr, env []string, ports []string, bin string, args ...string) error {
 	log, err := os.Create(filepath.Join(c.opts.Dir, name+".log"))
 	if err != nil {
 		return err
@@ -437,7 +457,11 @@ func (c *Cluster) start(name string, env []string, ports []string, bin string, a
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if attr == nil {
+		attr = &syscall.SysProcAttr{}
+	}
+	attr.Setpgid = true
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("starting %s: %w", name, err)
@@ -468,6 +492,10 @@ func (c *Cluster) Stop() error {
 		}
 	}
 	c.procs = nil
+	for _, f := range c.cleanup {
+		f()
+	}
+	c.cleanup = nil
 	if c.env != nil {
 		if err := c.env.Stop(); err != nil {
 			errs = append(errs, err)

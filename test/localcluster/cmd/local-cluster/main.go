@@ -1,6 +1,6 @@
 // Command local-cluster starts and stops the local Kubeflow cluster of package localcluster.
 //
-//	local-cluster up --dir DIR --control-plane BIN --operators BIN [--crds PATH]...
+//	local-cluster up --dir DIR --control-plane BIN --operators BIN --postgres BIN [--crds PATH]...
 //	local-cluster down --dir DIR
 //
 // up runs in the foreground until SIGINT or SIGTERM; once the cluster is ready it writes
@@ -42,7 +42,8 @@ func run(args []string) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	dir := fs.String("dir", ".cache/local-cluster", "working directory: kubeconfig, logs, pid")
 	controlPlane := fs.String("control-plane", "", "directory with etcd, kube-apiserver, kube-scheduler, kube-controller-manager")
-	operators := fs.String("operators", "", "directory with kwok, training-operator, kserve-manager")
+	operators := fs.String("operators", "", "directory with kwok and the operators (hack/operators.sh)")
+	postgres := fs.String("postgres", "", "directory with PostgreSQL's initdb and postgres (hack/postgres.sh)")
 	var crds pathList
 	fs.Var(&crds, "crds", "further CRD file or directory (repeatable)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -50,16 +51,16 @@ func run(args []string) error {
 	}
 	switch args[0] {
 	case "up":
-		return up(*dir, *controlPlane, *operators, crds)
+		return up(*dir, *controlPlane, *operators, *postgres, crds)
 	case "down":
 		return down(*dir)
 	}
 	return fmt.Errorf("unknown command %q: use up or down", args[0])
 }
 
-func up(dir, controlPlane, operators string, crds []string) error {
-	if controlPlane == "" || operators == "" {
-		return errors.New("up needs --control-plane and --operators (hack/control-plane.sh, hack/operators.sh)")
+func up(dir, controlPlane, operators, postgres string, crds []string) error {
+	if controlPlane == "" || operators == "" || postgres == "" {
+		return errors.New("up needs --control-plane, --operators and --postgres (hack/control-plane.sh, hack/operators.sh, hack/postgres.sh)")
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -74,7 +75,7 @@ func up(dir, controlPlane, operators string, crds []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := localcluster.Start(ctx, localcluster.Options{ControlPlane: controlPlane, Operators: operators, Dir: dir, ExtraCRDs: crds, Log: os.Stderr})
+	c, err := localcluster.Start(ctx, localcluster.Options{ControlPlane: controlPlane, Operators: operators, Postgres: postgres, Dir: dir, ExtraCRDs: crds, Log: os.Stderr})
 	if err != nil {
 		if c != nil {
 			_ = c.Stop()
