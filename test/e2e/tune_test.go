@@ -266,6 +266,15 @@ func TestTuneRefusesWhatKatibWouldRefuse(t *testing.T) {
 	if exp == nil {
 		t.Fatalf("no Experiment in the dry run:\n%s", out)
 	}
+	// An algorithm this cluster's katib-config does not map to a suggestion service: Katib's
+	// webhook refuses it, and tune says so.
+	_, stderr, code = kaptain(t, dir, s3Env, "tune", "-n", ns, "--objective", "accuracy", "--param", "lr=double:0.001:0.1", "--param", "layers=int:1:5", "--algorithm", "bayesianoptimization", "--trials", "4")
+	if code != 11 || !strings.Contains(stderr, `denied the request: spec.algorithm.algorithmName: Invalid value: "bayesianoptimization"`) {
+		t.Errorf("bayesianoptimization on a Katib without it: exit %d (want 11)\n%s", code, stderr)
+	}
+	if n := count(t, experiments, ns); n != 0 || len(secrets(t, ns)) != 0 {
+		t.Errorf("the refused experiment left %d experiments and Secrets %v", n, secrets(t, ns))
+	}
 	_ = unstructured.SetNestedField(exp.Object, int64(8), "spec", "parallelTrialCount")
 	_, err := suite.dynamic.Resource(experiments).Namespace(ns).Create(context.Background(), exp, metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "denied the request") {
