@@ -55,6 +55,16 @@ type tuneResult struct {
 	} `json:"trials"`
 }
 
+// decodeTuneResult reads what tune -o json printed.
+func decodeTuneResult(t *testing.T, stdout string) tuneResult {
+	t.Helper()
+	var res tuneResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("tune -o json: %v\n%s", err, stdout)
+	}
+	return res
+}
+
 // playedScore is what the local Katib's collector (katib-play) reports for a trial: the mean
 // of each assignment's position in its feasible space (0 at min or the list's first value, 1
 // at max or its last), the objective when maximised. The tests' oracle of the best trial.
@@ -115,7 +125,7 @@ func onlyExperiment(t *testing.T, ns string) *unstructured.Unstructured {
 	return &list.Items[0]
 }
 
-// condition returns the reason of the last condition of type typ that is True.
+// conditionReason returns the reason of the condition of type typ when it is True.
 func conditionReason(obj *unstructured.Unstructured, typ string) (string, bool) {
 	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
 	for _, c := range conds {
@@ -146,10 +156,7 @@ func TestTuneThroughKatib(t *testing.T) {
 				t.Fatalf("tune: exit %d\n%s", code, stderr)
 			}
 			t.Logf("tune --algorithm %s: 4 trials in %s\n%s%s", algorithm, time.Since(start).Round(100*time.Millisecond), stderr, stdout)
-			var res tuneResult
-			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-				t.Fatalf("tune -o json: %v\n%s", err, stdout)
-			}
+			res := decodeTuneResult(t, stdout)
 			exp := onlyExperiment(t, ns)
 			if reason, ok := conditionReason(exp, "Succeeded"); !ok || reason != "ExperimentMaxTrialsReached" {
 				t.Errorf("the experiment's Succeeded condition: %q %v", reason, ok)
@@ -217,10 +224,7 @@ func TestTuneGoalEndsTheExperimentEarly(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("tune: exit %d\n%s", code, stderr)
 	}
-	var res tuneResult
-	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
-		t.Fatalf("tune -o json: %v\n%s", err, stdout)
-	}
+	res := decodeTuneResult(t, stdout)
 	exp := onlyExperiment(t, ns)
 	if reason, ok := conditionReason(exp, "Succeeded"); !ok || reason != "ExperimentGoalReached" {
 		t.Errorf("the experiment's Succeeded condition: %q %v", reason, ok)

@@ -457,11 +457,12 @@ func (c *Cluster) startWith(name string, attr *syscall.SysProcAttr, env []string
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
-	if attr == nil {
-		attr = &syscall.SysProcAttr{}
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	if attr != nil {
+		a := *attr
+		cmd.SysProcAttr = &a
 	}
-	attr.Setpgid = true
-	cmd.SysProcAttr = attr
+	cmd.SysProcAttr.Setpgid = true
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("starting %s: %w", name, err)
