@@ -41,33 +41,39 @@ type Kind struct {
 	// Group is the word on the command line: jobs, experiments, inferenceservices or builds.
 	Group string
 	GVK   schema.GroupVersionKind
-	// Container is the main container of a training kind's replicas.
-	Container string
 	// Finished reports whether an object may go without --force: a finished job or
 	// experiment, a service that is not ready.
 	Finished func(*unstructured.Unstructured) bool
-	// PodSelector selects an object's pods, when it has pods of its own.
-	PodSelector func(*unstructured.Unstructured) string
+	// PodSelector selects an object's pods, when it has pods of its own; LogPods those whose
+	// Container prints its output (all of them when nil).
+	PodSelector, LogPods func(*unstructured.Unstructured) string
+	// Container is the container of those pods that runs the workload's code.
+	Container string
 }
 
 // Kinds is the table of managed kinds, the one place every command learns them from.
 func Kinds() []Kind {
-	training := func(o *unstructured.Unstructured) bool { return workload.StateOf(o).Finished() }
-	jobPods := func(o *unstructured.Unstructured) string { return workload.PodSelector(o.GetKind(), o.GetName()) }
-	return []Kind{
-		{Jobs, schema.FromAPIVersionAndKind(workload.KubeflowGroupVersion, workload.KindTFJob), "tensorflow", training, jobPods},
-		{Jobs, schema.FromAPIVersionAndKind(workload.KubeflowGroupVersion, workload.KindPyTorchJob), "pytorch", training, jobPods},
-		{Jobs, schema.FromAPIVersionAndKind(workload.TrainerGroupVersion, workload.KindTrainJob), workload.TrainerNode, training, jobPods},
-		{Experiments, schema.FromAPIVersionAndKind(workload.KatibGroupVersion, workload.KindExperiment), "",
-			func(o *unstructured.Unstructured) bool { return workload.ExperimentStateOf(o).Finished() }, nil},
-		{InferenceServices, schema.FromAPIVersionAndKind(workload.KServeGroupVersion, workload.KindInferenceService), "",
-			func(o *unstructured.Unstructured) bool { return !workload.ServiceStateOf(o).Ready },
-			func(o *unstructured.Unstructured) string { return workload.LabelInferenceService + "=" + o.GetName() }},
-		// The cluster builder's Jobs: removed after success, so those left are failed or running.
-		{Builds, schema.FromAPIVersionAndKind("batch/v1", "Job"), workload.BuilderContainer,
-			func(o *unstructured.Unstructured) bool { return workload.BuildStateOf(o).Finished },
-			func(o *unstructured.Unstructured) string { return "batch.kubernetes.io/job-name=" + o.GetName() }},
+	var out []Kind
+	// The training kinds: each job is read by its own kind (a TrainJob's by its runtime's).
+	for _, k := range workload.TrainingKinds() {
+		out = append(out, Kind{
+			Group: Jobs, GVK: k.GVK(), Container: k.Container(),
+			Finished:    func(o *unstructured.Unstructured) bool { return workload.StateOf(o).Finished() },
+			PodSelector: func(o *unstructured.Unstructured) string { return workload.KindOf(o).PodSelector(o.GetName()) },
+			LogPods:     func(o *unstructured.Unstructured) string { return workload.KindOf(o).LogSelector(o.GetName()) },
+		})
 	}
+	return append(out,
+		Kind{Group: Experiments, GVK: schema.FromAPIVersionAndKind(workload.KatibGroupVersion, workload.KindExperiment),
+			Finished: func(o *unstructured.Unstructured) bool { return workload.ExperimentStateOf(o).Finished() }},
+		Kind{Group: InferenceServices, GVK: schema.FromAPIVersionAndKind(workload.KServeGroupVersion, workload.KindInferenceService),
+			Finished:    func(o *unstructured.Unstructured) bool { return !workload.ServiceStateOf(o).Ready },
+			PodSelector: func(o *unstructured.Unstructured) string { return workload.LabelInferenceService + "=" + o.GetName() }},
+		// The cluster builder's Jobs: removed after success, so those left are failed or running.
+		Kind{Group: Builds, GVK: schema.FromAPIVersionAndKind("batch/v1", "Job"), Container: workload.BuilderContainer,
+			Finished:    func(o *unstructured.Unstructured) bool { return workload.BuildStateOf(o).Finished },
+			PodSelector: func(o *unstructured.Unstructured) string { return "batch.kubernetes.io/job-name=" + o.GetName() }},
+	)
 }
 
 // aliases maps what users type to a group.
@@ -94,10 +100,11 @@ func KindsOf(group string) ([]Kind, error) {
 	return out, nil
 }
 
-// Only keeps the kinds named kind (e.g. "tfjob"); all of them when kind is empty.
-func Only(kinds []Kind, kind string) []Kind {
+// Only keeps the kinds named kind (e.g. "trainjob", as --kind gives it); all of them when kind
+// is empty. A kind that is not among them is a usage error that lists those that are.
+func Only(kinds []Kind, kind string) ([]Kind, error) {
 	if kind == "" {
-		return kinds
+		return kinds, nil
 	}
 	var out []Kind
 	for _, k := range kinds {
@@ -105,7 +112,10 @@ func Only(kinds []Kind, kind string) []Kind {
 			out = append(out, k)
 		}
 	}
-	return out
+	if len(out) == 0 {
+		return nil, sdkerr.New(sdkerr.Usage, "--kind %q is not one of %s", kind, Names(kinds))
+	}
+	return out, nil
 }
 
 // Names lists kinds as "tfjob, pytorchjob".
@@ -211,9 +221,9 @@ func (inv *Inventory) FindOf(ctx context.Context, kinds []Kind, name string) ([]
 	return inv.Find(ctx, served, name)
 }
 
-// FindOne returns the one managed object named name among the served kinds: none, one made
-// by someone else, or one of several kinds are errors that say what to do.
-func (inv *Inventory) FindOne(ctx context.Context, served []Served, name string) (Object, error) {
+// FindUnique returns the one object named name among the served kinds, whoever made it:
+// none, or one of several kinds, are errors that say what to do (the same for every command).
+func (inv *Inventory) FindUnique(ctx context.Context, served []Served, name string) (Object, error) {
 	found, err := inv.Find(ctx, served, name)
 	if err != nil {
 		return Object{}, err
@@ -230,11 +240,18 @@ func (inv *Inventory) FindOne(ctx context.Context, served []Served, name string)
 		for i, o := range found {
 			foundKinds[i] = o.Kind
 		}
-		return Object{}, sdkerr.New(sdkerr.Usage, "%s exists as %s; say which with --kind", name, Names(foundKinds))
-	case !model.IsManaged(found[0].Obj.GetLabels()):
-		return Object{}, sdkerr.New(sdkerr.Unknown, "%s %s was not made by kubectl kaptain; delete it with kubectl if you mean to", strings.ToLower(found[0].GVK.Kind), name)
+		return Object{}, sdkerr.New(sdkerr.Usage, "%s exists as %s; say which with --kind %s", name, Names(foundKinds), strings.ToLower(foundKinds[0].GVK.Kind))
 	}
 	return found[0], nil
+}
+
+// FindOne is FindUnique of a managed object: one made by someone else is an error.
+func (inv *Inventory) FindOne(ctx context.Context, served []Served, name string) (Object, error) {
+	o, err := inv.FindUnique(ctx, served, name)
+	if err == nil && !model.IsManaged(o.Obj.GetLabels()) {
+		return Object{}, sdkerr.New(sdkerr.Unknown, "%s %s was not made by kubectl kaptain; delete it with kubectl if you mean to", strings.ToLower(o.GVK.Kind), name)
+	}
+	return o, err
 }
 
 // Delete removes an object in the background (its owned objects go with it), and returns

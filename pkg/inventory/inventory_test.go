@@ -79,8 +79,13 @@ func TestKindsOf(t *testing.T) {
 		t.Errorf("KindsOf(pods): %v, want a usage error", err)
 	}
 	jobs, _ := KindsOf(Jobs)
-	if got := Names(Only(jobs, "pytorchjob")); got != "pytorchjob" {
-		t.Errorf("Only(pytorchjob) = %s", got)
+	for _, kind := range []string{"tfjob", "pytorchjob", "trainjob", "TrainJob"} {
+		if only, err := Only(jobs, kind); err != nil || Names(only) != strings.ToLower(kind) {
+			t.Errorf("Only(%s) = %s, %v", kind, Names(only), err)
+		}
+	}
+	if _, err := Only(jobs, "experiment"); sdkerr.ClassOf(err) != sdkerr.Usage || !strings.Contains(err.Error(), `--kind "experiment" is not one of tfjob, pytorchjob, trainjob`) {
+		t.Errorf("Only(experiment) of jobs: %v", err)
 	}
 }
 

@@ -35,6 +35,9 @@ func (inv *Inventory) Logs(ctx context.Context, job Object, o LogOptions, out io
 	pods := inv.Kube.CoreV1()
 	s := &logs.Streamer{Pods: pods, Out: out, Container: job.Container, Follow: o.Follow, Prefix: workload.ReplicaName, Tail: o.Tail}
 	selector := job.PodSelector(job.Obj)
+	if job.LogPods != nil {
+		selector = job.LogPods(job.Obj)
+	}
 	wanted := func(pod *corev1.Pod) bool { return o.Replica == "" || workload.ReplicaName(pod) == o.Replica }
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

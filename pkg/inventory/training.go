@@ -1,7 +1,9 @@
 package inventory
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
@@ -25,59 +28,204 @@ var (
 	TrainingRuntimes        = schema.GroupVersionResource{Group: workload.TrainerGroup, Version: "v1alpha1", Resource: "trainingruntimes"}
 )
 
-// TrainingAPIs says which training APIs the cluster serves for a framework: v1, the Training
-// Operator's TFJob (tensorflow) or PyTorchJob (pytorch), and v2, Kubeflow Trainer's TrainJob.
-func (inv *Inventory) TrainingAPIs(framework string) (v1, v2 bool, err error) {
-	v1Kind := workload.KindTFJob
-	if framework == "pytorch" {
-		v1Kind = workload.KindPyTorchJob
-	}
-	served := func(gvk schema.GroupVersionKind) (bool, error) {
-		_, err := inv.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		if meta.IsNoMatchError(err) {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("finding the resource of %s: %w", gvk.Kind, err)
-		}
-		return true, nil
-	}
-	if v1, err = served(schema.FromAPIVersionAndKind(workload.KubeflowGroupVersion, v1Kind)); err != nil {
-		return false, false, err
-	}
-	v2, err = served(schema.FromAPIVersionAndKind(workload.TrainerGroupVersion, workload.KindTrainJob))
-	return v1, v2, err
+// TrainingChoice is what decides a training job's kind: the model's framework and the API and
+// runtime asked for (flag, then kaptain.yaml). The kind is chosen from it once per command, by
+// Offline for a client dry run and by Inventory.ChooseTraining against a cluster.
+type TrainingChoice struct {
+	Framework string
+	// API is model.TrainingAPIV1 or model.TrainingAPIV2; empty lets the cluster choose.
+	API string
+	// Runtime is a ClusterTrainingRuntime NAME or trainingruntime/NAME; empty for the
+	// framework's default.
+	Runtime string
 }
 
-// ChooseTrainingAPI picks the training API of a job: the one asked for (flag or kaptain.yaml),
-// else what the cluster serves (v1 and v2 say whether it serves the framework's v1 kind and
-// TrainJob). A pytorch model takes TrainJob when the cluster serves it, PyTorchJob otherwise;
-// a tensorflow model stays on TFJob, as Trainer v2 has no TensorFlow runtime: on a cluster
-// with TrainJob only, it needs a runtime of the user's own (runtimeGiven) and v2 asked for.
-// When the cluster serves neither, v1 is chosen and the apply names the operator to install.
-func ChooseTrainingAPI(framework, asked string, runtimeGiven, v1, v2 bool) (string, error) {
-	if asked != "" {
-		return asked, nil
+// v2Frameworks train on Kubeflow Trainer v2 only, each on the runtime labelled with its name.
+var v2Frameworks = []string{"jax", "xgboost", "mlx"}
+
+// TrainerOnly reports whether a framework trains on Kubeflow Trainer v2 only.
+func TrainerOnly(framework string) bool { return slices.Contains(v2Frameworks, framework) }
+
+// Validate refuses a choice no cluster can satisfy; it is pure.
+func (c TrainingChoice) Validate() error {
+	if c.Runtime != "" {
+		if _, _, err := model.ParseRuntime(c.Runtime); err != nil {
+			return sdkerr.New(sdkerr.Usage, "--runtime %v", err)
+		}
 	}
 	switch {
-	case framework == "pytorch" && v2:
-		return model.TrainingAPIV2, nil
-	case framework == "tensorflow" && !v1 && v2:
-		hint := "or run it on a TensorFlow runtime of your own with --training-api v2 --runtime NAME"
-		if runtimeGiven {
-			hint = "or ask for that runtime with --training-api v2"
-		}
-		return "", sdkerr.New(sdkerr.WorkloadDeployment,
-			"the cluster serves Kubeflow Trainer v2 (TrainJob) but not the Training Operator's TFJob, and Trainer v2 has no TensorFlow runtime: "+
-				"install the Kubeflow Training Operator v1 (kubeflow/training-operator, release-1.9) for TFJob, %s", hint)
+	case c.API == model.TrainingAPIV1 && c.Runtime != "":
+		return sdkerr.New(sdkerr.Usage, "--runtime names a TrainJob's runtime; it needs --training-api v2, not v1")
+	case c.API == model.TrainingAPIV1 && TrainerOnly(c.Framework):
+		return sdkerr.New(sdkerr.Usage, "a %s model trains on Kubeflow Trainer v2 only (a TrainJob on a runtime labelled %s=%s); the Training Operator (v1) has no kind for it: drop --training-api v1",
+			c.Framework, workload.LabelRuntimeFramework, c.Framework)
+	case c.API == model.TrainingAPIV2 && c.Framework == "tensorflow" && c.Runtime == "":
+		return sdkerr.New(sdkerr.Usage, "Kubeflow Trainer v2 has no TensorFlow runtime: name a runtime of your own with --runtime, or train a tensorflow model with --training-api v1 (TFJob)")
 	}
-	return model.TrainingAPIV1, nil
+	return nil
+}
+
+// v2 reports whether the choice makes a TrainJob whatever the cluster serves.
+func (c TrainingChoice) v2() bool {
+	return c.API == model.TrainingAPIV2 || (c.API == "" && (c.Runtime != "" || TrainerOnly(c.Framework)))
+}
+
+// defaultRuntime is the runtime a TrainJob of the framework takes when none is asked for,
+// without reading the cluster: Trainer's own.
+func (c TrainingChoice) defaultRuntime() string {
+	if TrainerOnly(c.Framework) {
+		return c.Framework + "-distributed"
+	}
+	return model.DefaultTrainingRuntime
+}
+
+// Offline chooses the kind for a client dry run, which reads nothing: the API asked for, else
+// TrainJob where only Trainer trains the framework, else the Training Operator's kind. A
+// TrainJob's runtime is taken by its name (Trainer's own) or the model's framework. The note,
+// when not empty, says on stderr how the cluster may choose otherwise.
+func (c TrainingChoice) Offline() (kind workload.TrainingKind, note string, err error) {
+	if err := c.Validate(); err != nil {
+		return nil, "", err
+	}
+	if !c.v2() {
+		kind = workload.V1Kind(c.Framework)
+		if c.API == "" && c.Framework == "pytorch" {
+			note = fmt.Sprintf("note: a client dry run renders a %s; where the cluster serves Kubeflow Trainer v2, train makes a TrainJob on %s instead: "+
+				"render that with --training-api v2, or ask the cluster with --dry-run=server", kind.GVK().Kind, model.DefaultTrainingRuntime)
+		}
+		return kind, note, nil
+	}
+	rtKind, name, err := model.ParseRuntime(cmp.Or(c.Runtime, c.defaultRuntime()))
+	if err != nil {
+		return nil, "", sdkerr.New(sdkerr.Usage, "--runtime %v", err)
+	}
+	rt := workload.TrainerRuntime(rtKind, name, c.Framework)
+	note = fmt.Sprintf("note: a client dry run reads no runtime: it takes %s %s to have the %s ML policy", strings.ToLower(rtKind), name, rt.Policy)
+	if rt.Policy == workload.PolicyMPI {
+		note += ", and shows no TrainingRuntime derived from it (the cluster's runs the model's image on every node)"
+	}
+	if TrainerOnly(c.Framework) && c.Runtime == "" {
+		note += fmt.Sprintf("; on the cluster, the runtime labelled %s=%s", workload.LabelRuntimeFramework, c.Framework)
+	}
+	return workload.TrainJobOn(rt), note + "; --dry-run=server reads it", nil
+}
+
+// ChooseTraining chooses the kind of a job against the cluster: the API asked for, else a
+// TrainJob where a runtime is asked for or only Trainer trains the framework, else TrainJob
+// for a pytorch model where the cluster serves it, else the Training Operator's kind (a
+// tensorflow model stays on TFJob: Trainer v2 has no TensorFlow runtime, so on a cluster with
+// TrainJob only it needs a runtime of the user's own). A TrainJob's runtime is read (its ML
+// policy says how the trainer starts); one the user may not read is passed to warn and
+// taken as the image's entrypoint. When the cluster serves neither API, the Training
+// Operator's kind is chosen and the apply names the operator to install.
+func (inv *Inventory) ChooseTraining(ctx context.Context, c TrainingChoice, warn func(format string, args ...any)) (workload.TrainingKind, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	v1Kind := workload.V1Kind(c.Framework)
+	v1, err := inv.serves(v1Kind.GVK())
+	if err != nil {
+		return nil, err
+	}
+	trainJob := workload.TrainJobOn(workload.Runtime{}).GVK()
+	v2, err := inv.serves(trainJob)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c.v2():
+	case c.API == model.TrainingAPIV1, !v2, c.Framework != "pytorch" && v1:
+		return v1Kind, nil
+	case c.Framework == "tensorflow":
+		return nil, sdkerr.New(sdkerr.WorkloadDeployment,
+			"the cluster serves Kubeflow Trainer v2 (TrainJob) but not the Training Operator's TFJob, and Trainer v2 has no TensorFlow runtime: "+
+				"install the Kubeflow Training Operator v1 (kubeflow/training-operator, release-1.9) for TFJob, or run it on a TensorFlow runtime of your own with --training-api v2 --runtime NAME")
+	}
+	if !v2 {
+		return nil, sdkerr.New(sdkerr.WorkloadDeployment, "the cluster does not serve %s (%s): %s", trainJob.Kind, trainJob.GroupVersion(), apply.MissingOperatorHint(trainJob))
+	}
+	name := c.Runtime
+	if name == "" && TrainerOnly(c.Framework) {
+		if name, err = inv.runtimeFor(ctx, c.Framework); err != nil {
+			return nil, err
+		}
+	}
+	rtKind, rtName, err := model.ParseRuntime(cmp.Or(name, c.defaultRuntime()))
+	if err != nil {
+		return nil, sdkerr.New(sdkerr.Usage, "--runtime %v", err)
+	}
+	rt, err := inv.TrainingRuntime(ctx, rtKind, rtName)
+	var unreadable *RuntimeUnreadableError
+	if errors.As(err, &unreadable) {
+		warn("warning: %v; creating the TrainJob without checking its runtime, the main file run by the image's entrypoint (docs/rbac.yaml's kubectl-kaptain-runtimes role grants the read)", err)
+		return workload.TrainJobOn(workload.Runtime{Kind: rtKind, Name: rtName}), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return workload.TrainJobOn(rt), nil
+}
+
+// serves reports whether the cluster serves a kind.
+func (inv *Inventory) serves(gvk schema.GroupVersionKind) (bool, error) {
+	_, err := inv.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("finding the resource of %s: %w", gvk.Kind, err)
+	}
+	return true, nil
+}
+
+// runtimeFor names the runtime a model of a Trainer-only framework trains on: the one labelled
+// trainer.kubeflow.org/framework=<framework> (a namespace's TrainingRuntime before the
+// cluster's; Trainer's <framework>-distributed among several). When none is, the error lists
+// the runtimes the cluster has; where they may not be listed, Trainer's own name is taken.
+func (inv *Inventory) runtimeFor(ctx context.Context, framework string) (string, error) {
+	selector := metav1.ListOptions{LabelSelector: workload.LabelRuntimeFramework + "=" + framework}
+	var names []string
+	local, err := inv.Dynamic.Resource(TrainingRuntimes).Namespace(inv.Namespace).List(ctx, selector)
+	if err == nil {
+		for _, r := range local.Items {
+			names = append(names, "trainingruntime/"+r.GetName())
+		}
+	}
+	cluster, err := inv.Dynamic.Resource(ClusterTrainingRuntimes).List(ctx, selector)
+	if apierrors.IsForbidden(err) && len(names) == 0 {
+		return framework + "-distributed", nil
+	}
+	if err != nil && len(names) == 0 {
+		return "", fmt.Errorf("listing the %s runtimes: %w", framework, err)
+	}
+	if err == nil {
+		var theirs []string
+		for _, r := range cluster.Items {
+			theirs = append(theirs, r.GetName())
+		}
+		slices.Sort(theirs)
+		if i := slices.Index(theirs, framework+"-distributed"); i > 0 {
+			theirs[0], theirs[i] = theirs[i], theirs[0]
+		}
+		names = append(names, theirs...)
+	}
+	if len(names) > 0 {
+		return names[0], nil
+	}
+	have, lerr := inv.runtimes(ctx)
+	if lerr != nil || len(have) == 0 {
+		return "", sdkerr.New(sdkerr.WorkloadDeployment, "no training runtime is labelled %s=%s, and the cluster has none: install Kubeflow Trainer's runtimes (e.g. %s-distributed)",
+			workload.LabelRuntimeFramework, framework, framework)
+	}
+	return "", sdkerr.New(sdkerr.WorkloadDeployment, "no training runtime is labelled %s=%s; the cluster has %s: install one for %s, or name one with --runtime",
+		workload.LabelRuntimeFramework, framework, strings.Join(have, ", "), framework)
 }
 
 // TrainingRuntime reads the runtime of a TrainJob (a ClusterTrainingRuntime, or a
-// TrainingRuntime of the namespace) and returns its framework label ("torch", or "" when it
-// has none). A runtime that does not exist is an error that lists the runtimes there are.
-func (inv *Inventory) TrainingRuntime(ctx context.Context, kind, name string) (framework string, err error) {
+// TrainingRuntime of the namespace): its framework, ML policy and jobs. A runtime that does
+// not exist is an error that lists the runtimes there are; one whose ML policy kubectl kaptain
+// cannot build for, an error that names those it can.
+func (inv *Inventory) TrainingRuntime(ctx context.Context, kind, name string) (workload.Runtime, error) {
 	res := inv.Dynamic.Resource(ClusterTrainingRuntimes)
 	get := res.Get
 	if kind == model.KindTrainingRuntime {
@@ -85,22 +233,27 @@ func (inv *Inventory) TrainingRuntime(ctx context.Context, kind, name string) (f
 	}
 	obj, err := get(ctx, name, metav1.GetOptions{})
 	if err == nil {
-		return obj.GetLabels()[workload.LabelRuntimeFramework], nil
+		obj.SetKind(kind)
+		rt, err := workload.RuntimeOf(obj)
+		if err != nil {
+			return rt, sdkerr.Wrap(sdkerr.WorkloadDeployment, err, "")
+		}
+		return rt, nil
 	}
 	if apierrors.IsForbidden(err) {
-		return "", &RuntimeUnreadableError{Kind: kind, Name: name, Err: err}
+		return workload.Runtime{}, &RuntimeUnreadableError{Kind: kind, Name: name, Err: err}
 	}
 	if !apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("reading %s %s: %w", strings.ToLower(kind), name, err)
+		return workload.Runtime{}, fmt.Errorf("reading %s %s: %w", strings.ToLower(kind), name, err)
 	}
 	have, lerr := inv.runtimes(ctx)
 	if lerr != nil {
-		return "", fmt.Errorf("%s %q not found, and listing the runtimes failed: %w", kind, name, lerr)
+		return workload.Runtime{}, fmt.Errorf("%s %q not found, and listing the runtimes failed: %w", kind, name, lerr)
 	}
 	if len(have) == 0 {
-		return "", sdkerr.New(sdkerr.WorkloadDeployment, "%s %q not found, and the cluster has no training runtimes: install Kubeflow Trainer's runtimes (e.g. torch-distributed)", kind, name)
+		return workload.Runtime{}, sdkerr.New(sdkerr.WorkloadDeployment, "%s %q not found, and the cluster has no training runtimes: install Kubeflow Trainer's runtimes (e.g. torch-distributed)", kind, name)
 	}
-	return "", sdkerr.New(sdkerr.WorkloadDeployment, "%s %q not found; choose one with --runtime: %s", kind, name, strings.Join(have, ", "))
+	return workload.Runtime{}, sdkerr.New(sdkerr.WorkloadDeployment, "%s %q not found; choose one with --runtime: %s", kind, name, strings.Join(have, ", "))
 }
 
 // RuntimeUnreadableError is a runtime the user may not read (the ClusterTrainingRuntimes are

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -13,39 +14,8 @@ import (
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
-
-func TestChooseTrainingAPI(t *testing.T) {
-	for _, tc := range []struct {
-		framework, asked string
-		runtime, v1, v2  bool
-		want             string
-	}{
-		{"pytorch", "", false, true, true, "v2"},
-		{"pytorch", "", false, true, false, "v1"},
-		{"pytorch", "", false, false, true, "v2"},
-		{"pytorch", "v1", false, true, true, "v1"},
-		{"pytorch", "", false, false, false, "v1"}, // the apply names the operator to install
-		{"tensorflow", "", false, true, true, "v1"},
-		{"tensorflow", "", false, false, false, "v1"},
-		{"tensorflow", "", false, false, true, "error: install the Kubeflow Training Operator v1 (kubeflow/training-operator, release-1.9) for TFJob, or run it on a TensorFlow runtime of your own with --training-api v2 --runtime NAME"},
-		{"tensorflow", "", true, false, true, "error: or ask for that runtime with --training-api v2"},
-		{"tensorflow", "v2", true, false, true, "v2"},
-	} {
-		got, err := ChooseTrainingAPI(tc.framework, tc.asked, tc.runtime, tc.v1, tc.v2)
-		if err != nil {
-			if sdkerr.ClassOf(err) != sdkerr.WorkloadDeployment {
-				t.Errorf("%+v: class %s", tc, sdkerr.ClassOf(err))
-			}
-			got = "error: " + err.Error()
-		}
-		if got != tc.want && !(strings.HasPrefix(tc.want, "error: ") && strings.HasSuffix(got, strings.TrimPrefix(tc.want, "error: "))) {
-			t.Errorf("%s asked %q runtime %v v1 %v v2 %v: %q, want %q", tc.framework, tc.asked, tc.runtime, tc.v1, tc.v2, got, tc.want)
-		}
-	}
-}
 
 func runtimeObj(kind, name, namespace, framework string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": workload.TrainerGroupVersion, "kind": kind}}
@@ -57,36 +27,104 @@ func runtimeObj(kind, name, namespace, framework string) *unstructured.Unstructu
 	return u
 }
 
-func TestTrainingRuntimeAndAPIs(t *testing.T) {
+// trainer is a runtime of Trainer's shape with an ML policy (none when policy is empty).
+func trainerRuntime(kind, name, namespace, framework, policy string) *unstructured.Unstructured {
+	u := runtimeObj(kind, name, namespace, framework)
+	jobs := []any{map[string]any{"name": "node", "template": map[string]any{"metadata": map[string]any{"labels": map[string]any{workload.LabelAncestorStep: workload.AncestorTrainer}}}}}
+	if policy == "mpi" {
+		jobs = []any{map[string]any{"name": "node"}, map[string]any{"name": "launcher", "template": map[string]any{"metadata": map[string]any{"labels": map[string]any{workload.LabelAncestorStep: workload.AncestorTrainer}}}}}
+	}
+	spec := map[string]any{"template": map[string]any{"spec": map[string]any{"replicatedJobs": jobs}}}
+	if policy != "" {
+		spec["mlPolicy"] = map[string]any{"numNodes": int64(1), policy: map[string]any{}}
+	}
+	u.Object["spec"] = spec
+	return u
+}
+
+func trainingInventory(v1Kinds []string, v2 bool, objs ...runtime.Object) *Inventory {
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{ClusterTrainingRuntimes: "ClusterTrainingRuntimeList", TrainingRuntimes: "TrainingRuntimeList"},
-		runtimeObj(model.KindClusterTrainingRuntime, "torch-distributed", "", "torch"),
-		runtimeObj(model.KindClusterTrainingRuntime, "deepspeed-distributed", "", "deepspeed"),
-		runtimeObj(model.KindTrainingRuntime, "my-tf", ns, ""),
-	)
+		map[schema.GroupVersionResource]string{ClusterTrainingRuntimes: "ClusterTrainingRuntimeList", TrainingRuntimes: "TrainingRuntimeList"}, objs...)
 	mapper := meta.NewDefaultRESTMapper(nil)
-	mapper.Add(schema.FromAPIVersionAndKind(workload.TrainerGroupVersion, workload.KindTrainJob), meta.RESTScopeNamespace)
-	mapper.Add(schema.FromAPIVersionAndKind(workload.KubeflowGroupVersion, workload.KindTFJob), meta.RESTScopeNamespace)
-	inv := &Inventory{Dynamic: dyn, Mapper: mapper, Namespace: ns}
-	ctx := context.Background()
+	if v2 {
+		mapper.Add(schema.FromAPIVersionAndKind(workload.TrainerGroupVersion, workload.KindTrainJob), meta.RESTScopeNamespace)
+	}
+	for _, k := range v1Kinds {
+		mapper.Add(schema.FromAPIVersionAndKind(workload.KubeflowGroupVersion, k), meta.RESTScopeNamespace)
+	}
+	return &Inventory{Dynamic: dyn, Mapper: mapper, Namespace: ns}
+}
 
-	if fw, err := inv.TrainingRuntime(ctx, model.KindClusterTrainingRuntime, "torch-distributed"); err != nil || fw != "torch" {
-		t.Errorf("torch-distributed: %q, %v", fw, err)
+// TestChooseTraining: the kind of every framework, API and runtime asked for, on clusters that
+// serve either API or both, read from the runtimes they have.
+func TestChooseTraining(t *testing.T) {
+	runtimes := []runtime.Object{
+		trainerRuntime(model.KindClusterTrainingRuntime, "torch-distributed", "", "torch", "torch"),
+		trainerRuntime(model.KindClusterTrainingRuntime, "deepspeed-distributed", "", "deepspeed", "mpi"),
+		trainerRuntime(model.KindClusterTrainingRuntime, "jax-distributed", "", "jax", "jax"),
+		trainerRuntime(model.KindClusterTrainingRuntime, "xgboost-distributed", "", "xgboost", "xgboost"),
+		trainerRuntime(model.KindClusterTrainingRuntime, "flux-runtime", "", "", "flux"),
+		trainerRuntime(model.KindTrainingRuntime, "my-tf", ns, "", "torch"),
 	}
-	if fw, err := inv.TrainingRuntime(ctx, model.KindTrainingRuntime, "my-tf"); err != nil || fw != "" {
-		t.Errorf("trainingruntime/my-tf: %q, %v", fw, err)
-	}
-	_, err := inv.TrainingRuntime(ctx, model.KindClusterTrainingRuntime, "torch")
-	want := `ClusterTrainingRuntime "torch" not found; choose one with --runtime: deepspeed-distributed (deepspeed), torch-distributed (torch), trainingruntime/my-tf (framework not labelled)`
-	if err == nil || err.Error() != want || sdkerr.ClassOf(err) != sdkerr.WorkloadDeployment {
-		t.Errorf("missing runtime: %v\nwant %s", err, want)
-	}
-
-	if v1, v2, err := inv.TrainingAPIs("tensorflow"); err != nil || !v1 || !v2 {
-		t.Errorf("tensorflow: v1 %v v2 %v %v", v1, v2, err)
-	}
-	if v1, v2, err := inv.TrainingAPIs("pytorch"); err != nil || v1 || !v2 {
-		t.Errorf("pytorch (no PyTorchJob served): v1 %v v2 %v %v", v1, v2, err)
+	both := []string{workload.KindTFJob, workload.KindPyTorchJob}
+	for _, tc := range []struct {
+		name    string
+		v1      []string
+		v2      bool
+		choice  TrainingChoice
+		want    string
+		offline string
+	}{
+		{"pytorch on both", both, true, TrainingChoice{Framework: "pytorch"}, "TrainJob on torch-distributed (torch)", "PyTorchJob"},
+		{"pytorch on v1 only", both, false, TrainingChoice{Framework: "pytorch"}, "PyTorchJob", "PyTorchJob"},
+		{"pytorch on v2 only", nil, true, TrainingChoice{Framework: "pytorch"}, "TrainJob on torch-distributed (torch)", "PyTorchJob"},
+		{"pytorch, v1 asked", both, true, TrainingChoice{Framework: "pytorch", API: "v1"}, "PyTorchJob", "PyTorchJob"},
+		{"pytorch on neither: the apply names the operator", nil, false, TrainingChoice{Framework: "pytorch"}, "PyTorchJob", "PyTorchJob"},
+		{"pytorch on deepspeed", both, true, TrainingChoice{Framework: "pytorch", Runtime: "deepspeed-distributed"}, "TrainJob on deepspeed-distributed (mpi)", "TrainJob on deepspeed-distributed (mpi)"},
+		{"a runtime asked for on v1 only", both, false, TrainingChoice{Framework: "pytorch", Runtime: "deepspeed-distributed"}, "error: the cluster does not serve TrainJob", "TrainJob on deepspeed-distributed (mpi)"},
+		{"a namespace's runtime", both, true, TrainingChoice{Framework: "pytorch", Runtime: "trainingruntime/my-tf"}, "TrainJob on my-tf (torch)", "TrainJob on my-tf (torch)"},
+		{"jax by its label", both, true, TrainingChoice{Framework: "jax"}, "TrainJob on jax-distributed (jax)", "TrainJob on jax-distributed (jax)"},
+		{"xgboost by its label", nil, true, TrainingChoice{Framework: "xgboost"}, "TrainJob on xgboost-distributed (xgboost)", "TrainJob on xgboost-distributed (xgboost)"},
+		{"mlx without a runtime labelled mlx", nil, true, TrainingChoice{Framework: "mlx"}, "error: no training runtime is labelled trainer.kubeflow.org/framework=mlx; the cluster has deepspeed-distributed (deepspeed), flux-runtime (framework not labelled)", "TrainJob on mlx-distributed (mpi)"},
+		{"a policy kaptain does not know", nil, true, TrainingChoice{Framework: "pytorch", Runtime: "flux-runtime"}, "error: clustertrainingruntime flux-runtime has ML policy flux, which kubectl kaptain cannot build a trainer for; it knows torch, mpi, jax, xgboost", "TrainJob on flux-runtime (torch)"},
+		{"a runtime that does not exist", nil, true, TrainingChoice{Framework: "pytorch", Runtime: "torch"}, `error: ClusterTrainingRuntime "torch" not found; choose one with --runtime: deepspeed-distributed (deepspeed)`, "TrainJob on torch (torch)"},
+		{"tensorflow on both", both, true, TrainingChoice{Framework: "tensorflow"}, "TFJob", "TFJob"},
+		{"tensorflow on v2 only", nil, true, TrainingChoice{Framework: "tensorflow"}, "error: the cluster serves Kubeflow Trainer v2 (TrainJob) but not the Training Operator's TFJob", "TFJob"},
+		{"tensorflow on a runtime of its own", nil, true, TrainingChoice{Framework: "tensorflow", API: "v2", Runtime: "trainingruntime/my-tf"}, "TrainJob on my-tf (torch)", "TrainJob on my-tf (torch)"},
+		{"tensorflow, v2 without a runtime", both, true, TrainingChoice{Framework: "tensorflow", API: "v2"}, "error: Kubeflow Trainer v2 has no TensorFlow runtime", "error: Kubeflow Trainer v2 has no TensorFlow runtime"},
+		{"jax, v1 asked", both, true, TrainingChoice{Framework: "jax", API: "v1"}, "error: a jax model trains on Kubeflow Trainer v2 only", "error: a jax model trains on Kubeflow Trainer v2 only"},
+		{"v1 with a runtime", both, true, TrainingChoice{Framework: "pytorch", API: "v1", Runtime: "torch-distributed"}, "error: --runtime names a TrainJob's runtime", "error: --runtime names a TrainJob's runtime"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inv := trainingInventory(tc.v1, tc.v2, runtimes...)
+			var warnings []string
+			kind, err := inv.ChooseTraining(context.Background(), tc.choice, func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) })
+			got := ""
+			if err != nil {
+				got = "error: " + err.Error()
+			} else {
+				got = kind.String()
+			}
+			if !strings.HasPrefix(got, tc.want) {
+				t.Errorf("cluster: %q, want %q", got, tc.want)
+			}
+			if len(warnings) > 0 {
+				t.Errorf("warnings: %q", warnings)
+			}
+			offline, note, err := tc.choice.Offline()
+			got = ""
+			if err != nil {
+				got = "error: " + err.Error()
+			} else {
+				got = offline.String()
+			}
+			if !strings.HasPrefix(got, tc.offline) {
+				t.Errorf("client dry run: %q, want %q", got, tc.offline)
+			}
+			if err == nil && offline.GVK().Kind == workload.KindPyTorchJob && tc.choice.API == "" && !strings.Contains(note, "--training-api v2") {
+				t.Errorf("client dry run of PyTorchJob notes %q", note)
+			}
+		})
 	}
 }
 

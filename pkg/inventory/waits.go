@@ -20,13 +20,14 @@ import (
 // How each managed kind is waited for: what its states say, which pods it runs and how a
 // failure or timeout reads.
 
-// TrainingWait waits for a TFJob or PyTorchJob to succeed, watching its replicas' pods and
-// keeping the last lines of those that fail.
-func TrainingWait(gvk schema.GroupVersionKind, name string, timeout time.Duration) *run.Wait {
+// TrainingWait waits for a training job of the kind to succeed, watching its pods, streaming
+// the logs of those that print the trainer's output, and keeping the last lines of those
+// that fail.
+func TrainingWait(kind workload.TrainingKind, name string, timeout time.Duration) *run.Wait {
 	return &run.Wait{
-		Kind: gvk, Name: name, Timeout: timeout,
+		Kind: kind.GVK(), Name: name, Timeout: timeout,
 		State: func(obj *unstructured.Unstructured) run.State {
-			st := workload.StateOf(obj)
+			st := kind.State(obj)
 			state := run.State{Line: st.String(), Done: st.Finished()}
 			if st.Phase == workload.Failed {
 				state.Failure = "failed: " + cmp.Or(st.Message, st.Reason, "no message")
@@ -34,7 +35,7 @@ func TrainingWait(gvk schema.GroupVersionKind, name string, timeout time.Duratio
 			return state
 		},
 		Pods: &run.Pods{
-			Selector: workload.PodSelector(gvk.Kind, name), Problem: workload.PodProblem,
+			Selector: kind.PodSelector(name), LogSelector: kind.LogSelector(name), Problem: workload.PodProblem,
 			Name:      func(p *corev1.Pod) string { return "replica " + workload.ReplicaName(p) },
 			LogPrefix: workload.ReplicaName, FailureLines: 20,
 		},

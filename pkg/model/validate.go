@@ -16,12 +16,16 @@ import (
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
-// Frameworks lists the frameworks a model may declare: tensorflow and pytorch can be trained
-// and tuned; all of them can be deployed.
-var frameworks = []string{"tensorflow", "pytorch", "sklearn", "xgboost", "lightgbm", "onnx", "huggingface", "triton", "pmml", "paddle", "mlflow"}
+// Frameworks lists the frameworks a model may declare: tensorflow, pytorch, jax, xgboost and
+// mlx can be trained and tuned (jax, xgboost and mlx on Kubeflow Trainer v2 only); all but
+// jax and mlx, which no KServe server loads, can be deployed as they are (those two with
+// spec.serving.modelFormat naming what the trainer saves).
+var frameworks = []string{"tensorflow", "pytorch", "jax", "mlx", "sklearn", "xgboost", "lightgbm", "onnx", "huggingface", "triton", "pmml", "paddle", "mlflow"}
 
 // TrainableFrameworks lists the frameworks train and tune support.
-func TrainableFrameworks() []string { return []string{"tensorflow", "pytorch"} }
+func TrainableFrameworks() []string {
+	return []string{"tensorflow", "pytorch", "jax", "xgboost", "mlx"}
+}
 
 // Frameworks lists every framework kaptain.yaml accepts.
 func Frameworks() []string { return slices.Clone(frameworks) }

@@ -37,7 +37,7 @@ without the label app.kubernetes.io/managed-by=kubectl-kaptain are never deleted
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "Delete every object of the kinds that kaptain made (finished ones only, without --force).")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "With --all, delete running jobs and experiments and ready services too.")
-	cmd.Flags().StringVar(&o.Kind, "kind", "", "The job's kind when NAME is ambiguous: tfjob or pytorchjob.")
+	cmd.Flags().StringVar(&o.Kind, "kind", "", "The object's kind when objects of several kinds have NAME, e.g. tfjob, pytorchjob or trainjob.")
 	return cmd
 }
 
@@ -50,17 +50,23 @@ func (o *DeleteOptions) Validate() error {
 		return sdkerr.New(sdkerr.Usage, "delete needs job, experiment, inferenceservice or build and a NAME, or --all")
 	case o.Force && !o.All:
 		return sdkerr.New(sdkerr.Usage, "--force only applies with --all")
-	case o.Kind != "" && o.Kind != "tfjob" && o.Kind != "pytorchjob":
-		return sdkerr.New(sdkerr.Usage, "--kind %q is not supported; use tfjob or pytorchjob", o.Kind)
 	}
-	_, err := inventory.KindsOf(o.args[0])
+	kinds, err := inventory.KindsOf(o.args[0])
+	if err != nil {
+		return err
+	}
+	_, err = inventory.Only(kinds, o.Kind)
 	return err
 }
 
 // Run deletes.
 func (o *DeleteOptions) Run(ctx context.Context) error {
 	kinds, _ := inventory.KindsOf(o.args[0])
-	served, err := o.inv.Serve(inventory.Only(kinds, o.Kind), inventory.Warn(o.deps.progress().Printf))
+	kinds, err := inventory.Only(kinds, o.Kind)
+	if err != nil {
+		return err
+	}
+	served, err := o.inv.Serve(kinds, inventory.Warn(o.deps.progress().Printf))
 	if err != nil {
 		return err
 	}

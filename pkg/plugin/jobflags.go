@@ -3,16 +3,12 @@ package plugin
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
@@ -56,8 +52,8 @@ func (j *JobFlags) addFlags(cmd *cobra.Command, workers, what string) {
 	f := cmd.Flags()
 	f.StringArrayVar(&j.Args, "arg", nil, "A further argument to the main file as name=value. Repeatable.")
 	f.IntVar(&j.Workers, "workers", j.Workers, workers)
-	f.StringVar(&j.TrainingAPI, "training-api", "", "The training API: v1 (the Training Operator's TFJob, PyTorchJob) or v2 (Kubeflow Trainer's TrainJob); default spec.training.api, else a pytorch model takes TrainJob when the cluster serves it (a client dry run: v1).")
-	f.StringVar(&j.Runtime, "runtime", "", "The TrainJob's runtime: a ClusterTrainingRuntime NAME, or trainingruntime/NAME in the namespace (default spec.training.runtime, else "+model.DefaultTrainingRuntime+").")
+	f.StringVar(&j.TrainingAPI, "training-api", "", "The training API: v1 (the Training Operator's TFJob, PyTorchJob) or v2 (Kubeflow Trainer's TrainJob); default spec.training.api, else a pytorch model takes TrainJob when the cluster serves it (a client dry run: v1), jax, xgboost and mlx always.")
+	f.StringVar(&j.Runtime, "runtime", "", "The TrainJob's runtime, e.g. deepspeed-distributed: a ClusterTrainingRuntime NAME, or trainingruntime/NAME in the namespace (default spec.training.runtime, else "+model.DefaultTrainingRuntime+" for pytorch, the runtime labelled trainer.kubeflow.org/framework=<framework> for jax, xgboost and mlx). Implies --training-api v2.")
 	f.StringVar(&j.Queue, "queue", "", "The Kueue LocalQueue to submit the job to (the kueue.x-k8s.io/queue-name label; default spec.training.queue).")
 	j.Resources.addFlags(cmd, what)
 	j.BuildFirst.addFlags(cmd)
@@ -80,7 +76,8 @@ func (j *JobFlags) complete(cmd *cobra.Command, d *Deps, action *ActionFlags) (*
 	return m, err
 }
 
-// validate checks the replicas, resources and build flags; it is pure.
+// validate checks the replicas, resources and build flags, and the training choice they make
+// with kaptain.yaml; it is pure.
 func (j *JobFlags) validate() error {
 	if j.Workers < 1 {
 		return sdkerr.New(sdkerr.Usage, "--workers must be 1 or more, got %d", j.Workers)
@@ -88,21 +85,13 @@ func (j *JobFlags) validate() error {
 	if err := model.ValidateTrainingAPI(j.TrainingAPI); err != nil {
 		return sdkerr.New(sdkerr.Usage, "--training-api %v", err)
 	}
-	if j.Runtime != "" {
-		if _, _, err := model.ParseRuntime(j.Runtime); err != nil {
-			return sdkerr.New(sdkerr.Usage, "--runtime %v", err)
-		}
-	}
 	if j.Queue != "" {
 		if err := model.ValidateQueue(j.Queue); err != nil {
 			return sdkerr.New(sdkerr.Usage, "--queue %v", err)
 		}
 	}
-	if j.api == model.TrainingAPIV1 && j.Runtime != "" {
-		return sdkerr.New(sdkerr.Usage, "--runtime names a TrainJob's runtime; it needs --training-api v2, not v1")
-	}
-	if j.api == model.TrainingAPIV2 && j.framework == "tensorflow" && j.runtime == "" {
-		return sdkerr.New(sdkerr.Usage, "Kubeflow Trainer v2 has no TensorFlow runtime: name a runtime of your own with --runtime, or train a tensorflow model with --training-api v1 (TFJob)")
+	if err := j.choice().Validate(); err != nil {
+		return err
 	}
 	if err := j.Resources.validate(); err != nil {
 		return err
@@ -110,89 +99,50 @@ func (j *JobFlags) validate() error {
 	return j.BuildFirst.validate()
 }
 
-// patchKind is the kind JSON 6902 patches are read for, before the API is chosen: the one
-// asked for, else the Training Operator's.
-func (j *JobFlags) patchKind() string { return jobTarget{api: j.api}.kind(j.framework) }
-
-// jobTarget is what a training job is rendered as: the training API and, for v2, the runtime;
-// inv is the cluster it was resolved on (nil for a client dry run).
-type jobTarget struct {
-	api     string
-	runtime workload.Runtime
-	inv     *inventory.Inventory
+// choice is what decides the job's training kind.
+func (j *JobFlags) choice() inventory.TrainingChoice {
+	return inventory.TrainingChoice{Framework: j.framework, API: j.api, Runtime: j.runtime}
 }
 
-// kind is the job's kind for the model's framework.
-func (t jobTarget) kind(framework string) string {
-	switch {
-	case t.api == model.TrainingAPIV2:
-		return workload.KindTrainJob
-	case framework == "pytorch":
-		return workload.KindPyTorchJob
+// patchKind is the kind JSON 6902 patches are read for, before the kind is chosen: the one a
+// client dry run would render.
+func (j *JobFlags) patchKind() string {
+	if k, _, err := j.choice().Offline(); err == nil {
+		return k.GVK().Kind
 	}
 	return workload.KindTFJob
 }
 
-// job renders the training job of the target.
-func (t jobTarget) job(m *model.Model, train workload.Train) (*unstructured.Unstructured, error) {
-	if t.api == model.TrainingAPIV2 {
-		return workload.TrainJob(m, train, t.runtime)
-	}
-	return workload.TrainingJob(m, train)
-}
-
-// target resolves the training API and runtime. The API asked for (flag, then kaptain.yaml)
-// wins; otherwise a client dry run, which contacts nothing, renders v1, and anything else asks
-// the cluster what it serves. A v2 target's runtime must exist: its framework label says
-// whether the trainer runs under torchrun. The JSON 6902 patches follow the chosen kind.
-func (j *JobFlags) target(ctx context.Context, ac *actionContext, m *model.Model) (jobTarget, error) {
-	t := jobTarget{api: j.api}
-	kind, name, err := model.ParseRuntime(cmp.Or(j.runtime, model.DefaultTrainingRuntime))
-	if err != nil {
-		return t, sdkerr.New(sdkerr.Usage, "--runtime %v", err)
-	}
-	t.runtime = workload.Runtime{Kind: kind, Name: name, Torch: name == model.DefaultTrainingRuntime && kind == model.KindClusterTrainingRuntime}
+// kind chooses the training kind once: without the cluster for a client dry run (a note on
+// stderr says where the cluster may choose otherwise), else from what the cluster serves;
+// inv is the cluster it was chosen on (nil for a client dry run). The JSON 6902 patches
+// follow the chosen kind.
+func (j *JobFlags) kind(ctx context.Context, ac *actionContext, m *model.Model) (workload.TrainingKind, *inventory.Inventory, error) {
+	progress := ac.deps.progress()
 	if ac.dryRun == cmdutil.DryRunClient {
-		if t.api == "" {
-			t.api = model.TrainingAPIV1
+		kind, note, err := j.choice().Offline()
+		if err != nil {
+			return nil, nil, err
 		}
-		ac.retargetPatches(j.patchKind(), t.kind(m.Spec.Framework))
-		return t, nil
+		if note != "" {
+			progress.Printf("%s", note)
+		}
+		ac.retargetPatches(j.patchKind(), kind.GVK().Kind)
+		return kind, nil, nil
 	}
 	c, err := ac.connect(m)
 	if err != nil {
-		return t, err
+		return nil, nil, err
 	}
 	cs, err := ac.factory.KubernetesClientSet()
 	if err != nil {
-		return t, fmt.Errorf("connecting to the cluster: %w", err)
+		return nil, nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
 	inv := &inventory.Inventory{Dynamic: c.Dynamic, Kube: cs, Mapper: c.Mapper, Namespace: ac.namespace}
-	t.inv = inv
-	v1, v2, err := inv.TrainingAPIs(m.Spec.Framework)
+	kind, err := inv.ChooseTraining(ctx, j.choice(), progress.Printf)
 	if err != nil {
-		return t, err
+		return nil, nil, err
 	}
-	if t.api, err = inventory.ChooseTrainingAPI(m.Spec.Framework, t.api, j.runtime != "", v1, v2); err != nil {
-		return t, err
-	}
-	ac.retargetPatches(j.patchKind(), t.kind(m.Spec.Framework))
-	if t.api != model.TrainingAPIV2 {
-		return t, nil
-	}
-	if !v2 {
-		gvk := schema.FromAPIVersionAndKind(workload.TrainerGroupVersion, workload.KindTrainJob)
-		return t, sdkerr.New(sdkerr.WorkloadDeployment, "the cluster does not serve %s (%s): %s", gvk.Kind, gvk.GroupVersion(), apply.MissingOperatorHint(gvk))
-	}
-	framework, err := inv.TrainingRuntime(ctx, kind, name)
-	var unreadable *inventory.RuntimeUnreadableError
-	if errors.As(err, &unreadable) {
-		ac.deps.progress().Printf("warning: %v; creating the TrainJob without checking its runtime (docs/rbac.yaml's kubectl-kaptain-runtimes role grants the read)", err)
-		return t, nil
-	}
-	if err != nil {
-		return t, err
-	}
-	t.runtime.Torch = framework == workload.RuntimeFrameworkTorch
-	return t, nil
+	ac.retargetPatches(j.patchKind(), kind.GVK().Kind)
+	return kind, inv, nil
 }

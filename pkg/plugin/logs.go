@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -31,11 +30,13 @@ func NewCmdLogs(d *Deps) *cobra.Command {
 			}
 			return completeNames(d, "jobs"), cobra.ShellCompDirectiveNoFileComp
 		},
-		Use:   "logs JOB [-f] [--tail N] [--replica worker-1]",
+		Use:   "logs JOB [-f] [--tail N] [--replica worker-1] [--kind tfjob|pytorchjob|trainjob]",
 		Short: "Print the logs of a training job's replicas, each line prefixed with its replica",
-		Long: `Print the logs of every replica of a TFJob or PyTorchJob, each line prefixed with the
-replica it comes from ([worker-1], [master-0]). With -f, follow them until the job finishes,
-attaching to replicas as they start or restart.`,
+		Long: `Print the logs of every replica of a training job (TFJob, PyTorchJob or TrainJob) that
+runs the model's code, each line prefixed with the replica it comes from ([worker-1],
+[master-0], [node-1]; on an MPI runtime the launcher, [launcher-0], which gathers every
+node's output). With -f, follow them until the job finishes, attaching to replicas as they
+start or restart.`,
 		Example: `  # All replicas' logs so far
   kubectl kaptain logs dev-mnist-14fbf217-train-6f1c2b
 
@@ -47,17 +48,18 @@ attaching to replicas as they start or restart.`,
 	f.BoolVarP(&o.Follow, "follow", "f", false, "Follow the logs until the job finishes.")
 	f.Int64Var(&o.Tail, "tail", o.Tail, "Lines of recent logs to show per replica; -1 shows all.")
 	f.StringVar(&o.Replica, "replica", "", "Only this replica, e.g. worker-1 or master-0.")
-	f.StringVar(&o.Kind, "kind", "", "The job's kind, tfjob or pytorchjob, when both exist with the name.")
+	f.StringVar(&o.Kind, "kind", "", "The job's kind when jobs of several kinds have the name: tfjob, pytorchjob or trainjob.")
 	return cmd
 }
 
 // Validate checks the flags.
 func (o *LogsOptions) Validate() error {
 	if len(o.args) != 1 {
-		return sdkerr.New(sdkerr.Usage, "logs needs the name of one training job; 'kubectl get tfjobs,pytorchjobs' lists them")
+		return sdkerr.New(sdkerr.Usage, "logs needs the name of one training job; 'kubectl kaptain get jobs' lists them")
 	}
-	if o.Kind != "" && o.Kind != "tfjob" && o.Kind != "pytorchjob" {
-		return sdkerr.New(sdkerr.Usage, "--kind %q is not supported; use tfjob or pytorchjob", o.Kind)
+	jobs, _ := inventory.KindsOf(inventory.Jobs)
+	if _, err := inventory.Only(jobs, o.Kind); err != nil {
+		return err
 	}
 	if o.Tail < -1 {
 		return sdkerr.New(sdkerr.Usage, "--tail must be -1 (all) or more, got %d", o.Tail)
@@ -82,17 +84,18 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 	return err
 }
 
-// find returns the training job named o.args[0], as TFJob or PyTorchJob.
+// find returns the training job named o.args[0], of the kind --kind names when it is given.
 func (o *LogsOptions) find(ctx context.Context) (inventory.Object, error) {
 	jobs, _ := inventory.KindsOf(inventory.Jobs)
-	found, err := o.inv.FindOf(ctx, inventory.Only(jobs, o.Kind), o.args[0])
-	if err == nil && len(found) == 0 {
-		err = fmt.Errorf("no TFJob or PyTorchJob named %s in namespace %s", o.args[0], o.inv.Namespace)
-	}
+	kinds, err := inventory.Only(jobs, o.Kind)
 	if err != nil {
 		return inventory.Object{}, err
 	}
-	return found[0], nil
+	served, err := o.inv.Serve(kinds, nil)
+	if err != nil {
+		return inventory.Object{}, err
+	}
+	return o.inv.FindUnique(ctx, served, o.args[0])
 }
 
 func replicaSuffix(r string) string {

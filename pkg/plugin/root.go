@@ -79,7 +79,7 @@ func NewCmdKaptain(d *Deps) *cobra.Command {
 		Use:   "kaptain",
 		Short: "Build, train, tune and deploy machine-learning models on Kubeflow",
 		Long: `kubectl kaptain takes a machine-learning model from source to a served endpoint on a
-Kubeflow cluster: build its image, train it distributed (TFJob, PyTorchJob), tune it (Katib),
+Kubeflow cluster: build its image, train it distributed (Kubeflow Trainer's TrainJob, or the Training Operator's TFJob and PyTorchJob), tune it (Katib),
 deploy it (KServe) and inspect and clean up everything it made.
 
 A model is described by a kaptain.yaml file; 'kubectl kaptain init' writes one.`,

@@ -56,13 +56,21 @@ func NewCmdTrain(d *Deps) *cobra.Command {
 	o := &TrainOptions{deps: d, Action: NewActionFlags(), JobFlags: JobFlags{Workers: 2}, BackoffLimit: DefaultBackoffLimit, Timeout: DefaultTrainTimeout, PendingTimeout: DefaultPendingTimeout, Wait: true}
 	cmd := &cobra.Command{
 		Use:   "train [-f kaptain.yaml] [-p name=value]... [--workers N] [--dry-run=none|client|server] [-o yaml|json|name]",
-		Short: "Train the model distributed, as a TFJob (tensorflow) or PyTorchJob (pytorch)",
+		Short: "Train the model distributed, as a TrainJob (Kubeflow Trainer), TFJob or PyTorchJob",
 		Long: `Train the model described by kaptain.yaml on the cluster.
 
-A tensorflow model becomes a TFJob with N Worker replicas; a pytorch model a PyTorchJob with a
-Master and N-1 Workers. Hyperparameters (the kaptain.yaml hyperparameters map, overridden by
--p) reach the main file as --name=value arguments, followed by --arg values. The code learns
-where to save the trained model from TRAINED_MODEL_UPLOAD_PATH and MODEL_LIFECYCLE_PHASE.
+A pytorch model becomes a Kubeflow Trainer TrainJob of N nodes where the cluster serves
+TrainJob (on torch-distributed, or the runtime --runtime names, e.g. deepspeed-distributed),
+else a PyTorchJob with a Master and N-1 Workers. A tensorflow model becomes a TFJob with N
+Worker replicas (Trainer has no TensorFlow runtime). A jax, xgboost or mlx model becomes a
+TrainJob on the runtime labelled trainer.kubeflow.org/framework with its name. A TrainJob
+starts the main file as its runtime's ML policy says: torchrun (torch), mpirun from the
+launcher on every node (mpi: deepspeed, mlx; every node runs the model's image), or directly
+with Trainer's variables (jax, xgboost).
+
+Hyperparameters (the kaptain.yaml hyperparameters map, overridden by -p) reach the main file
+as --name=value arguments, followed by --arg values. The code learns where to save the trained
+model from TRAINED_MODEL_UPLOAD_PATH and MODEL_LIFECYCLE_PHASE.
 
 Resources are given either simply (--cpu, --memory, --gpus: request equals limit) or in
 detail (--cpu-request, --cpu-limit, --memory-request, --memory-limit, --gpu-limit), not both.
@@ -75,7 +83,10 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
   kubectl kaptain train --dry-run=server
   kubectl kaptain train -p lr=0.01 -p epochs=5 --workers 3 --cpu 1 --memory 2Gi
 
-  # Add tolerations without forking: a strategic merge patch of the TFJob
+  # A pytorch model with DeepSpeed, launched by MPI on three nodes
+  kubectl kaptain train --runtime deepspeed-distributed --workers 3
+
+  # Add tolerations without forking: a strategic merge patch of the job
   kubectl kaptain train --patch gpu-tolerations.yaml --gpus 1`,
 		Args: cobra.NoArgs,
 		RunE: runWith(d, o),
@@ -83,7 +94,7 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
 	o.Action.AddFlags(cmd)
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.Hyperparameters, "hyperparameter", "p", nil, "A hyperparameter as name=value, passed to the main file as --name=value; overrides kaptain.yaml. Repeatable.")
-	o.JobFlags.addFlags(cmd, "Number of replicas: TFJob Workers, or PyTorchJob Master plus Workers.", "each replica")
+	o.JobFlags.addFlags(cmd, "Number of replicas: a TrainJob's nodes, TFJob Workers, or PyTorchJob Master plus Workers.", "each replica")
 	f.IntVar(&o.BackoffLimit, "backoff-limit", o.BackoffLimit, "Fail the job once its containers restarted this many times in all (a crashing script would otherwise restart forever).")
 	f.IntVar(&o.TTLSecondsAfterFinished, "ttl-seconds-after-finished", 0, "Remove the finished job after so many seconds (default from "+config.EnvTTLSecondsAfterFinished+"; unset keeps it).")
 	f.BoolVar(&o.ForceCleanup, "force-cleanup", false, "Delete the job once it finished, ignoring the TTL (default from "+config.EnvForceCleanup+").")
@@ -141,7 +152,7 @@ func (o *TrainOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []strin
 func (o *TrainOptions) Validate() error {
 	if !slices.Contains(model.TrainableFrameworks(), o.model.Spec.Framework) {
 		return sdkerr.New(sdkerr.ModelValidation, "%s: spec.framework %q cannot be trained; train supports %s",
-			o.model.Path, o.model.Spec.Framework, strings.Join(model.TrainableFrameworks(), " and "))
+			o.model.Path, o.model.Spec.Framework, strings.Join(model.TrainableFrameworks(), ", "))
 	}
 	if err := o.JobFlags.validate(); err != nil {
 		return err
@@ -158,8 +169,11 @@ func (o *TrainOptions) Validate() error {
 	if o.ttlSet && o.TTLSecondsAfterFinished < 0 {
 		return sdkerr.New(sdkerr.Usage, "--ttl-seconds-after-finished must be 0 or more, got %d", o.TTLSecondsAfterFinished)
 	}
-	if o.backoffSet && o.api == model.TrainingAPIV2 {
-		return errBackoffOnTrainJob
+	if kind, _, err := o.choice().Offline(); err == nil {
+		// Refused before anything is created where the choice does not wait for the cluster.
+		if err := o.checkSettings(kind); err != nil {
+			return err
+		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(o.args)) {
 		if _, clash := o.params[k]; clash {
@@ -169,8 +183,13 @@ func (o *TrainOptions) Validate() error {
 	return nil
 }
 
-// errBackoffOnTrainJob refuses --backoff-limit for a TrainJob, which has no such field.
-var errBackoffOnTrainJob = sdkerr.New(sdkerr.Usage, "--backoff-limit sets the Training Operator's runPolicy.backoffLimit (v1); a TrainJob has none: its runtime's JobSet failurePolicy says how often it restarts")
+// checkSettings refuses a setting asked for that the kind has no field for.
+func (o *TrainOptions) checkSettings(kind workload.TrainingKind) error {
+	if o.backoffSet && !kind.Supports(workload.SettingBackoffLimit) {
+		return sdkerr.New(sdkerr.Usage, "--backoff-limit sets the Training Operator's runPolicy.backoffLimit (v1); a %s has none: its runtime's JobSet failurePolicy says how often it restarts", kind.GVK().Kind)
+	}
+	return nil
+}
 
 // Run renders the job (and a Secret with S3 credentials when there are any), prints or
 // applies it, and waits for it to finish.
@@ -182,17 +201,14 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		v := int32(min(*o.ttl, 1<<31-1))
 		ttl = &v
 	}
-	target, err := o.JobFlags.target(ctx, ac, m)
+	kind, inv, err := o.JobFlags.kind(ctx, ac, m)
 	if err != nil {
 		return err
 	}
-	if o.backoffSet && target.api == model.TrainingAPIV2 {
-		return errBackoffOnTrainJob
+	if err := o.checkSettings(kind); err != nil {
+		return err
 	}
-	name := m.JobNameWithin(model.ActionTrain, o.revision, workload.MaxJobName(o.Workers))
-	if target.api == model.TrainingAPIV2 {
-		name = m.JobNameWithin(model.ActionTrain, o.revision, workload.MaxTrainJobName(o.Workers))
-	}
+	name := m.JobNameWithin(model.ActionTrain, o.revision, kind.MaxName(o.Workers))
 	var objs []*unstructured.Unstructured
 	secretName := ""
 	secret, err := ac.storageSecret(ctx, m, name+"-storage")
@@ -207,7 +223,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	job, err := target.job(m, workload.Train{
+	job, companions, err := kind.Build(m, workload.Train{
 		Name:                    name,
 		Image:                   image,
 		Revision:                o.revision,
@@ -224,7 +240,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return sdkerr.Wrap(sdkerr.ModelValidation, err, "")
 	}
-	objs = append(objs, job)
+	objs = append(append(objs, companions...), job)
 	if ac.dryRun == cmdutil.DryRunNone && image == "" {
 		progress.Printf("using image %s as given in kaptain.yaml (--build builds it first)", m.Spec.Image)
 	}
@@ -232,14 +248,14 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 	ref := run.Ref(gvk, name)
 	modelURI := m.TrainedURI(o.revision)
 	a := ac.action(m, o.revision, model.ActionTrain, objs,
-		&render.OwnerLinks{APIVersion: job.GetAPIVersion(), Kind: job.GetKind(), Name: name, OwnedKinds: []string{"Secret"}})
+		&render.OwnerLinks{APIVersion: job.GetAPIVersion(), Kind: job.GetKind(), Name: name, OwnedKinds: []string{"Secret", model.KindTrainingRuntime}})
 	if o.Wait {
-		a.Wait = inventory.TrainingWait(gvk, name, o.Timeout)
-		if o.queue != "" && target.inv != nil {
-			a.Wait.Detail = target.inv.QueueDetail
+		a.Wait = inventory.TrainingWait(kind, name, o.Timeout)
+		if o.queue != "" && inv != nil {
+			a.Wait.Detail = inv.QueueDetail
 		}
-		if target.inv != nil {
-			a.Wait.Pods.Tolerate = target.inv.PendingTolerance(o.PendingTimeout)
+		if inv != nil {
+			a.Wait.Pods.Tolerate = inv.PendingTolerance(o.PendingTimeout)
 		}
 		if o.verbose {
 			a.Wait.Pods.Logs = o.deps.Streams.ErrOut
@@ -247,8 +263,8 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		switch {
 		case o.forceCleanup:
 			a.Remove = run.Removal{When: run.WhenFinished, Reason: "--force-cleanup"}
-		case target.api == model.TrainingAPIV2 && ttl != nil && *ttl == 0:
-			// A TrainJob has no TTL: a waiting train honours 0 itself, clean honours the rest.
+		case !kind.Supports(workload.SettingTTL) && ttl != nil && *ttl == 0:
+			// A kind without a TTL: a waiting train honours 0 itself, clean honours the rest.
 			a.Remove = run.Removal{When: run.WhenFinished, Reason: "--ttl-seconds-after-finished=0"}
 		default:
 			// The kept job's pods have ended: its S3 credentials need not stay at rest.
@@ -269,7 +285,10 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		progress.Printf("%s submitted; follow it with 'kubectl kaptain logs %s -f'", ref, name)
 		return nil
 	}
-	progress.Printf("trained model %s, revision %s, hyperparameters %s; the code was told to save it to %s",
-		m.Spec.ID, o.revision, strings.Join(workload.Arguments(o.params, nil), " "), modelURI)
+	hyper := "no hyperparameters"
+	if len(o.params) > 0 {
+		hyper = "hyperparameters " + strings.Join(workload.Arguments(o.params, nil), " ")
+	}
+	progress.Printf("trained model %s, revision %s, %s; the code was told to save it to %s", m.Spec.ID, o.revision, hyper, modelURI)
 	return nil
 }

@@ -63,8 +63,8 @@ func NewCmdTune(d *Deps) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tune --param name=TYPE:... --objective METRIC [--algorithm random] [--trials 16]",
 		Short: "Tune the model's hyperparameters with a Katib Experiment and print the best ones",
-		Long: `Search hyperparameters with Katib: every trial is the TFJob or PyTorchJob that train
-renders, with the searched values as --name=value arguments, and its name=value output lines
+		Long: `Search hyperparameters with Katib: every trial is the job train renders (a TrainJob,
+TFJob or PyTorchJob, chosen as train chooses it), with the searched values as --name=value arguments, and its name=value output lines
 as metrics. When the experiment ends, the best trial's hyperparameters are printed and become
 the model's hyperparameters (its record's state is then tuned).
 
@@ -223,13 +223,13 @@ func (o *TuneOptions) Validate() error {
 // Run renders and applies the experiment, waits for it and prints the best hyperparameters.
 func (o *TuneOptions) Run(ctx context.Context) error {
 	m, ac := o.model, o.action
-	target, err := o.JobFlags.target(ctx, ac, m)
+	kind, inv, err := o.JobFlags.kind(ctx, ac, m)
 	if err != nil {
 		return err
 	}
-	if target.inv != nil {
+	if inv != nil {
 		// Checked before the build: Katib's webhook would refuse the experiment.
-		if err := target.inv.KatibNamespace(ctx); err != nil {
+		if err := inv.KatibNamespace(ctx); err != nil {
 			return err
 		}
 	}
@@ -239,11 +239,8 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 	}
 	o.tune.Train.Image = image
 	// Katib names each trial <experiment>-<8 characters>; the job's pods and Services add theirs.
-	o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxExperimentName(workload.MaxJobName(o.Workers)))
-	if target.api == model.TrainingAPIV2 {
-		o.tune.Runtime = &target.runtime
-		o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxExperimentName(workload.MaxTrainJobName(o.Workers)))
-	}
+	o.tune.Kind = kind
+	o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxExperimentName(kind.MaxName(o.Workers)))
 	o.tune.Train.Queue = o.queue
 	secret, err := ac.storageSecret(ctx, m, o.tune.Name+"-storage")
 	if err != nil {
@@ -254,18 +251,18 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		objs = append(objs, secret)
 		o.tune.Train.StorageSecret, o.tune.Train.StorageKeys = secret.GetName(), secretKeys(secret)
 	}
-	exp, err := workload.Experiment(m, o.tune)
+	exp, companions, err := workload.Experiment(m, o.tune)
 	if err != nil {
 		return err
 	}
 	ref := run.Ref(exp.GroupVersionKind(), exp.GetName())
-	a := ac.action(m, o.revision, model.ActionTune, append(objs, exp),
-		&render.OwnerLinks{APIVersion: exp.GetAPIVersion(), Kind: exp.GetKind(), Name: exp.GetName(), OwnedKinds: []string{"Secret"}})
+	a := ac.action(m, o.revision, model.ActionTune, append(append(objs, companions...), exp),
+		&render.OwnerLinks{APIVersion: exp.GetAPIVersion(), Kind: exp.GetKind(), Name: exp.GetName(), OwnedKinds: []string{"Secret", model.KindTrainingRuntime}})
 	if o.Wait {
 		a.Wait = inventory.ExperimentWait(exp.GroupVersionKind(), exp.GetName(), o.Timeout)
-		if target.inv != nil {
+		if inv != nil {
 			// The suggestion's pods and the trials' carry the experiment's labels.
-			a.Wait.Pods = target.inv.TrialPods(labels.SelectorFromSet(m.Labels(o.revision, model.ActionTune)).String(), o.PendingTimeout)
+			a.Wait.Pods = inv.TrialPods(labels.SelectorFromSet(m.Labels(o.revision, model.ActionTune)).String(), o.PendingTimeout)
 		}
 		if o.deleteEx {
 			a.Remove = run.Removal{When: run.WhenFinished, Reason: "--delete-experiment", What: ref}

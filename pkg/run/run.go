@@ -123,9 +123,11 @@ type Pods struct {
 	// (WorkloadDeployment when unset).
 	Problem      func(*corev1.Pod) (reason, message string, bad bool)
 	ProblemClass sdkerr.Class
-	// Logs, when set, receives every pod's log lines, each prefixed with LogPrefix(pod).
-	Logs      io.Writer
-	LogPrefix func(*corev1.Pod) string
+	// Logs, when set, receives the log lines of every pod LogSelector selects among them (all
+	// of them when empty), each prefixed with LogPrefix(pod).
+	Logs        io.Writer
+	LogPrefix   func(*corev1.Pod) string
+	LogSelector string
 	// FailureLines, when positive, keeps that many last lines of each failed container for
 	// the failure's message, read when the exit is seen (pods may go before the object fails);
 	// FailureNoun names what failed in it ("replica" when unset).

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/logs"
@@ -110,9 +111,17 @@ func WaitFor(ctx context.Context, c Clients, namespace string, w Wait, p Progres
 	}
 	var streamer *logs.Streamer
 	var failures *logs.Failures
+	streamed := labels.Everything()
 	if pw := w.Pods; pw != nil {
 		if pw.Logs != nil {
 			streamer = &logs.Streamer{Pods: c.Pods, Out: pw.Logs, Prefix: pw.LogPrefix, Follow: true}
+			if pw.LogSelector != "" {
+				sel, err := labels.Parse(pw.LogSelector)
+				if err != nil {
+					return nil, state, fmt.Errorf("waiting for %s: the pods to log: %w", ref, err)
+				}
+				streamed = sel
+			}
 		}
 		if pw.FailureLines > 0 {
 			failures = &logs.Failures{Pods: c.Pods, Lines: pw.FailureLines, Prefix: pw.LogPrefix, Noun: pw.FailureNoun}
@@ -129,7 +138,7 @@ func WaitFor(ctx context.Context, c Clients, namespace string, w Wait, p Progres
 			if pw.Observe != nil {
 				pw.Observe(pod)
 			}
-			if streamer != nil {
+			if streamer != nil && streamed.Matches(labels.Set(pod.Labels)) {
 				streamer.Attach(waitCtx, pod)
 			}
 			if failures != nil {

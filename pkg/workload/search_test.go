@@ -127,7 +127,7 @@ func TestExperimentGolden(t *testing.T) {
 		name      string
 		framework string
 		search    Search
-		runtime   *Runtime
+		kind      TrainingKind
 	}{
 		{"experiment-random-all-domains", "tensorflow", Search{Algorithm: "random", Trials: 12, ParallelTrials: 3, FailedTrials: 2,
 			Params: mustParams(t, "lr=double:0.001:0.1", "layers=int:1:5:1", "momentum=discrete:0.5,0.9,0.99", "optimizer=categorical:sgd,adam")}, nil},
@@ -148,22 +148,31 @@ func TestExperimentGolden(t *testing.T) {
 		{"experiment-pbt", "pytorch", Search{Algorithm: "pbt", AlgorithmSettings: map[string]string{"n_population": "5", "truncation_threshold": "0.2"}, Trials: 16, ParallelTrials: 5, FailedTrials: 4,
 			Params: mustParams(t, "lr=double:0.001:0.1")}, nil},
 		{"experiment-trainjob", "pytorch", Search{Algorithm: "random", Trials: 8, ParallelTrials: 2, FailedTrials: 2,
-			Params: mustParams(t, "lr=double:0.001:0.1")}, &torch},
+			Params: mustParams(t, "lr=double:0.001:0.1")}, TrainJobOn(torch)},
+		{"experiment-trainjob-mpi", "pytorch", Search{Algorithm: "random", Trials: 4, ParallelTrials: 2, FailedTrials: 2,
+			Params: mustParams(t, "lr=double:0.001:0.1")}, TrainJobOn(deepspeed(t))},
 		{"experiment-early-stopping", "tensorflow", Search{Algorithm: "random", Trials: 12, ParallelTrials: 3, FailedTrials: 2,
 			Params:        mustParams(t, "lr=double:0.001:0.1", "optimizer=categorical:sgd,a b,x;touch /tmp/pwned"),
 			EarlyStopping: "medianstop", EarlyStoppingSettings: map[string]string{"min_trials_required": "4", "start_step": "2"}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			train := Train{Workers: 2, Hyperparameters: map[string]any{"batch-size": int64(64)}, StorageSecret: "mnist-tune-abc123-storage"}
-			if tc.runtime != nil {
+			kind := tc.kind
+			if kind == nil {
+				kind = V1Kind(tc.framework)
+			} else {
 				train.StorageKeys, train.Queue = []string{"AWS_ACCESS_KEY_ID"}, "team-a"
 			}
-			exp, err := Experiment(testModel(tc.framework), Tune{Name: "mnist-tune-abc123", Revision: "rev-1", Search: tc.search,
-				Objectives: []string{"accuracy", "loss"}, ObjectiveType: "maximize", Goal: &goal, Runtime: tc.runtime, Train: train})
+			exp, companions, err := Experiment(testModel(tc.framework), Tune{Name: "mnist-tune-abc123", Revision: "rev-1", Search: tc.search,
+				Objectives: []string{"accuracy", "loss"}, ObjectiveType: "maximize", Goal: &goal, Kind: kind, Train: train})
 			if err != nil {
 				t.Fatal(err)
 			}
 			out, _ := yaml.Marshal(exp.Object)
+			for _, c := range companions {
+				data, _ := yaml.Marshal(c.Object)
+				out = append(append(out, "---\n"...), data...)
+			}
 			golden.Assert(t, filepath.Join("testdata", tc.name+".yaml"), out)
 		})
 	}

@@ -115,7 +115,7 @@ func kubeletExpand(s string, env map[string]string) string {
 func TestValuesReachTheTrainerPastTheKubelet(t *testing.T) {
 	env := map[string]string{"AWS_SECRET_ACCESS_KEY": "s3cr3t", "HOME": "/root"}
 	for _, v := range []string{"$(AWS_SECRET_ACCESS_KEY)", "$$(HOME)", "a$b", "$", "$$", "cost=$5", "${trialParameters.x}"} {
-		job, err := TrainingJob(&model.Model{Spec: model.Spec{ID: "dev/$(HOME)", Framework: "tensorflow", Image: "m:1"}}, Train{Name: "j", Workers: 1, Hyperparameters: map[string]any{"x": v}})
+		job, _, err := TFJob().Build(&model.Model{Spec: model.Spec{ID: "dev/$(HOME)", Framework: "tensorflow", Image: "m:1"}}, Train{Name: "j", Workers: 1, Hyperparameters: map[string]any{"x": v}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,20 +3,11 @@ package workload
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-)
-
-// Pod labels the Kubeflow Training Operator sets on a job's pods.
-const (
-	LabelJobName      = "training.kubeflow.org/job-name"
-	LabelReplicaType  = "training.kubeflow.org/replica-type"
-	LabelReplicaIndex = "training.kubeflow.org/replica-index"
 )
 
 // Phase is where a training job stands.
@@ -30,17 +21,19 @@ const (
 	Restarting Phase = "Restarting"
 	Succeeded  Phase = "Succeeded"
 	Failed     Phase = "Failed"
-	// Suspended is a TrainJob held with spec.suspend, e.g. by Kueue until its quota is free.
+	// Suspended is a job held (a TrainJob's spec.suspend, the Training Operator's
+	// runPolicy.suspend), e.g. by Kueue until its queue has room.
 	Suspended Phase = "Suspended"
 )
 
-// TrainingState summarises a TFJob's or PyTorchJob's status.
+// TrainingState summarises a training job's status, whatever its kind.
 type TrainingState struct {
 	Phase Phase
 	// Reason and Message are those of the condition that set the phase.
 	Reason, Message string
-	// Active, Succeeded and Failed count replicas over all replica types; Total is the
-	// number the spec asks for. A TrainJob's Total is its nodes; its counts are in Jobs.
+	// Active, Succeeded and Failed count replicas over all replica types (a TrainJob's, its
+	// pods over its replicated jobs); Total is the number the spec asks for (a TrainJob's
+	// nodes).
 	Active, Succeeded, Failed, Total int64
 	// Jobs summarises a TrainJob's replicated jobs, e.g. "node: 1 active"; empty for the
 	// Training Operator's kinds.
@@ -48,39 +41,41 @@ type TrainingState struct {
 	// Progress is what a TrainJob's trainer reports (trainerStatus), e.g. "42%, about 3m10s
 	// left, loss=0.12"; empty when it reports nothing.
 	Progress string
-	// trainJob is set for a TrainJob's state, which reads its own way.
-	trainJob bool
+	// unit is what Total counts: "replica" or "node".
+	unit string
 }
 
 // Finished reports whether the job ended, well or badly.
 func (s TrainingState) Finished() bool { return s.Phase == Succeeded || s.Phase == Failed }
 
-// String is the progress line of the state, e.g. "Running (2/3 replicas active)", or for a
-// TrainJob "Running (2 nodes; node: 1 active; 42%, about 3m10s left)".
-func (s TrainingState) String() string {
-	if s.trainJob {
-		return s.trainJobString()
-	}
-	switch s.Phase {
-	case Running, Restarting:
-		return fmt.Sprintf("%s (%d/%d replicas active)", s.Phase, s.Active, s.Total)
-	case Succeeded:
-		return fmt.Sprintf("%s (%d/%d replicas succeeded)", s.Phase, s.Succeeded, s.Total)
-	case Failed:
-		msg := string(s.Phase)
-		if s.Message != "" {
-			msg += ": " + s.Message
-		}
-		return msg
-	}
-	return string(s.Phase)
+// setCondition sets the phase from a true condition.
+func (s *TrainingState) setCondition(phase Phase, cond map[string]any) {
+	s.Phase = phase
+	s.Reason, _ = cond["reason"].(string)
+	s.Message, _ = cond["message"].(string)
 }
 
-func (s TrainingState) trainJobString() string {
-	if s.Phase == Failed && s.Message != "" {
-		return string(s.Phase) + ": " + s.Message
+// String is the progress line of the state, e.g. "Running (2/3 replicas active)", or, where
+// the kind reports its jobs, "Running (2 nodes; node: 1 active; 42%, about 3m10s left)". A
+// failure reads "Failed: <message>"; a held job "Suspended (2 replicas; <why>)".
+func (s TrainingState) String() string {
+	if s.Phase == Failed {
+		if s.Message != "" {
+			return string(s.Phase) + ": " + s.Message
+		}
+		return string(s.Phase)
 	}
-	parts := []string{fmt.Sprintf("%d node%s", s.Total, plural(s.Total))}
+	unit := cmp.Or(s.unit, "replica")
+	if s.Jobs == "" && s.Progress == "" && s.Phase != Suspended && unit == "replica" {
+		switch s.Phase {
+		case Running, Restarting:
+			return fmt.Sprintf("%s (%d/%d replicas active)", s.Phase, s.Active, s.Total)
+		case Succeeded:
+			return fmt.Sprintf("%s (%d/%d replicas succeeded)", s.Phase, s.Succeeded, s.Total)
+		}
+		return string(s.Phase)
+	}
+	parts := []string{fmt.Sprintf("%d %s%s", s.Total, unit, plural(s.Total))}
 	for _, p := range []string{s.Jobs, s.Progress} {
 		if p != "" {
 			parts = append(parts, p)
@@ -97,156 +92,6 @@ func plural(n int64) string {
 		return ""
 	}
 	return "s"
-}
-
-// replicaSpecsField is where each kind keeps its replica specs.
-var replicaSpecsField = map[string]string{KindTFJob: "tfReplicaSpecs", KindPyTorchJob: "pytorchReplicaSpecs"}
-
-// StateOf reads a training job's state: the phase of its most recent true condition among
-// Created, Running, Restarting, Succeeded and Failed (a terminal one wins), and replica counts.
-func StateOf(job *unstructured.Unstructured) TrainingState {
-	if job.GetKind() == KindTrainJob {
-		return trainJobStateOf(job)
-	}
-	st := TrainingState{Phase: Pending}
-	specs, _, _ := unstructured.NestedMap(job.Object, "spec", replicaSpecsField[job.GetKind()])
-	for _, typ := range slices.Sorted(maps.Keys(specs)) {
-		n, found, _ := unstructured.NestedInt64(specs, typ, "replicas")
-		if !found {
-			n = 1
-		}
-		st.Total += n
-	}
-	statuses, _, _ := unstructured.NestedMap(job.Object, "status", "replicaStatuses")
-	for typ := range statuses {
-		for field, dst := range map[string]*int64{"active": &st.Active, "succeeded": &st.Succeeded, "failed": &st.Failed} {
-			n, _, _ := unstructured.NestedInt64(statuses, typ, field)
-			*dst += n
-		}
-	}
-	conditions, _, _ := unstructured.NestedSlice(job.Object, "status", "conditions")
-	for _, c := range conditions {
-		cond, ok := c.(map[string]any)
-		if !ok || cond["status"] != "True" {
-			continue
-		}
-		phase := Phase(fmt.Sprint(cond["type"]))
-		switch phase {
-		case Created, Running, Restarting, Succeeded, Failed:
-		default:
-			continue
-		}
-		if st.Finished() && !(phase == Succeeded || phase == Failed) {
-			continue
-		}
-		st.Phase = phase
-		st.Reason, _ = cond["reason"].(string)
-		st.Message, _ = cond["message"].(string)
-	}
-	return st
-}
-
-// trainJobStateOf reads a TrainJob's state: Complete, Failed or Suspended from its conditions,
-// else Running once its replicated jobs count anything (active, ready, succeeded, failed), else
-// Created; the counts of
-// its replicated jobs (jobsStatus) and what its trainer reports (trainerStatus).
-func trainJobStateOf(job *unstructured.Unstructured) TrainingState {
-	st := TrainingState{Phase: Created, Total: 1, trainJob: true}
-	if n, found, _ := unstructured.NestedInt64(job.Object, "spec", "trainer", "numNodes"); found {
-		st.Total = n
-	}
-	jobs, _, _ := unstructured.NestedSlice(job.Object, "status", "jobsStatus")
-	var summaries []string
-	for _, j := range jobs {
-		js, ok := j.(map[string]any)
-		if !ok {
-			continue
-		}
-		var counts []string
-		for _, field := range []string{"active", "ready", "succeeded", "failed", "suspended"} {
-			n, _, _ := unstructured.NestedInt64(js, field)
-			if n > 0 {
-				counts = append(counts, fmt.Sprintf("%d %s", n, field))
-			}
-			switch field {
-			case "active":
-				st.Active += n
-			case "succeeded":
-				st.Succeeded += n
-			case "failed":
-				st.Failed += n
-			}
-		}
-		if len(counts) > 0 {
-			name, _ := js["name"].(string)
-			summaries = append(summaries, name+": "+strings.Join(counts, ", "))
-		}
-	}
-	st.Jobs = strings.Join(summaries, "; ")
-	st.Progress = trainerProgress(job)
-	if len(summaries) > 0 {
-		// Its jobs started: running until a condition says how it ended.
-		st.Phase = Running
-	}
-	conditions, _, _ := unstructured.NestedSlice(job.Object, "status", "conditions")
-	for _, c := range conditions {
-		cond, ok := c.(map[string]any)
-		if !ok || cond["status"] != "True" {
-			continue
-		}
-		var phase Phase
-		switch cond["type"] {
-		case "Complete":
-			phase = Succeeded
-		case "Failed":
-			phase = Failed
-		case "Suspended":
-			phase = Suspended
-		default:
-			continue
-		}
-		if st.Finished() && phase == Suspended {
-			continue
-		}
-		st.Phase = phase
-		st.Reason, _ = cond["reason"].(string)
-		st.Message, _ = cond["message"].(string)
-	}
-	if suspend, _, _ := unstructured.NestedBool(job.Object, "spec", "suspend"); suspend && !st.Finished() {
-		st.Phase = Suspended
-	}
-	return st
-}
-
-// trainerProgress formats a TrainJob's trainerStatus: progress, time left and metrics.
-func trainerProgress(job *unstructured.Unstructured) string {
-	ts, found, _ := unstructured.NestedMap(job.Object, "status", "trainerStatus")
-	if !found {
-		return ""
-	}
-	var parts []string
-	if pct, found, _ := unstructured.NestedInt64(ts, "progressPercentage"); found {
-		parts = append(parts, fmt.Sprintf("%d%%", pct))
-	}
-	if secs, found, _ := unstructured.NestedInt64(ts, "estimatedRemainingSeconds"); found {
-		parts = append(parts, fmt.Sprintf("about %s left", (time.Duration(secs)*time.Second).String()))
-	}
-	metrics, _, _ := unstructured.NestedSlice(ts, "metrics")
-	for _, m := range metrics {
-		if mm, ok := m.(map[string]any); ok {
-			parts = append(parts, fmt.Sprintf("%v=%v", mm["name"], mm["value"]))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-// PodSelector is the label selector of a training job's pods: JobSet's label for a TrainJob,
-// the Training Operator's for the others.
-func PodSelector(kind, name string) string {
-	if kind == KindTrainJob {
-		return LabelJobSetName + "=" + name
-	}
-	return LabelJobName + "=" + name
 }
 
 // LabelKatibSuggestion is the label Katib sets on a Suggestion's pods: the experiment's name.

@@ -3,6 +3,7 @@
 package workload
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -14,24 +15,20 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/utils/ptr"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 )
 
-// Kubeflow training API facts.
-const (
-	KubeflowGroupVersion = "kubeflow.org/v1"
-	KindTFJob            = "TFJob"
-	KindPyTorchJob       = "PyTorchJob"
-	// GPUResource is the extended resource GPUs are requested as.
-	GPUResource corev1.ResourceName = "nvidia.com/gpu"
-)
+// GPUResource is the extended resource GPUs are requested as.
+const GPUResource corev1.ResourceName = "nvidia.com/gpu"
 
 // Environment variables through which training code learns where to save the model.
 const (
 	EnvTrainedModelUploadPath = "TRAINED_MODEL_UPLOAD_PATH"
 	EnvModelLifecyclePhase    = "MODEL_LIFECYCLE_PHASE"
+	// PhaseTraining and PhaseTuning are MODEL_LIFECYCLE_PHASE's values.
+	PhaseTraining = "training"
+	PhaseTuning   = "tuning"
 )
 
 // Resources are the requests and limits of each replica's container. Empty values are unset.
@@ -60,7 +57,8 @@ type Train struct {
 	// with spaces for a shell, so that unquoted, a value with a space splits and one with ;
 	// or $(...) runs a command; quoted, each reaches the trainer as given.
 	Shell bool
-	// Workers is the number of replicas (TFJob Workers; PyTorchJob Master plus Workers).
+	// Workers is the number of replicas (TFJob Workers; PyTorchJob Master plus Workers; a
+	// TrainJob's nodes).
 	Workers int
 	// Resources apply to every replica.
 	Resources Resources
@@ -78,90 +76,61 @@ type Train struct {
 	// Queue is the Kueue LocalQueue the job is submitted to (the kueue.x-k8s.io/queue-name
 	// label); none when empty.
 	Queue string
+	// Phase is MODEL_LIFECYCLE_PHASE, PhaseTraining when empty.
+	Phase string
+	// UploadPath is TRAINED_MODEL_UPLOAD_PATH, the model's trained URI for Revision when empty.
+	UploadPath string
+	// Owner names the object that owns the job's companions (see TrainingKind.Build): the
+	// job itself when empty, the Experiment of a trial.
+	Owner string
 }
 
-// TrainingJob returns the TFJob (tensorflow) or PyTorchJob (pytorch) that trains m.
-func TrainingJob(m *model.Model, t Train) (*unstructured.Unstructured, error) {
+// check refuses what no kind can build.
+func (t Train) check() error {
 	if t.Name == "" {
-		return nil, fmt.Errorf("building training job: no name")
+		return fmt.Errorf("no name")
 	}
 	if t.Workers < 1 {
-		return nil, fmt.Errorf("building training job: workers must be 1 or more, got %d", t.Workers)
+		return fmt.Errorf("workers must be 1 or more, got %d", t.Workers)
 	}
-	image := t.Image
-	if image == "" {
-		image = m.Spec.Image
+	if len(t.StorageKeys) > 0 && t.StorageSecret == "" {
+		return fmt.Errorf("storage keys without a Secret")
 	}
-	res, err := t.Resources.requirements()
-	if err != nil {
-		return nil, fmt.Errorf("building training job: %w", err)
+	return nil
+}
+
+// env is the model's environment in every container that runs its code: where to save the
+// model, and the lifecycle phase.
+func (t Train) env(m *model.Model) []corev1.EnvVar {
+	upload := t.UploadPath
+	if upload == "" {
+		upload = m.TrainedURI(t.Revision)
 	}
-	uploadPath := KubeLiteral(m.TrainedURI(t.Revision))
-	command, args := t.commandLine(nil, m.Spec.MainFile)
-	container := corev1.Container{
-		Image:   image,
-		Command: command,
-		Args:    args,
-		Env: []corev1.EnvVar{
-			{Name: EnvTrainedModelUploadPath, Value: uploadPath},
-			{Name: EnvModelLifecyclePhase, Value: "training"},
-		},
-		Resources: res,
+	return []corev1.EnvVar{
+		{Name: EnvTrainedModelUploadPath, Value: KubeLiteral(upload)},
+		{Name: EnvModelLifecyclePhase, Value: cmp.Or(t.Phase, PhaseTraining)},
 	}
-	if t.StorageSecret != "" {
-		container.EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{
-			LocalObjectReference: corev1.LocalObjectReference{Name: t.StorageSecret},
-		}}}
+}
+
+// secretEnv references each of the storage Secret's keys, sorted, for a container without
+// envFrom (a TrainJob's trainer).
+func (t Train) secretEnv() []corev1.EnvVar {
+	var env []corev1.EnvVar
+	for _, k := range slices.Sorted(slices.Values(t.StorageKeys)) {
+		env = append(env, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: t.StorageSecret}, Key: k,
+		}}})
 	}
-	replica := func(name string, n int) replicaSpec {
-		return replicaSpec{
-			Replicas:      ptr.To(int32(n)),
-			RestartPolicy: "OnFailure",
-			// A trainer has no use for the Kubernetes API: its pods get no ServiceAccount
-			// token, which the trainer's code (and its dependencies) could otherwise use.
-			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				AutomountServiceAccountToken: ptr.To(false),
-				Containers:                   []corev1.Container{withName(container, name)},
-			}},
-		}
-	}
-	runPolicy := runPolicy{CleanPodPolicy: "Running", TTLSecondsAfterFinished: t.TTLSecondsAfterFinished, BackoffLimit: t.BackoffLimit}
-	meta := metav1.ObjectMeta{Name: t.Name}
+	return env
+}
+
+// meta is the job's name, its queue label, and the annotations given.
+func (t Train) meta(annotations map[string]string) metav1.ObjectMeta {
+	meta := metav1.ObjectMeta{Name: t.Name, Annotations: annotations}
 	if t.Queue != "" {
 		meta.Labels = map[string]string{LabelQueueName: t.Queue}
 	}
-	var obj any
-	switch m.Spec.Framework {
-	case "tensorflow":
-		obj = tfJob{
-			TypeMeta:   metav1.TypeMeta{APIVersion: KubeflowGroupVersion, Kind: KindTFJob},
-			ObjectMeta: meta,
-			Spec: tfJobSpec{RunPolicy: runPolicy, TFReplicaSpecs: map[string]replicaSpec{
-				"Worker": replica("tensorflow", t.Workers),
-			}},
-		}
-	case "pytorch":
-		specs := map[string]replicaSpec{"Master": replica("pytorch", 1)}
-		if t.Workers > 1 {
-			specs["Worker"] = replica("pytorch", t.Workers-1)
-		}
-		obj = pyTorchJob{
-			TypeMeta:   metav1.TypeMeta{APIVersion: KubeflowGroupVersion, Kind: KindPyTorchJob},
-			ObjectMeta: meta,
-			Spec:       pyTorchJobSpec{RunPolicy: runPolicy, PyTorchReplicaSpecs: specs},
-		}
-	default:
-		return nil, fmt.Errorf("building training job: framework %q cannot be trained; use one of %s",
-			m.Spec.Framework, strings.Join(model.TrainableFrameworks(), ", "))
-	}
-	return toUnstructured(obj)
-}
-
-// MaxJobName is the longest TFJob or PyTorchJob name whose replicas' names fit in a DNS label
-// with workers replicas: the Training Operator names each replica's pod and Service
-// <job>-<replica type>-<index>, worker the longest type.
-func MaxJobName(workers int) int {
-	return 63 - len("-worker-") - len(strconv.Itoa(max(workers-1, 0)))
+	return meta
 }
 
 // Arguments renders hyperparameters and then args as --name=value flags, each group sorted
@@ -289,11 +258,6 @@ func (r Resources) requirements() (corev1.ResourceRequirements, error) {
 	return out, nil
 }
 
-func withName(c corev1.Container, name string) corev1.Container {
-	c.Name = name
-	return c
-}
-
 // toUnstructured converts a typed object through JSON, so omitempty and omitzero apply.
 func toUnstructured(obj any) (*unstructured.Unstructured, error) {
 	data, err := json.Marshal(obj)
@@ -306,35 +270,3 @@ func toUnstructured(obj any) (*unstructured.Unstructured, error) {
 	}
 	return u, nil
 }
-
-// The Kubeflow training types, for the fields kaptain sets (kubeflow.org/v1).
-type (
-	tfJob struct {
-		metav1.TypeMeta   `json:",inline"`
-		metav1.ObjectMeta `json:"metadata"`
-		Spec              tfJobSpec `json:"spec"`
-	}
-	tfJobSpec struct {
-		RunPolicy      runPolicy              `json:"runPolicy"`
-		TFReplicaSpecs map[string]replicaSpec `json:"tfReplicaSpecs"`
-	}
-	pyTorchJob struct {
-		metav1.TypeMeta   `json:",inline"`
-		metav1.ObjectMeta `json:"metadata"`
-		Spec              pyTorchJobSpec `json:"spec"`
-	}
-	pyTorchJobSpec struct {
-		RunPolicy           runPolicy              `json:"runPolicy"`
-		PyTorchReplicaSpecs map[string]replicaSpec `json:"pytorchReplicaSpecs"`
-	}
-	runPolicy struct {
-		CleanPodPolicy          string `json:"cleanPodPolicy,omitempty"`
-		TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
-		BackoffLimit            *int32 `json:"backoffLimit,omitempty"`
-	}
-	replicaSpec struct {
-		Replicas      *int32                 `json:"replicas,omitempty"`
-		RestartPolicy string                 `json:"restartPolicy,omitempty"`
-		Template      corev1.PodTemplateSpec `json:"template"`
-	}
-)

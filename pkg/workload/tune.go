@@ -38,24 +38,27 @@ type Tune struct {
 	// Train describes each trial's job; its hyperparameters are the fixed ones (those not
 	// searched), its Name and Revision are ignored.
 	Train Train
-	// Runtime, when set, makes each trial a Kubeflow Trainer v2 TrainJob on that runtime
-	// instead of the Training Operator's TFJob or PyTorchJob.
-	Runtime *Runtime
+	// Kind is each trial's training kind.
+	Kind TrainingKind
 }
 
-// Experiment returns the Katib Experiment that tunes m: each trial is the TFJob, PyTorchJob
-// or TrainJob train renders, with the searched hyperparameters as ${trialParameters.x}
-// arguments, and the StdOut metrics collector reading the name=value lines it prints. A
-// TrainJob trial succeeds on its Complete condition; its primary pod is node 0.
-func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
+// Experiment returns the Katib Experiment that tunes m, and the companions its trials' jobs
+// need (which it owns): each trial is the job of t.Kind that train renders, with the
+// searched hyperparameters as ${trialParameters.x} arguments, the tuning phase and the
+// trial's own upload path, and the StdOut metrics collector reading the name=value lines it
+// prints on the kind's primary pod.
+func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, []*unstructured.Unstructured, error) {
 	if err := t.Search.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(t.Objectives) == 0 {
-		return nil, fmt.Errorf("building experiment: no objective")
+		return nil, nil, fmt.Errorf("building experiment: no objective")
 	}
 	if t.ObjectiveType != "maximize" && t.ObjectiveType != "minimize" {
-		return nil, fmt.Errorf("building experiment: objective type %q is not maximize or minimize", t.ObjectiveType)
+		return nil, nil, fmt.Errorf("building experiment: objective type %q is not maximize or minimize", t.ObjectiveType)
+	}
+	if t.Kind == nil {
+		return nil, nil, fmt.Errorf("building experiment: no training kind for the trials")
 	}
 	params := map[string]any{}
 	maps.Copy(params, t.Train.Hyperparameters)
@@ -82,21 +85,14 @@ func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 	trialParameters = append(trialParameters, map[string]any{"name": trialNameParameter, "reference": "${trialSpec.Name}", "description": "the trial's name, for its upload path"})
 
 	train := t.Train
-	train.Name = "trial"
+	train.Name, train.Owner = "trial", t.Name
 	train.Hyperparameters = params
+	train.Phase, train.UploadPath = PhaseTuning, m.TunedURI(t.Revision, katibPlaceholder+trialNameParameter+"}")
 	// The StdOut collector below runs the trainer's command line through a shell.
 	train.Shell = true
-	var job *unstructured.Unstructured
-	var err error
-	success, failure := `status.conditions.#(type=="Succeeded")#|#(status=="True")#`, `status.conditions.#(type=="Failed")#|#(status=="True")#`
-	if t.Runtime != nil {
-		job, err = TrainJob(m, train, *t.Runtime)
-		success = `status.conditions.#(type=="Complete")#|#(status=="True")#`
-	} else {
-		job, err = TrainingJob(m, train)
-	}
+	job, companions, err := t.Kind.Build(m, train)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	trialSpec := job.Object
 	// A trial's job is named by Katib; kaptain's labels and annotations go on it by render.
@@ -105,9 +101,7 @@ func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 	if len(metadata) == 0 {
 		delete(trialSpec, "metadata")
 	}
-	uploadPath := KubeLiteral(m.TunedURI(t.Revision, katibPlaceholder+trialNameParameter+"}"))
-	setTrialEnv(trialSpec, uploadPath)
-	container := map[string]string{KindTFJob: "tensorflow", KindPyTorchJob: "pytorch", KindTrainJob: TrainerNode}[job.GetKind()]
+	trial := t.Kind.Trial()
 
 	algorithm := map[string]any{"algorithmName": t.Search.Algorithm}
 	if settings := nameValues(t.Search.AlgorithmSettings); len(settings) > 0 {
@@ -137,9 +131,9 @@ func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 			"maxFailedTrialCount":  int64(t.Search.FailedTrials),
 			"metricsCollectorSpec": map[string]any{"collector": map[string]any{"kind": "StdOut"}},
 			"trialTemplate": map[string]any{
-				"primaryContainerName": container,
-				"successCondition":     success,
-				"failureCondition":     failure,
+				"primaryContainerName": trial.PrimaryContainer,
+				"successCondition":     trial.Success,
+				"failureCondition":     trial.Failure,
 				"trialParameters":      trialParameters,
 				"trialSpec":            trialSpec,
 			},
@@ -152,11 +146,10 @@ func Experiment(m *model.Model, t Tune) (*unstructured.Unstructured, error) {
 		}
 		_ = unstructured.SetNestedMap(exp.Object, early, "spec", "earlyStopping")
 	}
-	if t.Runtime != nil {
-		_ = unstructured.SetNestedStringMap(exp.Object, map[string]string{LabelReplicatedJobName: TrainerNode, LabelJobCompletionIndex: "0"},
-			"spec", "trialTemplate", "primaryPodLabels")
+	if len(trial.PrimaryPodLabels) > 0 {
+		_ = unstructured.SetNestedStringMap(exp.Object, trial.PrimaryPodLabels, "spec", "trialTemplate", "primaryPodLabels")
 	}
-	return exp, nil
+	return exp, companions, nil
 }
 
 // nameValues is Katib's list of settings, [{name, value}], sorted by name.
@@ -166,44 +159,6 @@ func nameValues(m map[string]string) []any {
 		out = append(out, map[string]any{"name": k, "value": m[k]})
 	}
 	return out
-}
-
-// setTrialEnv points every replica's upload path at the trial's own directory and marks the
-// phase as tuning.
-func setTrialEnv(trialSpec map[string]any, uploadPath string) {
-	spec, _ := trialSpec["spec"].(map[string]any)
-	if env, found, _ := unstructured.NestedSlice(spec, "trainer", "env"); found {
-		setPhaseEnv(env, uploadPath)
-		_ = unstructured.SetNestedSlice(spec, env, "trainer", "env")
-		return
-	}
-	for _, field := range replicaSpecsField {
-		replicas, _ := spec[field].(map[string]any)
-		for _, r := range replicas {
-			containers, _, _ := unstructured.NestedSlice(r.(map[string]any), "template", "spec", "containers")
-			for _, c := range containers {
-				env, _ := c.(map[string]any)["env"].([]any)
-				setPhaseEnv(env, uploadPath)
-			}
-			_ = unstructured.SetNestedSlice(r.(map[string]any), containers, "template", "spec", "containers")
-		}
-	}
-}
-
-// setPhaseEnv sets a trial's upload path and the tuning phase in a container's env.
-func setPhaseEnv(env []any, uploadPath string) {
-	for _, e := range env {
-		ev, ok := e.(map[string]any)
-		if !ok {
-			continue
-		}
-		switch ev["name"] {
-		case EnvTrainedModelUploadPath:
-			ev["value"] = uploadPath
-		case EnvModelLifecyclePhase:
-			ev["value"] = "tuning"
-		}
-	}
 }
 
 // ExperimentState summarises an Experiment's status.
