@@ -15,7 +15,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${KAPTAIN_CACHE:-$root/.cache}
 kube_version=${KUBE_VERSION:-v1.37.2}
 etcd_version=${ETCD_VERSION:-v3.6.16}
-bin=$cache/control-plane/$kube_version-$etcd_version/bin
+# The binaries carry their version (kube-apiserver's /version says it: Kueue refuses to start
+# on an API server whose version does not parse).
+bin=$cache/control-plane/$kube_version-$etcd_version-stamped/bin
 mkdir -p "$bin"
 
 log() { printf 'control-plane: %s\n' "$*" >&2; }
@@ -39,8 +41,12 @@ build_kube() {
     printf ')\n'
   } >"$work/tools.go"
   (cd "$work" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true)
+  local minor=${kube_version#v1.}
+  minor=${minor%%.*}
+  local pkg=k8s.io/component-base/version
+  local ldflags="-X $pkg.gitVersion=$kube_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   for name in "$@"; do
-    (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$bin/$name" "k8s.io/kubernetes/cmd/$name")
+    (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin/$name" "k8s.io/kubernetes/cmd/$name")
   done
 }
 

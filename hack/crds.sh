@@ -16,7 +16,7 @@ kueue_version=${KUEUE_VERSION:-v0.19.0}
 # KServe v0.15.2 on purpose: a KServe without Standard-mode canaries (spec.canary, v0.20), whose
 # refusal the integration tests check; the e2e tier runs KServe v0.20.0.
 kserve_version=${KSERVE_VERSION:-v0.15.2}
-out=$cache/crds/training-$training_version-trainer-$trainer_version-kueue-$kueue_version-kserve-$kserve_version
+out=$cache/crds/training-$training_version-trainer-$trainer_version-runtimes-kueue-$kueue_version-kserve-$kserve_version
 
 if [ ! -f "$out/.done" ]; then
   rm -rf "$out" && mkdir -p "$out"
@@ -31,8 +31,9 @@ if [ ! -f "$out/.done" ]; then
      "$trainer/manifests/base/crds/trainer.kubeflow.org_trainingruntimes.yaml" \
      "$trainer/manifests/base/crds/trainer.kubeflow.org_clustertrainingruntimes.yaml" "$out/"
   for crd in workloads localqueues clusterqueues resourceflavors; do cp "$kueue/config/components/crd/bases/kueue.x-k8s.io_$crd.yaml" "$out/"; done
-  # Not CRDs: the runtime Trainer installs for PyTorch, which the tests create once the CRDs are in.
-  mkdir -p "$out/runtimes" && cp "$trainer/manifests/base/runtimes/torch_distributed.yaml" "$out/runtimes/"
+  # Not CRDs: the runtimes Trainer installs for torch, deepspeed, mlx, jax and xgboost, which the
+  # tests create once the CRDs are in.
+  mkdir -p "$out/runtimes" && cp "$trainer"/manifests/base/runtimes/*_distributed.yaml "$out/runtimes/"
   cp "$kserve/config/crd/full/serving.kserve.io_inferenceservices.yaml" "$out/"
   chmod u+w "$out"/*.yaml "$out"/runtimes/*.yaml
   touch "$out/.done"

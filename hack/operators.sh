@@ -3,13 +3,14 @@
 # the ignored cache, skipping what is there, and prints the bin directory: kwok (simulated nodes
 # and pods), the Kubeflow Training Operator (v1: TFJob, PyTorchJob), Kubeflow Trainer v2's
 # controller manager (TrainJob) with the JobSet controller it runs TrainJobs through, and the
-# KServe controller manager, and Katib's controller and db-manager (with katib-play, this
+# KServe controller manager, Kueue's controller manager, and Katib's controller and db-manager (with katib-play, this
 # repository's player of Katib's pods, built from test/katib). Their manifests (CRDs, webhooks, runtimes, configmap, kwok stages)
 # are read from the module cache at run time. Each binary is kept under its version, so that
 # changing one version rebuilds that one only.
 #
 # Environment: KAPTAIN_CACHE (default .cache under the repository), KWOK_VERSION,
-# TRAINING_OPERATOR_VERSION, TRAINER_VERSION, JOBSET_VERSION, KSERVE_VERSION, KATIB_VERSION.
+# TRAINING_OPERATOR_VERSION, TRAINER_VERSION, JOBSET_VERSION, KSERVE_VERSION, KATIB_VERSION,
+# KUEUE_VERSION.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +21,8 @@ trainer_version=${TRAINER_VERSION:-v2.3.0}
 jobset_version=${JOBSET_VERSION:-v0.12.0}
 kserve_version=${KSERVE_VERSION:-v0.20.0}
 katib_version=${KATIB_VERSION:-v0.19.0}
-bin=$cache/operators/kwok-$kwok_version-training-$training_version-trainer-$trainer_version-jobset-$jobset_version-kserve-$kserve_version-katib-$katib_version/bin
+kueue_version=${KUEUE_VERSION:-v0.19.2}
+bin=$cache/operators/kwok-$kwok_version-training-$training_version-trainer-$trainer_version-jobset-$jobset_version-kserve-$kserve_version-katib-$katib_version-kueue-$kueue_version/bin
 built=$cache/operators/built
 mkdir -p "$bin" "$built"
 
@@ -74,6 +76,7 @@ install trainer-controller-manager github.com/kubeflow/trainer/v2 "$trainer_vers
 install kserve-manager github.com/kserve/kserve "$kserve_version" github.com/kserve/kserve/cmd/manager replaces
 install katib-controller github.com/kubeflow/katib "$katib_version" github.com/kubeflow/katib/cmd/katib-controller/v1beta1
 install katib-db-manager github.com/kubeflow/katib "$katib_version" github.com/kubeflow/katib/cmd/db-manager/v1beta1
+install kueue-manager sigs.k8s.io/kueue "$kueue_version" sigs.k8s.io/kueue/cmd/kueue
 # katib-play (goptuna and the metrics collector, played on loopback) is this repository's, in
 # the test/katib module; go build's cache makes it quick when nothing changed.
 (cd "$root/test/katib" && CGO_ENABLED=0 go build -trimpath -o "$bin/katib-play.tmp" ./cmd/katib-play && mv "$bin/katib-play.tmp" "$bin/katib-play")

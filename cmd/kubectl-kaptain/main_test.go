@@ -61,15 +61,26 @@ func TestTrainClientDryRunGolden(t *testing.T) {
 		{"tensorflow-1-worker", "mnist-tensorflow", []string{"-o", "yaml", "--workers", "1"}},
 		{"tensorflow-4-workers-gpu", "mnist-tensorflow", []string{"-o", "yaml", "--workers", "4", "--cpu", "2", "--memory", "8Gi", "--gpus", "1"}},
 		{"pytorch-2-workers-cpu", "mnist-pytorch", []string{"-o", "yaml", "--workers", "2", "--cpu", "500m", "--memory", "1Gi"}},
+		{"pytorch-deepspeed", "mnist-pytorch", []string{"-o", "yaml", "--workers", "3", "--runtime", "deepspeed-distributed"}},
+		{"jax-yaml", "regression-jax", []string{"-o", "yaml", "--workers", "2"}},
+		{"xgboost-yaml", "iris-xgboost", []string{"-o", "yaml", "--workers", "3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, _ := filepath.Abs(filepath.Join("..", "..", "examples", tc.example))
 			r := kaptain(t, dir, append([]string{"train", "--dry-run=client"}, tc.args...)...)
 			// A pytorch model's client dry run says that the cluster may make a TrainJob.
-			note := ""
-			if strings.HasPrefix(tc.example, "mnist-pytorch") {
-				note = "note: a client dry run renders a PyTorchJob; where the cluster serves Kubeflow Trainer v2, train makes a TrainJob on torch-distributed instead: " +
-					"render that with --training-api v2, or ask the cluster with --dry-run=server\n"
+			// A TrainJob's, that the runtime was not read.
+			note := map[string]string{
+				"mnist-pytorch": "note: a client dry run renders a PyTorchJob; where the cluster serves Kubeflow Trainer v2, train makes a TrainJob on torch-distributed instead: " +
+					"render that with --training-api v2, or ask the cluster with --dry-run=server\n",
+				"regression-jax": "note: a client dry run reads no runtime: it takes clustertrainingruntime jax-distributed to have the jax ML policy; " +
+					"on the cluster, the runtime labelled trainer.kubeflow.org/framework=jax; --dry-run=server reads it\n",
+				"iris-xgboost": "note: a client dry run reads no runtime: it takes clustertrainingruntime xgboost-distributed to have the xgboost ML policy; " +
+					"on the cluster, the runtime labelled trainer.kubeflow.org/framework=xgboost; --dry-run=server reads it\n",
+			}[tc.example]
+			if tc.name == "pytorch-deepspeed" {
+				note = "note: a client dry run reads no runtime: it takes clustertrainingruntime deepspeed-distributed to have the mpi ML policy, " +
+					"and shows no TrainingRuntime derived from it (the cluster's runs the model's image on every node); --dry-run=server reads it\n"
 			}
 			if r.code != 0 || r.stderr != note {
 				t.Fatalf("exit %d, stderr %q", r.code, r.stderr)

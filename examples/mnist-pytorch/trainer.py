@@ -1,6 +1,9 @@
 """MNIST digit recognition with PyTorch, trained with DistributedDataParallel.
 
-The Kubeflow Training Operator sets MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK.
+torchrun (a TrainJob on torch-distributed) and the Kubeflow Training Operator (a PyTorchJob)
+set MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK; mpirun (a TrainJob on deepspeed-distributed,
+whose base image has DeepSpeed and mpi4py) sets OMPI_COMM_WORLD_SIZE and _RANK, from which
+DeepSpeed finds the rest.
 Hyperparameters arrive as command-line flags (--lr=0.01); metrics are printed as name=value
 lines, which Katib's StdOut metrics collector reads. Rank 0 saves the trained model under
 TRAINED_MODEL_UPLOAD_PATH (an s3:// URI) when it is set, as model.onnx: what KServe's ONNX
@@ -49,11 +52,22 @@ def upload(path, uri):
         path, bucket, key.rstrip("/") + "/" + os.path.basename(path))
 
 
+def init_distributed():
+    """Joins the job's process group; False when this is the only process."""
+    if int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1:
+        import deepspeed  # the deepspeed runtime's image has it
+
+        deepspeed.init_distributed(dist_backend="gloo", auto_mpi_discovery=True)
+        return True
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group(backend="gloo")
+        return True
+    return False
+
+
 def main():
     args = parse_args()
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if distributed:
-        dist.init_process_group(backend="gloo")
+    distributed = init_distributed()
     rank = dist.get_rank() if distributed else 0
 
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])

@@ -55,7 +55,7 @@ type Applier struct {
 }
 
 // kindOrder is the dependency order: objects that others reference come first.
-var kindOrder = []string{"Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim", "Role", "RoleBinding"}
+var kindOrder = []string{"Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim", "Role", "RoleBinding", "TrainingRuntime"}
 
 func rank(kind string) int {
 	if i := slices.Index(kindOrder, kind); i >= 0 {

@@ -10,7 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
 
@@ -87,4 +89,45 @@ func workloadSays(wl *unstructured.Unstructured) string {
 		return ": quota reserved, waiting for admission checks"
 	}
 	return ", waiting for Kueue to consider it"
+}
+
+// QueueHeld checks, for an Action's Accept, that Kueue holds the applied job submitted to a
+// queue: its mutating webhook suspends a job of a kind it manages as it is created, until it
+// admits the job. A job left unsuspended is one Kueue does not manage (its integration for the
+// kind is off, as Kueue v0.19 has it for TFJob and PyTorchJob by default, the namespace is
+// not one it manages, or Kueue is not installed): it would run outside the queue's quota, so
+// it is refused (and removed) with the fix.
+func QueueHeld(results []apply.Result) error {
+	for _, r := range results {
+		job := r.Object
+		queue := job.GetLabels()[workload.LabelQueueName]
+		if queue == "" || workload.KindOf(job) == nil || Suspended(job) {
+			continue
+		}
+		kind := job.GetKind()
+		framework := map[string]string{workload.KindTFJob: "kubeflow.org/tfjob", workload.KindPyTorchJob: "kubeflow.org/pytorchjob", workload.KindTrainJob: "trainer.kubeflow.org/trainjob"}[kind]
+		fix := "enable Kueue's " + framework + " integration (its Configuration's integrations.frameworks)"
+		if kind != workload.KindTrainJob {
+			fix += ", or train as a TrainJob (--training-api v2), which Kueue manages by default"
+		}
+		return sdkerr.New(sdkerr.WorkloadDeployment, "--queue %s: Kueue did not hold %s %s for its queue, so it would run outside the queue's quota: "+
+			"Kueue does not manage %ss in namespace %s (or is not installed); %s, or train without --queue", queue, strings.ToLower(kind), job.GetName(), kind, job.GetNamespace(), fix)
+	}
+	return nil
+}
+
+// QueuedTimeout is what a training wait's timeout says of the job's last version: a job Kueue
+// still holds is queued (and kept, to run once admitted), any other keeps running.
+func (inv *Inventory) QueuedTimeout(name string) func(ctx context.Context, last *unstructured.Unstructured) string {
+	running := fmt.Sprintf("; it keeps running: see 'kubectl kaptain logs %s'", name)
+	return func(ctx context.Context, last *unstructured.Unstructured) string {
+		if last == nil || !Suspended(last) {
+			return running
+		}
+		detail := inv.QueueDetail(ctx, last, run.State{})
+		if detail == "" {
+			return running
+		}
+		return fmt.Sprintf("; it is still %s; the job is kept and runs once Kueue admits it ('kubectl kaptain delete job %s' removes it)", detail, name)
+	}
 }

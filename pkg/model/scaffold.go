@@ -17,6 +17,11 @@ type ScaffoldOptions struct {
 var frameworkDefaults = map[string]struct{ version, baseImage string }{
 	"tensorflow": {"2.16.1", "tensorflow/tensorflow:2.16.1"},
 	"pytorch":    {"2.3.1", "pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime"},
+	// The images of Kubeflow Trainer v2.3.0's runtimes for these frameworks: an MPI runtime's
+	// nodes run the model's image as an sshd for the launcher's mpirun, so mlx's must have one.
+	"jax":     {"0.7.2", "nvcr.io/nvidia/jax:25.10-py3"},
+	"xgboost": {"3.0.5", "ghcr.io/kubeflow/trainer/xgboost-runtime"},
+	"mlx":     {"0.29.3", "ghcr.io/kubeflow/trainer/mlx-runtime"},
 }
 
 // Default fills what is empty from the id and framework: the name is the id's last part,
@@ -59,7 +64,8 @@ spec:
   name: {{ q .Name }}
   description: {{ q (printf "The %s model" .Name) }}
   version: "0.0.1"
-  # tensorflow or pytorch can be trained and tuned; more frameworks can be deployed.
+  # tensorflow, pytorch, jax, xgboost or mlx can be trained and tuned (jax, xgboost and mlx
+  # on Kubeflow Trainer v2); more frameworks can be deployed.
   framework: {{ .Framework }}
   frameworkVersion: {{ q .FrameworkVersion }}
   # The training code, relative to config.baseDir. Hyperparameters reach it as --name=value.
@@ -82,10 +88,11 @@ spec:
     # maxReplicas: 3
     # deploymentMode: Knative     # or Standard; Serverless and RawDeployment before KServe v0.20
   # How train and tune run: by default a pytorch model becomes a Kubeflow Trainer v2 TrainJob
-  # when the cluster serves it, else a PyTorchJob; tensorflow a TFJob.
+  # when the cluster serves it, else a PyTorchJob; tensorflow a TFJob; jax, xgboost and mlx a
+  # TrainJob on the runtime labelled trainer.kubeflow.org/framework with their name.
   training: {}
     # api: v2                     # or v1: TFJob, PyTorchJob
-    # runtime: torch-distributed  # the TrainJob's ClusterTrainingRuntime (trainingruntime/NAME: the namespace's)
+    # runtime: torch-distributed  # the TrainJob's ClusterTrainingRuntime, e.g. deepspeed-distributed (trainingruntime/NAME: the namespace's)
     # queue: team-a               # a Kueue LocalQueue
   config:
     # Directory of mainFile and extraFiles, relative to this file.

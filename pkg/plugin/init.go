@@ -36,7 +36,7 @@ type InitOptions struct {
 func NewCmdInit(d *Deps) *cobra.Command {
 	o := &InitOptions{deps: d, Filename: "kaptain.yaml", Framework: "tensorflow", MainFile: "trainer.py"}
 	cmd := &cobra.Command{
-		Use:   "init [--id ID] [--framework tensorflow|pytorch] [--image IMAGE]",
+		Use:   "init [--id ID] [--framework tensorflow|pytorch|jax|xgboost|mlx|...] [--image IMAGE]",
 		Short: "Write a commented kaptain.yaml describing a model",
 		Long: `Write a kaptain.yaml with every field of a model, commented, ready to edit.
 
@@ -54,7 +54,7 @@ The file is refused if it exists, unless --force is given.`,
 	f.StringVar(&o.ID, "id", "dev/my-model", "Unique model id, e.g. dev/mnist.")
 	f.StringVar(&o.Name, "name", "", "Short model name (default: the last part of the id).")
 	f.StringVar(&o.Framework, "framework", o.Framework, "Framework: "+strings.Join(model.Frameworks(), ", ")+".")
-	f.StringVar(&o.FrameworkVersion, "framework-version", "", "Framework version (default: a current one for tensorflow and pytorch).")
+	f.StringVar(&o.FrameworkVersion, "framework-version", "", "Framework version (default: a current one for the frameworks train supports).")
 	f.StringVar(&o.Image, "image", "", "Image to push the model to (default: registry.example.com/kaptain/<name>:0.0.1).")
 	f.StringVar(&o.BaseImage, "base-image", "", "Base image (default: the framework's official image).")
 	f.StringVar(&o.MainFile, "main-file", o.MainFile, "Main Python file of the model.")

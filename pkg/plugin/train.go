@@ -236,6 +236,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		StorageSecret:           secretName,
 		StorageKeys:             secretKeys(secret),
 		Queue:                   o.queue,
+		Standalone:              ac.dryRun == cmdutil.DryRunServer,
 	})
 	if err != nil {
 		return sdkerr.Wrap(sdkerr.ModelValidation, err, "")
@@ -249,10 +250,13 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 	modelURI := m.TrainedURI(o.revision)
 	a := ac.action(m, o.revision, model.ActionTrain, objs,
 		&render.OwnerLinks{APIVersion: job.GetAPIVersion(), Kind: job.GetKind(), Name: name, OwnedKinds: []string{"Secret", model.KindTrainingRuntime}})
+	if o.queue != "" {
+		a.Accept = inventory.QueueHeld
+	}
 	if o.Wait {
 		a.Wait = inventory.TrainingWait(kind, name, o.Timeout)
 		if o.queue != "" && inv != nil {
-			a.Wait.Detail = inv.QueueDetail
+			a.Wait.Detail, a.Wait.TimeoutSays = inv.QueueDetail, inv.QueuedTimeout(name)
 		}
 		if inv != nil {
 			a.Wait.Pods.Tolerate = inv.PendingTolerance(o.PendingTimeout)

@@ -241,7 +241,7 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 	// Katib names each trial <experiment>-<8 characters>; the job's pods and Services add theirs.
 	o.tune.Kind = kind
 	o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxExperimentName(kind.MaxName(o.Workers)))
-	o.tune.Train.Queue = o.queue
+	o.tune.Train.Queue, o.tune.Train.Standalone = o.queue, ac.dryRun == cmdutil.DryRunServer
 	secret, err := ac.storageSecret(ctx, m, o.tune.Name+"-storage")
 	if err != nil {
 		return err

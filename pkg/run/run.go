@@ -59,6 +59,9 @@ type Action struct {
 	ForceConflicts bool
 	// Print shows what was applied, or would be; nil prints nothing.
 	Print func([]apply.Result) error
+	// Accept, when set, checks the objects as the cluster took them (a server dry run's
+	// too), before the wait: an error removes what the action created and ends it.
+	Accept func([]apply.Result) error
 	// Applied, when set, is called once the objects are applied, before the wait.
 	Applied func(*Outcome)
 	// Wait, when set, watches one of the objects until it finishes.
@@ -88,8 +91,10 @@ type Wait struct {
 	// FailClass classifies a failed object; TimeoutClass a wait that timed out (Timeout
 	// when unset).
 	FailClass, TimeoutClass sdkerr.Class
-	// FailHint ends a failure's message; TimeoutHint a timeout's.
+	// FailHint ends a failure's message; TimeoutHint a timeout's, or TimeoutSays, when set,
+	// from the object's last version (nil when it was never seen).
 	FailHint, TimeoutHint string
+	TimeoutSays           func(ctx context.Context, last *unstructured.Unstructured) string
 	// Explain, when set, adds what it knows of a failure or timeout (e.g. pod states).
 	Explain func(ctx context.Context) string
 	// Detail, when set, adds to a state's line what other objects say of the watched one
@@ -216,6 +221,19 @@ func Run(ctx context.Context, c Clients, a Action, p Progress) (*Outcome, error)
 	for _, r := range results {
 		if r.Operation == apply.Created {
 			out.Created = append(out.Created, r.Object)
+		}
+	}
+	if a.Accept != nil {
+		if err := a.Accept(results); err != nil {
+			out.Err = err
+			if a.DryRun == cmdutil.DryRunServer || len(out.Created) == 0 {
+				return out, err
+			}
+			if derr := applier.Delete(out.Created); derr != nil {
+				return out, errors.Join(err, derr)
+			}
+			p.Printf("removed %s", Describe(out.Created))
+			return out, err
 		}
 	}
 	if err := a.print(results); err != nil {

@@ -167,8 +167,12 @@ func WaitFor(ctx context.Context, c Clients, namespace string, w Wait, p Progres
 		if final != nil {
 			lastState = w.State(final).Line
 		}
+		hint := w.TimeoutHint
+		if w.TimeoutSays != nil {
+			hint = w.TimeoutSays(context.WithoutCancel(ctx), final)
+		}
 		return final, state, &sdkerr.Error{Class: classOr(w.TimeoutClass, sdkerr.Timeout),
-			Err: fmt.Errorf("%w after %s waiting for %s (last state: %s)%s%s", errTimeout, w.Timeout, ref, lastState, w.TimeoutHint, explain(context.WithoutCancel(ctx)))}
+			Err: fmt.Errorf("%w after %s waiting for %s (last state: %s)%s%s", errTimeout, w.Timeout, ref, lastState, hint, explain(context.WithoutCancel(ctx)))}
 	case errors.Is(err, ErrCannotWatch):
 		return final, state, fmt.Errorf("waiting for %s: %w%s", ref, err, w.TimeoutHint)
 	case err != nil:

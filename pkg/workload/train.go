@@ -83,6 +83,9 @@ type Train struct {
 	// Owner names the object that owns the job's companions (see TrainingKind.Build): the
 	// job itself when empty, the Experiment of a trial.
 	Owner string
+	// Standalone renders the job without companions, on the runtime they derive from: for a
+	// server dry run, which stores nothing, so that a job naming one would be refused.
+	Standalone bool
 }
 
 // check refuses what no kind can build.

@@ -156,7 +156,7 @@ func (k trainJobKind) Build(m *model.Model, t Train) (*unstructured.Unstructured
 		ref.APIGroup, ref.Kind = ptr.To(TrainerGroup), ptr.To(rt.Kind)
 	}
 	var companions []*unstructured.Unstructured
-	if rt.Policy == PolicyMPI && rt.Spec != nil {
+	if rt.Policy == PolicyMPI && rt.Spec != nil && !t.Standalone {
 		derived, err := nodeRuntime(rt, cmp.Or(t.Owner, t.Name), image)
 		if err != nil {
 			return nil, nil, err

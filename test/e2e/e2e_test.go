@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -288,44 +287,6 @@ func TestPyTorchJobSucceedsThroughTheOperator(t *testing.T) {
 	}
 }
 
-func TestFailingWorkerEndsFailed(t *testing.T) {
-	ns := failingNamespace
-	// A fixed name (the cluster's logs are chosen by namespace), there already with -count=2.
-	if _, err := suite.client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	// The local cluster's kwok makes the containers of pods with this label crash-loop (5
-	// restarts, as a kubelet reports a script that keeps failing); the model's labels reach
-	// every pod template, and the operator counts the restarts against --backoff-limit.
-	dir := copyModel(t, "mnist-tensorflow", map[string]string{"    team: vision": "    team: vision\n    " + localcluster.CrashLoopLabel + ": \"true\""})
-	_, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--workers", "1", small, "--timeout", "3m")
-	if code != 13 || !strings.Contains(stderr, "reached the specified backoff limit") {
-		t.Fatalf("train with a failing worker: exit %d, want 13 (JobFailed)\n%s", code, stderr)
-	}
-	// The error ends with the failed replica's last lines, read through the API server's pod
-	// log proxy from kwok's kubelet API.
-	if !strings.Contains(stderr, "last lines of replica worker-0 (exit code 1):\n"+strings.Join(traceback, "\n")) {
-		t.Errorf("the error lacks the failed replica's log:\n%s", stderr)
-	}
-	out, _, code := kaptain(t, dir, nil, "diagnose", "-n", ns)
-	if code != 1 || !strings.Contains(out, "Failed") {
-		t.Fatalf("diagnose: exit %d, want 1 with the failed job\n%s", code, out)
-	}
-}
-
-func TestTooManyGPUsEndsEarly(t *testing.T) {
-	ns := namespace(t)
-	dir := copyModel(t, "mnist-tensorflow", nil)
-	start := time.Now()
-	_, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--workers", "1", "--gpus", "8", "--timeout", "3m")
-	if code != 11 || !strings.Contains(stderr, "Unschedulable") {
-		t.Fatalf("train asking for 8 GPUs: exit %d, want 11 (WorkloadDeployment)\n%s", code, stderr)
-	}
-	if d := time.Since(start); d > time.Minute {
-		t.Fatalf("the unschedulable job took %s to be reported", d)
-	}
-}
-
 // TestScaleUpKeepsTrainWaiting plays a cluster autoscaler: its status ConfigMap says one runs,
 // a TriggeredScaleUp event names the job's unschedulable pod, and a node with the GPUs joins a
 // little later. train says it waits for the node, and the job then runs to success.
@@ -396,26 +357,6 @@ func TestScaleUpKeepsTrainWaiting(t *testing.T) {
 	if r.Code != 0 {
 		t.Errorf("train: exit %d, want 0\n%s", r.Code, r.Stderr)
 	}
-}
-
-func TestInterruptedTrainLeavesNothing(t *testing.T) {
-	ns := namespace(t)
-	// The workers complete only after ten minutes (kwok's pod-complete stage, delayed by an
-	// annotation the patch adds), so the job is running when Ctrl-C comes.
-	dir := copyModel(t, "mnist-tensorflow", nil)
-	r := plugin().Start(t, dir, s3Env, "train", "-n", ns, "--workers", "2", small, "--patch", slowWorkers(t, dir, "10m"), "--timeout", "3m")
-	r.WaitFor(t, "Running (2/2 replicas active)", 2*time.Minute)
-	r.Interrupt(t)
-	if code := r.Exit(t, time.Minute); code != 130 {
-		t.Fatalf("interrupted train: exit %d\n%s", code, r.Stderr())
-	}
-	eventually(t, "the job and its Secret removed", func() bool {
-		return count(t, tfJobs, ns) == 0 && len(secrets(t, ns)) == 0
-	})
-	eventually(t, "the job's pods removed", func() bool {
-		pods, _ := suite.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
-		return pods != nil && len(pods.Items) == 0
-	})
 }
 
 func TestGarbageCollectorRemovesTransientSecrets(t *testing.T) {

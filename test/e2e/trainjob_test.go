@@ -4,20 +4,16 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/kaptain-dev/kubectl-kaptain/test/localcluster"
 )
 
 var (
@@ -117,47 +113,6 @@ func TestTrainJobSucceedsThroughTrainer(t *testing.T) {
 	}
 }
 
-func TestTrainJobFailingNodeEndsFailed(t *testing.T) {
-	ns := failingNamespace
-	if _, err := suite.client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	// The model's labels reach the nodes' pods through kaptain's runtime patch: kwok makes
-	// them crash-loop, and the Job controller fails the node Job past its backoff limit.
-	dir := copyModel(t, "mnist-pytorch", map[string]string{"    team: vision": "    team: vision\n    " + localcluster.CrashLoopLabel + ": \"true\""})
-	_, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--workers", "1", small, "--timeout", "3m")
-	if code != 13 {
-		t.Fatalf("train with a failing node: exit %d, want 13 (JobFailed)\n%s", code, stderr)
-	}
-	if !strings.Contains(stderr, "last lines of replica node-0 (exit code 1):\n"+strings.Join(traceback, "\n")) {
-		t.Errorf("the error lacks the failed node's log:\n%s", stderr)
-	}
-	t.Logf("train with a failing node:\n%s", stderr)
-}
-
-func TestInterruptedTrainJobLeavesNothing(t *testing.T) {
-	ns := namespace(t)
-	dir := copyModel(t, "mnist-pytorch", nil)
-	// The nodes complete only after ten minutes (kwok's pod-complete stage, delayed by an
-	// annotation on the pod template kaptain's runtime patch carries).
-	slow := filepath.Join(dir, "slow.json")
-	if err := os.WriteFile(slow, []byte(`[{"op": "add", "path": "/spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/metadata/annotations",
-	  "value": {"pod-complete.stage.kwok.x-k8s.io/delay": "10m"}}]`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := plugin().Start(t, dir, s3Env, "train", "-n", ns, "--workers", "2", small, "--patch", slow, "--timeout", "3m")
-	r.WaitFor(t, "node: 1 active", 2*time.Minute)
-	r.Interrupt(t)
-	if code := r.Exit(t, time.Minute); code != 130 {
-		t.Fatalf("interrupted train: exit %d\n%s", code, r.Stderr())
-	}
-	t.Logf("interrupted train:\n%s", r.Stderr())
-	eventually(t, "the TrainJob, its JobSet, Secret and pods removed", func() bool {
-		pods, _ := suite.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
-		return count(t, trainJobs, ns) == 0 && count(t, jobSets, ns) == 0 && len(secrets(t, ns)) == 0 && pods != nil && len(pods.Items) == 0
-	})
-}
-
 func TestGetJobsListsEveryTrainingKind(t *testing.T) {
 	ns := namespace(t)
 	tf, pt := copyModel(t, "mnist-tensorflow", nil), copyModel(t, "mnist-pytorch", nil)
@@ -184,18 +139,5 @@ func TestGetJobsListsEveryTrainingKind(t *testing.T) {
 		if !slices.ContainsFunc(lines[1:], func(l string) bool { return strings.HasPrefix(l, kind+" ") && strings.Contains(l, names[i]) }) {
 			t.Errorf("no %s row for %s:\n%s", kind, names[i], out)
 		}
-	}
-}
-
-func TestTrainJobTooManyGPUsEndsEarly(t *testing.T) {
-	ns := namespace(t)
-	dir := copyModel(t, "mnist-pytorch", nil)
-	start := time.Now()
-	_, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, "--workers", "1", "--gpus", "8", "--timeout", "3m")
-	if code != 11 || !strings.Contains(stderr, "replica node-0") || !strings.Contains(stderr, "Unschedulable") {
-		t.Fatalf("a TrainJob asking for 8 GPUs: exit %d, want 11 (WorkloadDeployment) naming node-0\n%s", code, stderr)
-	}
-	if d := time.Since(start); d > time.Minute {
-		t.Fatalf("the unschedulable node took %s to be reported", d)
 	}
 }

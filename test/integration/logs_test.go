@@ -10,7 +10,7 @@ import (
 func TestLogsFindsTheJobAndItsReplicas(t *testing.T) {
 	ns := namespace(t)
 	r := kaptain(t, ".", nil, "logs", "-n", ns, "missing")
-	if r.code != 1 || !strings.Contains(r.stderr, "error: no TFJob or PyTorchJob named missing in namespace "+ns) {
+	if r.code != 1 || !strings.Contains(r.stderr, "error: no tfjob, pytorchjob, trainjob named missing in namespace "+ns) {
 		t.Errorf("missing job: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = kaptain(t, repoPath("examples", "mnist-pytorch"), nil, "train", "-n", ns, "--wait=false", "-o", "name")

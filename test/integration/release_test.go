@@ -89,9 +89,11 @@ func TestDocumentedClusterRoleIsEnough(t *testing.T) {
 	t.Cleanup(func() {
 		_ = shared.client.RbacV1().ClusterRoleBindings().Delete(context.Background(), clusterBinding.Name, metav1.DeleteOptions{})
 	})
-	// A pytorch model trains as a TrainJob here, its runtime checked.
+	// A pytorch model trains as a TrainJob here, its runtime checked; on an MPI runtime, on a
+	// TrainingRuntime derived from it.
 	for _, args := range [][]string{
-		{"train", "--wait=false", "--queue", "team-a"},
+		{"train", "--wait=false"},
+		{"train", "--wait=false", "--runtime", "deepspeed-distributed"},
 		{"tune", "--wait=false", "--param", "lr=double:0.01:0.1", "--objective", "accuracy"},
 		{"get", "jobs"},
 	} {

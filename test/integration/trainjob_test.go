@@ -16,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -23,8 +25,9 @@ import (
 )
 
 var (
-	trainJobs = schema.GroupVersionResource{Group: "trainer.kubeflow.org", Version: "v1alpha1", Resource: "trainjobs"}
-	workloads = schema.GroupVersionResource{Group: "kueue.x-k8s.io", Version: "v1beta2", Resource: "workloads"}
+	trainJobs        = schema.GroupVersionResource{Group: "trainer.kubeflow.org", Version: "v1alpha1", Resource: "trainjobs"}
+	trainingRuntimes = schema.GroupVersionResource{Group: "trainer.kubeflow.org", Version: "v1alpha1", Resource: "trainingruntimes"}
+	workloads        = schema.GroupVersionResource{Group: "kueue.x-k8s.io", Version: "v1beta2", Resource: "workloads"}
 )
 
 // trainJobStatus plays Kubeflow Trainer: conditions (type=status pairs) and the node
@@ -134,25 +137,10 @@ func TestTrainJobFromTrain(t *testing.T) {
 	}
 }
 
-func TestTrainJobFailureExits13(t *testing.T) {
-	ns := namespace(t)
-	r := start(t, repoPath("examples", "mnist-pytorch"), nil, "train", "-n", ns, "--timeout", "60s")
-	job := createdJob(t, trainJobs, ns)
-	if err := trainJobStatus(job, map[string]string{"Failed": "True"}, "jobset failed: node-1 exited 1", 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	if code := r.Exit(t, 30*time.Second); code != 13 {
-		t.Fatalf("exit %d, want 13\n%s", code, r.Stderr())
-	}
-	if !strings.Contains(r.Stderr(), "error: trainjob.trainer.kubeflow.org/"+job.GetName()+" failed: jobset failed: node-1 exited 1") {
-		t.Errorf("stderr:\n%s", r.Stderr())
-	}
-}
-
 func TestTrainJobMissingRuntimeCreatesNothing(t *testing.T) {
 	ns := namespace(t)
 	r := kaptain(t, repoPath("examples", "mnist-pytorch"), creds, "train", "-n", ns, "--runtime", "torch")
-	if r.code != 11 || !strings.Contains(r.stderr, `ClusterTrainingRuntime "torch" not found; choose one with --runtime: torch-distributed (torch)`) {
+	if r.code != 11 || !strings.Contains(r.stderr, `ClusterTrainingRuntime "torch" not found; choose one with --runtime: deepspeed-distributed (deepspeed), jax-distributed (jax), mlx-distributed (mlx), torch-distributed (torch), xgboost-distributed (xgboost)`) {
 		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	if count(t, trainJobs, ns) != 0 {
@@ -217,52 +205,104 @@ func TestGetJobsListsEveryTrainingKind(t *testing.T) {
 	}
 }
 
-func TestTrainJobQueuedByKueue(t *testing.T) {
-	ns := namespace(t)
-	r := start(t, repoPath("examples", "mnist-pytorch"), nil, "train", "-n", ns, "--timeout", "60s", "--queue", "team-a")
-	job := createdJob(t, trainJobs, ns)
-	if job.GetLabels()["kueue.x-k8s.io/queue-name"] != "team-a" {
-		t.Fatalf("labels %v", job.GetLabels())
+// TestQueueNotHeldIsRefused: with --queue, a job that no Kueue suspends as it is created (this
+// cluster runs none: as where Kueue does not manage the kind) is refused and removed, with the
+// fix, for every kind: it would run outside the queue's quota.
+func TestQueueNotHeldIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		kind, example string
+		args          []string
+		fix           string
+	}{
+		{"TFJob", "mnist-tensorflow", nil, "enable Kueue's kubeflow.org/tfjob integration (its Configuration's integrations.frameworks), or train as a TrainJob"},
+		{"TrainJob", "mnist-pytorch", nil, "enable Kueue's trainer.kubeflow.org/trainjob integration"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			ns := namespace(t)
+			r := kaptain(t, repoPath("examples", tc.example), creds, append([]string{"train", "-n", ns, "--queue", "team-a"}, tc.args...)...)
+			if r.code != sdkerr.WorkloadDeployment.ExitCode() || !strings.Contains(r.stderr, "--queue team-a: Kueue did not hold "+strings.ToLower(tc.kind)) ||
+				!strings.Contains(r.stderr, "Kueue does not manage "+tc.kind+"s in namespace "+ns) || !strings.Contains(r.stderr, tc.fix) {
+				t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
+			}
+			if n := count(t, tfJobs, ns) + count(t, trainJobs, ns) + len(managedSecrets(t, ns)); n != 0 {
+				t.Errorf("%d objects left", n)
+			}
+		})
 	}
-	// Play Kueue: a Workload for the job, pending for quota, then the job suspended.
-	wl := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "Workload",
-		"metadata": map[string]any{"name": "trainjob-" + job.GetName() + "-1a2b3", "namespace": ns,
-			"labels": map[string]any{"kueue.x-k8s.io/job-uid": string(job.GetUID())}},
-		"spec": map[string]any{"queueName": "team-a", "podSets": []any{map[string]any{"name": "node", "count": int64(2),
-			"template": map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "node", "image": "x"}}}}}}},
-	}}
-	created, err := shared.dynamic.Resource(workloads).Namespace(ns).Create(context.Background(), wl, metav1.CreateOptions{})
+}
+
+// TestAmbiguousNamesAreRefusedAlike: a TFJob and a TrainJob of one name; logs, describe and
+// delete each refuse the name with the kinds listed, and take --kind trainjob.
+func TestAmbiguousNamesAreRefusedAlike(t *testing.T) {
+	ns := namespace(t)
+	twin := managed(object("trainer.kubeflow.org/v1alpha1", "TrainJob", ns, "twin", map[string]any{"spec": map[string]any{
+		"runtimeRef": map[string]any{"name": "torch-distributed"}, "trainer": map[string]any{"image": "m:1", "numNodes": int64(1)}}}))
+	if _, err := applier().Apply(context.Background(), []*unstructured.Unstructured{managed(tfJob(ns, "twin", int64(1))), twin}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"logs", "twin"}, {"describe", "job", "twin"}, {"delete", "job", "twin"}} {
+		r := kaptain(t, ".", nil, append(args, "-n", ns)...)
+		if r.code != sdkerr.Usage.ExitCode() || !strings.Contains(r.stderr, "error: twin exists as tfjob, trainjob; say which with --kind tfjob") {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+	if r := kaptain(t, ".", nil, "logs", "twin", "--kind", "trainjob", "-n", ns); r.code != 0 || !strings.Contains(r.stderr, "no replica pods of twin yet") {
+		t.Errorf("logs --kind trainjob: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := kaptain(t, ".", nil, "describe", "job", "twin", "--kind", "trainjob", "-n", ns); r.code != 0 || !strings.Contains(r.stdout, "TrainJob") {
+		t.Errorf("describe --kind trainjob: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := kaptain(t, ".", nil, "delete", "job", "twin", "--kind", "trainjob", "-n", ns); r.code != 0 || r.stdout != "trainjob.trainer.kubeflow.org/twin deleted\n" {
+		t.Errorf("delete --kind trainjob: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if !exists(t, tfJobs, ns, "twin") || exists(t, trainJobs, ns, "twin") {
+		t.Error("delete --kind trainjob removed the wrong job")
+	}
+	if r := kaptain(t, ".", nil, "delete", "job", "twin", "--kind", "experiment", "-n", ns); r.code != sdkerr.Usage.ExitCode() ||
+		!strings.Contains(r.stderr, `--kind "experiment" is not one of tfjob, pytorchjob, trainjob`) {
+		t.Errorf("delete --kind experiment: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestMPITrainJobRunsTheModelOnEveryNode: on deepspeed-distributed (an MPI runtime) the TrainJob
+// runs on a TrainingRuntime derived from it, owned by the job, whose launcher and nodes run the
+// model's image; the launcher's mpirun starts the main file over Trainer's hostfile.
+func TestMPITrainJobRunsTheModelOnEveryNode(t *testing.T) {
+	ns := namespace(t)
+	r := kaptain(t, repoPath("examples", "mnist-pytorch"), creds, "train", "-n", ns, "--runtime", "deepspeed-distributed", "--workers", "3", "--wait=false", "-o", "name")
+	if r.code != 0 {
+		t.Fatalf("train: exit %d\n%s", r.code, r.stderr)
+	}
+	job := createdJob(t, trainJobs, ns)
+	ref, _, _ := unstructured.NestedStringMap(job.Object, "spec", "runtimeRef")
+	if ref["kind"] != "TrainingRuntime" || ref["name"] != job.GetName() {
+		t.Fatalf("runtimeRef %v, want the derived TrainingRuntime %s", ref, job.GetName())
+	}
+	cmd, _, _ := unstructured.NestedStringSlice(job.Object, "spec", "trainer", "command")
+	if strings.Join(cmd, " ") != "mpirun --hostfile /etc/mpi/hostfile python -u trainer.py" {
+		t.Errorf("the launcher runs %q", cmd)
+	}
+	derived, err := shared.dynamic.Resource(trainingRuntimes).Namespace(ns).Get(context.Background(), job.GetName(), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now().UTC().Format(time.RFC3339)
-	created.Object["status"] = map[string]any{"conditions": []any{map[string]any{"type": "QuotaReserved", "status": "False", "reason": "Pending",
-		"message": "couldn't assign flavors to pod set node: insufficient quota for cpu in flavor default-flavor", "lastTransitionTime": now}}}
-	if _, err := shared.dynamic.Resource(workloads).Namespace(ns).UpdateStatus(context.Background(), created, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
+	if owners := derived.GetOwnerReferences(); len(owners) != 1 || owners[0].UID != job.GetUID() {
+		t.Errorf("the derived runtime's owners: %v", owners)
 	}
-	patch := []byte(`{"spec":{"suspend":true}}`)
-	if _, err := shared.dynamic.Resource(trainJobs).Namespace(ns).Patch(context.Background(), job.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
+	if policy, _, _ := unstructured.NestedMap(derived.Object, "spec", "mlPolicy", "mpi"); policy == nil {
+		t.Errorf("the derived runtime lost its MPI policy: %v", derived.Object["spec"])
 	}
-	if err := trainJobStatus(job, map[string]string{"Suspended": "True"}, "TrainJob is suspended", 0, 0); err != nil {
-		t.Fatal(err)
+	image := "registry.example.com/kaptain/mnist-pytorch:0.0.1"
+	jobs, _, _ := unstructured.NestedSlice(derived.Object, "spec", "template", "spec", "replicatedJobs")
+	for _, j := range jobs {
+		containers, _, _ := unstructured.NestedSlice(j.(map[string]any), "template", "spec", "template", "spec", "containers")
+		if got := containers[0].(map[string]any)["image"]; got != image {
+			t.Errorf("replicated job %v runs %v, want the model's image", j.(map[string]any)["name"], got)
+		}
 	}
-	waitFor(t, r, "queued in team-a: couldn't assign flavors to pod set node: insufficient quota for cpu in flavor default-flavor")
-	// Admitted: Kueue resumes the job, which runs and completes.
-	if _, err := shared.dynamic.Resource(trainJobs).Namespace(ns).Patch(context.Background(), job.GetName(), types.MergePatchType, []byte(`{"spec":{"suspend":false}}`), metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := trainJobStatus(job, map[string]string{"Suspended": "False"}, "resumed", 1, 0); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, r, "Running (2 nodes; node: 1 active, 1 ready)")
-	if err := trainJobStatus(job, map[string]string{"Complete": "True"}, "done", 0, 1); err != nil {
-		t.Fatal(err)
-	}
-	if code := r.Exit(t, 30*time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, r.Stderr())
+	// The job and its runtime go together.
+	if r := kaptain(t, ".", nil, "delete", "job", job.GetName(), "-n", ns); r.code != 0 {
+		t.Fatalf("delete: %s", r.stderr)
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+
 	"github.com/kaptain-dev/kubectl-kaptain/test/plugintest"
 )
 
@@ -115,16 +117,38 @@ func TestTrainWaitsUntilSucceeded(t *testing.T) {
 	}
 }
 
+// TestTrainFailedJobExitsWithItsMessage: whatever the kind, a job that failed ends train with
+// exit 13 and the job's own message.
 func TestTrainFailedJobExitsWithItsMessage(t *testing.T) {
-	ns := namespace(t)
-	r := start(t, repoPath("examples", "mnist-pytorch"), nil, "train", "-n", ns, "--timeout", "60s", "--training-api", "v1")
-	job := createdJob(t, pyTorchJobs, ns)
-	setStatus(t, pyTorchJobs, job, []string{"Created", "Running", "Failed"}, 0, 0, "PyTorchJob dev-mnist is failed because 1 Master replica(s) failed.")
-	if code := r.Exit(t, 30*time.Second); code != 13 {
-		t.Fatalf("exit code %d, want 13 (JobFailed); stderr:\n%s", code, r.Stderr())
-	}
-	if !strings.Contains(r.Stderr(), "error: pytorchjob.kubeflow.org/"+job.GetName()+" failed: PyTorchJob dev-mnist is failed because 1 Master replica(s) failed.") {
-		t.Errorf("stderr:\n%s", r.Stderr())
+	for _, tc := range []struct {
+		kind    string
+		gvr     schema.GroupVersionResource
+		args    []string
+		fail    func(job *unstructured.Unstructured) error
+		message string
+	}{
+		{"pytorchjob", pyTorchJobs, []string{"--training-api", "v1"}, func(job *unstructured.Unstructured) error {
+			_, err := writeStatus(pyTorchJobs, job, []string{"Created", "Running", "Failed"}, 0, 0, "PyTorchJob dev-mnist is failed because 1 Master replica(s) failed.")
+			return err
+		}, "PyTorchJob dev-mnist is failed because 1 Master replica(s) failed."},
+		{"trainjob", trainJobs, nil, func(job *unstructured.Unstructured) error {
+			return trainJobStatus(job, map[string]string{"Failed": "True"}, "jobset failed: node-1 exited 1", 0, 0)
+		}, "jobset failed: node-1 exited 1"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			ns := namespace(t)
+			r := start(t, repoPath("examples", "mnist-pytorch"), nil, append([]string{"train", "-n", ns, "--timeout", "60s"}, tc.args...)...)
+			job := createdJob(t, tc.gvr, ns)
+			if err := tc.fail(job); err != nil {
+				t.Fatal(err)
+			}
+			if code := r.Exit(t, 30*time.Second); code != sdkerr.JobFailed.ExitCode() {
+				t.Fatalf("exit code %d, want %d (JobFailed); stderr:\n%s", code, sdkerr.JobFailed.ExitCode(), r.Stderr())
+			}
+			if want := "error: " + strings.ToLower(job.GetKind()) + "." + tc.gvr.Group + "/" + job.GetName() + " failed: " + tc.message; !strings.Contains(r.Stderr(), want) {
+				t.Errorf("stderr lacks %q:\n%s", want, r.Stderr())
+			}
+		})
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package localcluster starts a Kubeflow cluster without containers on loopback: etcd,
 // kube-apiserver, kube-controller-manager and kube-scheduler, kwok simulating nodes and pods,
 // the real Kubeflow Training Operator (with its validating webhook), Kubeflow Trainer v2 with
-// JobSet, the real KServe controller in Standard (RawDeployment) mode, and the real Katib
+// JobSet and every runtime Trainer ships, Kueue with a ClusterQueue, the real KServe controller
+// in Standard (RawDeployment) mode, and the real Katib
 // (controller, webhooks, db-manager on PostgreSQL) with its suggestion service and metrics
 // collector played on loopback (katib-play). The e2e tests and 'make demo' run against it.
 package localcluster
@@ -45,6 +46,7 @@ const (
 	JobSetModule   = "sigs.k8s.io/jobset@v0.12.0"
 	KServeModule   = "github.com/kserve/kserve@v0.20.0"
 	KatibModule    = "github.com/kubeflow/katib@v0.19.0"
+	KueueModule    = "sigs.k8s.io/kueue@v0.19.2"
 )
 
 // Options say where the binaries are and how big the cluster is.
@@ -52,7 +54,7 @@ type Options struct {
 	// ControlPlane holds etcd, kube-apiserver, kube-scheduler and kube-controller-manager.
 	ControlPlane string
 	// Operators holds kwok, training-operator, jobset-controller, trainer-controller-manager,
-	// kserve-manager, katib-controller, katib-db-manager and katib-play.
+	// kueue-manager, kserve-manager, katib-controller, katib-db-manager and katib-play.
 	Operators string
 	// Postgres holds PostgreSQL's initdb and postgres, for Katib's db-manager.
 	Postgres string
@@ -118,7 +120,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	mods := map[string]string{}
-	for _, m := range []string{KwokModule, TrainingModule, TrainerModule, JobSetModule, KServeModule, KatibModule} {
+	for _, m := range []string{KwokModule, TrainingModule, TrainerModule, JobSetModule, KServeModule, KatibModule, KueueModule} {
 		if mods[m], err = moduleDir(m); err != nil {
 			return nil, err
 		}
@@ -143,6 +145,8 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		// The controller resolves every storage URI's container through ClusterStorageContainers.
 		filepath.Join(kserve, "config", "crd", "full", "clusterstoragecontainer"),
 		katibCRDs(mods[KatibModule]),
+		// Kueue's controllers exit when one of its kinds is not served: all of them first.
+		kueueCRDs(mods[KueueModule]),
 	}
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory: o.ControlPlane,
@@ -240,11 +244,16 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 
-	logf(o, "starting JobSet and Kubeflow Trainer v2, with the torch-distributed runtime")
+	logf(o, "starting JobSet and Kubeflow Trainer v2, with every runtime of its manifests")
 	if err := c.jobSet(ctx, jobSet, certs); err != nil {
 		return c, err
 	}
 	if err := c.trainer(ctx, trainer, certs); err != nil {
+		return c, err
+	}
+
+	logf(o, "starting Kueue (TFJob and TrainJob integrations) with ClusterQueue %s", ClusterQueue)
+	if err := c.kueue(ctx, mods[KueueModule], certs); err != nil {
 		return c, err
 	}
 

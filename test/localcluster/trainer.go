@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 )
 
 // webhookFile is an upstream file of webhook configurations: each object is renamed, and each
@@ -20,6 +23,8 @@ type webhookFile struct {
 	names  map[string]string
 	port   string
 	adjust func(hook map[string]any)
+	// keep, when set, registers only the webhooks it keeps.
+	keep func(hook map[string]any) bool
 }
 
 // register creates the file's webhook configurations.
@@ -40,9 +45,14 @@ func (w webhookFile) register(ctx context.Context, a *applier, caPEM []byte) err
 			}
 			obj.SetName(name)
 		}
-		hooks, _, _ := unstructured.NestedSlice(obj.Object, "webhooks")
-		for _, h := range hooks {
+		all, _, _ := unstructured.NestedSlice(obj.Object, "webhooks")
+		var hooks []any
+		for _, h := range all {
 			hook := h.(map[string]any)
+			if w.keep != nil && !w.keep(hook) {
+				continue
+			}
+			hooks = append(hooks, hook)
 			path, _, _ := unstructured.NestedString(hook, "clientConfig", "service", "path")
 			hook["clientConfig"] = map[string]any{"url": "https://127.0.0.1:" + w.port + path, "caBundle": base64.StdEncoding.EncodeToString(caPEM)}
 			if w.adjust != nil {
@@ -65,8 +75,12 @@ type webhookController struct {
 	// certDir is where its webhook server reads tls.crt and tls.key.
 	certDir string
 	// config is its configuration file, with %[1]s the webhook port, %[2]s the health port
-	// and %[3]s certDir; none when empty (the ports are then flags).
-	config string
+	// and %[3]s certDir, then configArgs; none when empty (the ports are then flags).
+	config     string
+	configArgs []any
+	// mounts, when set, runs it in a private mount namespace with each source directory
+	// bind-mounted on its target (paths it reads that it has no setting for).
+	mounts map[string]string
 	env    []string
 	// args follow --config and --kubeconfig (given with a configuration file only), with
 	// %[1]s and %[2]s the webhook and health ports.
@@ -88,7 +102,7 @@ func (c *Cluster) startWebhookController(ctx context.Context, ctl webhookControl
 	var args []string
 	if ctl.config != "" {
 		config := filepath.Join(c.opts.Dir, ctl.name+"-config.yaml")
-		if err := os.WriteFile(config, fmt.Appendf(nil, ctl.config, webhook, health, ctl.certDir), 0o644); err != nil {
+		if err := os.WriteFile(config, fmt.Appendf(nil, ctl.config, append([]any{webhook, health, ctl.certDir}, ctl.configArgs...)...), 0o644); err != nil {
 			return nil, err
 		}
 		args = append(args, "--config="+config, "--kubeconfig="+c.Kubeconfig)
@@ -99,8 +113,20 @@ func (c *Cluster) startWebhookController(ctx context.Context, ctl webhookControl
 		}
 		args = append(args, a)
 	}
-	if err := c.start(ctl.name, append(ctl.env, "KUBECONFIG="+c.Kubeconfig), []string{"127.0.0.1:" + webhook, "127.0.0.1:" + health},
-		filepath.Join(c.opts.Operators, ctl.name), args...); err != nil {
+	bin := filepath.Join(c.opts.Operators, ctl.name)
+	if len(ctl.mounts) > 0 {
+		// unshare execs sh, which mounts and execs the controller: the process Stop signals
+		// is the controller.
+		script, words := "", []string{}
+		for _, target := range slices.Sorted(maps.Keys(ctl.mounts)) {
+			script += fmt.Sprintf(`mount --bind "$%d" "$%d" && `, len(words)+1, len(words)+2)
+			words = append(words, ctl.mounts[target], target)
+		}
+		script += fmt.Sprintf(`shift %d && exec "$@"`, len(words))
+		args = append(append([]string{"--mount", "--propagation=private", "--", "sh", "-c", script, "sh"}, words...), append([]string{bin}, args...)...)
+		bin = "unshare"
+	}
+	if err := c.start(ctl.name, append(ctl.env, "KUBECONFIG="+c.Kubeconfig), []string{"127.0.0.1:" + webhook, "127.0.0.1:" + health}, bin, args...); err != nil {
 		return nil, err
 	}
 	if err := waitHealthy(ctx, c.procs[len(c.procs)-1], "http://127.0.0.1:"+health+"/readyz"); err != nil {
@@ -142,8 +168,9 @@ internalCertManagement: {enable: false}
 	return err
 }
 
-// trainer starts Kubeflow Trainer v2's controller manager, then creates the torch-distributed
-// ClusterTrainingRuntime through its webhooks.
+// trainer starts Kubeflow Trainer v2's controller manager, then creates every runtime of its
+// manifests/base/runtimes (torch, deepspeed, mlx, jax, xgboost and the torchtune ones) through
+// its webhooks.
 func (c *Cluster) trainer(ctx context.Context, module string, certs *webhookCerts) error {
 	// Its webhook server reads the certificate under TMPDIR; it has no setting for it.
 	tmp := filepath.Join(c.opts.Dir, "trainer-tmp")
@@ -166,15 +193,59 @@ certManagement: {enable: false}
 	if err != nil {
 		return err
 	}
-	data, err := os.ReadFile(filepath.Join(module, "manifests", "base", "runtimes", "torch_distributed.yaml"))
+	runtimes, err := kustomizeResources(filepath.Join(module, "manifests", "base", "runtimes"))
 	if err != nil {
-		return err
+		return fmt.Errorf("reading Trainer's runtimes: %w", err)
 	}
-	objs, err := decode(data)
-	if err != nil || len(objs) != 1 {
-		return fmt.Errorf("reading the torch-distributed runtime: %v", err)
+	for _, file := range runtimes {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		objs, err := decode(data)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", file, err)
+		}
+		for _, obj := range objs {
+			if err := a.create(ctx, obj); err != nil {
+				return err
+			}
+		}
 	}
-	return a.create(ctx, objs[0])
+	return nil
+}
+
+// kustomizeResources lists the files a kustomization directory's resources name, following
+// the directories among them: what 'kubectl apply -k' of Trainer's runtimes installs.
+func kustomizeResources(dir string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var k struct {
+		Resources []string `json:"resources"`
+	}
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	var out []string
+	for _, r := range k.Resources {
+		path := filepath.Join(dir, r)
+		info, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		if !info.IsDir() {
+			out = append(out, path)
+			continue
+		}
+		sub, err := kustomizeResources(path)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sub...)
+	}
+	return out, nil
 }
 
 // freePorts returns n free loopback ports.
