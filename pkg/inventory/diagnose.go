@@ -59,8 +59,8 @@ func (inv *Inventory) Diagnose(ctx context.Context) ([]Finding, error) {
 		}
 		for _, o := range objs {
 			f := o.Finding()
-			if f.Problem == "" && o.GVK.Kind == workload.KindTrainJob {
-				f.Problem = inv.trainJobProblem(ctx, o)
+			if f.Problem == "" && workload.KindOf(o.Obj) != nil {
+				f.Problem = inv.jobProblem(ctx, o)
 			}
 			findings = append(findings, f)
 		}
@@ -140,18 +140,20 @@ func (o Object) Finding() Finding {
 	return f
 }
 
-// trainJobProblem is what keeps a TrainJob that has not finished from running: a runtime that
-// does not exist, or a suspension (why Kueue holds it, or that nothing will resume it).
-func (inv *Inventory) trainJobProblem(ctx context.Context, o Object) string {
+// jobProblem is what keeps a training job that has not finished from running: a TrainJob's
+// runtime that does not exist, or a suspension (why Kueue holds it, or that nothing will
+// resume it).
+func (inv *Inventory) jobProblem(ctx context.Context, o Object) string {
 	if o.Finished(o.Obj) {
 		return ""
 	}
-	name, _, _ := unstructured.NestedString(o.Obj.Object, "spec", "runtimeRef", "name")
-	kind, _, _ := unstructured.NestedString(o.Obj.Object, "spec", "runtimeRef", "kind")
-	if _, err := inv.TrainingRuntime(ctx, cmp.Or(kind, model.KindClusterTrainingRuntime), name); err != nil {
-		var unreadable *RuntimeUnreadableError
-		if !errors.As(err, &unreadable) {
-			return err.Error()
+	if name, found, _ := unstructured.NestedString(o.Obj.Object, "spec", "runtimeRef", "name"); found {
+		kind, _, _ := unstructured.NestedString(o.Obj.Object, "spec", "runtimeRef", "kind")
+		if _, err := inv.TrainingRuntime(ctx, cmp.Or(kind, model.KindClusterTrainingRuntime), name); err != nil {
+			var unreadable *RuntimeUnreadableError
+			if !errors.As(err, &unreadable) {
+				return err.Error()
+			}
 		}
 	}
 	if !Suspended(o.Obj) {
@@ -160,7 +162,11 @@ func (inv *Inventory) trainJobProblem(ctx context.Context, o Object) string {
 	if detail := inv.QueueDetail(ctx, o.Obj, run.State{}); detail != "" {
 		return "suspended: " + detail
 	}
-	return "suspended (spec.suspend) outside any Kueue queue: nothing resumes it until spec.suspend is false"
+	field := "spec.suspend"
+	if _, found, _ := unstructured.NestedBool(o.Obj.Object, "spec", "runPolicy", "suspend"); found {
+		field = "spec.runPolicy.suspend"
+	}
+	return fmt.Sprintf("suspended (%s) outside any Kueue queue: nothing resumes it until %s is false", field, field)
 }
 
 func podFinding(p *corev1.Pod) Finding {
