@@ -116,7 +116,7 @@ func TestKatibsValidatorRefusesWhatItShould(t *testing.T) {
 func TestTrialArgumentsReachTheTrainerThroughKatib(t *testing.T) {
 	g := manifest.New(katibClient(t))
 	bin := t.TempDir()
-	for _, trainer := range []string{"python", "torchrun"} {
+	for _, trainer := range []string{"python", "torchrun", "mpirun"} {
 		if err := os.WriteFile(filepath.Join(bin, trainer), []byte("#!/bin/sh\nprintf '%s\\0' \"$@\"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
