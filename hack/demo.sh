@@ -66,7 +66,7 @@ YAML
 pids+=($!)
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 
-# The example, with its image in the loopback registry. Its requirements need pip inside the
+# The example, with its image in the loopback registry (plain HTTP, no flag needed). Its requirements need pip inside the
 # image (the cluster builder, which needs a real node); the demo builds the code on an empty
 # base with the local builder instead.
 model=$work/mnist-tensorflow
@@ -79,11 +79,11 @@ cd "$model"
 export AWS_ACCESS_KEY_ID=demo-access AWS_SECRET_ACCESS_KEY=demo-secret-key
 
 say "build the image: no Docker; a rebuild of unchanged code pushes nothing"
-k build --insecure-registry
-k build --insecure-registry
+k build
+k build
 
 say "train it: a TFJob through the real Training Operator, running the pushed digest"
-k train --build --insecure-registry -p epochs=2 --workers 2 --cpu 500m --memory 1Gi
+k train --build -p epochs=2 --workers 2 --cpu 500m --memory 1Gi
 
 say "what it made, and what its workers printed (served by the simulated kubelet)"
 k get jobs
@@ -107,7 +107,7 @@ pytorch=$work/mnist-pytorch
 cp -r "$root/examples/mnist-pytorch" "$pytorch"
 sed -i -e "s#image: .*#image: 127.0.0.1:$port/kaptain/mnist-pytorch:0.0.1#" \
   -e 's#baseImage: .*#baseImage: scratch#' -e '/requirements:/d' "$pytorch/kaptain.yaml"
-(cd "$pytorch" && k train --build --insecure-registry -p epochs=2 --workers 2 --cpu 500m --memory 1Gi)
+(cd "$pytorch" && k train --build -p epochs=2 --workers 2 --cpu 500m --memory 1Gi)
 k get jobs
 
 say "serve the trained model with KServe v0.20 (Standard mode) and wait until it is ready (the simulated nodes ran no training code, so there is no saved model to check first)"

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -80,13 +81,36 @@ type Result struct {
 	BytesSent int64
 }
 
-// Reference parses an image reference, allowing plain HTTP when its registry is the insecure one.
+// Reference parses an image reference, allowing plain HTTP when its registry is the insecure
+// one or on loopback.
 func (r *Registry) Reference(s string) (name.Reference, error) {
 	ref, err := name.ParseReference(s)
-	if err != nil || !r.insecureHost(ref.Context().RegistryStr()) {
+	if err != nil || !r.plainHTTPHost(ref.Context().RegistryStr()) {
 		return ref, err
 	}
 	return name.ParseReference(s, name.Insecure)
+}
+
+// plainHTTPHost is true when host (host[:port], as named) may be reached over plain HTTP:
+// the insecure registry, or one on loopback (127.0.0.0/8, ::1, localhost), which Docker
+// treats as insecure by default and from which nothing leaves the machine. TLS, when the
+// registry speaks it, is verified all the same.
+func (r *Registry) plainHTTPHost(host string) bool {
+	return r.insecureHost(host) || Loopback(host)
+}
+
+// Loopback reports whether a registry host (host[:port]) is on this machine's loopback:
+// localhost or a name under .localhost, 127.0.0.0/8 or ::1.
+func Loopback(host string) bool {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = strings.Trim(host, "[]")
+	}
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // insecureHost is true when host (host[:port], as named) may be reached over plain HTTP and
@@ -160,8 +184,8 @@ func (b byHost) RoundTrip(req *http.Request) (*http.Response, error) {
 	return b.other.RoundTrip(req)
 }
 
-// httpOnlyToInsecure refuses plain HTTP except to the insecure registry. go-containerregistry
-// falls back to HTTP by itself for private, localhost and loopback addresses; the request
+// httpOnlyToInsecure refuses plain HTTP except to the insecure registry and to loopback.
+// go-containerregistry falls back to HTTP by itself for private addresses too; the request
 // never leaves, so neither do credentials.
 type httpOnlyToInsecure struct {
 	registry *Registry
@@ -169,7 +193,7 @@ type httpOnlyToInsecure struct {
 }
 
 func (h httpOnlyToInsecure) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "http" && !h.registry.insecureHost(req.URL.Host) {
+	if req.URL.Scheme == "http" && !h.registry.plainHTTPHost(req.URL.Host) {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
@@ -184,7 +208,7 @@ type PlainHTTPError struct {
 }
 
 func (e *PlainHTTPError) Error() string {
-	return fmt.Sprintf("refusing plain HTTP to registry %s, which is not marked insecure: if it is the image's registry and serves only HTTP, use --insecure-registry or registry.url http://%s in kaptain.yaml", e.Host, e.Host)
+	return fmt.Sprintf("refusing plain HTTP to registry %s, which is not marked insecure: if it is the image's registry and serves only HTTP, use --insecure-registry (a registry on loopback needs no flag)", e.Host)
 }
 
 func (r *Registry) options(ctx context.Context, m *meter) []remote.Option {

@@ -19,7 +19,7 @@ import (
 const outsideSentinel = "kaptain fuzz: a file outside the model's directory"
 
 // FuzzContext: for any file names in a model directory, any main file, extra files and
-// symbolic links (to a file and a directory outside it), every entry of the build context and
+// symbolic links (to a file and a directory outside it, also as baseDir), every entry of the build context and
 // of the layers is a local path (under app/ for a layer), and nothing outside the model's
 // directory is read.
 func FuzzContext(f *testing.F) {
@@ -27,6 +27,8 @@ func FuzzContext(f *testing.F) {
 	f.Add("trainer.py", "trainer.py", "./..\n../outside/secret\n/etc/passwd", "")
 	f.Add("trainer.py\ndata/a.csv", "trainer.py", "keys\nenv\ndata", "keys\ndata/env")
 	f.Add("trainer.py", "env", "", "env")
+	f.Add("trainer.py", "keys/secret", "", "x\nkeys")
+	f.Add("trainer.py", "keys/trainer.py", "", "x\nx\nx\nkeys")
 	f.Add("a b/$HOME's \"x\".py\n.dockerignore\nDockerfile.kaptain\n..a/..b", "a b/$HOME's \"x\".py", ".dockerignore\n..a", "")
 	f.Add("app/../trainer.py\nx\\..\\y.py\n\u00e9/\u2028.py", "app/../trainer.py", "x\\..\\y.py\n\u00e9", "")
 	f.Fuzz(func(t *testing.T, files, mainFile, extraFiles, links string) {
@@ -66,7 +68,14 @@ func FuzzContext(f *testing.F) {
 		if extraFiles != "" {
 			extras = strings.Split(extraFiles, "\n")
 		}
-		m := &model.Model{Spec: model.Spec{ID: "dev/fuzz", MainFile: mainFile, ExtraFiles: extras, BaseImage: "scratch", Config: model.Config{BaseDir: dir}}}
+		// The model is read from dir's kaptain.yaml; a main file in a subdirectory makes that
+		// directory, perhaps a link, its baseDir.
+		base := dir
+		if sub, rest, ok := strings.Cut(mainFile, "/"); ok && filepath.IsLocal(sub) {
+			base, mainFile = filepath.Join(dir, sub), rest
+		}
+		m := &model.Model{Path: filepath.Join(dir, "kaptain.yaml"),
+			Spec: model.Spec{ID: "dev/fuzz", MainFile: mainFile, ExtraFiles: extras, BaseImage: "scratch", Config: model.Config{BaseDir: base}}}
 		in, err := Collect(m)
 		if err != nil {
 			return

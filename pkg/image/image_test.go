@@ -610,6 +610,56 @@ func TestBuildRefusesAFileChangedAfterHashing(t *testing.T) {
 	}
 }
 
+// TestCollectRefusesALinkedBaseDir: a repository that commits baseDir as a symbolic link out
+// of the directory of its kaptain.yaml cannot take files from there (the audit's N1); a link
+// that stays inside it is followed.
+func TestCollectRefusesALinkedBaseDir(t *testing.T) {
+	top := t.TempDir()
+	for p, content := range map[string]string{"outside/id_rsa": "secret key", "model/src/trainer.py": "print('train')\n"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(top, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(top, p), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, link := range [][2]string{{"../outside", "model/up"}, {"/", "model/root"}, {"src", "model/code"}, {"../../outside", "model/src/up"}} {
+		if err := os.Symlink(link[0], filepath.Join(top, link[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ baseDir, mainFile, want string }{
+		{"up", "id_rsa", "spec.config.baseDir"},
+		{"root", "etc/passwd", "leads out of"},
+		{"src/up", "id_rsa", "leads out of"},
+		{"code", "trainer.py", ""},
+		{"src", "trainer.py", ""},
+	} {
+		t.Run(tc.baseDir, func(t *testing.T) {
+			file := filepath.Join(top, "model", "kaptain.yaml")
+			doc := fmt.Sprintf("apiVersion: kaptain.dev/v1alpha1\nkind: Model\nspec:\n  id: dev/linked\n  name: Linked\n  description: d\n  version: \"1\"\n  framework: pytorch\n  frameworkVersion: \"2.3.1\"\n"+
+				"  mainFile: %s\n  image: registry.example.com/dev/linked:1\n  baseImage: scratch\n  config:\n    baseDir: %s\n", tc.mainFile, tc.baseDir)
+			if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			m, err := model.LoadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := Collect(m)
+			if tc.want == "" {
+				if err != nil || len(in.Files) != 1 {
+					t.Fatalf("Collect: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "leads out of") {
+				t.Fatalf("err = %v, want the baseDir refused as leading out", err)
+			}
+		})
+	}
+}
+
 // TestCollectStaysInTheModelDirectory: nothing outside the base directory reaches an image
 // or a build context, by path or by symbolic link (the audit's H2).
 func TestCollectStaysInTheModelDirectory(t *testing.T) {
@@ -667,5 +717,40 @@ func TestCollectStaysInTheModelDirectory(t *testing.T) {
 	bad.Files[0].Path = "../usr/bin/python"
 	if err := bad.Context(io.Discard); err == nil || !strings.Contains(err.Error(), "is not a path inside the model's directory") {
 		t.Errorf("a tar entry out of the directory: %v", err)
+	}
+}
+
+// TestCollectKeepsTheBuildsCredentialsOut: a directory in extraFiles (here the whole model
+// directory) brings neither the Docker config nor the certificate the build reads, nor the
+// repository's .git; files that look like credentials are named in a warning (the audit's N12).
+func TestCollectKeepsTheBuildsCredentialsOut(t *testing.T) {
+	dir := t.TempDir()
+	m := writeModel(t, dir, map[string]string{
+		"trainer.py": "x", ".docker/config.json": `{"auths": {}}`, "certs/ca.crt": "pem",
+		".git/HEAD": "ref: refs/heads/main", ".git/objects/ab/cd": "blob", ".env": "TOKEN=1", "data/a.csv": "1",
+	}, ".")
+	m.Spec.Config.Registry.DockerConfig = filepath.Join(dir, ".docker", "config.json")
+	in := collect(t, m)
+	var paths []string
+	for _, f := range in.Files {
+		paths = append(paths, f.Path)
+	}
+	if want := []string{".env", "certs/ca.crt", "data/a.csv", "trainer.py"}; !slices.Equal(paths, want) {
+		t.Errorf("files %v, want %v", paths, want)
+	}
+	if w := in.Warnings(); len(w) != 1 || !strings.Contains(w[0], `spec.extraFiles[0] "." brings in .env, which looks like a credential`) {
+		t.Errorf("warnings %q", in.Warnings())
+	}
+	// A certificate named by a flag, spelled another way, is taken out too.
+	if removed := in.Exclude(filepath.Join(dir, "data", "..", "certs", "ca.crt")); !slices.Equal(removed, []string{"certs/ca.crt"}) {
+		t.Errorf("Exclude removed %v", removed)
+	}
+	if slices.ContainsFunc(in.Files, func(f File) bool { return f.Path == "certs/ca.crt" }) {
+		t.Error("the certificate stayed in the files")
+	}
+	// Named on its own, a file is the user's choice: no warning.
+	m = writeModel(t, t.TempDir(), map[string]string{"trainer.py": "x", ".env": "A=1"}, ".env")
+	if in := collect(t, m); len(in.Warnings()) != 0 || len(in.Files) != 2 {
+		t.Errorf("a named file: %d files, warnings %q", len(in.Files), in.Warnings())
 	}
 }

@@ -51,10 +51,11 @@ type File struct {
 	// Path is the slash-separated path relative to the model's base directory, also the path
 	// under WorkDir in the image.
 	Path string
-	// Source is the file on this machine, Root the model's base directory it is read under
-	// (through an os.Root: it cannot lead out of it).
+	// Source is the file on this machine, for messages; the content is read through root, the
+	// model's base directory opened when it was collected (an os.Root: it cannot lead out of
+	// it, and a directory renamed or swapped since is not followed).
 	Source string
-	Root   string
+	root   *os.Root
 	// Layer is LayerDeps or LayerCode.
 	Layer string
 	// Executable is true when any execute bit is set; it is the only mode bit kept.
@@ -79,6 +80,9 @@ type Inputs struct {
 	Platform string
 	// Files are sorted by Path.
 	Files []File
+	// secrets maps the path of a file that a directory of extraFiles brought in and that
+	// looks like a credential to the warning about it.
+	secrets map[string]string
 }
 
 // Collect reads the model's main file, extra files (a directory stands for every regular file
@@ -91,18 +95,17 @@ func Collect(m *model.Model) (*Inputs, error) {
 	if base == "" {
 		base = "."
 	}
-	root, err := os.OpenRoot(base)
+	root, err := openBase(m.Path, base)
 	if err != nil {
-		return nil, fmt.Errorf("spec.config.baseDir: %w", err)
+		return nil, err
 	}
-	defer root.Close()
 	in := &Inputs{
 		BaseImage: s.BaseImage, Framework: s.Framework, FrameworkVersion: s.FrameworkVersion,
 		ModelID: s.ID, ModelVersion: s.Version, MainFile: filepath.ToSlash(path.Clean(s.MainFile)),
 	}
-	seen := map[string]bool{}
+	seen, secrets := map[string]bool{}, map[string]string{}
 	add := func(field, rel, layer string) error {
-		files, err := expand(root, base, rel)
+		files, walked, err := expand(root, base, rel)
 		if err != nil {
 			return fmt.Errorf("%s %q: %w", field, rel, err)
 		}
@@ -113,6 +116,9 @@ func Collect(m *model.Model) (*Inputs, error) {
 			seen[f.Path] = true
 			f.Layer = layer
 			in.Files = append(in.Files, f)
+			if walked && looksSecret(f.Path) {
+				secrets[f.Path] = fmt.Sprintf("%s %q brings in %s, which looks like a credential: it goes into the image; list the files you mean instead", field, rel, f.Path)
+			}
 		}
 		return nil
 	}
@@ -131,27 +137,127 @@ func Collect(m *model.Model) (*Inputs, error) {
 		}
 	}
 	slices.SortFunc(in.Files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	in.secrets = secrets
+	in.Exclude(s.Config.Registry.DockerConfig, s.Config.Registry.Certificate)
 	return in, nil
 }
 
+// Exclude removes from the files those that are one of paths (files on this machine: the
+// Docker config and registry certificate a build reads), however they are spelled: the
+// credentials of a build never go into its image. It returns the paths in the image of what
+// it removed.
+func (in *Inputs) Exclude(paths ...string) []string {
+	var infos []fs.FileInfo
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if info, err := os.Stat(p); err == nil {
+			infos = append(infos, info)
+		}
+	}
+	if len(infos) == 0 {
+		return nil
+	}
+	var removed []string
+	in.Files = slices.DeleteFunc(in.Files, func(f File) bool {
+		info, err := f.root.Stat(filepath.FromSlash(f.Path))
+		if err != nil || !slices.ContainsFunc(infos, func(x fs.FileInfo) bool { return os.SameFile(x, info) }) {
+			return false
+		}
+		removed = append(removed, f.Path)
+		return true
+	})
+	return removed
+}
+
+// Warnings name the files that a directory of extraFiles brought in and that look like
+// credentials, in path order; the caller prints them.
+func (in *Inputs) Warnings() []string {
+	var out []string
+	for _, f := range in.Files {
+		if w, ok := in.secrets[f.Path]; ok {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// looksSecret reports whether a path looks like a credential or a secret: a key, a
+// certificate's key, an environment file, or something under a directory that tools keep
+// credentials in.
+func looksSecret(p string) bool {
+	for _, dir := range strings.Split(path.Dir(p), "/") {
+		switch dir {
+		case ".aws", ".docker", ".ssh", ".gnupg", ".kube", ".config":
+			return true
+		}
+	}
+	base := path.Base(p)
+	switch {
+	case base == ".env", strings.HasPrefix(base, ".env."), base == ".netrc", base == ".npmrc", base == ".pypirc",
+		strings.HasPrefix(base, "id_rsa"), strings.HasPrefix(base, "id_ed25519"), strings.HasPrefix(base, "id_ecdsa"), strings.HasPrefix(base, "id_dsa"),
+		strings.HasSuffix(base, ".pem"), strings.HasSuffix(base, ".key"), strings.HasSuffix(base, ".p12"), strings.HasSuffix(base, ".pfx"):
+		return true
+	}
+	return false
+}
+
+// openBase opens the model's base directory. For a model read from a file it is opened
+// through an os.Root on the file's directory, so that a baseDir that is, or passes through, a
+// symbolic link leading out of that directory is refused (os.OpenRoot alone follows links in
+// the name it opens); a model built in code opens baseDir as given. The root stays open for
+// the files read through it: Go closes it once nothing refers to it.
+func openBase(file, base string) (*os.Root, error) {
+	if file == "" {
+		root, err := os.OpenRoot(base)
+		if err != nil {
+			return nil, fmt.Errorf("spec.config.baseDir: %w", err)
+		}
+		return root, nil
+	}
+	dir := filepath.Dir(file)
+	top, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("spec.config.baseDir: %w", err)
+	}
+	rel, err := filepath.Rel(dir, base)
+	if err != nil || rel == "." {
+		return top, err
+	}
+	defer top.Close()
+	if !filepath.IsLocal(rel) {
+		return nil, fmt.Errorf("spec.config.baseDir %s: not inside %s", base, dir)
+	}
+	root, err := top.OpenRoot(rel)
+	if err != nil {
+		if strings.Contains(err.Error(), "escapes from parent") {
+			return nil, fmt.Errorf("spec.config.baseDir %s leads out of %s (a symbolic link?): only the model's own files go into the image", base, dir)
+		}
+		return nil, fmt.Errorf("spec.config.baseDir: %w", err)
+	}
+	return root, nil
+}
+
 // expand returns the regular files at rel under root (a file, or a directory walked in lexical
-// order), hashed. Symbolic links are followed for files named directly, inside root only, and
-// skipped inside directories.
-func expand(root *os.Root, base, rel string) ([]File, error) {
+// order), hashed, and whether rel was a directory. Symbolic links are followed for files named
+// directly, inside root only, and skipped inside directories, as is a walked directory's .git
+// (a repository's history is no part of a model).
+func expand(root *os.Root, base, rel string) ([]File, bool, error) {
 	name := path.Clean(filepath.ToSlash(rel))
 	if !filepath.IsLocal(filepath.FromSlash(name)) {
-		return nil, fmt.Errorf("not inside baseDir %s", base)
+		return nil, false, fmt.Errorf("not inside baseDir %s", base)
 	}
 	info, err := root.Stat(filepath.FromSlash(name))
 	if err != nil {
-		return nil, outside(err, base)
+		return nil, false, outside(err, base)
 	}
 	if !info.IsDir() {
 		f, err := hashFile(root, base, name, info)
 		if err != nil {
-			return nil, outside(err, base)
+			return nil, false, outside(err, base)
 		}
-		return []File{f}, nil
+		return []File{f}, false, nil
 	}
 	type entry struct {
 		rel  string
@@ -159,6 +265,9 @@ func expand(root *os.Root, base, rel string) ([]File, error) {
 	}
 	var entries []entry
 	err = fs.WalkDir(root.FS(), name, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == ".git" {
+			return fs.SkipDir
+		}
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
@@ -170,7 +279,7 @@ func expand(root *os.Root, base, rel string) ([]File, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, outside(err, base)
+		return nil, true, outside(err, base)
 	}
 	// Hash on every core, keeping the walk's order.
 	out := make([]File, len(entries))
@@ -191,7 +300,7 @@ func expand(root *os.Root, base, rel string) ([]File, error) {
 	if err == nil && len(out) == 0 {
 		err = fmt.Errorf("directory has no files")
 	}
-	return out, err
+	return out, true, err
 }
 
 // outside explains os.Root's refusal of a path that leads out of the base directory.
@@ -224,7 +333,7 @@ func hashFile(root *os.Root, base, rel string, info fs.FileInfo) (File, error) {
 	if err := unchanged(fh, n, before.ModTime()); err != nil {
 		return File{}, err
 	}
-	return File{Path: rel, Source: filepath.Join(base, filepath.FromSlash(rel)), Root: base, Executable: info.Mode()&0o111 != 0,
+	return File{Path: rel, Source: filepath.Join(base, filepath.FromSlash(rel)), root: root, Executable: info.Mode()&0o111 != 0,
 		Size: n, ModTime: before.ModTime(), Digest: hex.EncodeToString(h.Sum(nil))}, nil
 }
 

@@ -345,7 +345,7 @@ func writeTar(w io.Writer, prefix string, files []File, extras []extra, read fun
 // would describe other content). A change shows in the size or the modification time, as for
 // tar's "file changed as we read it", which saves hashing the content a second time.
 func copyFile(w io.Writer, f File, read func(n int64)) error {
-	fh, err := os.OpenInRoot(f.Root, filepath.FromSlash(f.Path))
+	fh, err := f.root.Open(filepath.FromSlash(f.Path))
 	if err != nil {
 		return err
 	}

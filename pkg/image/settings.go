@@ -2,6 +2,7 @@ package image
 
 import (
 	"cmp"
+	"fmt"
 	"net/url"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -32,6 +33,8 @@ type Settings struct {
 	Registry *Registry
 	Hints    Hints
 	CAPEM    []byte
+	// Warnings are for the user: settings that kaptain.yaml asks for and cannot have.
+	Warnings []string
 }
 
 // Resolve reads the credentials and certificates for pushing m's image. It contacts nothing;
@@ -53,10 +56,10 @@ func Resolve(m *model.Model, s Source) (*Settings, error) {
 	if ref, err := name.ParseReference(out.Target); err == nil {
 		host := ref.Context().RegistryStr()
 		out.Registry.TargetHost = host
-		// A registry URL given as http:// in kaptain.yaml is plain HTTP, as if
-		// --insecure-registry, when it names the image's registry (never another one).
-		if u, err := url.Parse(m.Spec.Config.Registry.URL); err == nil && u.Scheme == "http" && u.Host == host {
-			out.Registry.Insecure = true
+		// kaptain.yaml cannot turn TLS off: a registry on loopback speaks plain HTTP anyway,
+		// any other needs --insecure-registry, which the file's http:// only hints at.
+		if u, err := url.Parse(m.Spec.Config.Registry.URL); err == nil && u.Scheme == "http" && u.Host == host && !Loopback(host) && !s.Insecure {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("spec.config.registry.url %s is plain HTTP, which kaptain.yaml alone cannot allow for a registry off this machine: add --insecure-registry if you trust the network to %s", m.Spec.Config.Registry.URL, host))
 		}
 	}
 	return out, nil

@@ -140,27 +140,62 @@ func TestInsecureIsForTheNamedRegistryOnly(t *testing.T) {
 	}
 }
 
-// kaptain.yaml's registry.url given as http:// makes plain HTTP the image's registry's only
-// when it names that registry.
-func TestHTTPRegistryURLScopesInsecureToItsOwnRegistry(t *testing.T) {
+// kaptain.yaml's registry.url given as http:// turns nothing off (the audit's N10): a
+// registry on loopback speaks plain HTTP anyway, with TLS verified when it speaks TLS; for
+// another the file only gets a warning that names --insecure-registry.
+func TestRegistryURLCannotTurnOffTLS(t *testing.T) {
 	for _, tc := range []struct {
 		url, image string
-		insecure   bool
+		flag       bool
+		warn       bool
 	}{
-		{"http://localhost:5000", "localhost:5000/kaptain/mnist:1", true},
-		{"http://localhost:5000", "registry.company.example/kaptain/mnist:1", false},
-		{"http://localhost:5000", "localhost:5001/kaptain/mnist:1", false},
-		{"https://localhost:5000", "localhost:5000/kaptain/mnist:1", false},
-		{"", "localhost:5000/kaptain/mnist:1", false},
+		{"http://registry.company.example:5000", "registry.company.example:5000/kaptain/mnist:1", false, true},
+		{"http://registry.company.example:5000", "registry.company.example:5000/kaptain/mnist:1", true, false},
+		{"http://localhost:5000", "localhost:5000/kaptain/mnist:1", false, false},
+		{"http://localhost:5000", "registry.company.example/kaptain/mnist:1", false, false},
+		{"https://registry.company.example", "registry.company.example/kaptain/mnist:1", false, false},
 	} {
 		m := &model.Model{Spec: model.Spec{ID: "dev/mnist", Image: tc.image, Config: model.Config{Registry: model.Registry{URL: tc.url}}}}
-		s, err := Resolve(m, Source{DockerConfig: "", RegistryCA: ""})
+		s, err := Resolve(m, Source{Insecure: tc.flag})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Registry.Insecure != tc.insecure {
-			t.Errorf("url %q, image %q: insecure %v, want %v", tc.url, tc.image, s.Registry.Insecure, tc.insecure)
+		if s.Registry.Insecure != tc.flag {
+			t.Errorf("url %q, image %q: insecure %v, want %v (the flag's only)", tc.url, tc.image, s.Registry.Insecure, tc.flag)
 		}
+		if warned := len(s.Warnings) == 1 && strings.Contains(s.Warnings[0], "add --insecure-registry"); warned != tc.warn {
+			t.Errorf("url %q, image %q: warnings %q, want one: %v", tc.url, tc.image, s.Warnings, tc.warn)
+		}
+	}
+}
+
+// TestLoopbackRegistriesSpeakPlainHTTP: a registry on loopback that serves plain HTTP takes
+// a push without --insecure-registry, as Docker and kind users expect; a private address
+// still needs the flag (TestPlainHTTPOnlyToTheInsecureRegistry), and TLS on loopback is
+// still verified.
+func TestLoopbackRegistriesSpeakPlainHTTP(t *testing.T) {
+	in := collect(t, writeModel(t, t.TempDir(), sampleFiles))
+	for _, host := range []string{"127.0.0.1:5000", "localhost:5000", "[::1]:5000", "127.0.0.2:5000", "registry.localhost"} {
+		t.Run(host, func(t *testing.T) {
+			var seen atomic.Int32
+			r := privateRegistry(t, host, false, &seen)
+			r.TargetHost = host
+			if _, err := r.Build(context.Background(), in, host+"/kaptain/mnist:1", Options{}); err != nil || seen.Load() == 0 {
+				t.Fatalf("push to %s over plain HTTP: %v (%d requests)", host, err, seen.Load())
+			}
+		})
+	}
+	for host, want := range map[string]bool{"127.0.0.1": true, "localhost": true, "[::1]:1": true, "::1": true, "127.8.9.10:80": true,
+		"10.0.0.1:5000": false, "192.168.1.1": false, "localhost.example.com": false, "registry.example.com:5000": false, "0.0.0.0:5000": false} {
+		if Loopback(host) != want {
+			t.Errorf("Loopback(%q) = %v", host, !want)
+		}
+	}
+	var seen atomic.Int32
+	r := privateRegistry(t, "127.0.0.1", true, &seen)
+	_, err := r.Build(context.Background(), in, "127.0.0.1:5000/kaptain/mnist:1", Options{})
+	if Diagnose(err) != ProblemUnknownCA || seen.Load() != 0 {
+		t.Fatalf("untrusted TLS on loopback: %v (problem %d, %d requests with credentials), want the unknown CA", err, Diagnose(err), seen.Load())
 	}
 }
 

@@ -25,3 +25,24 @@ func FuzzParseStorageURI(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckStoredURI: a URI from a record that is accepted is a valid s3:// URI, under the
+// model's own storage, with no '..' after it and nothing the kubelet would expand.
+func FuzzCheckStoredURI(f *testing.F) {
+	m := &Model{Spec: Spec{ID: "dev/mnist", Config: Config{ModelStorageURI: "s3://kaptain/models"}}}
+	for _, s := range []string{m.TrainedURI("20260101"), m.TunedURI("r", "t"), "s3://kaptain/models/dev/mnist/../x", "s3://kaptain/models/dev/mnist/$(A)", "s3://kaptain/models/dev/mnistx"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		if m.CheckStoredURI(uri) != nil {
+			return
+		}
+		if _, _, err := ParseStorageURI(uri); err != nil {
+			t.Fatalf("%q accepted but does not parse: %v", uri, err)
+		}
+		rest, ok := strings.CutPrefix(uri, "s3://kaptain/models/dev/mnist/")
+		if !ok || strings.Contains(rest, "..") || strings.ContainsAny(uri, "$` \t\n") {
+			t.Fatalf("%q accepted", uri)
+		}
+	})
+}

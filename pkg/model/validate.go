@@ -1,12 +1,14 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -118,6 +120,9 @@ func (m *Model) Validate() error {
 	for _, k := range sortedKeys(s.Hyperparameters) {
 		if f, ok := s.Hyperparameters[k].(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
 			return m.invalid("spec.hyperparameters."+k, "%v is not a finite number: the model's record could not keep it", f)
+		}
+		if v, ok := s.Hyperparameters[k].(string); ok && NonFinite(v) {
+			return m.invalid("spec.hyperparameters."+k, "%q reads as a number that is not finite, as the trainer would parse it; give a finite number", v)
 		}
 		if !hyperparameterName.MatchString(k) {
 			return m.invalid("spec.hyperparameters."+k, "not a valid hyperparameter name: use letters, digits, '_', '-' and '.', starting with a letter or '_'")
@@ -258,6 +263,9 @@ func ParseStorageURI(uri string) (bucket, prefix string, err error) {
 	if !ok {
 		return "", "", fmt.Errorf("%q is not an s3://bucket/path URI", uri)
 	}
+	if i := strings.IndexFunc(uri, func(r rune) bool { return r == '$' || r == '`' || unicode.IsSpace(r) || !unicode.IsPrint(r) }); i >= 0 {
+		return "", "", fmt.Errorf("%q contains %q: a model URI reaches container arguments, where the kubelet expands $(VAR); write the path itself", uri, string([]rune(uri[i:])[0]))
+	}
 	bucket, prefix, _ = strings.Cut(rest, "/")
 	if !bucketName.MatchString(bucket) || strings.Contains(bucket, "..") {
 		return "", "", fmt.Errorf("%q: bucket %q is not a valid S3 bucket name (3-63 lowercase letters, digits, '.' and '-')", uri, bucket)
@@ -281,9 +289,10 @@ func hasUserinfo(s string) bool {
 // ValidateID checks a model id: 1 to 253 printable characters without spaces, at least one
 // of them a letter or digit, made of path segments separated by '/'. The id is used as written
 // in S3 keys and model URIs, so it has no empty, "." or ".." segment and none of '?', '#',
-// '%' and '\'.
+// '%' and '\'; and, as model URIs reach container arguments, where the kubelet expands
+// $(VAR), none of '$', '`' and quotes either.
 func ValidateID(id string) error {
-	const allowed = `a model id is path segments separated by single '/', none of them empty, "." or "..", without '?', '#', '%' or '\', such as dev/mnist`
+	const allowed = "a model id is path segments separated by single '/', none of them empty, \".\" or \"..\", without '?', '#', '%', '\\', '$', '`' or quotes, such as dev/mnist"
 	if len(id) > 253 {
 		return fmt.Errorf("%q is longer than 253 characters", id)
 	}
@@ -301,6 +310,9 @@ func ValidateID(id string) error {
 	}
 	if i := strings.IndexAny(id, `?#%\`); i >= 0 {
 		return fmt.Errorf("%q contains %q, which S3 keys and model URIs would read differently; %s", id, id[i], allowed)
+	}
+	if i := strings.IndexAny(id, "$`'\""); i >= 0 {
+		return fmt.Errorf("%q contains %q, which the kubelet or a shell would expand in the model URI it becomes; %s", id, id[i], allowed)
 	}
 	for _, seg := range strings.Split(id, "/") {
 		switch seg {
@@ -379,4 +391,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// NonFinite reports whether a value written as text reads as NaN or an infinity, as a
+// trainer's float() would read it: "NaN", "+Inf", "infinity" in any case, or a number too
+// large for a float64 such as 1e999.
+func NonFinite(s string) bool {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return false
+	}
+	return math.IsNaN(f) || math.IsInf(f, 0)
 }

@@ -45,6 +45,10 @@ func TestParseModelID(t *testing.T) {
 		{id: `"/dev/mnist"`, want: "has an empty path segment"},
 		{id: `"dev/mnist/"`, want: "has an empty path segment"},
 		{id: `"dev//mnist"`, want: "has an empty path segment"},
+		// The audit's N3: the kubelet expands $(VAR) in the storage initializer's arguments.
+		{id: `"dev/$(AWS_SECRET_ACCESS_KEY)"`, want: `contains '$', which the kubelet`},
+		{id: "'dev/`id`'", want: "contains '`'"},
+		{id: `"dev/it's"`, want: `contains '\''`},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
 			_, err := Parse("kaptain.yaml", []byte(modelYAML(tc.id, "")))
@@ -96,6 +100,12 @@ func TestParseHyperparameterValues(t *testing.T) {
 		{name: "custom tag", value: "!secret x", err: `got a YAML !secret value`},
 		{name: "NaN", value: ".nan", err: `spec.hyperparameters.x: NaN is not a finite number`},
 		{name: "infinity", value: "-.inf", err: `spec.hyperparameters.x: -Inf is not a finite number`},
+		// Strings a trainer's float() reads as NaN or infinite.
+		{name: "NaN as text", value: "NaN", err: `spec.hyperparameters.x: "NaN" reads as a number that is not finite`},
+		{name: "quoted infinity", value: `"+Inf"`, err: `"+Inf" reads as a number that is not finite`},
+		{name: "infinity spelt out", value: `"-infinity"`, err: `reads as a number that is not finite`},
+		{name: "beyond float64", value: `"1e999"`, err: `"1e999" reads as a number that is not finite`},
+		{name: "a word that starts like one", value: "info", want: "info"},
 		{name: "list", value: "[1, 2]", err: `expected a number, string or boolean, got a list`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,5 +192,31 @@ func TestLoadFileResolvesRegistryPathsAgainstItsDirectory(t *testing.T) {
 				t.Errorf("dockerConfig %q, certificate %q; want %q", r.DockerConfig, r.Certificate, tc.want)
 			}
 		})
+	}
+}
+
+// TestStorageURIsCarryNoVariables: a model URI given or recorded cannot smuggle $(VAR) into
+// container arguments (the audit's N3), and one read from the record must be under the
+// model's own storage.
+func TestStorageURIsCarryNoVariables(t *testing.T) {
+	for _, uri := range []string{"s3://kaptain/dev/$(AWS_SECRET_ACCESS_KEY)", "s3://kaptain/x`id`", "s3://kaptain/a b", "s3://kaptain/a\x1b[2J"} {
+		if _, _, err := ParseStorageURI(uri); err == nil {
+			t.Errorf("ParseStorageURI(%q) accepted it", uri)
+		}
+	}
+	m := &Model{Spec: Spec{ID: "dev/mnist", Config: Config{ModelStorageURI: "s3://kaptain/models/"}}}
+	for uri, want := range map[string]string{
+		m.TrainedURI("r1"):                            "",
+		m.TunedURI("r2", "t-1"):                       "",
+		"s3://other/dev/mnist/trained/r1":             "not under the model's storage s3://kaptain/models/dev/mnist/",
+		"s3://kaptain/models/dev/mnistx/trained/r1":   "not under",
+		"s3://kaptain/models/dev/mnist/../prod/x":     "not under",
+		"s3://kaptain/models/dev/mnist/$(X)":          "contains \"$\"",
+		"https://kaptain/models/dev/mnist/trained/r1": "not an s3://bucket/path URI",
+	} {
+		err := m.CheckStoredURI(uri)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("CheckStoredURI(%q) = %v, want %q", uri, err, want)
+		}
 	}
 }

@@ -91,6 +91,19 @@ func (m *Model) Annotations() map[string]string {
 // storageBase is spec.config.modelStorageURI without a trailing slash.
 func (m *Model) storageBase() string { return strings.TrimRight(m.Spec.Config.ModelStorageURI, "/") }
 
+// CheckStoredURI checks a model URI read from the model's record (which others in the
+// namespace may edit): a valid s3:// URI under the model's own storage,
+// <modelStorageURI>/<id>/.
+func (m *Model) CheckStoredURI(uri string) error {
+	if _, _, err := ParseStorageURI(uri); err != nil {
+		return err
+	}
+	if mine := m.storageBase() + "/" + m.Spec.ID + "/"; !strings.HasPrefix(uri, mine) || strings.Contains(uri[len(mine):], "..") {
+		return fmt.Errorf("%q is not under the model's storage %s", uri, mine)
+	}
+	return nil
+}
+
 // TrainedURI is where a training revision is told to save the model.
 func (m *Model) TrainedURI(revision string) string {
 	return m.storageBase() + "/" + m.Spec.ID + "/trained/" + revision

@@ -109,6 +109,8 @@ func TestCommandsRefuseBadInput(t *testing.T) {
 		{"train unknown builder", []string{"train", "--dry-run=client", "--build", "--builder", "docker"}, sdkerr.Usage, `--builder "docker" is not supported`},
 		{"train local builder with requirements", []string{"train", "--dry-run=client", "--build", "--builder", "local"}, sdkerr.Usage, "--builder local cannot pip install"},
 		{"train bad hyperparameter", []string{"train", "--dry-run=client", "-p", "lr"}, sdkerr.Usage, "--hyperparameter"},
+		{"train NaN hyperparameter", []string{"train", "--dry-run=client", "-p", "lr=NaN"}, sdkerr.Usage, `--hyperparameter lr="NaN" reads as a number that is not finite`},
+		{"train infinite hyperparameter", []string{"train", "--dry-run=client", "-p", "lr=+Inf"}, sdkerr.Usage, `--hyperparameter lr="+Inf" reads as a number that is not finite`},
 		{"train missing patch", []string{"train", "--dry-run=client", "--patch", "nope.yaml"}, sdkerr.Usage, "--patch"},
 		{"train untrainable framework", []string{"train", "--dry-run=client", "-f", "sklearn.yaml"}, sdkerr.ModelValidation, "cannot be trained"},
 		{"train bad dry run", []string{"train", "--dry-run=maybe"}, sdkerr.Usage, "--dry-run"},

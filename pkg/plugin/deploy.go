@@ -252,8 +252,15 @@ func (o *DeployOptions) modelURI(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("connecting to the cluster: %w", err)
 	}
 	store := newStore(o.deps, cs.CoreV1(), s.action.namespace, s.model)
-	if uri, err := store.LatestModelURI(ctx, s.model.Spec.ID, s.model.KubeName(), model.ActionTrain, model.ActionTune); err != nil || uri != "" {
-		return uri, err
+	uri, err := store.LatestModelURI(ctx, s.model.Spec.ID, s.model.KubeName(), model.ActionTrain, model.ActionTune)
+	if err != nil {
+		return "", err
+	}
+	if uri != "" {
+		if err := s.model.CheckStoredURI(uri); err != nil {
+			return "", sdkerr.New(sdkerr.ModelValidation, "the record of model %s names a model URI kaptain did not write: %v; pass --model-uri, or train again", s.model.Spec.ID, err)
+		}
+		return uri, nil
 	}
 	return "", sdkerr.New(sdkerr.ModelValidation, "model %s has no trained revision to deploy; train it first or pass --model-uri", s.model.Spec.ID)
 }

@@ -74,10 +74,20 @@ func (f *BuildFlags) complete(d *Deps, m *model.Model) (*imageBuild, error) {
 	if p, err := v1.ParsePlatform(f.Platform); err == nil {
 		in.Platform = p.String()
 	}
+	// The build's own credentials never go into the image, wherever they were named.
+	in.Exclude(f.DockerConfig, f.RegistryCA)
+	for _, w := range in.Warnings() {
+		d.progress().Printf("warning: %s", w)
+	}
 	b.inputs = in
 	b.builder, _ = image.Choose(f.Builder, in) // Validate reports a bad choice
 	// A file that cannot be read is reported by validate, after the usage errors.
 	b.settings, b.resolveErr = image.Resolve(m, image.Source{DockerConfig: f.DockerConfig, RegistryCA: f.RegistryCA, Insecure: f.InsecureRegistry, Platform: f.Platform})
+	if b.settings != nil {
+		for _, w := range b.settings.Warnings {
+			d.progress().Printf("warning: %s", w)
+		}
+	}
 	return b, nil
 }
 

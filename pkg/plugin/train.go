@@ -125,6 +125,9 @@ func (o *TrainOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []strin
 		o.params = map[string]any{}
 	}
 	for k, v := range params {
+		if model.NonFinite(v) {
+			return sdkerr.New(sdkerr.Usage, "--hyperparameter %s=%q reads as a number that is not finite, as the trainer would parse it; give a finite number", k, v)
+		}
 		o.params[k] = v
 	}
 	var ttlFlag *int
