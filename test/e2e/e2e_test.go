@@ -48,6 +48,7 @@ var suite struct {
 	home       string
 	client     kubernetes.Interface
 	dynamic    dynamic.Interface
+	cluster    *localcluster.Cluster
 }
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
@@ -86,6 +87,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "local cluster stopped in %s\n", time.Since(s).Round(100*time.Millisecond))
 	}()
 	suite.kubeconfig = c.Kubeconfig
+	suite.cluster = c
 	suite.home = filepath.Join(dir, "home")
 	_ = os.MkdirAll(suite.home, 0o755)
 	suite.binary = filepath.Join(dir, "kubectl-kaptain")
@@ -125,6 +127,9 @@ func namespace(t *testing.T) string {
 	}
 	name = "e2e-" + strings.Trim(name, "-") + fmt.Sprintf("-%d", time.Now().UnixNano()%10000)
 	if _, err := suite.client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := localcluster.WaitForDefaultServiceAccount(context.Background(), suite.client, name); err != nil {
 		t.Fatal(err)
 	}
 	return name

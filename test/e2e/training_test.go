@@ -187,6 +187,9 @@ func TestFailingReplicaEndsFailed(t *testing.T) {
 	if _, err := suite.client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+	if err := localcluster.WaitForDefaultServiceAccount(context.Background(), suite.client, ns); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range trainingKinds {
 		t.Run(tc.kind, func(t *testing.T) {
 			dir := copyModel(t, tc.example, map[string]string{"    team: vision": "    team: vision\n    " + localcluster.CrashLoopLabel + ": \"true\""})

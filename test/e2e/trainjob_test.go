@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kaptain-dev/kubectl-kaptain/test/localcluster"
 )
 
 var (
@@ -139,4 +143,70 @@ func TestGetJobsListsEveryTrainingKind(t *testing.T) {
 			t.Errorf("no %s row for %s:\n%s", kind, names[i], out)
 		}
 	}
+}
+
+// TestTrainShowsTrainerProgress: with Trainer's TrainJobStatus feature gate on, a trainer pod
+// reports its progress to Trainer's real status server (the test plays the trainer's HTTPS
+// call with the token and CA Trainer gives the pod), Trainer writes it to the TrainJob's status, and train's wait prints it.
+func TestTrainShowsTrainerProgress(t *testing.T) {
+	ns := namespace(t)
+	dir := copyModel(t, "mnist-pytorch", nil)
+	// The nodes run for a while, so the trainer reports before the job ends.
+	patch := filepath.Join(dir, "slow.json")
+	if err := os.WriteFile(patch, []byte(`[{"op": "add", "path": "/spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/metadata/annotations",
+	  "value": {"pod-complete.stage.kwok.x-k8s.io/delay": "15s"}}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := plugin().Start(t, dir, s3Env, "train", "-n", ns, "--workers", "2", small, "--patch", patch, "--timeout", "3m")
+	r.WaitFor(t, "node: 1 active", 2*time.Minute)
+	pods := nodePods(t, ns, trainJobName(t, ns))
+	if len(pods) == 0 {
+		t.Fatal("no trainer pods")
+	}
+	trainer := pods[0]
+	ctx := context.Background()
+	// The server checks the token: one for another TrainJob's status is refused.
+	other := trainer.DeepCopy()
+	for _, v := range other.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			if src.ServiceAccountToken != nil {
+				src.ServiceAccountToken.Audience += "-other"
+			}
+		}
+	}
+	if err := suite.cluster.ReportTrainerStatus(ctx, other, localcluster.TrainerStatus{LastUpdatedTime: time.Now().UTC()}); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("a token for another audience: %v, want 403", err)
+	}
+	pct, left := int32(40), int32(130)
+	status := localcluster.TrainerStatus{ProgressPercentage: &pct, EstimatedRemainingSeconds: &left,
+		Metrics: []localcluster.Metric{{Name: "loss", Value: "0.31"}}, LastUpdatedTime: time.Now().UTC().Truncate(time.Second)}
+	if err := suite.cluster.ReportTrainerStatus(ctx, &trainer, status); err != nil {
+		t.Fatal(err)
+	}
+	r.WaitFor(t, "40%, about 2m10s left, loss=0.31", time.Minute)
+	for _, l := range strings.Split(r.Stderr(), "\n") {
+		if strings.Contains(l, "loss=0.31") {
+			t.Logf("train printed: %s", l)
+			break
+		}
+	}
+	if code := r.Exit(t, 2*time.Minute); code != 0 {
+		t.Fatalf("train: exit %d\n%s", code, r.Stderr())
+	}
+	if !strings.Contains(r.Stderr(), "Succeeded (2 nodes") {
+		t.Errorf("train did not end Succeeded:\n%s", r.Stderr())
+	}
+}
+
+// trainJobName is the one TrainJob in ns.
+func trainJobName(t *testing.T, ns string) string {
+	t.Helper()
+	list, err := suite.dynamic.Resource(trainJobs).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("want one TrainJob in %s: %v %v", ns, list, err)
+	}
+	return list.Items[0].GetName()
 }

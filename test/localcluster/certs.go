@@ -46,7 +46,7 @@ func newWebhookCerts() (*webhookCerts, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "training-operator.kubeflow.svc"},
-		DNSNames:    []string{"training-operator.kubeflow.svc", "localhost"},
+		DNSNames:    []string{"training-operator.kubeflow.svc", trainerStatusService, "localhost"},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
 		NotBefore:   now.Add(-time.Hour), NotAfter: now.Add(364 * 24 * time.Hour),
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,

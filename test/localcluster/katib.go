@@ -73,7 +73,7 @@ func (c *Cluster) katib(ctx context.Context, client kubernetes.Interface, module
 	if err != nil {
 		return err
 	}
-	ports, err := freePorts(3)
+	ports, err := c.freePorts(3)
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (c *Cluster) postgres(ctx context.Context) (string, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("initdb: %w\n%s", err, out)
 	}
-	port, err := freePort()
+	port, err := c.freePort()
 	if err != nil {
 		return "", err
 	}

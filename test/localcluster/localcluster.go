@@ -96,6 +96,8 @@ type Cluster struct {
 	opts       Options
 	// cleanup runs after every process stopped.
 	cleanup []func()
+	// ports are those freePort handed out.
+	ports map[string]bool
 }
 
 // process is a component started by the cluster.
@@ -153,10 +155,18 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		CRDDirectoryPaths:     append(crds, o.ExtraCRDs...),
 		ErrorIfCRDPathMissing: true,
 	}
-	// The ServiceAccount admission plugin stays off, as envtest has it: simulated pods mount
-	// nothing. Pod logs are fetched from the nodes' InternalIP, where kwok serves them (the
-	// Hostname address would need DNS).
-	c.env.ControlPlane.GetAPIServer().Configure().Set("kubelet-preferred-address-types", "InternalIP")
+	// The ServiceAccount admission plugin is on, as in any cluster (envtest turns it off):
+	// pods run as a service account, and Trainer's status server gives the trainer pods a
+	// token of it in a projected volume, which the API server refuses for a pod without one.
+	// A namespace's pods wait for its default service account (WaitForDefaultServiceAccount).
+	// Pod logs are fetched from the nodes' InternalIP, where kwok serves them (the Hostname
+	// address would need DNS).
+	//
+	// Its external host is loopback: the issuer discovery document's jwks_uri (where Trainer's
+	// status server fetches the keys that sign service account tokens) is then reachable,
+	// not on the machine's network address.
+	c.env.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins").
+		Set("kubelet-preferred-address-types", "InternalIP").Set("external-hostname", "127.0.0.1")
 	if c.Config, err = c.env.Start(); err != nil {
 		return c, fmt.Errorf("starting the control plane: %w", err)
 	}
@@ -210,7 +220,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	// kwok's kubelet API (pod logs) on loopback, over TLS as the API server expects; with no
 	// --kubelet-certificate-authority, the API server does not verify it.
-	kubeletPort, err := freePort()
+	kubeletPort, err := c.freePort()
 	if err != nil {
 		return c, err
 	}
@@ -236,7 +246,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 
 	logf(o, "starting the Kubeflow Training Operator")
-	webhookPort, err := freePort()
+	webhookPort, err := c.freePort()
 	if err != nil {
 		return c, err
 	}
@@ -248,7 +258,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := c.jobSet(ctx, jobSet, certs); err != nil {
 		return c, err
 	}
-	if err := c.trainer(ctx, trainer, certs); err != nil {
+	if err := c.trainer(ctx, client, trainer, certs); err != nil {
 		return c, err
 	}
 
@@ -269,6 +279,9 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 
 	logf(o, "waiting for the nodes to be Ready")
 	if err := waitNodesReady(ctx, client, len(o.Nodes)); err != nil {
+		return c, err
+	}
+	if err := WaitForDefaultServiceAccount(ctx, client, "default"); err != nil {
 		return c, err
 	}
 	logf(o, "cluster up: KUBECONFIG=%s", c.Kubeconfig)
@@ -526,14 +539,23 @@ func waitClosed(addr string) error {
 	return fmt.Errorf("%s still accepts connections", addr)
 }
 
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+func (c *Cluster) freePort() (string, error) {
+	// A port handed out before may be free again until its component listens: never twice.
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		l.Close()
+		if !c.ports[port] {
+			if c.ports == nil {
+				c.ports = map[string]bool{}
+			}
+			c.ports[port] = true
+			return port, nil
+		}
 	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port, nil
 }
 
 // waitHealthy polls url until it answers 200.

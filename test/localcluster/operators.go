@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -93,11 +94,11 @@ func (c *Cluster) trainingOperator(ctx context.Context, client kubernetes.Interf
 	if err := a.create(ctx, vwc); err != nil {
 		return err
 	}
-	metrics, err := freePort()
+	metrics, err := c.freePort()
 	if err != nil {
 		return err
 	}
-	health, err := freePort()
+	health, err := c.freePort()
 	if err != nil {
 		return err
 	}
@@ -176,4 +177,24 @@ func (c *Cluster) kserve(ctx context.Context, client kubernetes.Interface, modul
 		}
 	}
 	return nil
+}
+
+// WaitForDefaultServiceAccount waits until the service account controller made a namespace's
+// default service account: before it, the ServiceAccount admission plugin refuses the
+// namespace's pods (their Jobs retry with a back-off, which slows tests down).
+func WaitForDefaultServiceAccount(ctx context.Context, client kubernetes.Interface, namespace string) error {
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, err := client.CoreV1().ServiceAccounts(namespace).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			return nil
+		}
+		if !apierrors.IsNotFound(err) || time.Now().After(deadline) {
+			return fmt.Errorf("waiting for the default service account of %s: %w", namespace, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

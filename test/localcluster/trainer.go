@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 )
 
@@ -94,7 +95,7 @@ func (c *Cluster) startWebhookController(ctx context.Context, ctl webhookControl
 	if err := writeCerts(ctl.certDir, certs); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2)
+	ports, err := c.freePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -171,9 +172,28 @@ internalCertManagement: {enable: false}
 // trainer starts Kubeflow Trainer v2's controller manager, then creates every runtime of its
 // manifests/base/runtimes (torch, deepspeed, mlx, jax, xgboost and the torchtune ones) through
 // its webhooks.
-func (c *Cluster) trainer(ctx context.Context, module string, certs *webhookCerts) error {
+//
+// Its TrainJobStatus feature gate is on: the status server, on its own port, takes the
+// trainers' progress. It runs in a private mount namespace with the two fixed paths it reads
+// (its service account's token and namespace; the status server's certificate), and its
+// webhook Secret, whose CA Trainer gives the trainer pods, is in its namespace.
+func (c *Cluster) trainer(ctx context.Context, client kubernetes.Interface, module string, certs *webhookCerts) error {
 	// Its webhook server reads the certificate under TMPDIR; it has no setting for it.
 	tmp := filepath.Join(c.opts.Dir, "trainer-tmp")
+	sa := filepath.Join(c.opts.Dir, "trainer-serviceaccount")
+	if err := trainerIdentity(ctx, client, sa, certs); err != nil {
+		return err
+	}
+	// The mount points; nothing else changes outside the namespace.
+	for _, dir := range []string{serviceAccountDir, trainerCertDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	status, err := c.freePort()
+	if err != nil {
+		return err
+	}
 	a, err := c.startWebhookController(ctx, webhookController{
 		name:    "trainer-controller-manager",
 		certDir: webhookCertDir(tmp),
@@ -183,8 +203,12 @@ webhook: {port: %[1]s, host: 127.0.0.1}
 health: {healthProbeBindAddress: "127.0.0.1:%[2]s"}
 metrics: {bindAddress: "0"}
 certManagement: {enable: false}
+statusServer: {port: %[4]s}
+featureGates: {TrainJobStatus: true}
 `,
-		env: []string{"TMPDIR=" + tmp},
+		configArgs: []any{status},
+		env:        []string{"TMPDIR=" + tmp},
+		mounts:     map[string]string{serviceAccountDir: sa, trainerCertDir: webhookCertDir(tmp)},
 		webhooks: webhookFile{
 			path:  filepath.Join(module, "manifests", "base", "webhook", "manifests.yaml"),
 			names: map[string]string{"MutatingWebhookConfiguration": "defaulter.trainer.kubeflow.org", "ValidatingWebhookConfiguration": "validator.trainer.kubeflow.org"},
@@ -192,6 +216,9 @@ certManagement: {enable: false}
 	}, certs)
 	if err != nil {
 		return err
+	}
+	if err := waitListening(ctx, c.procs[len(c.procs)-1], "127.0.0.1:"+status); err != nil {
+		return fmt.Errorf("trainer's status server: %w", err)
 	}
 	runtimes, err := kustomizeResources(filepath.Join(module, "manifests", "base", "runtimes"))
 	if err != nil {
@@ -249,10 +276,10 @@ func kustomizeResources(dir string) ([]string, error) {
 }
 
 // freePorts returns n free loopback ports.
-func freePorts(n int) ([]string, error) {
+func (c *Cluster) freePorts(n int) ([]string, error) {
 	var out []string
 	for range n {
-		p, err := freePort()
+		p, err := c.freePort()
 		if err != nil {
 			return nil, err
 		}
