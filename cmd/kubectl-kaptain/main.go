@@ -25,6 +25,7 @@ import (
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/plugin"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/term"
 )
 
 // Set by the release build with -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, streams genericiooptions.IOStreams)
 	// once, below.
 	klog.SetOutput(io.Discard)
 	klog.LogToStderr(false)
+	// The API server's warnings and the error printed below carry text from the cluster.
+	streams.ErrOut = term.NewWriter(streams.ErrOut)
 	configFlags := genericclioptions.NewConfigFlags(true).WithDeprecatedPasswordFlag().WithDiscoveryBurst(300).WithDiscoveryQPS(50.0)
 	// The API server's warnings (PodSecurity in warn mode, deprecated APIs) go to stderr, each
 	// once, as kubectl prints them.

@@ -13,6 +13,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
+	"github.com/aws/aws-sdk-go-v2/credentials/processcreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
@@ -129,10 +130,26 @@ func LoadAWS(ctx context.Context, s S3Settings) (aws.Config, aws.Credentials, er
 		return cfg, aws.Credentials{AccessKeyID: Unresolved, SecretAccessKey: Unresolved, SessionToken: Unresolved}, nil
 	}
 	creds, err := cfg.Credentials.Retrieve(ctx)
-	if err != nil || !creds.HasKeys() {
+	if err != nil {
+		return cfg, aws.Credentials{}, credentialsFailed(err)
+	}
+	if !creds.HasKeys() {
 		return cfg, aws.Credentials{}, fmt.Errorf("%w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write ~/.aws/credentials", ErrNoS3Credentials)
 	}
 	return cfg, creds, nil
+}
+
+// credentialsFailed is the error of a configured credential source that failed (an expired
+// SSO session, a failing credential_process): the command stops rather than go on without
+// credentials. A credential_process's error is not quoted: it holds the process's output,
+// which may hold secrets.
+func credentialsFailed(err error) error {
+	const fix = "run 'aws sts get-caller-identity' with the same AWS_PROFILE to see why, and fix or unset it"
+	var process *processcreds.ProviderError
+	if errors.As(err, &process) {
+		return fmt.Errorf("loading AWS credentials: the profile's credential_process failed (its output is not shown; it may hold secrets); %s", fix)
+	}
+	return fmt.Errorf("loading AWS credentials: %w; %s", err, fix)
 }
 
 // ErrNoS3Credentials says that no S3 credentials are configured.

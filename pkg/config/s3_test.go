@@ -234,3 +234,22 @@ func s3SecretData(ctx context.Context, s S3Settings) (map[string]string, error) 
 	secret, err := ResolveS3Secret(ctx, s)
 	return secret.Data, err
 }
+
+// TestS3FailingCredentialProcessStops: a configured credential source that fails is an error
+// of its own, not "no credentials" (which only warns), and the process's output, which may
+// hold secrets, is not quoted (the audit's N9).
+func TestS3FailingCredentialProcessStops(t *testing.T) {
+	home := isolate(t)
+	config := filepath.Join(home, "config")
+	if err := os.WriteFile(config, []byte("[default]\ncredential_process = sh -c 'echo SECRET-IN-OUTPUT; exit 3'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", config)
+	_, _, err := LoadAWS(context.Background(), S3Settings{Region: "us-east-1"})
+	if err == nil || errors.Is(err, ErrNoS3Credentials) || !strings.Contains(err.Error(), "credential_process failed") {
+		t.Fatalf("err = %v, want the failing credential_process named", err)
+	}
+	if strings.Contains(err.Error(), "SECRET-IN-OUTPUT") {
+		t.Errorf("the process's output is in the error: %v", err)
+	}
+}

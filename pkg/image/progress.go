@@ -3,18 +3,19 @@ package image
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"golang.org/x/term"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/term"
 )
 
 // ShowProgress writes push updates until the channel closes: a bar redrawn in place when w is
 // a terminal, otherwise a line through printf at each quarter.
 func ShowProgress(w io.Writer, printf func(format string, args ...any), updates <-chan v1.Update) {
-	tty := isTerminal(w)
+	tty := term.IsTerminal(w)
+	bar := term.Raw(w) // kaptain's own \r, past an escaping writer
 	lastQuarter, drew := -1, false
 	for u := range updates {
 		if u.Error != nil || u.Total == 0 {
@@ -22,8 +23,8 @@ func ShowProgress(w io.Writer, printf func(format string, args ...any), updates 
 		}
 		pct := int(u.Complete * 100 / u.Total)
 		if tty {
-			bar := strings.Repeat("=", pct/5) + strings.Repeat(" ", 20-pct/5)
-			fmt.Fprintf(w, "\rpushing [%s] %3d%% of %s", bar, pct, HumanBytes(u.Total))
+			fill := strings.Repeat("=", pct/5) + strings.Repeat(" ", 20-pct/5)
+			fmt.Fprintf(bar, "\rpushing [%s] %3d%% of %s", fill, pct, HumanBytes(u.Total))
 			drew = true
 			continue
 		}
@@ -35,12 +36,6 @@ func ShowProgress(w io.Writer, printf func(format string, args ...any), updates 
 	if drew {
 		fmt.Fprintln(w)
 	}
-}
-
-// isTerminal is true when w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // pushProgress turns the bytes of the model's files read into streamed layers into push

@@ -5,6 +5,7 @@ package logs
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -82,12 +83,36 @@ func (s *Streamer) stream(ctx context.Context, pod *corev1.Pod, container string
 	}
 	defer rc.Close()
 	prefix := s.prefix(pod)
-	sc := bufio.NewScanner(rc)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		s.line(prefix, sc.Text())
+	return splitLines(rc, maxLine, func(text string) { s.line(prefix, text) })
+}
+
+// maxLine is the longest log line written as one; a longer one (a progress bar redrawn
+// with '\r' for an hour) is written in pieces of this size, each prefixed.
+const maxLine = 64 * 1024
+
+// splitLines calls line with each line of r, without its newline, cutting a line longer
+// than limit into pieces of limit bytes; a last line without a newline counts too.
+func splitLines(r io.Reader, limit int, line func(string)) error {
+	br := bufio.NewReaderSize(r, limit)
+	for {
+		text, err := br.ReadSlice('\n')
+		switch {
+		case err == nil:
+			line(string(text[:len(text)-1]))
+		case errors.Is(err, bufio.ErrBufferFull):
+			line(string(text))
+		case errors.Is(err, io.EOF):
+			if len(text) > 0 {
+				line(string(text))
+			}
+			return nil
+		default:
+			if len(text) > 0 {
+				line(string(text))
+			}
+			return err
+		}
 	}
-	return sc.Err()
 }
 
 // line writes one prefixed line; lines of concurrent streams never interleave.

@@ -57,3 +57,27 @@ func TestLast(t *testing.T) {
 		t.Errorf("Last = %q, %v", text, err)
 	}
 }
+
+// TestLongLinesDoNotStopTheLog: a line over the limit (a progress bar redrawn with '\r',
+// never a newline) is written in pieces, and the lines after it still come (the audit's N8).
+func TestLongLinesDoNotStopTheLog(t *testing.T) {
+	const limit = 1024
+	input := "first\n" + strings.Repeat("\r[=====]", 2*1024*1024/8) + "\nafter\nlast without newline"
+	var lines []string
+	if err := splitLines(strings.NewReader(input), limit, func(s string) { lines = append(lines, s) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) < 4 || lines[0] != "first" || lines[len(lines)-2] != "after" || lines[len(lines)-1] != "last without newline" {
+		t.Fatalf("%d lines, first %q, last two %q", len(lines), lines[0], lines[len(lines)-2:])
+	}
+	var long strings.Builder
+	for _, l := range lines[1 : len(lines)-2] {
+		if len(l) > limit {
+			t.Fatalf("a piece of %d bytes, over %d", len(l), limit)
+		}
+		long.WriteString(l)
+	}
+	if long.String() != strings.Repeat("\r[=====]", 2*1024*1024/8) {
+		t.Error("the long line's pieces do not add up to it")
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/term"
 )
 
 // LogsOptions prints the logs of a training job's replicas.
@@ -77,7 +78,12 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 	if o.Tail >= 0 {
 		opts.Tail = &o.Tail
 	}
-	shown, err := o.inv.Logs(ctx, job, opts, o.deps.Streams.Out, o.deps.progress())
+	// A container's bytes as they are on a pipe or in a file; escaped on a terminal.
+	out := o.deps.Streams.Out
+	if !term.IsTerminal(out) {
+		out = term.Raw(out)
+	}
+	shown, err := o.inv.Logs(ctx, job, opts, out, o.deps.progress())
 	if err == nil && shown == 0 && !o.Follow {
 		o.deps.progress().Printf("no replica pods of %s%s yet", job.Obj.GetName(), replicaSuffix(o.Replica))
 	}

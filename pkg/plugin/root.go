@@ -23,6 +23,7 @@ import (
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/term"
 )
 
 // BuildInfo is what the release build injects with -ldflags.
@@ -74,7 +75,13 @@ func runWith(d *Deps, o runner) func(*cobra.Command, []string) error {
 }
 
 // NewCmdKaptain returns the root command, kubectl kaptain, with kubectl's global flags.
+//
+// Both output streams escape control characters from here on: what kaptain prints holds
+// text it did not write (condition and event messages, log tails, records others can edit),
+// and none of it may drive the terminal. 'logs' writes a container's bytes as they are when
+// its output is not a terminal (term.Raw).
 func NewCmdKaptain(d *Deps) *cobra.Command {
+	d.Streams.Out, d.Streams.ErrOut = term.NewWriter(d.Streams.Out), term.NewWriter(d.Streams.ErrOut)
 	cmd := &cobra.Command{
 		Use:   "kaptain",
 		Short: "Build, train, tune and deploy machine-learning models on Kubeflow",

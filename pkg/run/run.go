@@ -159,8 +159,12 @@ type Removal struct {
 	// OnceDone lists kinds of the created objects removed once the wait saw the workload
 	// finish (succeeded or failed) and When keeps the rest: credentials a finished workload
 	// no longer needs. A timeout or a wait ended early (the workload still runs, or may)
-	// removes nothing.
+	// removes nothing, unless OnTimeout says so.
 	OnceDone []string
+	// OnTimeout lists kinds of the created objects removed when the wait timed out or could
+	// not watch: for a workload whose own deadline is the wait's (a build Job's
+	// activeDeadlineSeconds), so that its credentials do not outlive it.
+	OnTimeout []string
 }
 
 // RemoveWhen is a removal policy.
@@ -278,10 +282,10 @@ func Run(ctx context.Context, c Clients, a Action, p Progress) (*Outcome, error)
 		default:
 			p.Printf("removed %s", what)
 		}
-	} else if out.Ended() && len(a.Remove.OnceDone) > 0 {
+	} else if kinds := a.Remove.partial(out); len(kinds) > 0 {
 		var gone []*unstructured.Unstructured
 		for _, obj := range out.Created {
-			if slices.Contains(a.Remove.OnceDone, obj.GetKind()) {
+			if slices.Contains(kinds, obj.GetKind()) {
 				gone = append(gone, obj)
 			}
 		}
@@ -301,6 +305,18 @@ func (a *Action) print(results []apply.Result) error {
 		return nil
 	}
 	return a.Print(results)
+}
+
+// partial returns the kinds of the created objects an outcome removes when it keeps the
+// rest: OnceDone once the workload ended, OnTimeout when the wait timed out.
+func (r Removal) partial(out *Outcome) []string {
+	switch {
+	case out.Ended():
+		return r.OnceDone
+	case out.Waited && out.TimedOut:
+		return r.OnTimeout
+	}
+	return nil
 }
 
 // removes is true when the outcome calls for removing what the action created.

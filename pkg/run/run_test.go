@@ -688,3 +688,24 @@ func TestRunTimeoutRemovesNothingEvenOnceDoneKinds(t *testing.T) {
 		t.Errorf("a timeout: %v, secret kept %v (the workload still runs and needs it)", r.err, c.exists(secrets, "s"))
 	}
 }
+
+// TestRunTimeoutRemovesOnTimeoutKinds: a workload whose own deadline is the wait's (a build
+// Job) loses its credentials when the wait times out; the rest is kept (the audit's N4).
+func TestRunTimeoutRemovesOnTimeoutKinds(t *testing.T) {
+	c := newCluster(t)
+	var printed []apply.Result
+	var progress bytes.Buffer
+	a := action(&printed)
+	a.Remove = Removal{When: WhenSucceeded, OnceDone: []string{"Secret"}, OnTimeout: []string{"Secret"}}
+	a.Wait.Timeout = 200 * time.Millisecond
+	r := finish(t, start(context.Background(), c, a, &progress))
+	if sdkerr.ClassOf(r.err) != sdkerr.Timeout {
+		t.Fatalf("a timeout: %v", r.err)
+	}
+	if c.exists(secrets, "s") {
+		t.Error("the Secret outlived the timed-out build")
+	}
+	if !strings.Contains(progress.String(), "the rest is kept for inspection") {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+}

@@ -8,13 +8,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+)
+
+// S3 transport timeouts: to connect, for the TLS handshake, and for a response's headers once
+// the request was sent.
+const (
+	dialTimeout           = 30 * time.Second
+	tlsHandshakeTimeout   = 10 * time.Second
+	responseHeaderTimeout = time.Minute
 )
 
 // Client uploads and deletes objects addressed by s3://bucket/key URIs.
@@ -26,6 +38,11 @@ type Client struct {
 // endpoint (MinIO and other S3 servers), region and path-style addressing. Requests are signed
 // with Signature Version 4, the only one aws-sdk-go-v2 has ("s3v4"; "s3" is taken to mean it).
 func New(ctx context.Context, s config.S3Settings) (*Client, error) {
+	return newClient(ctx, s, responseHeaderTimeout)
+}
+
+// newClient is New with the time a response's headers may take.
+func newClient(ctx context.Context, s config.S3Settings, headerTimeout time.Duration) (*Client, error) {
 	cfg, _, err := config.LoadAWS(ctx, s)
 	if err != nil {
 		return nil, err
@@ -33,6 +50,13 @@ func New(ctx context.Context, s config.S3Settings) (*Client, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
+	// A server that accepts the connection and says nothing fails the request instead of
+	// hanging the command, as for registries.
+	cfg.HTTPClient = awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = dialTimeout }).
+		WithTransportOptions(func(t *http.Transport) {
+			t.TLSHandshakeTimeout, t.ResponseHeaderTimeout = tlsHandshakeTimeout, headerTimeout
+		})
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if s.Endpoint != "" {
 			o.BaseEndpoint = aws.String(s.Endpoint)

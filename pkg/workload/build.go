@@ -131,7 +131,9 @@ func BuildObjects(b Build) ([]*unstructured.Unstructured, error) {
 		Spec: batchv1.JobSpec{
 			BackoffLimit:          ptr.To[int32](0),
 			ActiveDeadlineSeconds: deadline(b.Timeout),
-			Template:              corev1.PodTemplateSpec{Spec: pod},
+			// A failed or timed-out build is kept a day for inspection, then goes.
+			TTLSecondsAfterFinished: ptr.To[int32](BuildJobTTLSeconds),
+			Template:                corev1.PodTemplateSpec{Spec: pod},
 		},
 	})
 	if err != nil {
@@ -139,6 +141,9 @@ func BuildObjects(b Build) ([]*unstructured.Unstructured, error) {
 	}
 	return append(objs, job), nil
 }
+
+// BuildJobTTLSeconds is how long a finished build Job stays: a day.
+const BuildJobTTLSeconds = 24 * 60 * 60
 
 // deadline is a timeout in whole seconds (at least 1), nil when not positive.
 func deadline(d time.Duration) *int64 {

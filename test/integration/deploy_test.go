@@ -183,7 +183,8 @@ func TestDeployFailsOnAFalseCondition(t *testing.T) {
 func TestDeployDefaultsToTheLatestTrainedModel(t *testing.T) {
 	ns := namespace(t)
 	store := &track.Store{ConfigMaps: shared.client.CoreV1(), Namespace: ns, NewRevision: func() string { return "r0" }, Now: time.Now}
-	for i, uri := range []string{"s3://kaptain/t/1", "s3://kaptain/t/2"} {
+	const trained = "s3://kaptain/models/dev/mnist-tensorflow/trained/"
+	for i, uri := range []string{trained + "r1", trained + "r2"} {
 		_, err := store.Update(context.Background(), "dev/mnist-tensorflow", "dev-mnist-tensorflow-4bd4aad1", func(r *track.Record) error {
 			r.Apply(track.Action{Name: "train", Revision: fmt.Sprint("r", i+1), ModelURI: uri}, time.Now())
 			return nil
@@ -193,8 +194,23 @@ func TestDeployDefaultsToTheLatestTrainedModel(t *testing.T) {
 		}
 	}
 	r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "deploy", "--skip-model-check", "-n", ns, "--dry-run=server", "-o", "jsonpath={.spec.predictor.model.storageUri}")
-	if r.code != 0 || r.stdout != "s3://kaptain/t/2" {
+	if r.code != 0 || r.stdout != trained+"r2" {
 		t.Errorf("exit %d, storageUri %q, stderr %q; want the latest trained model", r.code, r.stdout, r.stderr)
+	}
+	// A record edited by someone else to point elsewhere, or to smuggle $(VAR) into the
+	// storage initializer's arguments, is refused before anything is created (the audit's N3).
+	for _, uri := range []string{"s3://other-bucket/stolen/model", trained + "$(AWS_SECRET_ACCESS_KEY)"} {
+		_, err := store.Update(context.Background(), "dev/mnist-tensorflow", "dev-mnist-tensorflow-4bd4aad1", func(r *track.Record) error {
+			r.Apply(track.Action{Name: "train", Revision: "r9", ModelURI: uri}, time.Now())
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "deploy", "--skip-model-check", "-n", ns, "--dry-run=server", "-o", "name")
+		if r.code != 9 || !strings.Contains(r.stderr, "names a model URI kaptain did not write") || r.stdout != "" {
+			t.Errorf("a record pointing at %s: exit %d, %q %q", uri, r.code, r.stdout, r.stderr)
+		}
 	}
 }
 

@@ -152,3 +152,39 @@ func TestRecordPastTheSizeBoundKeepsTheNewest(t *testing.T) {
 		t.Errorf("newest entry %s, current %s; want rev-60", last.Revision, rec.Revision)
 	}
 }
+
+// TestClusterTextReachesTheTerminalEscaped: a condition message with terminal escapes (which
+// anyone who can write the job's status, or the record, controls) is shown, not obeyed, in
+// train's progress and error, and in the record's history and meta (the audit's N7).
+func TestClusterTextReachesTheTerminalEscaped(t *testing.T) {
+	ns := namespace(t)
+	const hostile = "\x1b]0;pwned\x07boom\x1b[2J\r"
+	r := start(t, repoPath("examples", "mnist-tensorflow"), nil, "train", "-n", ns, "--timeout", "60s")
+	deadline := time.Now().Add(30 * time.Second)
+	job := ""
+	for ; job == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		list, err := shared.dynamic.Resource(tfJobs).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range list.Items {
+			setStatus(t, tfJobs, &j, []string{"Created", "Failed"}, 0, 2, hostile)
+			job = j.GetName()
+		}
+	}
+	if code := r.Exit(t, 30*time.Second); code != 13 {
+		t.Fatalf("exit %d, want 13: %q", code, r.Stderr())
+	}
+	if strings.ContainsAny(r.Stderr(), "\x1b\x07\r") || !strings.Contains(r.Stderr(), `^[]0;pwned\x07boom^[[2J\r`) {
+		t.Errorf("train's stderr passes the escapes on, or hides them:\n%q", r.Stderr())
+	}
+	for _, cmd := range [][]string{{"model", "history"}, {"model", "history", "-o", "yaml"}, {"model", "meta"}, {"get", "jobs"}, {"describe", job, "--kind", "tfjob"}} {
+		out := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, append(cmd, "-n", ns)...)
+		if strings.ContainsAny(out.stdout+out.stderr, "\x1b\x07") {
+			t.Errorf("%v prints the escapes: %q", cmd, out.stdout+out.stderr)
+		}
+	}
+	if out := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "model", "history", "-n", ns, "-o", "yaml"); !strings.Contains(out.stdout, "pwned") {
+		t.Errorf("model history does not show the failure's message:\n%s", out.stdout)
+	}
+}

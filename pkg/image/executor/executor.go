@@ -84,8 +84,9 @@ func (j *Job) Execute(ctx context.Context, contextURI string) (string, error) {
 			digest.Store(&d)
 		}
 	}
-	// A failed build keeps its Job (and logs) for inspection, not the credentials.
-	a.Remove = run.Removal{When: run.WhenSucceeded, OnceDone: []string{"Secret"}}
+	// A failed build keeps its Job (and logs) for inspection, not the credentials; nor does
+	// one that timed out, as the Job's deadline (the same --build-timeout) stops its pod.
+	a.Remove = run.Removal{When: run.WhenSucceeded, OnceDone: []string{"Secret"}, OnTimeout: []string{"Secret"}}
 	a.Applied = func(*run.Outcome) { j.Progress("job.batch/%s is building %s in the cluster", jobName, s.Target) }
 	if _, err := j.Run(ctx, a); err != nil {
 		return "", err
