@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
@@ -203,6 +204,12 @@ func (a *Applier) applyOne(ctx context.Context, t target, owner *metav1.OwnerRef
 	if before == nil {
 		op = Created
 	}
+	// An object of the same name that kaptain did not make (a Secret or ServiceAccount of
+	// someone else's) is never taken over, nor are credentials merged into it.
+	if before != nil && !model.IsManaged(before.GetLabels()) {
+		return Result{}, sdkerr.New(sdkerr.WorkloadDeployment, "%s exists and was not made by kubectl kaptain (it has no %s=%s label): kaptain does not take it over; delete or rename it, or use another namespace",
+			what, model.LabelManagedBy, model.ManagedByValue)
+	}
 	data, err := obj.MarshalJSON()
 	if err != nil {
 		return Result{Operation: op}, fmt.Errorf("encoding %s: %w", what, err)
@@ -308,8 +315,13 @@ func (a *Applier) remove(ts []target) error {
 	var errs []error
 	policy := metav1.DeletePropagationBackground
 	for _, t := range slices.Backward(ts) {
-		err := t.resource.Delete(ctx, t.obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &policy, DryRun: a.dryRun()})
-		if err != nil && !apierrors.IsNotFound(err) {
+		opts := metav1.DeleteOptions{PropagationPolicy: &policy, DryRun: a.dryRun()}
+		// Only the object this action made: not one made anew under its name since.
+		if uid := t.obj.GetUID(); uid != "" {
+			opts.Preconditions = &metav1.Preconditions{UID: &uid}
+		}
+		err := t.resource.Delete(ctx, t.obj.GetName(), opts)
+		if err != nil && !apierrors.IsNotFound(err) && !(apierrors.IsConflict(err) && opts.Preconditions != nil) {
 			errs = append(errs, fmt.Errorf("removing %s %s: %w", strings.ToLower(t.obj.GetKind()), t.obj.GetName(), err))
 		}
 	}

@@ -124,11 +124,15 @@ func (c *Cluster) Build(ctx context.Context, in *Inputs, target string) (*Result
 	if err != nil {
 		return nil, err
 	}
-	if digest == "" {
-		// No termination message: ask the registry.
-		if sum, d, err := c.Registry.RemoteChecksum(ctx, target); err == nil && sum == in.Checksum() {
-			digest = d
+	// The registry's word on what the tag holds: the image pinned is the one at the tag with
+	// this checksum, whatever the builder's pod reported.
+	if sum, d, err := c.Registry.RemoteChecksum(ctx, target); err == nil && sum == in.Checksum() {
+		if digest != "" && d != digest {
+			c.printf("warning: the builder reported %s, but %s holds this build at %s; pinning the registry's", digest, target, d)
 		}
+		digest = d
+	} else if err == nil && d != "" && digest != "" {
+		return nil, sdkerr.New(sdkerr.ImageBuild, "the builder reported pushing %s, but %s holds another image (checksum %.12s, not %.12s): something else pushed to it; build again", digest, target, sum, in.Checksum())
 	}
 	if digest == "" {
 		c.printf("warning: the builder did not report the digest and the registry could not be asked; the image is not pinned")

@@ -123,6 +123,47 @@ func TestClusterAsksTheRegistryWhenTheExecutorGivesNoDigest(t *testing.T) {
 	}
 }
 
+// TestClusterPinsWhatTheRegistryHolds: a digest the builder's pod reports (a build step can
+// write the termination log) is not pinned on its word: the registry's tag with this build's
+// checksum is; a tag holding another image fails the build (the audit's N5).
+func TestClusterPinsWhatTheRegistryHolds(t *testing.T) {
+	host, r := testRegistry(t)
+	in := collect(t, writeModel(t, t.TempDir(), sampleFiles))
+	target := host + "/kaptain/mnist:0.0.1"
+	const forged = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+	var pushed string
+	ex := &fakeExecutor{push: func() (string, error) {
+		res, err := r.Build(context.Background(), in, target, Options{Force: true})
+		if res != nil {
+			pushed = res.Digest
+		}
+		return forged, err
+	}}
+	var lines []string
+	c := &Cluster{Registry: r, ContextURI: contextURI, Uploader: &fakeUploader{}, Executor: ex,
+		Progress: func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }}
+	res, err := c.Build(context.Background(), in, target)
+	if err != nil || res.Digest != pushed || strings.Contains(res.Pinned, forged) {
+		t.Fatalf("result %+v, %v: want the registry's digest %s pinned", res, err, pushed)
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "pinning the registry's") {
+		t.Errorf("progress:\n%s", strings.Join(lines, "\n"))
+	}
+	// Another image at the tag (pushed by someone else between the build and the check).
+	other := collect(t, writeModel(t, t.TempDir(), map[string]string{"trainer.py": "print('other')\n"}))
+	ex.push = func() (string, error) {
+		res, err := r.Build(context.Background(), other, target, Options{Force: true})
+		if err != nil {
+			return "", err
+		}
+		return res.Digest, nil
+	}
+	in2 := collect(t, writeModel(t, t.TempDir(), map[string]string{"trainer.py": "print('mine')\n"}))
+	if _, err := c.Build(context.Background(), in2, target); err == nil || !strings.Contains(err.Error(), "holds another image") {
+		t.Errorf("another image at the tag: %v", err)
+	}
+}
+
 func TestClusterFailureAndDryRun(t *testing.T) {
 	host, r := testRegistry(t)
 	in := collect(t, writeModel(t, t.TempDir(), sampleFiles))

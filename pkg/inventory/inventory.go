@@ -255,10 +255,15 @@ func (inv *Inventory) FindOne(ctx context.Context, served []Served, name string)
 }
 
 // Delete removes an object in the background (its owned objects go with it), and returns
-// how kubectl names it ("tfjob.kubeflow.org/x"). An object already gone is not an error.
+// how kubectl names it ("tfjob.kubeflow.org/x"). An object already gone is not an error, nor
+// is one made anew under the same name since obj was read (its UID differs): that one is
+// left alone.
 func (inv *Inventory) Delete(ctx context.Context, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, dryRun bool) (string, error) {
 	policy := metav1.DeletePropagationBackground
 	opts := metav1.DeleteOptions{PropagationPolicy: &policy}
+	if uid := obj.GetUID(); uid != "" {
+		opts.Preconditions = &metav1.Preconditions{UID: &uid}
+	}
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
@@ -268,7 +273,7 @@ func (inv *Inventory) Delete(ctx context.Context, gvr schema.GroupVersionResourc
 		name += "." + gvr.Group
 	}
 	name += "/" + obj.GetName()
-	if err != nil && !apierrors.IsNotFound(err) {
+	if err != nil && !apierrors.IsNotFound(err) && !(apierrors.IsConflict(err) && opts.Preconditions != nil) {
 		return name, fmt.Errorf("deleting %s: %w", name, err)
 	}
 	return name, nil

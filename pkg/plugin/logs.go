@@ -37,7 +37,10 @@ func NewCmdLogs(d *Deps) *cobra.Command {
 runs the model's code, each line prefixed with the replica it comes from ([worker-1],
 [master-0], [node-1]; on an MPI runtime the launcher, [launcher-0], which gathers every
 node's output). With -f, follow them until the job finishes, attaching to replicas as they
-start or restart.`,
+start or restart.
+
+On a terminal, control characters in the output are shown escaped (ESC as ^[) rather than
+obeyed; piped or redirected, the containers' bytes are written as they are.`,
 		Example: `  # All replicas' logs so far
   kubectl kaptain logs dev-mnist-14fbf217-train-6f1c2b
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -42,12 +43,23 @@ type Patch struct {
 // ReadPatchFile reads a patch file: a YAML or JSON list is a JSON 6902 patch applied to
 // workloadKind; a map with a kind is a strategic merge patch for objects of that kind.
 func ReadPatchFile(path, workloadKind string) (Patch, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return Patch{}, fmt.Errorf("reading patch %s: %w", path, err)
 	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxPatchSize+1))
+	if err != nil {
+		return Patch{}, fmt.Errorf("reading patch %s: %w", path, err)
+	}
+	if len(data) > MaxPatchSize {
+		return Patch{}, fmt.Errorf("patch %s is larger than %d bytes: a patch changes a few fields of a workload", path, MaxPatchSize)
+	}
 	return ParsePatch(path, data, workloadKind)
 }
+
+// MaxPatchSize is the largest patch file read: 1 MiB, as an object the API server takes.
+const MaxPatchSize = 1 << 20
 
 // ParsePatch parses patch data; source names it in errors.
 func ParsePatch(source string, data []byte, workloadKind string) (Patch, error) {

@@ -25,6 +25,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
@@ -149,7 +150,7 @@ func objects() []*unstructured.Unstructured {
 func action(printed *[]apply.Result) Action {
 	return Action{
 		Objects: objects(),
-		Render: render.Options{Namespace: ns, Labels: map[string]string{"app": "x"},
+		Render: render.Options{Namespace: ns, Labels: map[string]string{"app": "x", model.LabelManagedBy: model.ManagedByValue},
 			Owner: &render.OwnerLinks{APIVersion: "example.com/v1", Kind: "Widget", Name: "w", OwnedKinds: []string{"Secret"}}},
 		Print: func(r []apply.Result) error { *printed = append(*printed, r...); return nil },
 		Wait: &Wait{
@@ -387,8 +388,11 @@ func TestRunWatchRefusedEndsTheWait(t *testing.T) {
 
 func TestRunInterruptRemovesWhatItCreated(t *testing.T) {
 	c := newCluster(t)
-	// A Secret of the same name made by someone else is configured, not created: it stays.
-	if _, err := c.dyn.Resource(secrets).Namespace(ns).Create(context.Background(), objects()[0], metav1.CreateOptions{}); err != nil {
+	// A Secret of the same name that an earlier action made is configured, not created: it
+	// stays.
+	earlier := objects()[0]
+	earlier.SetLabels(map[string]string{model.LabelManagedBy: model.ManagedByValue})
+	if _, err := c.dyn.Resource(secrets).Namespace(ns).Create(context.Background(), earlier, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var printed []apply.Result
@@ -406,6 +410,31 @@ func TestRunInterruptRemovesWhatItCreated(t *testing.T) {
 	}
 	if rec := c.records.got(); len(rec) != 0 {
 		t.Errorf("an interrupted action was recorded: %+v", rec)
+	}
+}
+
+// TestRunRefusesToTakeOverAnotherObject: an object of the same name that kaptain did not make
+// (another team's Secret) is neither adopted nor merged into: the action stops before its
+// workload, and the Secret is as it was (the audit's N13).
+func TestRunRefusesToTakeOverAnotherObject(t *testing.T) {
+	c := newCluster(t)
+	theirs := objects()[0]
+	theirs.SetLabels(map[string]string{"team": "b"})
+	if _, err := c.dyn.Resource(secrets).Namespace(ns).Create(context.Background(), theirs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var printed []apply.Result
+	var progress bytes.Buffer
+	r := finish(t, start(context.Background(), c, action(&printed), &progress))
+	if sdkerr.ClassOf(r.err) != sdkerr.WorkloadDeployment || !strings.Contains(r.err.Error(), "secret s exists and was not made by kubectl kaptain") {
+		t.Fatalf("error %v (class %s)", r.err, sdkerr.ClassOf(r.err))
+	}
+	if c.exists(widgets, "w") {
+		t.Error("the workload was created")
+	}
+	s, err := c.dyn.Resource(secrets).Namespace(ns).Get(context.Background(), "s", metav1.GetOptions{})
+	if err != nil || s.GetLabels()["team"] != "b" || len(s.GetOwnerReferences()) != 0 {
+		t.Errorf("their Secret changed: %v %v", s, err)
 	}
 }
 

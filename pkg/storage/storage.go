@@ -79,20 +79,6 @@ func (c *Client) Upload(ctx context.Context, uri string, body io.ReadSeeker, siz
 	return nil
 }
 
-// Download returns the object at uri.
-func (c *Client) Download(ctx context.Context, uri string) ([]byte, error) {
-	bucket, key, err := split(uri)
-	if err != nil {
-		return nil, err
-	}
-	out, err := c.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
-	if err != nil {
-		return nil, explain("downloading "+uri, bucket, err)
-	}
-	defer out.Body.Close()
-	return io.ReadAll(out.Body)
-}
-
 // List returns the keys of the objects at uri, relative to it: "" for an object at uri itself,
 // "1/saved_model.pb" for one under it (a sibling such as uri + "2" is not listed). It stops
 // after max keys.

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
@@ -53,7 +54,8 @@ func tfJob(ns, name string, replicas any) *unstructured.Unstructured {
 func TestApplyLinksOwnedObjectsToTheirOwner(t *testing.T) {
 	ns := namespace(t)
 	nodes, err := render.Render([]*unstructured.Unstructured{tfJob(ns, "mnist", int64(2)), secret(ns, "mnist-storage")}, render.Options{
-		Owner: &render.OwnerLinks{APIVersion: "kubeflow.org/v1", Kind: "TFJob", Name: "mnist", OwnedKinds: []string{"Secret"}},
+		Owner:  &render.OwnerLinks{APIVersion: "kubeflow.org/v1", Kind: "TFJob", Name: "mnist", OwnedKinds: []string{"Secret"}},
+		Labels: map[string]string{model.LabelManagedBy: model.ManagedByValue},
 	})
 	if err != nil {
 		t.Fatal(err)

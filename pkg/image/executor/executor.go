@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -97,11 +98,17 @@ func (j *Job) Execute(ctx context.Context, contextURI string) (string, error) {
 	return "", nil
 }
 
-// digestOf is the digest the executor wrote to its termination message when it succeeded.
+// digestOf is the digest the executor wrote to its termination message when it succeeded:
+// a sha256 digest and nothing else (a build step can write the termination log too; the
+// builder confirms the digest with the registry).
 func digestOf(pod *corev1.Pod) string {
 	for _, cs := range pod.Status.ContainerStatuses {
-		if t := cs.State.Terminated; t != nil && t.ExitCode == 0 && strings.HasPrefix(strings.TrimSpace(t.Message), "sha256:") {
-			return strings.TrimSpace(t.Message)
+		t := cs.State.Terminated
+		if t == nil || t.ExitCode != 0 {
+			continue
+		}
+		if h, err := v1.NewHash(strings.TrimSpace(t.Message)); err == nil && h.Algorithm == "sha256" {
+			return h.String()
 		}
 	}
 	return ""

@@ -45,7 +45,7 @@ func TestExecuteRunsTheBuildJobAsAnAction(t *testing.T) {
 			a.Applied(&run.Outcome{})
 			// The executor's pod ends with the digest in its termination message.
 			a.Wait.Pods.Observe(&corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
-				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Message: "sha256:abc\n"}},
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Message: "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b\n"}},
 			}}}})
 			return &run.Outcome{}, nil
 		},
@@ -55,8 +55,8 @@ func TestExecuteRunsTheBuildJobAsAnAction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if digest != "sha256:abc" {
-		t.Errorf("digest %q, want sha256:abc", digest)
+	if digest != "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b" {
+		t.Errorf("digest %q, want the termination message's", digest)
 	}
 	var kinds []string
 	for _, o := range got.Objects {
@@ -112,5 +112,23 @@ func TestDockerConfigHoldsTheTargetsCredentials(t *testing.T) {
 				t.Errorf("DockerConfig = %s, %v; want %s", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDigestOfTakesADigestOnly: the termination message is the executor's digest only when it
+// is one sha256 digest; a build step that writes something else is not believed (N5).
+func TestDigestOfTakesADigestOnly(t *testing.T) {
+	const d = "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b"
+	for msg, want := range map[string]string{
+		d: d, " " + d + "\n": d,
+		"sha256:abc\nx":                      "",
+		d + "\nsha256:other":                 "",
+		"sha512:" + strings.Repeat("a", 128): "",
+		"pip wrote this":                     "",
+	} {
+		pod := &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Message: msg}}}}}}
+		if got := digestOf(pod); got != want {
+			t.Errorf("digestOf(%q) = %q, want %q", msg, got, want)
+		}
 	}
 }
