@@ -342,15 +342,17 @@ func writeTar(w io.Writer, prefix string, files []File, extras []extra, read fun
 }
 
 // copyFile copies a file's content, failing when it changed since it was hashed (the checksum
-// would describe other content). A change shows in the size or the modification time, as for
-// tar's "file changed as we read it", which saves hashing the content a second time.
+// would describe other content): the bytes copied are hashed on the way and compared with the
+// digest taken when the inputs were collected, so a change that keeps the size and the
+// modification time (touch -r, a coarse-time file system) is caught too.
 func copyFile(w io.Writer, f File, read func(n int64)) error {
 	fh, err := f.root.Open(filepath.FromSlash(f.Path))
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
-	var r io.Reader = io.LimitReader(fh, f.Size)
+	h := sha256.New()
+	var r io.Reader = io.TeeReader(io.LimitReader(fh, f.Size), h)
 	if read != nil {
 		r = &readCounter{r: r, read: read}
 	}
@@ -358,7 +360,7 @@ func copyFile(w io.Writer, f File, read func(n int64)) error {
 	if err != nil {
 		return err
 	}
-	if n != f.Size || unchanged(fh, n, f.ModTime) != nil {
+	if n != f.Size || unchanged(fh, n, f.ModTime) != nil || hex.EncodeToString(h.Sum(nil)) != f.Digest {
 		return fmt.Errorf("%s changed while the image was built; build again", f.Path)
 	}
 	return nil
