@@ -72,8 +72,12 @@ type Result struct {
 	Pinned    string
 	Digest    string
 	Checksum  string
-	// Skipped is true when the registry already held the image with this checksum.
+	// Skipped is true when the registry already held this build's image, proven by its
+	// configuration's digest.
 	Skipped bool
+	// Distrusted is true when the image at the target carried this build's checksum but was
+	// not this build (other content, entrypoint or base): it was replaced.
+	Distrusted bool
 	// Layers are the model's layers (not the base image's).
 	Layers []NamedLayer
 	// Requests and BytesSent count what went to the registry.
@@ -295,19 +299,28 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 	progress := &pushProgress{ch: opts.Progress}
 	defer progress.close()
 	var previous v1.Image
+	cache := openLayerCache(opts.LayerCache)
 	if !opts.Force {
 		cur, err := r.current(ctx, target, m)
 		if err != nil {
 			return nil, err
 		}
 		if cur.checksum == res.Checksum {
-			res.Skipped, res.Digest = true, cur.digest
-			res.Pinned = ref.Context().Digest(cur.digest).String()
-			return res, nil
+			// The checksum is computable by anyone who knows the files: the image is this
+			// build only if it is proven so.
+			same, err := r.proven(ctx, in, cur.image, cache, m)
+			if err != nil {
+				return nil, err
+			}
+			if same {
+				res.Skipped, res.Digest = true, cur.digest
+				res.Pinned = ref.Context().Digest(cur.digest).String()
+				return res, nil
+			}
+			res.Distrusted = true
 		}
 		previous = cur.image
 	}
-	cache := openLayerCache(opts.LayerCache)
 	layers, err := r.layers(ctx, ref, in, previous, cache, m, progress)
 	if err != nil {
 		return nil, err
@@ -350,7 +363,18 @@ func (r *Registry) layers(ctx context.Context, ref name.Reference, in *Inputs, p
 	for _, g := range groups {
 		key := g.key()
 		l := NamedLayer{Name: g.name, Files: len(g.files), Key: key}
-		if d, ok := held[key]; ok {
+		// A layer of the image at the target is reused only when its uncompressed digest, in
+		// that image's configuration, is the one of the model's files: an annotation alone
+		// is anyone's to write, the digest is what runtimes check the layer against.
+		d, ok := held[key]
+		if ok {
+			local, err := g.diffID(cache)
+			if err != nil {
+				return nil, err
+			}
+			ok = d.DiffID == local
+		}
+		if ok {
 			l.Layer, l.Reused = &knownLayer{layerDigests: d, from: "a layer of the image at " + ref.String()}, true
 		} else if d, ok := cache.get(key); ok && r.hasBlob(ctx, ref, d.Digest, m) {
 			l.Layer, l.Reused = &knownLayer{layerDigests: d, from: "a layer found by the layer cache"}, true
@@ -363,6 +387,41 @@ func (r *Registry) layers(ctx context.Context, ref name.Reference, in *Inputs, p
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// proven reports whether img (the image at the target) is the image this build would push:
+// its configuration's digest equals that of the configuration assembled here from the base
+// image and the uncompressed digests of the model's layers, computed from the files. The
+// configuration holds every layer's uncompressed digest, which runtimes check the layers
+// against, and the entrypoint, labels and base; its digest is the manifest's, which runtimes
+// check the configuration against. It costs the base image's manifest and configuration
+// (nothing for scratch) and a hash of the model's files not in the layer cache; no bytes sent.
+func (r *Registry) proven(ctx context.Context, in *Inputs, img v1.Image, cache *layerCache, m *meter) (bool, error) {
+	if img == nil {
+		return false, nil
+	}
+	got, err := img.ConfigName()
+	if err != nil {
+		return false, nil
+	}
+	var layers []NamedLayer
+	for _, g := range in.groups() {
+		id, err := g.diffID(cache)
+		if err != nil {
+			return false, err
+		}
+		// The compressed digest is not part of the configuration: any value does here.
+		layers = append(layers, NamedLayer{Name: g.name, Files: len(g.files), Key: g.key(), Layer: &knownLayer{layerDigests: layerDigests{Digest: id, DiffID: id}}})
+	}
+	want, err := r.assemble(ctx, in, m, layers)
+	if err != nil {
+		return false, err
+	}
+	wantName, err := want.ConfigName()
+	if err != nil {
+		return false, fmt.Errorf("assembling the image configuration: %w", err)
+	}
+	return wantName == got, nil
 }
 
 // heldLayers returns the digests of an image's model layers by content key (the layer

@@ -353,7 +353,9 @@ func TestBuildPushSkipAndChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !again.Skipped || again.BytesSent != 0 || again.Requests > 2 || again.Pinned != first.Pinned {
+	// The proof that the image is this build's costs the base's manifest and configuration:
+	// with the target's manifest and a ping for each registry client, 6 requests; no bytes.
+	if !again.Skipped || again.BytesSent != 0 || again.Requests > 6 || again.Pinned != first.Pinned {
 		t.Fatalf("unchanged rebuild: skipped=%v bytes=%d requests=%d pinned=%s (first %s)", again.Skipped, again.BytesSent, again.Requests, again.Pinned, first.Pinned)
 	}
 
@@ -756,5 +758,78 @@ func TestCollectKeepsTheBuildsCredentialsOut(t *testing.T) {
 	m = writeModel(t, t.TempDir(), map[string]string{"trainer.py": "x", ".env": "A=1"}, ".env")
 	if in := collect(t, m); len(in.Warnings()) != 0 || len(in.Files) != 2 {
 		t.Errorf("a named file: %d files, warnings %q", len(in.Files), in.Warnings())
+	}
+}
+
+// TestPlantedImagesAreNotTrusted: anyone who can push to the repository can compute the
+// model's checksum and content keys; neither makes the build skip or reuse what they pushed
+// (the audit's N2). A planted image carrying the checksum is replaced by this build's; a layer
+// annotated with the model's content key but holding other files is not spliced in.
+func TestPlantedImagesAreNotTrusted(t *testing.T) {
+	host, r := testRegistry(t)
+	ctx := context.Background()
+	in := collect(t, writeModel(t, t.TempDir(), sampleFiles, "utils.py", "data"))
+	target := host + "/kaptain/mnist:1"
+	ref, err := name.ParseReference(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The checksum, planted on an image of other content.
+	evil := collect(t, writeModel(t, t.TempDir(), map[string]string{"trainer.py": "import os; os.system('steal')\n"}))
+	planted, err := r.Build(ctx, evil, target, Options{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plantedRef, _ := name.ParseReference(planted.Pinned)
+	img, err := remote.Image(plantedRef, remote.WithTransport(r.newMeter()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := mutate.Annotations(img, map[string]string{LabelChecksum: in.Checksum()}).(v1.Image)
+	if err := remote.Write(ref, forged, remote.WithTransport(r.newMeter())); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Build(ctx, in, target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedDigest, _ := forged.Digest()
+	if res.Skipped || !res.Distrusted || res.Digest == forgedDigest.String() || res.BytesSent == 0 {
+		t.Fatalf("a planted image with the checksum: %+v, want this build pushed over it", res)
+	}
+	// This build's own image, now at the target, is proven and skipped.
+	if again, err := r.Build(ctx, in, target, Options{}); err != nil || !again.Skipped || again.Distrusted || again.Digest != res.Digest {
+		t.Fatalf("unchanged rebuild after the replacement: %+v, %v", again, err)
+	}
+
+	// A layer annotated with the model's code-layer key, holding other files.
+	var code layerGroup
+	for _, g := range in.groups() {
+		if g.name == LayerCode {
+			code = g
+		}
+	}
+	layers, err := forged.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	poisoned, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layers[len(layers)-1], Annotations: map[string]string{AnnotationLayerContent: code.key()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, poisoned, remote.WithTransport(r.newMeter())); err != nil {
+		t.Fatal(err)
+	}
+	evilLayer, _ := layers[len(layers)-1].Digest()
+	res, err = r.Build(ctx, in, target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range res.Layers {
+		d, _ := l.Layer.Digest()
+		if l.Name == LayerCode && (l.Reused || d == evilLayer) {
+			t.Fatalf("the poisoned layer was reused: %+v", l)
+		}
 	}
 }

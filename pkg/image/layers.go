@@ -89,6 +89,20 @@ func (in *Inputs) Layers(dir string) ([]NamedLayer, error) {
 	return out, nil
 }
 
+// diffID is the uncompressed digest of the group's layer: from the layer cache (digests this
+// machine computed as it pushed the layer), else by writing the layer's tar to a hash, which
+// reads the files again (and checks them against their collected digests).
+func (g layerGroup) diffID(cache *layerCache) (v1.Hash, error) {
+	if d, ok := cache.get(g.key()); ok {
+		return d.DiffID, nil
+	}
+	h := sha256.New()
+	if err := writeTar(h, strings.TrimPrefix(WorkDir, "/"), g.files, nil, nil); err != nil {
+		return v1.Hash{}, err
+	}
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
 // layerDigests are what a registry and an image configuration know a layer by.
 type layerDigests struct {
 	Digest v1.Hash `json:"digest"`

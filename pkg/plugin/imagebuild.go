@@ -139,6 +139,9 @@ func (b *imageBuild) run(ctx context.Context, ac *actionContext, revision string
 		}
 		return nil, b.settings.Explain(err)
 	}
+	if res.Distrusted {
+		progress.Printf("warning: the image at %s carried this build's checksum but not its layers and configuration (another builder made it, or someone with push rights to the repository): replaced", res.Reference)
+	}
 	if res.Skipped {
 		progress.Printf("%s is up to date: the registry has it with checksum %.12s (%d requests, nothing pushed)", target, res.Checksum, res.Requests)
 	} else {
