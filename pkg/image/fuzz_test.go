@@ -86,7 +86,7 @@ func FuzzContext(f *testing.F) {
 		}
 		for _, g := range in.groups() {
 			var layer bytes.Buffer
-			if _, err := writeLayer(&layer, g.files, nil); err != nil {
+			if _, err := writeLayer(&layer, g.files, g.level, nil); err != nil {
 				continue
 			}
 			checkArchive(t, g.name+" layer", &layer, strings.TrimPrefix(WorkDir, "/")+"/")

@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 )
@@ -831,5 +832,77 @@ func TestPlantedImagesAreNotTrusted(t *testing.T) {
 		if l.Name == LayerCode && (l.Reused || d == evilLayer) {
 			t.Fatalf("the poisoned layer was reused: %+v", l)
 		}
+	}
+}
+
+// TestLargeFilesGetLayersOfTheirOwn: each large extra file (a checkpoint shard) is a layer of
+// its own, stored when it does not compress; a changed shard pushes that layer alone, the
+// image passes go-containerregistry's validation, and the same inputs give the same digest.
+func TestLargeFilesGetLayersOfTheirOwn(t *testing.T) {
+	host, r := testRegistry(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	files := map[string]string{"trainer.py": "print('train')\n", "utils.py": "def f(): pass\n", "vocab.txt": strings.Repeat("token\n", 40<<10)}
+	for i := range 4 {
+		shard := make([]byte, 256<<10)
+		_, _ = rand.Read(shard)
+		files[fmt.Sprintf("weights/shard-%d.bin", i)] = string(shard)
+	}
+	m := writeModel(t, dir, files, "utils.py", "vocab.txt", "weights")
+	inputs := func() *Inputs {
+		in := collect(t, m)
+		in.largeFile = 200 << 10
+		return in
+	}
+	in := inputs()
+	var names []string
+	levels := map[string]int{}
+	for _, g := range in.groups() {
+		names = append(names, g.name)
+		levels[g.name] = g.level
+	}
+	want := []string{"deps", "deps:vocab.txt", "deps:weights/shard-0.bin", "deps:weights/shard-1.bin", "deps:weights/shard-2.bin", "deps:weights/shard-3.bin", "code"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("layers %v, want %v", names, want)
+	}
+	if levels["deps:weights/shard-0.bin"] != 0 || levels["deps:vocab.txt"] == 0 {
+		t.Errorf("levels %v: random shards stored, text compressed", levels)
+	}
+	target := host + "/kaptain/big:1"
+	first, err := r.Build(ctx, in, target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(first.Pinned)
+	img, err := remote.Image(ref, remote.WithTransport(r.newMeter()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatalf("the image does not validate: %v", err)
+	}
+	again, err := r.Build(ctx, inputs(), host+"/kaptain/big:again", Options{Force: true})
+	if err != nil || again.Digest != first.Digest {
+		t.Fatalf("the same inputs gave %s, first %s (%v)", again.Digest, first.Digest, err)
+	}
+
+	// One shard changes: only its layer is sent.
+	shard := make([]byte, 256<<10)
+	_, _ = rand.Read(shard)
+	if err := os.WriteFile(filepath.Join(dir, "weights", "shard-2.bin"), shard, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := r.Build(ctx, inputs(), target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	for _, l := range changed.Layers {
+		if !l.Reused {
+			sent = append(sent, l.Name)
+		}
+	}
+	if !slices.Equal(sent, []string{"deps:weights/shard-2.bin"}) || changed.BytesSent > 256<<10+64<<10 {
+		t.Errorf("after one shard changed: sent %v, %d bytes", sent, changed.BytesSent)
 	}
 }

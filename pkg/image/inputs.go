@@ -80,6 +80,8 @@ type Inputs struct {
 	Platform string
 	// Files are sorted by Path.
 	Files []File
+	// largeFile, when set, replaces LargeFile (tests).
+	largeFile int64
 	// secrets maps the path of a file that a directory of extraFiles brought in and that
 	// looks like a credential to the warning about it.
 	secrets map[string]string

@@ -28,38 +28,95 @@ import (
 var epoch = time.Unix(0, 0).UTC()
 
 // layerFormat names how layers are written; it is part of every content key, so a change of
-// format never reuses a digest written by another.
-const layerFormat = "kaptain-layer v1 gzip-bestspeed"
+// format never reuses a digest written by another. v2: a large extra file in a layer of its
+// own, stored uncompressed (gzip level 0) when a sample of it does not compress.
+const layerFormat = "kaptain-layer v2"
 
-// layerGroup is one layer's files.
+// LargeFile is the size from which an extra file (a checkpoint shard, a weights file) goes
+// into a layer of its own: a changed shard then pushes that layer alone.
+const LargeFile = 32 << 20
+
+// layerGroup is one layer's files, and the gzip level they are written at.
 type layerGroup struct {
 	name  string
 	files []File
+	level int
 }
 
-// groups returns the model's files by layer, dependencies first and code last; a layer with no
-// files is left out.
+// groups returns the model's files by layer: the dependency layer's small files, then each
+// large extra file (LargeFile, or in.largeFile when set) in a layer of its own by path, then
+// the code; a layer with no files is left out. A large file whose sample does not compress is
+// stored, and so is the small files' layer when its largest file's sample does not.
 func (in *Inputs) groups() []layerGroup {
+	large := int64(LargeFile)
+	if in.largeFile > 0 {
+		large = in.largeFile
+	}
+	var small, code []File
 	var out []layerGroup
-	for _, name := range []string{LayerDeps, LayerCode} {
-		var files []File
-		for _, f := range in.Files {
-			if f.Layer == name {
-				files = append(files, f)
+	for _, f := range in.Files {
+		switch {
+		case f.Layer == LayerCode:
+			code = append(code, f)
+		case f.Size >= large:
+			out = append(out, layerGroup{name: LayerDeps + ":" + f.Path, files: []File{f}, level: levelFor(f)})
+		default:
+			small = append(small, f)
+		}
+	}
+	if len(small) > 0 {
+		// The small files' layer is judged by its largest file: data files, often of one kind.
+		level, largest := gzip.BestSpeed, small[0]
+		for _, f := range small {
+			if f.Size > largest.Size {
+				largest = f
 			}
 		}
-		if len(files) > 0 {
-			out = append(out, layerGroup{name: name, files: files})
+		if largest.Size >= compressionSample/16 {
+			level = levelFor(largest)
 		}
+		out = append([]layerGroup{{name: LayerDeps, files: small, level: level}}, out...)
+	}
+	if len(code) > 0 {
+		out = append(out, layerGroup{name: LayerCode, files: code, level: gzip.BestSpeed})
 	}
 	return out
 }
 
-// key is the layer's content key: a hex sha256 over the layer format, the work directory and
-// each file's path, mode, size and content digest. Two layers with one key have the same bytes.
+// compressionSample is how much of a large file is compressed to decide whether it pays.
+const compressionSample = 1 << 20
+
+// levelFor is the gzip level of a large file's layer: BestSpeed when a sample from its middle
+// compresses to less than 90%, else none (weights, already-compressed archives): gzip then
+// stores the bytes, at the speed of the disk, and the layer keeps the media type every runtime
+// and builder takes. A file that cannot be read is compressed (its copy reports the error).
+func levelFor(f File) int {
+	fh, err := f.root.Open(filepath.FromSlash(f.Path))
+	if err != nil {
+		return gzip.BestSpeed
+	}
+	defer fh.Close()
+	sample := make([]byte, min(compressionSample, f.Size))
+	if _, err := fh.ReadAt(sample, (f.Size-int64(len(sample)))/2); err != nil {
+		return gzip.BestSpeed
+	}
+	var out countWriter
+	out.w = io.Discard
+	zw, _ := gzip.NewWriterLevel(&out, gzip.BestSpeed)
+	_, _ = zw.Write(sample)
+	_ = zw.Close()
+	if out.n*10 < int64(len(sample))*9 {
+		return gzip.BestSpeed
+	}
+	return gzip.NoCompression
+}
+
+// key is the layer's content key: a hex sha256 over the layer format, the work directory, the
+// gzip level and each file's path, mode, size and content digest. Two layers with one key have
+// the same bytes.
 func (g layerGroup) key() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\nworkdir %s\n", layerFormat, WorkDir)
+	fmt.Fprintf(h, "%s\nworkdir %s\nlevel %d\n", layerFormat, WorkDir, g.level)
 	for _, f := range g.files {
 		fmt.Fprintf(h, "file %q %t %d %s\n", f.Path, f.Executable, f.Size, f.Digest)
 	}
@@ -77,7 +134,7 @@ func (in *Inputs) Layers(dir string) ([]NamedLayer, error) {
 		if err != nil {
 			return nil, err
 		}
-		d, err := writeLayer(f, g.files, nil)
+		d, err := writeLayer(f, g.files, g.level, nil)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -114,10 +171,10 @@ type layerDigests struct {
 // of the compressed and uncompressed streams in the same pass. The tar (reading, verifying and
 // hashing the files) and the compression (with its digest and the write) run side by side, a
 // core each. read, when set, is told how many bytes of the files have been read, as they are.
-func writeLayer(w io.Writer, files []File, read func(n int64)) (layerDigests, error) {
+func writeLayer(w io.Writer, files []File, level int, read func(n int64)) (layerDigests, error) {
 	compressed, uncompressed := sha256.New(), sha256.New()
 	counter := &countWriter{w: io.MultiWriter(w, compressed)}
-	if err := compressParallel(counter, func(w io.Writer) error {
+	if err := compressParallel(counter, level, func(w io.Writer) error {
 		// The uncompressed digest is taken in a goroutine of its own, beside the reading.
 		hr, hw := io.Pipe()
 		hashed := make(chan struct{})
@@ -142,10 +199,10 @@ func writeLayer(w io.Writer, files []File, read func(n int64)) (layerDigests, er
 // pipeChunk is how much of the tar stream the compressing goroutine takes at a time.
 const pipeChunk = 256 << 10
 
-// compressParallel gzips what produce writes to w, the producer in a goroutine of its own.
-// The output is the same as compressing in one goroutine: gzip at BestSpeed, whose bytes
-// depend only on the input.
-func compressParallel(w io.Writer, produce func(io.Writer) error) error {
+// compressParallel gzips what produce writes to w at level, the producer in a goroutine of
+// its own. The output is the same as compressing in one goroutine: gzip's bytes depend only
+// on the input and the level.
+func compressParallel(w io.Writer, level int, produce func(io.Writer) error) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -157,7 +214,7 @@ func compressParallel(w io.Writer, produce func(io.Writer) error) error {
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	zw, err := gzip.NewWriterLevel(w, level)
 	if err != nil {
 		pr.CloseWithError(err)
 		<-done
@@ -203,6 +260,7 @@ func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return uncompress(l.
 // (stream.ErrNotComputed until then, as for its own stream.Layer). It can be read once.
 type streamLayer struct {
 	files []File
+	level int
 	read  func(n int64)
 
 	mu     sync.Mutex
@@ -235,7 +293,7 @@ func (l *streamLayer) Compressed() (io.ReadCloser, error) {
 	l.opened = true
 	pr, pw := io.Pipe()
 	go func() {
-		d, err := writeLayer(pw, l.files, l.read)
+		d, err := writeLayer(pw, l.files, l.level, l.read)
 		if err == nil {
 			l.mu.Lock()
 			l.done = &d
@@ -457,7 +515,7 @@ func (in *Inputs) Context(w io.Writer) error {
 			return fmt.Errorf("the model has a file named %s, which the build context needs for its own; rename it", f.Path)
 		}
 	}
-	return compressParallel(w, func(tw io.Writer) error {
+	return compressParallel(w, gzip.BestSpeed, func(tw io.Writer) error {
 		return writeTar(tw, "", in.Files, []extra{
 			{name: ".dockerignore", data: []byte(".dockerignore\n" + DockerfileName + "\n")},
 			{name: DockerfileName, data: []byte(in.Dockerfile())},
