@@ -300,6 +300,8 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 	defer progress.close()
 	var previous v1.Image
 	cache := openLayerCache(opts.LayerCache)
+	// Once: grouping samples the large files to choose their compression.
+	groups := in.groups()
 	if !opts.Force {
 		cur, err := r.current(ctx, target, m)
 		if err != nil {
@@ -308,7 +310,7 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 		if cur.checksum == res.Checksum {
 			// The checksum is computable by anyone who knows the files: the image is this
 			// build only if it is proven so.
-			same, err := r.proven(ctx, in, cur.image, cache, m)
+			same, err := r.proven(ctx, in, groups, cur.image, cache, m)
 			if err != nil {
 				return nil, err
 			}
@@ -321,7 +323,7 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 		}
 		previous = cur.image
 	}
-	layers, err := r.layers(ctx, ref, in, previous, cache, m, progress)
+	layers, err := r.layers(ctx, ref, groups, previous, cache, m, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -353,8 +355,7 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 
 // layers returns the model's layers: known ones where the registry holds them, streamed ones
 // otherwise. The progress counts the streamed layers' files.
-func (r *Registry) layers(ctx context.Context, ref name.Reference, in *Inputs, previous v1.Image, cache *layerCache, m *meter, progress *pushProgress) ([]NamedLayer, error) {
-	groups := in.groups()
+func (r *Registry) layers(ctx context.Context, ref name.Reference, groups []layerGroup, previous v1.Image, cache *layerCache, m *meter, progress *pushProgress) ([]NamedLayer, error) {
 	held, err := heldLayers(previous)
 	if err != nil {
 		return nil, err
@@ -396,7 +397,7 @@ func (r *Registry) layers(ctx context.Context, ref name.Reference, in *Inputs, p
 // against, and the entrypoint, labels and base; its digest is the manifest's, which runtimes
 // check the configuration against. It costs the base image's manifest and configuration
 // (nothing for scratch) and a hash of the model's files not in the layer cache; no bytes sent.
-func (r *Registry) proven(ctx context.Context, in *Inputs, img v1.Image, cache *layerCache, m *meter) (bool, error) {
+func (r *Registry) proven(ctx context.Context, in *Inputs, groups []layerGroup, img v1.Image, cache *layerCache, m *meter) (bool, error) {
 	if img == nil {
 		return false, nil
 	}
@@ -405,7 +406,7 @@ func (r *Registry) proven(ctx context.Context, in *Inputs, img v1.Image, cache *
 		return false, nil
 	}
 	var layers []NamedLayer
-	for _, g := range in.groups() {
+	for _, g := range groups {
 		id, err := g.diffID(cache)
 		if err != nil {
 			return false, err

@@ -782,12 +782,7 @@ func TestPlantedImagesAreNotTrusted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plantedRef, _ := name.ParseReference(planted.Pinned)
-	img, err := remote.Image(plantedRef, remote.WithTransport(r.newMeter()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged := mutate.Annotations(img, map[string]string{LabelChecksum: in.Checksum()}).(v1.Image)
+	forged := mutate.Annotations(pull(t, r, planted.Pinned), map[string]string{LabelChecksum: in.Checksum()}).(v1.Image)
 	if err := remote.Write(ref, forged, remote.WithTransport(r.newMeter())); err != nil {
 		t.Fatal(err)
 	}
@@ -873,12 +868,7 @@ func TestLargeFilesGetLayersOfTheirOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := name.ParseReference(first.Pinned)
-	img, err := remote.Image(ref, remote.WithTransport(r.newMeter()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := validate.Image(img); err != nil {
+	if err := validate.Image(pull(t, r, first.Pinned)); err != nil {
 		t.Fatalf("the image does not validate: %v", err)
 	}
 	again, err := r.Build(ctx, inputs(), host+"/kaptain/big:again", Options{Force: true})
@@ -905,4 +895,18 @@ func TestLargeFilesGetLayersOfTheirOwn(t *testing.T) {
 	if !slices.Equal(sent, []string{"deps:weights/shard-2.bin"}) || changed.BytesSent > 256<<10+64<<10 {
 		t.Errorf("after one shard changed: sent %v, %d bytes", sent, changed.BytesSent)
 	}
+}
+
+// pull reads the image at ref from the test registry.
+func pull(t *testing.T, r *Registry, ref string) v1.Image {
+	t.Helper()
+	parsed, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(parsed, remote.WithTransport(r.newMeter()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
