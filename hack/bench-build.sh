@@ -3,6 +3,11 @@
 # started on loopback (Debian's docker-registry). A model directory with 50 MB of files
 # (50 files of 1 MB of random bytes) is pushed as a new image each run by both tools; then the
 # bytes kubectl-kaptain pushes for an unchanged rebuild and for a one-file change are shown.
+# Then 1 GiB of incompressible weights (4 shards of 256 MiB, as a checkpoint is): both tools
+# push it as a new image, against one pass of Go's crypto/sha256 over the same files (the hash
+# floor), with each tool's peak memory (/usr/bin/time's maximum resident set size); then the
+# bytes sent when one shard of the four changes. GIB_RUNS (default 3) sets that case's runs,
+# GIB_RUNS=0 skips it (it needs about 3 GiB of disk under $TMPDIR).
 #
 #   hack/bench-build.sh [RUNS]     (default 5; needs bin/kubectl-kaptain: make build)
 set -euo pipefail
@@ -66,3 +71,43 @@ echo "print('train, changed')" >"$model/trainer.py"
 printf 'first push:        %s\n' "$(grep -E 'pushed|up to date' "$tmp/first")"
 printf 'unchanged rebuild: %s\n' "$(grep -E 'pushed|up to date' "$tmp/again")"
 printf 'one file changed:  %s\n' "$(grep -E 'pushed|up to date' "$tmp/changed")"
+
+gib_runs=${GIB_RUNS:-3}
+[ "$gib_runs" -gt 0 ] || exit 0
+go build -o "$tmp/sha256pass" ./hack/sha256pass
+big=$tmp/big
+mkdir -p "$big/weights"
+for i in 1 2 3 4; do head -c $((256 << 20)) /dev/urandom >"$big/weights/shard-$i.bin"; done
+echo "print('serve')" >"$big/trainer.py"
+write_big() { # IMAGE
+  cat >"$big/kaptain.yaml" <<YAML
+apiVersion: kaptain.dev/v1alpha1
+kind: Model
+spec: {id: bench/big, name: big, description: bench, version: "1", framework: pytorch,
+  frameworkVersion: "2.5.1", mainFile: trainer.py, extraFiles: [weights], image: "$1", baseImage: scratch}
+YAML
+}
+# crane's side gets the tar ready-made (not timed): it then reads one file, as it would.
+tar -C "$big" -cf "$tmp/big.tar" trainer.py weights
+big_kaptain() { write_big "$host/bench/big-kaptain-$1:1"; "$bin" build -f "$big/kaptain.yaml" --force-build; }
+big_crane() { "$crane" append --insecure -f "$tmp/big.tar" -t "$host/bench/big-crane-$1:1"; }
+floor() { "$tmp/sha256pass" "$big"/weights/*.bin; }
+peak() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; } # KiB
+floor >/dev/null # the files in the page cache, as for the others
+: >"$tmp/ga"; : >"$tmp/gb"; : >"$tmp/gf"
+for i in $(seq "$gib_runs"); do
+  ms floor >>"$tmp/gf"
+  ms big_kaptain "$i" >>"$tmp/ga"
+  ms big_crane "$i" >>"$tmp/gb"
+done
+ga=$(median <"$tmp/ga"); gb=$(median <"$tmp/gb"); gf=$(median <"$tmp/gf")
+ka=$(peak big_kaptain mem); kb=$(peak big_crane mem)
+printf 'push 1 GiB of weights, new image   kubectl-kaptain build %6s ms   crane append %6s ms   ratio %.2f   sha256 pass %s ms   kaptain/floor %.2f   (%s runs, medians)\n' \
+  "$ga" "$gb" "$(awk -v a="$ga" -v b="$gb" 'BEGIN {print a / b}')" "$gf" "$(awk -v a="$ga" -v b="$gf" 'BEGIN {print a / b}')" "$gib_runs"
+printf 'peak memory (max RSS)   kubectl-kaptain build %s MiB   crane append %s MiB\n' \
+  "$(awk -v k="$ka" 'BEGIN {printf "%.1f", k / 1024}')" "$(awk -v k="$kb" 'BEGIN {printf "%.1f", k / 1024}')"
+write_big "$host/bench/big-shard:1"
+"$bin" build -f "$big/kaptain.yaml" >/dev/null 2>&1
+head -c $((256 << 20)) /dev/urandom >"$big/weights/shard-3.bin"
+"$bin" build -f "$big/kaptain.yaml" 2>"$tmp/shard" >/dev/null
+printf 'one shard of four changed: %s\n' "$(grep -E 'pushed|up to date' "$tmp/shard")"

@@ -380,7 +380,7 @@ func (r *Registry) layers(ctx context.Context, ref name.Reference, groups []laye
 		} else if d, ok := cache.get(key); ok && r.hasBlob(ctx, ref, d.Digest, m) {
 			l.Layer, l.Reused = &knownLayer{layerDigests: d, from: "a layer found by the layer cache"}, true
 		} else {
-			l.Layer = &streamLayer{files: g.files, level: g.level, read: progress.read}
+			l.Layer = &streamLayer{files: g.files, stored: g.stored, read: progress.read}
 			for _, f := range g.files {
 				progress.total += f.Size
 			}

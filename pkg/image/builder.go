@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -62,7 +63,8 @@ func (l *Local) Build(ctx context.Context, in *Inputs, target string) (*Result, 
 
 // Uploader stores build contexts (an S3 client).
 type Uploader interface {
-	Upload(ctx context.Context, uri string, body io.ReadSeeker, size int64) error
+	// Upload writes size bytes of body to uri, telling progress (when set) the bytes sent.
+	Upload(ctx context.Context, uri string, body io.Reader, size int64, progress func(sent, total int64)) error
 	Delete(ctx context.Context, uri string) error
 }
 
@@ -154,7 +156,11 @@ func (c *Cluster) upload(ctx context.Context, in *Inputs) error {
 	}
 	defer removeFile(buildContext)
 	c.printf("uploading the build context (%s) to %s", HumanBytes(size), c.ContextURI)
-	if err := c.Uploader.Upload(ctx, c.ContextURI, buildContext, size); err != nil {
+	var progress func(sent, total int64)
+	if size >= showUploadFrom {
+		progress = quarters(func(pct int, total int64) { c.printf("uploading: %d%% of %s", pct, HumanBytes(total)) })
+	}
+	if err := c.Uploader.Upload(ctx, c.ContextURI, buildContext, size, progress); err != nil {
 		if ctx.Err() != nil {
 			c.removeContext()
 			return sdkerr.New(sdkerr.Interrupted, "interrupted while uploading the build context; nothing was created")
@@ -162,6 +168,27 @@ func (c *Cluster) upload(ctx context.Context, in *Inputs) error {
 		return sdkerr.Wrap(sdkerr.ImageBuild, err, "")
 	}
 	return nil
+}
+
+// showUploadFrom is the size of a build context from which its upload's progress is shown.
+const showUploadFrom = 32 << 20
+
+// quarters returns a progress function that calls show once at each quarter reached (25, 50,
+// 75, 100 percent), from whichever goroutine reports.
+func quarters(show func(pct int, total int64)) func(sent, total int64) {
+	var mu sync.Mutex
+	shown := 0
+	return func(sent, total int64) {
+		if total <= 0 {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for q := int(min(sent, total) * 4 / total); shown < q; {
+			shown++
+			show(shown*25, total)
+		}
+	}
 }
 
 // writeContext writes the build context to a temporary file, so that a large context is not

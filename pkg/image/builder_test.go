@@ -1,6 +1,9 @@
 package image
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestHumanBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 50_000_000: "47.7 MiB", 3 << 30: "3.0 GiB"} {
@@ -29,5 +32,22 @@ func TestChoose(t *testing.T) {
 		if got != tc.want || (err != nil) != tc.fails {
 			t.Errorf("Choose(%s, requirements %q) = %q, %v", tc.builder, tc.in.Requirements, got, err)
 		}
+	}
+}
+
+// An upload's progress is shown at each quarter once, however the reports fall.
+func TestUploadProgressQuarters(t *testing.T) {
+	var shown []int
+	p := quarters(func(pct int, total int64) {
+		if total != 400 {
+			t.Errorf("total %d", total)
+		}
+		shown = append(shown, pct)
+	})
+	for _, sent := range []int64{10, 99, 100, 320, 330, 400, 400} {
+		p(sent, 400)
+	}
+	if !slices.Equal(shown, []int{25, 50, 75, 100}) {
+		t.Errorf("shown %v, want each quarter once", shown)
 	}
 }

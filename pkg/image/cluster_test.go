@@ -23,7 +23,7 @@ type fakeUploader struct {
 	fail    error
 }
 
-func (u *fakeUploader) Upload(ctx context.Context, uri string, body io.ReadSeeker, _ int64) error {
+func (u *fakeUploader) Upload(ctx context.Context, uri string, body io.Reader, size int64, progress func(sent, total int64)) error {
 	if u.fail != nil {
 		return u.fail
 	}
@@ -37,6 +37,9 @@ func (u *fakeUploader) Upload(ctx context.Context, uri string, body io.ReadSeeke
 		u.objects = map[string][]byte{}
 	}
 	u.objects[uri] = data
+	if progress != nil {
+		progress(size, size)
+	}
 	return ctx.Err()
 }
 
@@ -212,9 +215,9 @@ type cancellingUploader struct {
 	cancel context.CancelFunc
 }
 
-func (u *cancellingUploader) Upload(ctx context.Context, uri string, body io.ReadSeeker, n int64) error {
+func (u *cancellingUploader) Upload(ctx context.Context, uri string, body io.Reader, n int64, progress func(sent, total int64)) error {
 	u.cancel()
-	return u.fakeUploader.Upload(ctx, uri, body, n)
+	return u.fakeUploader.Upload(ctx, uri, body, n, progress)
 }
 
 // TestClusterUploadsTheContextFromATemporaryFile: the build context goes through a temporary
@@ -227,7 +230,7 @@ func TestClusterUploadsTheContextFromATemporaryFile(t *testing.T) {
 	_, _ = rand.Read(data) // incompressible
 	in := collect(t, writeModel(t, t.TempDir(), map[string]string{"trainer.py": "print(1)\n", "weights.bin": string(data)}, "weights.bin"))
 	var uploaded, tempFiles int64
-	up := uploadFunc(func(body io.ReadSeeker, size int64) error {
+	up := uploadFunc(func(body io.Reader, size int64) error {
 		entries, _ := os.ReadDir(tmp)
 		tempFiles = int64(len(entries))
 		n, err := io.Copy(io.Discard, body)
@@ -258,9 +261,9 @@ func TestClusterUploadsTheContextFromATemporaryFile(t *testing.T) {
 }
 
 // uploadFunc is an Uploader that reads the body with a function and deletes nothing.
-type uploadFunc func(body io.ReadSeeker, size int64) error
+type uploadFunc func(body io.Reader, size int64) error
 
-func (f uploadFunc) Upload(_ context.Context, _ string, body io.ReadSeeker, size int64) error {
+func (f uploadFunc) Upload(_ context.Context, _ string, body io.Reader, size int64, _ func(sent, total int64)) error {
 	return f(body, size)
 }
 func (uploadFunc) Delete(context.Context, string) error { return nil }

@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -86,7 +87,7 @@ func FuzzContext(f *testing.F) {
 		}
 		for _, g := range in.groups() {
 			var layer bytes.Buffer
-			if _, err := writeLayer(&layer, g.files, g.level, nil); err != nil {
+			if _, err := writeLayer(&layer, g.files, g.stored, nil); err != nil {
 				continue
 			}
 			checkArchive(t, g.name+" layer", &layer, strings.TrimPrefix(WorkDir, "/")+"/")
@@ -94,15 +95,20 @@ func FuzzContext(f *testing.F) {
 	})
 }
 
-// checkArchive fails the test when an entry of the gzipped tar r is not a local path under
+// checkArchive fails the test when an entry of the tar r (gzipped or not) is not a local path under
 // prefix, or holds the file outside the model's directory.
 func checkArchive(t *testing.T, what string, r io.Reader, prefix string) {
 	t.Helper()
-	zr, err := gzip.NewReader(r)
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
+	br := bufio.NewReader(r)
+	var tarStream io.Reader = br
+	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		tarStream = zr
 	}
-	tr := tar.NewReader(zr)
+	tr := tar.NewReader(tarStream)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {

@@ -29,18 +29,32 @@ var epoch = time.Unix(0, 0).UTC()
 
 // layerFormat names how layers are written; it is part of every content key, so a change of
 // format never reuses a digest written by another. v2: a large extra file in a layer of its
-// own, stored uncompressed (gzip level 0) when a sample of it does not compress.
+// own, stored (gzip at level 0) when a sample of it does not compress.
 const layerFormat = "kaptain-layer v2"
 
 // LargeFile is the size from which an extra file (a checkpoint shard, a weights file) goes
 // into a layer of its own: a changed shard then pushes that layer alone.
 const LargeFile = 32 << 20
 
-// layerGroup is one layer's files, and the gzip level they are written at.
+// layerGroup is one layer's files, and whether they are stored or compressed.
 type layerGroup struct {
 	name  string
 	files []File
-	level int
+	// stored layers are written by gzip at level 0 (NoCompression): stored blocks, the bytes as
+	// they are, in the gzip media type every runtime and builder takes (and that
+	// go-containerregistry's validate.Image reads: it gunzips every layer, so a plain tar layer,
+	// which would save one hash of the bytes, does not pass it).
+	stored bool
+}
+
+// level is the gzip level of the group's layer.
+func (g layerGroup) level() int { return gzipLevel(g.stored) }
+
+func gzipLevel(stored bool) int {
+	if stored {
+		return gzip.NoCompression
+	}
+	return gzip.BestSpeed
 }
 
 // groups returns the model's files by layer: the dependency layer's small files, then each
@@ -59,26 +73,24 @@ func (in *Inputs) groups() []layerGroup {
 		case f.Layer == LayerCode:
 			code = append(code, f)
 		case f.Size >= large:
-			out = append(out, layerGroup{name: LayerDeps + ":" + f.Path, files: []File{f}, level: levelFor(f)})
+			out = append(out, layerGroup{name: LayerDeps + ":" + f.Path, files: []File{f}, stored: incompressible(f)})
 		default:
 			small = append(small, f)
 		}
 	}
 	if len(small) > 0 {
 		// The small files' layer is judged by its largest file: data files, often of one kind.
-		level, largest := gzip.BestSpeed, small[0]
+		largest := small[0]
 		for _, f := range small {
 			if f.Size > largest.Size {
 				largest = f
 			}
 		}
-		if largest.Size >= compressionSample/16 {
-			level = levelFor(largest)
-		}
-		out = append([]layerGroup{{name: LayerDeps, files: small, level: level}}, out...)
+		stored := largest.Size >= compressionSample/16 && incompressible(largest)
+		out = append([]layerGroup{{name: LayerDeps, files: small, stored: stored}}, out...)
 	}
 	if len(code) > 0 {
-		out = append(out, layerGroup{name: LayerCode, files: code, level: gzip.BestSpeed})
+		out = append(out, layerGroup{name: LayerCode, files: code})
 	}
 	return out
 }
@@ -86,29 +98,26 @@ func (in *Inputs) groups() []layerGroup {
 // compressionSample is how much of a large file is compressed to decide whether it pays.
 const compressionSample = 1 << 20
 
-// levelFor is the gzip level of a large file's layer: BestSpeed when a sample from its middle
-// compresses to less than 90%, else none (weights, already-compressed archives): gzip then
-// stores the bytes, at the speed of the disk, and the layer keeps the media type every runtime
-// and builder takes. A file that cannot be read is compressed (its copy reports the error).
-func levelFor(f File) int {
+// incompressible reports whether a large file's layer is better stored than gzipped: a
+// sample from its middle does not compress to less than 90% (weights, already-compressed
+// archives). A stored layer is written at the speed of the disk. A file that cannot be read
+// is compressed (its copy reports the error).
+func incompressible(f File) bool {
 	fh, err := f.root.Open(filepath.FromSlash(f.Path))
 	if err != nil {
-		return gzip.BestSpeed
+		return false
 	}
 	defer fh.Close()
 	sample := make([]byte, min(compressionSample, f.Size))
 	if _, err := fh.ReadAt(sample, (f.Size-int64(len(sample)))/2); err != nil {
-		return gzip.BestSpeed
+		return false
 	}
 	var out countWriter
 	out.w = io.Discard
 	zw, _ := gzip.NewWriterLevel(&out, gzip.BestSpeed)
 	_, _ = zw.Write(sample)
 	_ = zw.Close()
-	if out.n*10 < int64(len(sample))*9 {
-		return gzip.BestSpeed
-	}
-	return gzip.NoCompression
+	return out.n*10 >= int64(len(sample))*9
 }
 
 // key is the layer's content key: a hex sha256 over the layer format, the work directory, the
@@ -116,7 +125,7 @@ func levelFor(f File) int {
 // the same bytes.
 func (g layerGroup) key() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\nworkdir %s\nlevel %d\n", layerFormat, WorkDir, g.level)
+	fmt.Fprintf(h, "%s\nworkdir %s\nlevel %d\n", layerFormat, WorkDir, g.level())
 	for _, f := range g.files {
 		fmt.Fprintf(h, "file %q %t %d %s\n", f.Path, f.Executable, f.Size, f.Digest)
 	}
@@ -130,11 +139,11 @@ func (g layerGroup) key() string {
 func (in *Inputs) Layers(dir string) ([]NamedLayer, error) {
 	var out []NamedLayer
 	for _, g := range in.groups() {
-		f, err := os.CreateTemp(dir, "layer-"+g.name+"-*.tar.gz")
+		f, err := os.CreateTemp(dir, "layer-*.tar.gz")
 		if err != nil {
 			return nil, err
 		}
-		d, err := writeLayer(f, g.files, g.level, nil)
+		d, err := writeLayer(f, g.files, g.stored, nil)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -167,20 +176,21 @@ type layerDigests struct {
 	Size   int64   `json:"size"`
 }
 
-// writeLayer writes files as a gzipped tar to w and returns its digests, computing the digests
-// of the compressed and uncompressed streams in the same pass. The tar (reading, verifying and
-// hashing the files) and the compression (with its digest and the write) run side by side, a
-// core each. read, when set, is told how many bytes of the files have been read, as they are.
-func writeLayer(w io.Writer, files []File, level int, read func(n int64)) (layerDigests, error) {
+// writeLayer writes files as a gzipped tar to w (stored blocks when stored) and returns its
+// digests, computing the digests of the compressed and uncompressed streams in the same pass.
+// The tar (reading the files, and hashing each to check it against its collected digest), the
+// uncompressed digest and the compression (with its digest and the write) run side by side,
+// each in a goroutine of its own. read, when set, is told how many bytes of the files have
+// been read, as they are.
+func writeLayer(w io.Writer, files []File, stored bool, read func(n int64)) (layerDigests, error) {
 	compressed, uncompressed := sha256.New(), sha256.New()
 	counter := &countWriter{w: io.MultiWriter(w, compressed)}
-	if err := compressParallel(counter, level, func(w io.Writer) error {
-		// The uncompressed digest is taken in a goroutine of its own, beside the reading.
+	if err := compressParallel(counter, gzipLevel(stored), func(w io.Writer) error {
 		hr, hw := io.Pipe()
 		hashed := make(chan struct{})
 		go func() {
 			defer close(hashed)
-			_, _ = io.Copy(uncompressed, hr)
+			_, _ = io.CopyBuffer(uncompressed, hr, make([]byte, pipeChunk))
 		}()
 		err := writeTar(io.MultiWriter(w, hw), strings.TrimPrefix(WorkDir, "/"), files, nil, read)
 		hw.CloseWithError(err)
@@ -203,6 +213,19 @@ const pipeChunk = 256 << 10
 // its own. The output is the same as compressing in one goroutine: gzip's bytes depend only
 // on the input and the level.
 func compressParallel(w io.Writer, level int, produce func(io.Writer) error) error {
+	zw, err := gzip.NewWriterLevel(w, level)
+	if err != nil {
+		return err
+	}
+	if err := inParallel(zw, produce); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// inParallel copies what produce writes to w, the producer in a goroutine of its own and the
+// writes to w in this one, a chunk of pipeChunk at a time.
+func inParallel(w io.Writer, produce func(io.Writer) error) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -214,22 +237,16 @@ func compressParallel(w io.Writer, level int, produce func(io.Writer) error) err
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	zw, err := gzip.NewWriterLevel(w, level)
-	if err != nil {
-		pr.CloseWithError(err)
-		<-done
-		return err
-	}
-	_, copyErr := io.CopyBuffer(zw, pr, make([]byte, pipeChunk))
+	_, copyErr := io.CopyBuffer(onlyWriter{w}, pr, make([]byte, pipeChunk))
 	pr.CloseWithError(copyErr) // unblocks the producer when the copy failed
 	if err := <-done; err != nil {
 		return err
 	}
-	if copyErr != nil {
-		return copyErr
-	}
-	return zw.Close()
+	return copyErr
 }
+
+// onlyWriter hides a writer's ReadFrom, so that io.CopyBuffer uses its buffer.
+type onlyWriter struct{ io.Writer }
 
 type countWriter struct {
 	w io.Writer
@@ -259,9 +276,9 @@ func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return uncompress(l.
 // stream has been read to its end, which go-containerregistry's remote.Write understands
 // (stream.ErrNotComputed until then, as for its own stream.Layer). It can be read once.
 type streamLayer struct {
-	files []File
-	level int
-	read  func(n int64)
+	files  []File
+	stored bool
+	read   func(n int64)
 
 	mu     sync.Mutex
 	opened bool
@@ -293,7 +310,7 @@ func (l *streamLayer) Compressed() (io.ReadCloser, error) {
 	l.opened = true
 	pr, pw := io.Pipe()
 	go func() {
-		d, err := writeLayer(pw, l.files, l.level, l.read)
+		d, err := writeLayer(pw, l.files, l.stored, l.read)
 		if err == nil {
 			l.mu.Lock()
 			l.done = &d
@@ -428,7 +445,7 @@ func copyFile(w io.Writer, f File, read func(n int64)) error {
 	if read != nil {
 		r = &readCounter{r: r, read: read}
 	}
-	n, err := io.Copy(w, r)
+	n, err := io.CopyBuffer(w, r, make([]byte, pipeChunk))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
 // Package storage talks to S3 or MinIO with aws-sdk-go-v2: it uploads the cluster builder's
-// build contexts under the model storage URI and removes them, and lists what a model URI
-// holds.
+// build contexts under the model storage URI (in parallel parts when large) and removes them,
+// and lists what a model URI holds.
 package storage
 
 import (
@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
@@ -66,17 +67,43 @@ func newClient(ctx context.Context, s config.S3Settings, headerTimeout time.Dura
 	return &Client{s3: client}, nil
 }
 
-// Upload writes body to uri.
-func (c *Client) Upload(ctx context.Context, uri string, body io.ReadSeeker, size int64) error {
+// Multipart upload: a body of partSize or more goes up in parts of partSize,
+// uploadConcurrency at a time (aws-sdk-go-v2's transfer manager), holding at most
+// uploadConcurrency+1 parts in memory; a smaller one in a single PUT. An upload that fails or
+// is interrupted is aborted, within abortTimeout, so that no part is left stored.
+const (
+	partSize          = 8 << 20
+	uploadConcurrency = 4
+	abortTimeout      = 30 * time.Second
+)
+
+// Upload writes body (size bytes) to uri, telling progress, when set, the bytes sent so far.
+func (c *Client) Upload(ctx context.Context, uri string, body io.Reader, size int64, progress func(sent, total int64)) error {
 	bucket, key, err := split(uri)
 	if err != nil {
 		return err
 	}
-	_, err = c.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: body, ContentLength: &size})
+	tm := transfermanager.New(c.s3, func(o *transfermanager.Options) {
+		o.PartSizeBytes, o.MultipartUploadThreshold = partSize, partSize
+		o.Concurrency = uploadConcurrency
+		o.FailTimeout = abortTimeout
+		if progress != nil {
+			o.ObjectProgressListeners.Register(progressListener(progress))
+		}
+	})
+	_, err = tm.UploadObject(ctx, &transfermanager.UploadObjectInput{Bucket: &bucket, Key: &key, Body: body, ContentLength: &size})
 	if err != nil {
 		return explain("uploading to "+uri, bucket, err)
 	}
 	return nil
+}
+
+// progressListener tells a function the bytes an upload has sent.
+type progressListener func(sent, total int64)
+
+// OnObjectBytesTransferred implements transfermanager.ObjectBytesTransferredListener.
+func (p progressListener) OnObjectBytesTransferred(_ context.Context, e *transfermanager.ObjectBytesTransferredEvent) {
+	p(e.BytesTransferred, e.TotalBytes)
 }
 
 // List returns the keys of the objects at uri, relative to it: "" for an object at uri itself,
