@@ -70,7 +70,7 @@ func (inv *Inventory) Describe(ctx context.Context, out io.Writer, o Object) err
 		fmt.Fprintf(w, "  State:\t%s\n", st)
 		uri := obj.GetAnnotations()[model.AnnotationModelURI]
 		previous := obj.GetAnnotations()[model.AnnotationPreviousModelURI]
-		if pct := workload.Canary(obj); pct != nil {
+		if pct := workload.CanaryShare(obj); pct != nil {
 			fmt.Fprintf(w, "  Traffic:\t%d%% to %s (canary), %d%% to %s\n", *pct, uri, 100-*pct, previous)
 		} else {
 			fmt.Fprintf(w, "  Traffic:\t100%% to %s\n", orNone(uri))

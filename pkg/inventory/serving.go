@@ -27,24 +27,36 @@ type Service struct {
 	Current *unstructured.Unstructured
 }
 
-// InferenceService finds which InferenceService API the cluster serves (serving.kserve.io,
-// else the legacy serving.kubeflow.org) and the service named name. A service of that name
-// that kubectl kaptain did not make is an error: it is left alone.
+// InferenceService finds the cluster's InferenceService API (serving.kserve.io) and the
+// service named name. A cluster that serves only KFServing's legacy serving.kubeflow.org is
+// refused with the reason: its v1beta1 predictor has no spec.predictor.model, which every
+// service kubectl kaptain makes uses. A service of that name that kubectl kaptain did not make
+// is an error: it is left alone.
 func (inv *Inventory) InferenceService(ctx context.Context, name string) (*Service, error) {
-	var s *Service
-	for _, gv := range []string{workload.KServeGroupVersion, workload.LegacyKServeGroupVersion} {
+	served := func(gv string) (*Service, error) {
 		gvk := schema.FromAPIVersionAndKind(gv, workload.KindInferenceService)
 		mapping, err := inv.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		if err == nil {
-			s = &Service{GVK: gvk, Mapping: mapping}
-			break
+		if meta.IsNoMatchError(err) {
+			return nil, nil
 		}
-		if !meta.IsNoMatchError(err) {
+		if err != nil {
 			return nil, fmt.Errorf("finding the InferenceService API: %w", err)
 		}
+		return &Service{GVK: gvk, Mapping: mapping}, nil
+	}
+	s, err := served(workload.KServeGroupVersion)
+	if err != nil {
+		return nil, err
 	}
 	if s == nil {
-		return nil, sdkerr.New(sdkerr.ModelDeployment, "the cluster serves no InferenceService (serving.kserve.io or serving.kubeflow.org): install KServe (kserve/kserve) in the cluster")
+		legacy, err := served(workload.LegacyKServeGroupVersion)
+		if err != nil {
+			return nil, err
+		}
+		if legacy != nil {
+			return nil, sdkerr.New(sdkerr.ModelDeployment, "the cluster serves InferenceService only as serving.kubeflow.org, KFServing's API (v0.6 and before), whose predictor has no spec.predictor.model: kubectl kaptain serves with KServe v0.8 or later (serving.kserve.io); upgrade KServe")
+		}
+		return nil, sdkerr.New(sdkerr.ModelDeployment, "the cluster serves no InferenceService (serving.kserve.io): install KServe (kserve/kserve) in the cluster")
 	}
 	current, err := inv.Dynamic.Resource(s.Mapping.Resource).Namespace(inv.Namespace).Get(ctx, name, metav1.GetOptions{})
 	switch {
@@ -95,29 +107,27 @@ const (
 )
 
 // DeploymentMode is the mode a model's service runs in, and where that was read: the current
-// service's serving.kserve.io/deploymentMode annotation, else kaptain.yaml's
-// spec.serving.deploymentMode (asked), else the cluster's default (KServe's
-// inferenceservice-config ConfigMap). "" when nothing readable says.
-func (inv *Inventory) DeploymentMode(ctx context.Context, current *unstructured.Unstructured, asked string) (mode, source string) {
-	if current != nil {
-		if m := current.GetAnnotations()[workload.AnnotationDeploymentMode]; m != "" {
-			return m, "inferenceservice " + current.GetName()
-		}
+// service's own word (workload.ModeOf: KServe's status, else its deploymentMode annotation),
+// else kaptain.yaml's spec.serving.deploymentMode (asked), else the cluster's default (KServe's
+// inferenceservice-config ConfigMap), else Knative mode, KServe's own default.
+func (inv *Inventory) DeploymentMode(ctx context.Context, current *unstructured.Unstructured, asked string) (mode workload.Mode, source string) {
+	if m, ok := workload.ModeOf(current); ok {
+		return m, "inferenceservice " + current.GetName()
 	}
 	if asked != "" {
-		return asked, "spec.serving.deploymentMode"
+		return workload.ParseMode(asked), "spec.serving.deploymentMode"
 	}
 	cm, err := inv.Kube.CoreV1().ConfigMaps(kserveNamespace).Get(ctx, kserveConfigMap, metav1.GetOptions{})
 	if err != nil {
-		return "", ""
+		return workload.ModeKnative, "KServe's default"
 	}
 	var deploy struct {
 		DefaultDeploymentMode string `json:"defaultDeploymentMode"`
 	}
 	if json.Unmarshal([]byte(cm.Data["deploy"]), &deploy) != nil || deploy.DefaultDeploymentMode == "" {
-		return "", ""
+		return workload.ModeKnative, "KServe's default"
 	}
-	return deploy.DefaultDeploymentMode, "the cluster's default (configmap " + kserveNamespace + "/" + kserveConfigMap + ")"
+	return workload.ParseMode(deploy.DefaultDeploymentMode), "the cluster's default (configmap " + kserveNamespace + "/" + kserveConfigMap + ")"
 }
 
 // ServesStandardCanary reports whether the cluster's InferenceService has spec.canary, the

@@ -73,6 +73,10 @@ func newHarness(t *testing.T) *harness {
 	if err := os.WriteFile(filepath.Join(h.dir, "sklearn.yaml"), []byte(sklearn), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	standard := strings.Replace(string(data), "    protocolVersion: v1\n", "    protocolVersion: v1\n    deploymentMode: Standard\n", 1)
+	if err := os.WriteFile(filepath.Join(h.dir, "standard.yaml"), []byte(standard), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("HOME", h.dir)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(h.dir, "none"))
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(h.dir, "none"))
@@ -132,6 +136,7 @@ func TestCommandsRefuseBadInput(t *testing.T) {
 		{"build local with requirements", []string{"build", "--dry-run=client", "--builder", "local"}, sdkerr.Usage, "--builder local cannot pip install"},
 		{"deploy canary range", []string{"deploy", "--dry-run=client", "--model-uri", "s3://b/m", "--canary-traffic-percent", "100"}, sdkerr.Usage, "--canary-traffic-percent must be between 1 and 99"},
 		{"deploy canary and replace", []string{"deploy", "--dry-run=client", "--model-uri", "s3://b/m", "--canary-traffic-percent", "10", "--replace"}, sdkerr.Usage, "cannot be combined"},
+		{"deploy Standard-mode canary offline", []string{"deploy", "-f", "standard.yaml", "--dry-run=client", "--model-uri", "s3://b/m", "--canary-traffic-percent", "10"}, sdkerr.Usage, "--dry-run=client cannot show a Standard-mode canary"},
 		{"deploy client dry run needs a URI", []string{"deploy", "--dry-run=client"}, sdkerr.Usage, "--dry-run=client needs --model-uri"},
 		{"deploy autoscale", []string{"deploy", "--dry-run=client", "--model-uri", "s3://b/m", "--autoscale", "0"}, sdkerr.Usage, "--autoscale must be 1 or more"},
 		{"promote client dry run", []string{"promote", "--dry-run=client"}, sdkerr.Usage, "promote reads the deployment from the cluster"},

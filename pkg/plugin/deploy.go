@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
@@ -113,6 +112,9 @@ func (o *DeployOptions) Validate() error {
 	if clientDryRun && o.ModelURI == "" {
 		return sdkerr.New(sdkerr.Usage, "--dry-run=client needs --model-uri: the latest trained location is read from the cluster")
 	}
+	if clientDryRun && o.canarySet && workload.ParseMode(m.Spec.Serving.DeploymentMode) == workload.ModeStandard {
+		return sdkerr.New(sdkerr.Usage, "--dry-run=client cannot show a Standard-mode canary: it is made from the deployed predictor, which is read from the cluster; use --dry-run=server")
+	}
 	if clientDryRun {
 		return nil
 	}
@@ -139,9 +141,13 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	}
 	sv := workload.Serve{ModelURI: uri, Autoscale: o.Autoscale, Resources: o.Resources.resources(), PredictorName: workload.PredictorName(s.current)}
 	action := "deploy"
-	standard := false
-	if o.canarySet && s.action.dryRun != cmdutil.DryRunClient {
-		if standard, err = o.standardCanary(ctx); err != nil {
+	var canary workload.CanaryStrategy
+	switch {
+	case o.canarySet && s.action.dryRun == cmdutil.DryRunClient:
+		// Offline: kaptain.yaml's mode, which Validate checked is not Standard.
+		canary = workload.CanaryFor(workload.ParseMode(s.model.Spec.Serving.DeploymentMode))
+	case o.canarySet:
+		if canary, err = o.canaryStrategy(ctx); err != nil {
 			return err
 		}
 	}
@@ -150,13 +156,10 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	switch {
-	case o.canarySet && standard:
-		sv.StandardCanaryOf(s.current, o.CanaryTrafficPercent, workload.CanaryName(o.revision, s.name, s.action.namespace, workload.PredictorName(s.current)))
-		o.noteSplit(sv.Stable)
-		action = "canary"
-	case o.canarySet:
-		sv.CanaryOf(s.current, o.CanaryTrafficPercent)
+	if canary != nil {
+		if note := canary.Start(&sv, s.current, o.CanaryTrafficPercent, o.revision); note != "" {
+			o.deps.progress().Printf("note: %s", note)
+		}
 		action = "canary"
 	}
 	objs, err := s.objects(ctx, sv)
@@ -174,41 +177,29 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	return s.run(ctx, a, o.Serve, entry, func(out *run.Outcome) bool { return out.Waited || out.Err != nil })
 }
 
-// standardCanary reports whether the canary is a Standard-mode one (KServe v0.20's
-// spec.canary), and refuses a canary that would not split the traffic: in Standard
-// (RawDeployment) mode on an older KServe, canaryTrafficPercent is read by nobody, and the new
-// model would take all of it. Nothing has been changed when it refuses.
-func (o *DeployOptions) standardCanary(ctx context.Context) (bool, error) {
+// canaryStrategy is the canary of the deployed service's mode, and refuses one that would not
+// split the traffic: in Standard (RawDeployment) mode on a KServe older than v0.20,
+// canaryTrafficPercent is read by nobody, and the new model would take all of it. Nothing has
+// been changed when it refuses.
+func (o *DeployOptions) canaryStrategy(ctx context.Context) (workload.CanaryStrategy, error) {
 	s := o.serving
 	mode, source := s.inv.DeploymentMode(ctx, s.current, s.model.Spec.Serving.DeploymentMode)
-	if !workload.StandardMode(mode) {
-		return false, nil
+	if mode != workload.ModeStandard {
+		return workload.CanaryFor(mode), nil
 	}
 	oa, err := s.action.factory.OpenAPIV3Client()
 	if err != nil {
-		return false, fmt.Errorf("connecting to the cluster: %w", err)
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
 	standardCanary, err := inventory.ServesStandardCanary(oa, s.gvk.GroupVersion())
-	if err != nil || standardCanary {
-		return standardCanary, err
+	if err != nil {
+		return nil, err
 	}
-	return false, sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s runs in %s mode (from %s), and this KServe has no canary in that mode (spec.canary came with KServe v0.20): canaryTrafficPercent would be ignored and the new model would take all the traffic; nothing was changed. Upgrade KServe to v0.20 or later, deploy the new model with --replace, or use Knative (Serverless) mode, whose canaryTrafficPercent splits the traffic",
-		s.name, mode, source)
-}
-
-// noteSplit says how a Standard-mode canary really shares the traffic when that is not the
-// share asked for: KServe gives the canary pods in proportion to the stable predictor's minimum
-// replicas, and the traffic follows the pods.
-func (o *DeployOptions) noteSplit(stable map[string]any) {
-	var minReplicas *int64
-	if m, found, _ := unstructured.NestedInt64(stable, "minReplicas"); found {
-		minReplicas = &m
+	if standardCanary {
+		return workload.CanaryFor(mode), nil
 	}
-	canaryPods, stablePods := workload.StandardCanarySplit(minReplicas, o.CanaryTrafficPercent)
-	if share := 100 * canaryPods / (canaryPods + stablePods); share != o.CanaryTrafficPercent {
-		o.deps.progress().Printf("note: in Standard mode KServe shares the traffic by pods: %d canary pod(s) beside %d stable pod(s), about %d%% to the canary; a larger spec.serving.minReplicas splits closer to %d%%",
-			canaryPods, stablePods, share, o.CanaryTrafficPercent)
-	}
+	return nil, sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s runs in Standard mode (from %s), and this KServe has no canary in that mode (spec.canary came with KServe v0.20): canaryTrafficPercent would be ignored and the new model would take all the traffic; nothing was changed. Upgrade KServe to v0.20 or later, deploy the new model with --replace, or use Knative (Serverless) mode, whose canaryTrafficPercent splits the traffic",
+		s.name, source)
 }
 
 // modelCheckTimeout bounds the listing of the storage URI.

@@ -78,7 +78,7 @@ func (s *serving) objects(ctx context.Context, sv workload.Serve) ([]*unstructur
 	if err != nil {
 		return nil, err
 	}
-	sv.Name, sv.APIVersion = s.name, s.gvk.GroupVersion().String()
+	sv.Name = s.name
 	objs, err := workload.ServingObjects(s.model, sv, data)
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.UnsupportedModelDeployment, err, "")
@@ -129,7 +129,7 @@ func (s *serving) requireCanary(command string) error {
 	if s.current == nil {
 		return sdkerr.New(sdkerr.ModelDeployment, "model %s is not deployed; nothing to %s", s.model.Spec.ID, command)
 	}
-	if workload.Canary(s.current) == nil {
+	if workload.CanaryShare(s.current) == nil {
 		return sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s has no canary to %s; 'kubectl kaptain deploy --canary-traffic-percent P' makes one", s.name, command)
 	}
 	return nil

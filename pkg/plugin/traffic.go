@@ -87,7 +87,7 @@ func (o *TrafficOptions) Run(ctx context.Context) error {
 	if !o.Promote {
 		uri, action = previous, "rollback"
 	}
-	obj, err := workload.Retarget(s.current, uri, action)
+	obj, err := workload.CanaryOfService(s.current).Settle(s.current, uri, action)
 	if err != nil {
 		return err
 	}

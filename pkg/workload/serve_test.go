@@ -103,15 +103,6 @@ func TestServiceStateOf(t *testing.T) {
 	}
 }
 
-// The legacy API (serving.kubeflow.org) differs only in its apiVersion; no CRD of it is served
-// by the Go module proxy (kubeflow/kfserving), so no golden of it goes to an API server.
-func TestInferenceServiceLegacyAPIVersion(t *testing.T) {
-	obj, err := InferenceService(testModel("pytorch"), Serve{Name: "mnist", APIVersion: LegacyKServeGroupVersion, ModelURI: "s3://kaptain/m/1", Autoscale: 1})
-	if err != nil || obj.GetAPIVersion() != LegacyKServeGroupVersion || obj.GetKind() != KindInferenceService {
-		t.Errorf("legacy service: %v, %v", obj, err)
-	}
-}
-
 // deployed is a Standard-mode service as the API server returns it, optionally with a canary.
 func deployed(t *testing.T, canary string) *unstructured.Unstructured {
 	t.Helper()
@@ -160,19 +151,25 @@ const standardCanarySpec = `  canary:
 func TestStandardCanaryGolden(t *testing.T) {
 	cur := deployed(t, "")
 	s := Serve{Name: "mnist", ModelURI: "s3://kaptain/m/2", Autoscale: 2, ServiceAccount: "mnist-storage", Resources: Resources{CPURequest: "2"}}
-	s.StandardCanaryOf(cur, 30, CanaryName("7b93a1f0-5e4c-4c55-9d0e-1f2a3b4c5d6e", "mnist", "dev", ""))
+	// 30% of the stable predictor's 4 pods is 2 canary pods: about 50% of the traffic.
+	if note := CanaryFor(ModeStandard).Start(&s, cur, 30, "7b93a1f0-5e4c-4c55-9d0e-1f2a3b4c5d6e"); !strings.Contains(note, "2 canary pod(s) beside 2 stable pod(s), about 50% to the canary") {
+		t.Errorf("30%% of 4 pods: note %q", note)
+	}
 	obj, err := InferenceService(testModel("tensorflow"), s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out, _ := yaml.Marshal(obj.Object)
 	golden.Assert(t, filepath.Join("testdata", "kserve-v0.20", "isvc-tensorflow-standard-canary.yaml"), out)
-	if p := Canary(obj); p == nil || *p != 30 {
+	if p := CanaryShare(obj); p == nil || *p != 30 {
 		t.Errorf("Canary of the rendered service = %v, want 30", p)
 	}
 	// A canary of a canary keeps the baseline and replaces the canary.
 	s2 := Serve{Name: "mnist", ModelURI: "s3://kaptain/m/3"}
-	s2.StandardCanaryOf(deployed(t, standardCanarySpec), 10, "canary-second")
+	note := CanaryFor(ModeStandard).Start(&s2, deployed(t, standardCanarySpec), 10, "second")
+	if s2.CanaryName != "canary-second" || !strings.Contains(note, "1 canary pod(s) beside 3 stable pod(s), about 25% to the canary") {
+		t.Errorf("canary of a canary: name %q, note %q", s2.CanaryName, note)
+	}
 	obj, err = InferenceService(testModel("tensorflow"), s2)
 	if err != nil {
 		t.Fatal(err)
@@ -204,12 +201,13 @@ func TestRetarget(t *testing.T) {
 				_ = unstructured.SetNestedField(cur.Object, "s3://kaptain/m/2", "spec", "predictor", "model", "storageUri")
 				a := cur.GetAnnotations()
 				a["kaptain.dev/model-uri"], a["kaptain.dev/previous-model-uri"] = "s3://kaptain/m/2", "s3://kaptain/m/1"
+				a["serving.kserve.io/deploymentMode"] = "Serverless"
 				cur.SetAnnotations(a)
 			}
-			if p := Canary(cur); p == nil || *p != 30 {
+			if p := CanaryShare(cur); p == nil || *p != 30 {
 				t.Fatalf("Canary(%s) = %v, want 30", tc.name, p)
 			}
-			obj, err := Retarget(cur, tc.uri, "promote")
+			obj, err := CanaryOfService(cur).Settle(cur, tc.uri, "promote")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,7 +216,7 @@ func TestRetarget(t *testing.T) {
 			cpu, _, _ := unstructured.NestedString(obj.Object, "spec", "predictor", "model", "resources", "requests", "cpu")
 			_, hasCanary, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", "canary")
 			_, hasPercent, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", "predictor", "canaryTrafficPercent")
-			if uri != tc.uri || name != tc.wantName || cpu != tc.wantCPU || hasCanary || hasPercent || Canary(obj) != nil {
+			if uri != tc.uri || name != tc.wantName || cpu != tc.wantCPU || hasCanary || hasPercent || CanaryShare(obj) != nil {
 				t.Errorf("retargeted: uri %s name %q cpu %s canary %v percent %v", uri, name, cpu, hasCanary, hasPercent)
 			}
 			if a := obj.GetAnnotations(); a["kaptain.dev/model-uri"] != tc.uri || a["kaptain.dev/previous-model-uri"] != "" {
@@ -232,7 +230,7 @@ func TestRetarget(t *testing.T) {
 	// A canary of the stable model's own URI keeps the predictor's name: KServe refuses a
 	// rename without a model change.
 	cur := deployed(t, strings.Replace(standardCanarySpec, "s3://kaptain/m/2", "s3://kaptain/m/1", 1))
-	obj, err := Retarget(cur, "s3://kaptain/m/1", "promote")
+	obj, err := CanaryOfService(cur).Settle(cur, "s3://kaptain/m/1", "promote")
 	if name := PredictorName(obj); err != nil || name != "" {
 		t.Errorf("promoting a canary of the same URI: name %q, %v", name, err)
 	}
