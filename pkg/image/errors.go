@@ -24,6 +24,33 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo sends the body in writes of up to bodyChunk: net/http copies a body through its
+// WriteTo when it has one, and otherwise writes 32 KiB at a time, a system call each.
+func (b *countingBody) WriteTo(w io.Writer) (int64, error) {
+	buf := make([]byte, bodyChunk)
+	var total int64
+	for {
+		n, err := io.ReadFull(b.ReadCloser, buf)
+		if n > 0 {
+			b.n.Add(int64(n))
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// bodyChunk is the size of the writes of a request body to the registry's connection.
+const bodyChunk = 1 << 20
+
 func isNotFound(err error) bool {
 	var te *transport.Error
 	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound

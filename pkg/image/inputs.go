@@ -328,7 +328,8 @@ func hashFile(root *os.Root, base, rel string, info fs.FileInfo) (File, error) {
 		return File{}, err
 	}
 	h := sha256.New()
-	n, err := io.Copy(h, fh)
+	// Large reads: a system call per 32 KiB (io.Copy's buffer) costs a tenth of the hash.
+	n, err := io.CopyBuffer(h, onlyReader{fh}, make([]byte, min(max(before.Size(), 512), hashBuffer)))
 	if err != nil {
 		return File{}, err
 	}
@@ -338,6 +339,12 @@ func hashFile(root *os.Root, base, rel string, info fs.FileInfo) (File, error) {
 	return File{Path: rel, Source: filepath.Join(base, filepath.FromSlash(rel)), root: root, Executable: info.Mode()&0o111 != 0,
 		Size: n, ModTime: before.ModTime(), Digest: hex.EncodeToString(h.Sum(nil))}, nil
 }
+
+// hashBuffer is the read size of the files hashed.
+const hashBuffer = 1 << 20
+
+// onlyReader hides a reader's WriteTo, so that io.CopyBuffer uses its buffer.
+type onlyReader struct{ io.Reader }
 
 // unchanged checks that an open file, read to its end in n bytes, still has that size and the
 // modification time it had when it was first opened: a write in between changes one of them.
