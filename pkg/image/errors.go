@@ -4,52 +4,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
-
-// countingBody counts the bytes read from a request body.
-type countingBody struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.n.Add(int64(n))
-	return n, err
-}
-
-// WriteTo sends the body in writes of up to bodyChunk: net/http copies a body through its
-// WriteTo when it has one, and otherwise writes 32 KiB at a time, a system call each.
-func (b *countingBody) WriteTo(w io.Writer) (int64, error) {
-	buf := make([]byte, bodyChunk)
-	var total int64
-	for {
-		n, err := io.ReadFull(b.ReadCloser, buf)
-		if n > 0 {
-			b.n.Add(int64(n))
-			m, werr := w.Write(buf[:n])
-			total += int64(m)
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
-}
-
-// bodyChunk is the size of the writes of a request body to the registry's connection.
-const bodyChunk = 1 << 20
 
 func isNotFound(err error) bool {
 	var te *transport.Error

@@ -5,8 +5,6 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,14 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/stream"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // epoch is the modification time of every entry: the same inputs give the same bytes.
@@ -259,122 +254,6 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// fileLayer is a compressed layer in a file whose digests are known.
-type fileLayer struct {
-	path string
-	layerDigests
-}
-
-func (l *fileLayer) Digest() (v1.Hash, error)             { return l.layerDigests.Digest, nil }
-func (l *fileLayer) DiffID() (v1.Hash, error)             { return l.layerDigests.DiffID, nil }
-func (l *fileLayer) Size() (int64, error)                 { return l.layerDigests.Size, nil }
-func (l *fileLayer) MediaType() (types.MediaType, error)  { return types.OCILayer, nil }
-func (l *fileLayer) Compressed() (io.ReadCloser, error)   { return os.Open(l.path) }
-func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return uncompress(l.path) }
-
-// streamLayer is a layer compressed as the upload reads it: its digests are known once the
-// stream has been read to its end, which go-containerregistry's remote.Write understands
-// (stream.ErrNotComputed until then, as for its own stream.Layer). It can be read once.
-type streamLayer struct {
-	files  []File
-	stored bool
-	read   func(n int64)
-
-	mu     sync.Mutex
-	opened bool
-	done   *layerDigests
-}
-
-func (l *streamLayer) digests() (layerDigests, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.done == nil {
-		return layerDigests{}, stream.ErrNotComputed
-	}
-	return *l.done, nil
-}
-
-func (l *streamLayer) Digest() (v1.Hash, error)            { d, err := l.digests(); return d.Digest, err }
-func (l *streamLayer) DiffID() (v1.Hash, error)            { d, err := l.digests(); return d.DiffID, err }
-func (l *streamLayer) Size() (int64, error)                { d, err := l.digests(); return d.Size, err }
-func (l *streamLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
-
-// Compressed starts writing the layer into a pipe. The digests are set before the reader sees
-// the end of the stream; closing the reader early stops the writing.
-func (l *streamLayer) Compressed() (io.ReadCloser, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.opened {
-		return nil, stream.ErrConsumed
-	}
-	l.opened = true
-	pr, pw := io.Pipe()
-	go func() {
-		d, err := writeLayer(pw, l.files, l.stored, l.read)
-		if err == nil {
-			l.mu.Lock()
-			l.done = &d
-			l.mu.Unlock()
-		}
-		pw.CloseWithError(err)
-	}()
-	return pr, nil
-}
-
-// Uncompressed is not offered: the layer exists only as the compressed stream being pushed.
-func (l *streamLayer) Uncompressed() (io.ReadCloser, error) {
-	return nil, errors.New("a streamed layer has no uncompressed form")
-}
-
-// knownLayer is a layer the registry already holds, known by its digests alone.
-type knownLayer struct {
-	layerDigests
-	// from says where the digests came from, for the error when the blob is gone.
-	from string
-}
-
-func (l *knownLayer) Digest() (v1.Hash, error)            { return l.layerDigests.Digest, nil }
-func (l *knownLayer) DiffID() (v1.Hash, error)            { return l.layerDigests.DiffID, nil }
-func (l *knownLayer) Size() (int64, error)                { return l.layerDigests.Size, nil }
-func (l *knownLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
-
-// Compressed is only asked for when the registry lost the blob since it was seen.
-func (l *knownLayer) Compressed() (io.ReadCloser, error) {
-	return nil, fmt.Errorf("layer %s (%s) is no longer in the registry; build again with --force-build", l.layerDigests.Digest, l.from)
-}
-
-// Uncompressed is not offered: the layer is in the registry, not here.
-func (l *knownLayer) Uncompressed() (io.ReadCloser, error) {
-	return nil, fmt.Errorf("layer %s is in the registry only", l.layerDigests.Digest)
-}
-
-func uncompress(path string) (io.ReadCloser, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{zr, f}, nil
-}
-
-// NamedLayer is a layer with the name of its group of files.
-type NamedLayer struct {
-	Name  string
-	Layer v1.Layer
-	Files int
-	// Key is the content key: equal keys, equal layers.
-	Key string
-	// Reused is true when the registry already held the layer and it was not sent.
-	Reused bool
-}
-
 // extra is a generated file added to an archive (the Dockerfile of a build context).
 type extra struct {
 	name string
@@ -453,91 +332,6 @@ func copyFile(w io.Writer, f File, read func(n int64)) error {
 		return fmt.Errorf("%s changed while the image was built; build again", f.Path)
 	}
 	return nil
-}
-
-// Dockerfile is the build recipe of the cluster builder: the base image, the requirements
-// installed with pip in their own step, then the files, the labels and the entrypoint. Every
-// value is quoted so that the builder takes it as written: JSON for the exec form of
-// ENTRYPOINT, and '$' escaped where the builder expands variables (COPY, LABEL) or the shell
-// does (RUN).
-func (in *Inputs) Dockerfile() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "FROM %s\nWORKDIR %s\n", in.BaseImage, WorkDir)
-	if in.Requirements != "" {
-		req := jsonString(escapeWord(in.Requirements))
-		fmt.Fprintf(&b, "COPY [%s, %s]\nRUN pip install --no-cache-dir -r %s\n", req, req, shellWord(in.Requirements))
-	}
-	fmt.Fprintf(&b, "COPY . .\n")
-	labels := in.Labels()
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&b, "LABEL %s=%s\n", k, labelWord(labels[k]))
-	}
-	fmt.Fprintf(&b, "ENTRYPOINT [%s, %s]\n", jsonString("python"), jsonString(in.MainFile))
-	return b.String()
-}
-
-// jsonString is s as a JSON string, without HTML escaping (the exec form of ENTRYPOINT takes
-// it as JSON).
-func jsonString(s string) string {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// labelWord is s as a double-quoted word of a LABEL: JSON escapes '"' and '\' as the builder
-// reads them inside double quotes, and '$' is escaped so that no variable is expanded.
-func labelWord(s string) string { return strings.ReplaceAll(jsonString(s), "$", `\$`) }
-
-// escapeWord escapes the characters the builder's word processing (variable expansion and
-// quote removal, which COPY applies to each element of its JSON form too) would interpret.
-func escapeWord(s string) string {
-	var b strings.Builder
-	for i := range len(s) {
-		if strings.IndexByte(`\$"'`, s[i]) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// shellWord is s as a double-quoted word of a shell command line (RUN's shell form): '\',
-// '"', '$' and '`' escaped, everything else as is (Context refuses a line break).
-func shellWord(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`").Replace(s) + `"`
-}
-
-// DockerfileName is the generated Dockerfile's name at the root of a build context, beside the
-// model's files; Context refuses a model file of that name.
-const DockerfileName = "Dockerfile.kaptain"
-
-// Context writes the cluster builder's build context: the model's files at their paths and
-// the generated Dockerfile, as a reproducible gzipped tar.
-func (in *Inputs) Context(w io.Writer) error {
-	// The values the Dockerfile does not write as JSON must stay on their line.
-	for _, v := range []struct{ field, value string }{{"spec.baseImage", in.BaseImage}, {"spec.requirements", in.Requirements}} {
-		if strings.ContainsAny(v.value, "\r\n") {
-			return fmt.Errorf("%s %q has a line break, which the build context's Dockerfile cannot hold", v.field, v.value)
-		}
-	}
-	for _, f := range in.Files {
-		if f.Path == DockerfileName || f.Path == ".dockerignore" {
-			return fmt.Errorf("the model has a file named %s, which the build context needs for its own; rename it", f.Path)
-		}
-	}
-	return compressParallel(w, gzip.BestSpeed, func(tw io.Writer) error {
-		return writeTar(tw, "", in.Files, []extra{
-			{name: ".dockerignore", data: []byte(".dockerignore\n" + DockerfileName + "\n")},
-			{name: DockerfileName, data: []byte(in.Dockerfile())},
-		}, nil)
-	})
 }
 
 // readCounter reports the bytes read through it.
