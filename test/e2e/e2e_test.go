@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -455,8 +456,8 @@ func TestStandardModeCanaryThroughKServe(t *testing.T) {
 		t.Errorf("replicas %v, want 3 for the canary", replicas)
 	}
 	out, errOut, _ := kaptain(t, dir, nil, "describe", "inferenceservice", name, "-n", ns)
-	if !strings.Contains(out, "30% to "+uri2+" (canary), 70% to "+uri1) {
-		t.Errorf("describe during the canary:\n%s%s", out, errOut)
+	if !strings.Contains(out, "30% to "+uri2+" (canary), 70% to "+uri1) || !regexp.MustCompile(`Mode:\s+Standard\n`).MatchString(out) {
+		t.Errorf("describe during the canary, want its traffic and mode:\n%s%s", out, errOut)
 	}
 
 	deploy("promote")
