@@ -2,9 +2,9 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -63,7 +63,8 @@ func (l *Local) Build(ctx context.Context, in *Inputs, target string) (*Result, 
 
 // Uploader stores build contexts (an S3 client).
 type Uploader interface {
-	// Upload writes size bytes of body to uri, telling progress (when set) the bytes sent.
+	// Upload writes body to uri (size bytes; as many as it holds when size is negative),
+	// telling progress (when set) the bytes sent.
 	Upload(ctx context.Context, uri string, body io.Reader, size int64, progress func(sent, total int64)) error
 	Delete(ctx context.Context, uri string) error
 }
@@ -147,28 +148,42 @@ func (c *Cluster) Build(ctx context.Context, in *Inputs, target string) (*Result
 	return res, err
 }
 
-// upload writes the build context to a temporary file, removed again after, and uploads it
-// from there: the context is never held in memory, however large the model's files.
+// upload streams the build context into the upload as it is written: nothing of it on disk,
+// and no more of it in memory than the upload's parts in flight, however large the model's
+// files. A context that cannot be written (a file changed) fails the upload, which is aborted.
 func (c *Cluster) upload(ctx context.Context, in *Inputs) error {
-	buildContext, size, err := writeContext(in)
-	if err != nil {
-		return sdkerr.Wrap(sdkerr.ImageBuild, err, "writing the build context")
-	}
-	defer removeFile(buildContext)
-	c.printf("uploading the build context (%s) to %s", HumanBytes(size), c.ContextURI)
+	size := in.Size()
+	c.printf("uploading the build context (%s of files) to %s", HumanBytes(size), c.ContextURI)
 	var progress func(sent, total int64)
 	if size >= showUploadFrom {
-		progress = quarters(func(pct int, total int64) { c.printf("uploading: %d%% of %s", pct, HumanBytes(total)) })
+		// The context's size is known once it is written: the files' size stands for it.
+		show := quarters(func(pct int, _ int64) { c.printf("uploading: %d%% of about %s", pct, HumanBytes(size)) })
+		progress = func(sent, _ int64) { show(sent, size) }
 	}
-	if err := c.Uploader.Upload(ctx, c.ContextURI, buildContext, size, progress); err != nil {
-		if ctx.Err() != nil {
-			c.removeContext()
-			return sdkerr.New(sdkerr.Interrupted, "interrupted while uploading the build context; nothing was created")
-		}
+	pr, pw := io.Pipe()
+	written := make(chan error, 1)
+	go func() {
+		err := in.Context(pw)
+		pw.CloseWithError(err)
+		written <- err
+	}()
+	err := c.Uploader.Upload(ctx, c.ContextURI, pr, -1, progress)
+	pr.CloseWithError(errUploadStopped) // unblocks the writer when the upload failed
+	werr := <-written
+	switch {
+	case err != nil && ctx.Err() != nil:
+		c.removeContext()
+		return sdkerr.New(sdkerr.Interrupted, "interrupted while uploading the build context; nothing was created")
+	case err != nil && werr != nil && !errors.Is(werr, errUploadStopped):
+		return sdkerr.Wrap(sdkerr.ImageBuild, werr, "writing the build context")
+	case err != nil:
 		return sdkerr.Wrap(sdkerr.ImageBuild, err, "")
 	}
 	return nil
 }
+
+// errUploadStopped is what the context's writer meets when the upload stopped reading.
+var errUploadStopped = errors.New("the upload stopped")
 
 // showUploadFrom is the size of a build context from which its upload's progress is shown.
 const showUploadFrom = 32 << 20
@@ -189,35 +204,6 @@ func quarters(show func(pct int, total int64)) func(sent, total int64) {
 			show(shown*25, total)
 		}
 	}
-}
-
-// writeContext writes the build context to a temporary file, so that a large context is not
-// held in memory, and returns it open at its start, with its size. The caller removes it
-// with removeFile.
-func writeContext(in *Inputs) (*os.File, int64, error) {
-	f, err := os.CreateTemp("", "kaptain-context-*.tar.gz")
-	if err != nil {
-		return nil, 0, fmt.Errorf("creating a temporary file: %w", err)
-	}
-	err = in.Context(f)
-	var size int64
-	if err == nil {
-		size, err = f.Seek(0, io.SeekCurrent)
-	}
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		removeFile(f)
-		return nil, 0, err
-	}
-	return f, size, nil
-}
-
-// removeFile closes and removes a temporary file.
-func removeFile(f *os.File) {
-	_ = f.Close()
-	_ = os.Remove(f.Name())
 }
 
 // result is target at digest.

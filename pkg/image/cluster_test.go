@@ -1,8 +1,10 @@
 package image
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
@@ -220,24 +224,49 @@ func (u *cancellingUploader) Upload(ctx context.Context, uri string, body io.Rea
 	return u.fakeUploader.Upload(ctx, uri, body, n, progress)
 }
 
-// TestClusterUploadsTheContextFromATemporaryFile: the build context goes through a temporary
-// file, not memory (a 16 MiB context allocates a fraction of its size), and the file is gone
-// once the upload is over (the audit's L4).
-func TestClusterUploadsTheContextFromATemporaryFile(t *testing.T) {
+// TestClusterStreamsTheContextIntoTheUpload: the build context goes into the upload as it is
+// written, through neither memory (a 16 MiB context allocates a fraction of its size) nor a
+// temporary file (the audit's L4), stored when its weights do not compress, and whole.
+func TestClusterStreamsTheContextIntoTheUpload(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	data := make([]byte, 16<<20)
 	_, _ = rand.Read(data) // incompressible
 	in := collect(t, writeModel(t, t.TempDir(), map[string]string{"trainer.py": "print(1)\n", "weights.bin": string(data)}, "weights.bin"))
-	var uploaded, tempFiles int64
+	in.largeFile = 1 << 20
+	var weights [sha256.Size]byte
+	var tempFiles int
+	var uploaded int64
 	up := uploadFunc(func(body io.Reader, size int64) error {
-		entries, _ := os.ReadDir(tmp)
-		tempFiles = int64(len(entries))
-		n, err := io.Copy(io.Discard, body)
-		if n != size {
-			return fmt.Errorf("read %d bytes of %d", n, size)
+		if size >= 0 {
+			return fmt.Errorf("size %d: a streamed context has no size yet", size)
 		}
-		uploaded = n
+		entries, _ := os.ReadDir(tmp)
+		tempFiles = len(entries)
+		counted := &countWriter{w: io.Discard}
+		zr, err := gzip.NewReader(io.TeeReader(body, counted))
+		if err != nil {
+			return err
+		}
+		tr := tar.NewReader(zr)
+		for {
+			hdr, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if hdr.Name == "weights.bin" {
+				h := sha256.New()
+				if _, err := io.Copy(h, tr); err != nil {
+					return err
+				}
+				copy(weights[:], h.Sum(nil))
+			}
+		}
+		_, err = io.Copy(io.Discard, zr)
+		uploaded = counted.n
 		return err
 	})
 	ex := &fakeExecutor{push: func() (string, error) { return "sha256:" + strings.Repeat("a", 64), nil }}
@@ -252,11 +281,14 @@ func TestClusterUploadsTheContextFromATemporaryFile(t *testing.T) {
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
 		t.Errorf("the build allocated %s for a context of %s", HumanBytes(int64(alloc)), HumanBytes(uploaded))
 	}
-	if uploaded < 16<<20 || tempFiles != 1 {
-		t.Errorf("uploaded %d bytes from %d temporary files", uploaded, tempFiles)
+	// Stored: the gzip stream is the tar and a few bytes per 64 KiB block.
+	if weights != sha256.Sum256(data) || uploaded < 16<<20 || uploaded > 16<<20+64<<10 || tempFiles != 0 {
+		t.Errorf("uploaded %d bytes (weights whole: %v), with %d temporary files", uploaded, weights == sha256.Sum256(data), tempFiles)
 	}
-	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
-		t.Errorf("left in the temporary directory: %v", entries)
+	text := collect(t, writeModel(t, t.TempDir(), map[string]string{"trainer.py": "print(1)\n", "vocab.txt": strings.Repeat("token\n", 4<<20)}, "vocab.txt"))
+	text.largeFile = 1 << 20
+	if in.contextLevel() != gzip.NoCompression || text.contextLevel() != gzip.BestSpeed {
+		t.Errorf("context levels %d for weights, %d for text: want stored, then compressed", in.contextLevel(), text.contextLevel())
 	}
 }
 

@@ -74,7 +74,8 @@ func shellWord(s string) string {
 const DockerfileName = "Dockerfile.kaptain"
 
 // Context writes the cluster builder's build context: the model's files at their paths and
-// the generated Dockerfile, as a reproducible gzipped tar.
+// the generated Dockerfile, as a reproducible gzipped tar, stored (gzip level 0) when most of
+// its bytes are large files that do not compress (contextLevel).
 func (in *Inputs) Context(w io.Writer) error {
 	// The values the Dockerfile does not write as JSON must stay on their line.
 	for _, v := range []struct{ field, value string }{{"spec.baseImage", in.BaseImage}, {"spec.requirements", in.Requirements}} {
@@ -87,10 +88,28 @@ func (in *Inputs) Context(w io.Writer) error {
 			return fmt.Errorf("the model has a file named %s, which the build context needs for its own; rename it", f.Path)
 		}
 	}
-	return compressParallel(w, gzip.BestSpeed, func(tw io.Writer) error {
+	return compressParallel(w, in.contextLevel(), func(tw io.Writer) error {
 		return writeTar(tw, "", in.Files, []extra{
 			{name: ".dockerignore", data: []byte(".dockerignore\n" + DockerfileName + "\n")},
 			{name: DockerfileName, data: []byte(in.Dockerfile())},
 		}, nil)
 	})
+}
+
+// contextLevel is the build context's gzip level: stored when the large files whose samples do
+// not compress (the layers the local builder stores) hold half of the bytes or more, as
+// weights do; BestSpeed otherwise.
+func (in *Inputs) contextLevel() int {
+	var stored int64
+	for _, g := range in.groups() {
+		if g.stored {
+			for _, f := range g.files {
+				stored += f.Size
+			}
+		}
+	}
+	if total := in.Size(); total > 0 && stored*2 >= total {
+		return gzip.NoCompression
+	}
+	return gzip.BestSpeed
 }

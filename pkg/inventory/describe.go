@@ -68,11 +68,10 @@ func (inv *Inventory) Describe(ctx context.Context, out io.Writer, o Object) err
 		st := workload.ServiceStateOf(obj)
 		fmt.Fprintf(w, "  URL:\t%s\n", orNone(st.URL))
 		fmt.Fprintf(w, "  State:\t%s\n", st)
-		mode, source := inv.DeploymentMode(ctx, obj, "")
-		if strings.HasPrefix(source, "inferenceservice ") {
-			fmt.Fprintf(w, "  Mode:\t%s\n", mode)
+		if _, name, source := inv.DeploymentMode(ctx, obj, ""); strings.HasPrefix(source, "inferenceservice ") {
+			fmt.Fprintf(w, "  Mode:\t%s\n", name)
 		} else {
-			fmt.Fprintf(w, "  Mode:\t%s (%s)\n", mode, source)
+			fmt.Fprintf(w, "  Mode:\t%s (%s)\n", name, source)
 		}
 		uri := obj.GetAnnotations()[model.AnnotationModelURI]
 		previous := obj.GetAnnotations()[model.AnnotationPreviousModelURI]

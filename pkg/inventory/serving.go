@@ -106,28 +106,31 @@ const (
 	kserveConfigMap = "inferenceservice-config"
 )
 
-// DeploymentMode is the mode a model's service runs in, and where that was read: the current
-// service's own word (workload.ModeOf: KServe's status, else its deploymentMode annotation),
-// else kaptain.yaml's spec.serving.deploymentMode (asked), else the cluster's default (KServe's
-// inferenceservice-config ConfigMap), else Knative mode, KServe's own default.
-func (inv *Inventory) DeploymentMode(ctx context.Context, current *unstructured.Unstructured, asked string) (mode workload.Mode, source string) {
-	if m, ok := workload.ModeOf(current); ok {
-		return m, "inferenceservice " + current.GetName()
+// DeploymentMode is the mode a model's service runs in, the name it was given there (KServe
+// accepts RawDeployment for Standard, Serverless for Knative) and where that was read: the
+// current service's own word (workload.ModeNameOf: KServe's status, else its deploymentMode
+// annotation), else kaptain.yaml's spec.serving.deploymentMode (asked), else the cluster's
+// default (KServe's inferenceservice-config ConfigMap), else Knative mode, KServe's own default.
+func (inv *Inventory) DeploymentMode(ctx context.Context, current *unstructured.Unstructured, asked string) (mode workload.Mode, name, source string) {
+	if n := workload.ModeNameOf(current); n != "" {
+		return workload.ParseMode(n), n, "inferenceservice " + current.GetName()
 	}
 	if asked != "" {
-		return workload.ParseMode(asked), "spec.serving.deploymentMode"
+		return workload.ParseMode(asked), asked, "spec.serving.deploymentMode"
 	}
+	fallback := string(workload.ModeKnative)
 	cm, err := inv.Kube.CoreV1().ConfigMaps(kserveNamespace).Get(ctx, kserveConfigMap, metav1.GetOptions{})
 	if err != nil {
-		return workload.ModeKnative, "KServe's default"
+		return workload.ModeKnative, fallback, "KServe's default"
 	}
 	var deploy struct {
 		DefaultDeploymentMode string `json:"defaultDeploymentMode"`
 	}
 	if json.Unmarshal([]byte(cm.Data["deploy"]), &deploy) != nil || deploy.DefaultDeploymentMode == "" {
-		return workload.ModeKnative, "KServe's default"
+		return workload.ModeKnative, fallback, "KServe's default"
 	}
-	return workload.ParseMode(deploy.DefaultDeploymentMode), "the cluster's default (configmap " + kserveNamespace + "/" + kserveConfigMap + ")"
+	n := deploy.DefaultDeploymentMode
+	return workload.ParseMode(n), n, "the cluster's default (configmap " + kserveNamespace + "/" + kserveConfigMap + ")"
 }
 
 // ServesStandardCanary reports whether the cluster's InferenceService has spec.canary, the

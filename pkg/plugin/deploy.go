@@ -183,7 +183,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 // been changed when it refuses.
 func (o *DeployOptions) canaryStrategy(ctx context.Context) (workload.CanaryStrategy, error) {
 	s := o.serving
-	mode, source := s.inv.DeploymentMode(ctx, s.current, s.model.Spec.Serving.DeploymentMode)
+	mode, name, source := s.inv.DeploymentMode(ctx, s.current, s.model.Spec.Serving.DeploymentMode)
 	if mode != workload.ModeStandard {
 		return workload.CanaryFor(mode), nil
 	}
@@ -198,8 +198,8 @@ func (o *DeployOptions) canaryStrategy(ctx context.Context) (workload.CanaryStra
 	if standardCanary {
 		return workload.CanaryFor(mode), nil
 	}
-	return nil, sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s runs in Standard mode (from %s), and this KServe has no canary in that mode (spec.canary came with KServe v0.20): canaryTrafficPercent would be ignored and the new model would take all the traffic; nothing was changed. Upgrade KServe to v0.20 or later, deploy the new model with --replace, or use Knative (Serverless) mode, whose canaryTrafficPercent splits the traffic",
-		s.name, source)
+	return nil, sdkerr.New(sdkerr.ModelDeployment, "inferenceservice %s runs in %s mode (from %s), and this KServe has no canary in that mode (spec.canary came with KServe v0.20): canaryTrafficPercent would be ignored and the new model would take all the traffic; nothing was changed. Upgrade KServe to v0.20 or later, deploy the new model with --replace, or use Knative (Serverless) mode, whose canaryTrafficPercent splits the traffic",
+		s.name, name, source)
 }
 
 // modelCheckTimeout bounds the listing of the storage URI.

@@ -77,7 +77,8 @@ const (
 	abortTimeout      = 30 * time.Second
 )
 
-// Upload writes body (size bytes) to uri, telling progress, when set, the bytes sent so far.
+// Upload writes body (size bytes, or as many as it holds when size is negative) to uri,
+// telling progress, when set, the bytes sent so far.
 func (c *Client) Upload(ctx context.Context, uri string, body io.Reader, size int64, progress func(sent, total int64)) error {
 	bucket, key, err := split(uri)
 	if err != nil {
@@ -91,7 +92,11 @@ func (c *Client) Upload(ctx context.Context, uri string, body io.Reader, size in
 			o.ObjectProgressListeners.Register(progressListener(progress))
 		}
 	})
-	_, err = tm.UploadObject(ctx, &transfermanager.UploadObjectInput{Bucket: &bucket, Key: &key, Body: body, ContentLength: &size})
+	input := &transfermanager.UploadObjectInput{Bucket: &bucket, Key: &key, Body: body}
+	if size >= 0 {
+		input.ContentLength = &size
+	}
+	_, err = tm.UploadObject(ctx, input)
 	if err != nil {
 		return explain("uploading to "+uri, bucket, err)
 	}

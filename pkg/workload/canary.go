@@ -38,19 +38,29 @@ func ParseMode(s string) Mode {
 // annotation, else Standard when it has a spec.canary (only Standard mode has one). A service
 // that says nothing is Knative-mode, false: the cluster's default decides.
 func ModeOf(isvc *unstructured.Unstructured) (Mode, bool) {
-	if isvc == nil {
-		return ModeKnative, false
-	}
-	if mode, _, _ := unstructured.NestedString(isvc.Object, "status", "deploymentMode"); mode != "" {
-		return ParseMode(mode), true
-	}
-	if mode := isvc.GetAnnotations()[AnnotationDeploymentMode]; mode != "" {
-		return ParseMode(mode), true
-	}
-	if standardCanaryOf(isvc) != nil {
-		return ModeStandard, true
+	if name := ModeNameOf(isvc); name != "" {
+		return ParseMode(name), true
 	}
 	return ModeKnative, false
+}
+
+// ModeNameOf is the deployment mode a deployed service names, as it names it (RawDeployment,
+// Standard, Serverless): KServe's status.deploymentMode, else the deploymentMode annotation,
+// else Standard for a service with a spec.canary; "" when it says nothing (or for nil).
+func ModeNameOf(isvc *unstructured.Unstructured) string {
+	if isvc == nil {
+		return ""
+	}
+	if mode, _, _ := unstructured.NestedString(isvc.Object, "status", "deploymentMode"); mode != "" {
+		return mode
+	}
+	if mode := isvc.GetAnnotations()[AnnotationDeploymentMode]; mode != "" {
+		return mode
+	}
+	if standardCanaryOf(isvc) != nil {
+		return string(ModeStandard)
+	}
+	return ""
 }
 
 // CanaryStrategy is a mode's canary: how it starts, what share it has, how it ends (promote,

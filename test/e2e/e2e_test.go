@@ -12,8 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -456,7 +456,7 @@ func TestStandardModeCanaryThroughKServe(t *testing.T) {
 		t.Errorf("replicas %v, want 3 for the canary", replicas)
 	}
 	out, errOut, _ := kaptain(t, dir, nil, "describe", "inferenceservice", name, "-n", ns)
-	if !strings.Contains(out, "30% to "+uri2+" (canary), 70% to "+uri1) || !regexp.MustCompile(`Mode:\s+Standard\n`).MatchString(out) {
+	if !strings.Contains(out, "30% to "+uri2+" (canary), 70% to "+uri1) || !regexp.MustCompile(`Mode:\s+(Standard|RawDeployment)\n`).MatchString(out) {
 		t.Errorf("describe during the canary, want its traffic and mode:\n%s%s", out, errOut)
 	}
 
