@@ -1,35 +1,41 @@
 package inventory
 
 import (
+	"context"
+	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/openapi"
-	"k8s.io/client-go/openapi/openapitest"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
-func TestServesStandardCanary(t *testing.T) {
-	gv := schema.GroupVersion{Group: "serving.kserve.io", Version: "v1beta1"}
-	doc := func(specProperties string) []byte {
-		return []byte(`{"components": {"schemas": {"io.kserve.serving.v1beta1.InferenceService": {
-			"x-kubernetes-group-version-kind": [{"group": "serving.kserve.io", "kind": "InferenceService", "version": "v1beta1"}],
-			"properties": {"spec": {"properties": {` + specProperties + `}}}}}}}`)
-	}
-	if _, err := ServesStandardCanary(&openapitest.FakeClient{PathsMap: map[string]openapi.GroupVersion{
-		"apis/serving.kserve.io/v1beta1": openapitest.FakeGroupVersion{GVSpec: []byte(`{"components": {"schemas": {}}}`)}}}, gv); err == nil {
-		t.Error("a schema without InferenceService: no error")
-	}
-	for name, tc := range map[string]struct {
-		paths map[string]openapi.GroupVersion
-		want  bool
+// A cluster that serves InferenceService only in KFServing's legacy group is refused with the
+// reason (its predictor has no spec.predictor.model), one that serves none with what to
+// install, and KServe's group is found.
+func TestInferenceServiceAPI(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		served []string
+		want   string
 	}{
-		"KServe v0.20 (spec.canary)": {map[string]openapi.GroupVersion{"apis/serving.kserve.io/v1beta1": openapitest.FakeGroupVersion{GVSpec: doc(`"predictor": {}, "canary": {"type": "array"}`)}}, true},
-		"KServe v0.15":               {map[string]openapi.GroupVersion{"apis/serving.kserve.io/v1beta1": openapitest.FakeGroupVersion{GVSpec: doc(`"predictor": {}`)}}, false},
-		"no KServe":                  {map[string]openapi.GroupVersion{"apis/batch/v1": openapitest.FakeGroupVersion{GVSpec: []byte(`{}`)}}, false},
+		{"KServe", []string{"serving.kserve.io/v1beta1", "serving.kubeflow.org/v1beta1"}, ""},
+		{"KFServing only", []string{"serving.kubeflow.org/v1beta1"}, "only as serving.kubeflow.org, KFServing's API"},
+		{"none", nil, "install KServe"},
 	} {
-		got, err := ServesStandardCanary(&openapitest.FakeClient{PathsMap: tc.paths}, gv)
-		if err != nil || got != tc.want {
-			t.Errorf("%s: %v, %v; want %v", name, got, err, tc.want)
+		inv := newInventory()
+		mapper := meta.NewDefaultRESTMapper(nil)
+		for _, gv := range tc.served {
+			mapper.Add(schema.FromAPIVersionAndKind(gv, "InferenceService"), meta.RESTScopeNamespace)
+		}
+		inv.Mapper = mapper
+		s, err := inv.InferenceService(context.Background(), "mnist")
+		switch {
+		case tc.want == "" && (err != nil || s.GVK.Group != "serving.kserve.io"):
+			t.Errorf("%s: %v, %v; want serving.kserve.io", tc.name, s, err)
+		case tc.want != "" && (err == nil || sdkerr.ClassOf(err) != sdkerr.ModelDeployment || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want ModelDeployment with %q", tc.name, err, tc.want)
 		}
 	}
 }
