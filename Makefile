@@ -8,7 +8,7 @@ DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 BIN     := bin/kubectl-kaptain
 
-.PHONY: build test unit integration e2e fuzz lint demo bench bench-build bench-list release-snapshot release-check krew-manifest clean
+.PHONY: build test unit integration e2e fuzz lint docs verify-docs demo bench bench-build bench-list release-snapshot release-check krew-manifest clean
 
 build: ## Build bin/kubectl-kaptain (the command goes to stderr: make demo's stdout is YAML)
 	@echo "go build -o $(BIN) ./cmd/kubectl-kaptain ($(VERSION))" >&2
@@ -46,12 +46,19 @@ fuzz: ## Run each fuzz target for FUZZTIME and keep the corpus it grew under tes
 	  cp -n $(FUZZCACHE)/$$pkg/$$fn/* $$pkg/testdata/fuzz/$$fn/ 2>/dev/null || true; \
 	done
 
-lint: ## gofmt, go vet and the project's own rules
+lint: verify-docs ## gofmt, go vet, the project's own rules and the generated reference
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
 	go vet -tags integration ./test/...
 	cd test/katib && go vet ./...
 	hack/verify-rules.sh
+
+docs: ## Write the command reference (docs/reference) from the commands' help
+	rm -rf docs/reference && go run ./hack/gendocs docs/reference
+
+verify-docs: ## Check that docs/reference is what the commands' help says (make docs updates it)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && go run ./hack/gendocs "$$tmp" && \
+	  diff -r docs/reference "$$tmp" >/dev/null || { echo "docs/reference differs from the commands' help: run make docs" >&2; diff -ru docs/reference "$$tmp" | head -40 >&2; exit 1; }
 
 demo: build ## Render the example models' training jobs (no cluster needed)
 	@hack/demo.sh $(BIN)
