@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -111,20 +113,31 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 	if err != nil {
 		return nil, fmt.Errorf("image %q: %w", target, err)
 	}
-	res := &Result{Reference: ref.String(), Checksum: in.Checksum()}
+	res := &Result{Reference: ref.String()}
 	defer func() { res.Requests, res.BytesSent = m.requests.Load(), m.bytes.Load() }()
 	progress := &pushProgress{ch: opts.Progress}
 	defer progress.close()
-	var previous v1.Image
 	cache := openLayerCache(opts.LayerCache)
-	// Once: grouping samples the large files to choose their compression.
-	groups := in.groups()
+	var cur currentImage
 	if !opts.Force {
-		cur, err := r.current(ctx, target, m)
-		if err != nil {
+		if cur, err = r.current(ctx, target, m); err != nil {
 			return nil, err
 		}
-		if cur.checksum == res.Checksum {
+	}
+	// New weights (the large files Collect left unhashed) are read once, by the push that
+	// hashes them, unless their digests are needed first: to compare with the image at the
+	// target and reuse its layers, or to find a layer this machine pushed that may hold them.
+	if in.Deferred() && (cur.image != nil || cache.mayHold(in.Files)) {
+		if err := in.Hash(); err != nil {
+			return nil, err
+		}
+	}
+	// Once: grouping samples the large files to choose their compression.
+	groups := in.groups()
+	var previous v1.Image
+	if !in.Deferred() {
+		res.Checksum = in.Checksum()
+		if cur.image != nil && cur.checksum == res.Checksum {
 			// The checksum is computable by anyone who knows the files: the image is this
 			// build only if it is proven so.
 			same, err := r.proven(ctx, in, groups, cur.image, cache, m)
@@ -144,6 +157,18 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 	if err != nil {
 		return nil, err
 	}
+	pushed := map[string]pushedLayer{}
+	if in.Deferred() {
+		// The layers go first: their files' digests, and with them the layers' content keys
+		// and the checksum the configuration carries, are known once the layers are read.
+		if err := r.pushLayers(ctx, ref, layers, m); err != nil {
+			return nil, fmt.Errorf("pushing %s: %w", target, err)
+		}
+		if err := settle(in, groups, layers, pushed); err != nil {
+			return nil, err
+		}
+		res.Checksum = in.Checksum()
+	}
 	img, err := r.assemble(ctx, in, m, layers)
 	if err != nil {
 		return nil, err
@@ -158,16 +183,71 @@ func (r *Registry) Build(ctx context.Context, in *Inputs, target string, opts Op
 	}
 	res.Digest = d.String()
 	res.Pinned = ref.Context().Digest(d.String()).String()
-	pushed := map[string]layerDigests{}
-	for _, l := range layers {
+	for i, l := range layers {
 		if s, ok := l.Layer.(*streamLayer); ok {
 			if d, err := s.digests(); err == nil {
-				pushed[l.Key] = d
+				pushed[l.Key] = pushedLayer{layerDigests: d, files: groups[i].files}
 			}
 		}
 	}
 	cache.put(time.Now(), pushed)
 	return res, nil
+}
+
+// pushedLayer is a layer this build sent, with its files.
+type pushedLayer struct {
+	layerDigests
+	files []File
+}
+
+// pushLayers uploads the streamed layers, as many at once as remote.Write would.
+func (r *Registry) pushLayers(ctx context.Context, ref name.Reference, layers []NamedLayer, m *meter) error {
+	p, err := remote.NewPusher(r.options(ctx, m)...)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(pushJobs)
+	for _, l := range layers {
+		if _, ok := l.Layer.(*streamLayer); ok {
+			g.Go(func() error { return p.Upload(gctx, ref.Context(), l.Layer) })
+		}
+	}
+	return g.Wait()
+}
+
+// pushJobs is how many layers go up at once (go-containerregistry's default).
+const pushJobs = 4
+
+// settle takes the digests of the files the pushed layers read into in, gives those layers
+// their content keys, and records them in pushed: they are in the registry now.
+func settle(in *Inputs, groups []layerGroup, layers []NamedLayer, pushed map[string]pushedLayer) error {
+	digests := map[string]string{}
+	for i, l := range layers {
+		s, ok := l.Layer.(*streamLayer)
+		if !ok {
+			continue
+		}
+		d, err := s.digests()
+		if err != nil {
+			return fmt.Errorf("the %s layer: %w", l.Name, err)
+		}
+		for _, f := range groups[i].files {
+			digests[f.Path] = f.Digest
+		}
+		layers[i].Key = groups[i].key()
+		layers[i].Layer = &knownLayer{layerDigests: d, from: "a layer this build pushed"}
+		pushed[layers[i].Key] = pushedLayer{layerDigests: d, files: groups[i].files}
+	}
+	for i, f := range in.Files {
+		if f.Digest == "" {
+			in.Files[i].Digest = digests[f.Path]
+		}
+	}
+	if in.Deferred() {
+		return errors.New("a file was not read by the layers pushed")
+	}
+	return nil
 }
 
 // layers returns the model's layers: known ones where the registry holds them, streamed ones
@@ -181,11 +261,15 @@ func (r *Registry) layers(ctx context.Context, ref name.Reference, groups []laye
 	for _, g := range groups {
 		key := g.key()
 		l := NamedLayer{Name: g.name, Files: len(g.files), Key: key}
+		if g.deferred() {
+			// Its files are hashed as it is pushed: its key is known then (settle).
+			key = ""
+		}
 		// A layer of the image at the target is reused only when its uncompressed digest, in
 		// that image's configuration, is the one of the model's files: an annotation alone
 		// is anyone's to write, the digest is what runtimes check the layer against.
 		d, ok := held[key]
-		if ok {
+		if ok && key != "" {
 			local, err := g.diffID(cache)
 			if err != nil {
 				return nil, err
@@ -194,7 +278,7 @@ func (r *Registry) layers(ctx context.Context, ref name.Reference, groups []laye
 		}
 		if ok {
 			l.Layer, l.Reused = &knownLayer{layerDigests: d, from: "a layer of the image at " + ref.String()}, true
-		} else if d, ok := cache.get(key); ok && r.hasBlob(ctx, ref, d.Digest, m) {
+		} else if d, ok := cache.get(key); ok && key != "" && r.hasBlob(ctx, ref, d.Digest, m) {
 			l.Layer, l.Reused = &knownLayer{layerDigests: d, from: "a layer found by the layer cache"}, true
 		} else {
 			l.Layer = &streamLayer{files: g.files, stored: g.stored, read: progress.read}

@@ -101,6 +101,10 @@ const cleanupTimeout = 30 * time.Second
 
 // Build builds target in the cluster, or says it is up to date.
 func (c *Cluster) Build(ctx context.Context, in *Inputs, target string) (*Result, error) {
+	// The checksum names the context and is compared first: every file is hashed.
+	if err := in.Hash(); err != nil {
+		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "reading the model's files")
+	}
 	if !c.DryRun && !c.Force {
 		sum, digest, err := c.Registry.RemoteChecksum(ctx, target)
 		switch {

@@ -9,8 +9,12 @@ import (
 // Checksum is the content checksum of the image: a hex sha256 over the base image reference
 // and platform, framework and version, model id and version, the layout settings and every file's path,
 // layer, mode and content. It does not depend on where the files are, on the order they are
-// listed in, or on their times.
+// listed in, or on their times. It hashes the files Collect left for later first: call Hash
+// before it to see why that fails (Checksum is "" then).
 func (in *Inputs) Checksum() string {
+	if in.Hash() != nil {
+		return ""
+	}
 	h := sha256.New()
 	platform := in.Platform
 	if platform == "" {

@@ -533,7 +533,7 @@ func TestLayerCacheSkipsLayersTheRepositoryHolds(t *testing.T) {
 	// layer is sent, with its true digest.
 	c := openLayerCache(cache)
 	stale := layerDigests{Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}, DiffID: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("1", 64)}, Size: 7}
-	c.put(time.Now(), map[string]layerDigests{first.Layers[0].Key: stale})
+	c.put(time.Now(), map[string]pushedLayer{first.Layers[0].Key: {layerDigests: stale}})
 	other, err := r.Build(ctx, collect(t, m), host+"/kaptain/mnist:stale", Options{LayerCache: cache})
 	if err != nil {
 		t.Fatal(err)
@@ -566,7 +566,7 @@ func TestLayerCacheKeepsTheNewest(t *testing.T) {
 	d := layerDigests{Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, DiffID: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("b", 64)}, Size: 1}
 	start := time.Unix(1_700_000_000, 0)
 	for i := range layerCacheSize + 10 {
-		c.put(start.Add(time.Duration(i)*time.Second), map[string]layerDigests{fmt.Sprint(i): d})
+		c.put(start.Add(time.Duration(i)*time.Second), map[string]pushedLayer{fmt.Sprint(i): {layerDigests: d}})
 	}
 	c = openLayerCache(dir)
 	if len(c.entries) != layerCacheSize {
@@ -910,4 +910,77 @@ func pull(t *testing.T, r *Registry, ref string) v1.Image {
 		t.Fatal(err)
 	}
 	return img
+}
+
+// TestNewLargeFilesAreHashedAsTheyArePushed: Collect leaves the large files (new weights)
+// unhashed, and a build to a new tag hashes them as it pushes them, the one read of them: the
+// image, its layers' content keys and the checksum are those of hashing them first. Where the
+// digests are needed before (the image at the tag, a layer this machine pushed from files of
+// the same path, size and time), they are hashed first and the layers found.
+func TestNewLargeFilesAreHashedAsTheyArePushed(t *testing.T) {
+	host, r := testRegistry(t)
+	ctx := context.Background()
+	dir, cache := t.TempDir(), t.TempDir()
+	files := map[string]string{"trainer.py": "print('train')\n"}
+	for _, name := range []string{"a", "b"} {
+		w := make([]byte, LargeFile+1<<20)
+		_, _ = rand.Read(w)
+		files["weights/"+name+".bin"] = string(w)
+	}
+	m := writeModel(t, dir, files, "weights")
+	eager := func() *Inputs {
+		in := collect(t, m)
+		if err := in.Hash(); err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	in := collect(t, m)
+	if !in.Deferred() {
+		t.Fatal("Collect hashed the large files")
+	}
+	res, err := r.Build(ctx, in, host+"/kaptain/big:1", Options{LayerCache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := eager()
+	digests := func(in *Inputs) (out []string) {
+		for _, f := range in.Files {
+			out = append(out, f.Path+"="+f.Digest)
+		}
+		return out
+	}
+	if in.Deferred() || res.Checksum != want.Checksum() || !slices.Equal(digests(in), digests(want)) {
+		t.Fatalf("after the push: checksum %s, want %s; files %v, want %v", res.Checksum, want.Checksum(), digests(in), digests(want))
+	}
+	pulled := pull(t, r, res.Pinned)
+	if err := validate.Image(pulled); err != nil {
+		t.Fatalf("the image does not validate: %v", err)
+	}
+	mf, err := pulled.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys, wantKeys []string
+	for _, l := range mf.Layers {
+		keys = append(keys, l.Annotations[AnnotationLayerContent])
+	}
+	for _, g := range want.groups() {
+		wantKeys = append(wantKeys, g.key())
+	}
+	if !slices.Equal(keys, wantKeys) || res.BytesSent < 2*LargeFile {
+		t.Fatalf("layer keys %v, want %v; %d bytes sent", keys, wantKeys, res.BytesSent)
+	}
+
+	// The same files again, to the same tag: hashed first, proven up to date.
+	again, err := r.Build(ctx, collect(t, m), host+"/kaptain/big:1", Options{LayerCache: cache})
+	if err != nil || !again.Skipped || again.BytesSent != 0 {
+		t.Fatalf("unchanged rebuild: skipped %v, %d bytes sent (%v)", again.Skipped, again.BytesSent, err)
+	}
+	// To a new tag: the layer cache knows these files; they are hashed first and the layers
+	// found in the registry.
+	retag, err := r.Build(ctx, collect(t, m), host+"/kaptain/big:2", Options{LayerCache: cache})
+	if err != nil || retag.Digest != res.Digest || retag.BytesSent > 1<<20 {
+		t.Fatalf("new tag: digest %s (first %s), %d bytes sent (%v)", retag.Digest, res.Digest, retag.BytesSent, err)
+	}
 }

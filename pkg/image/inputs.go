@@ -61,7 +61,8 @@ type File struct {
 	// Executable is true when any execute bit is set; it is the only mode bit kept.
 	Executable bool
 	// Size and Digest (hex sha256) describe the content, ModTime when it was hashed: a later
-	// read that finds another size or time knows the file changed.
+	// read that finds another size or time knows the file changed. Digest is "" for a large
+	// file not hashed yet (Collect leaves those for Hash, or for the push that reads them).
 	Size    int64
 	ModTime time.Time
 	Digest  string
@@ -88,7 +89,9 @@ type Inputs struct {
 }
 
 // Collect reads the model's main file, extra files (a directory stands for every regular file
-// under it) and requirements from its base directory, hashing each one. Every file is opened
+// under it) and requirements from its base directory, hashing each one but the large ones
+// (LargeFile or more): those are hashed by Hash, or as a build pushes them, so that new weights
+// are read once. Every file is opened
 // through an os.Root on the base directory: a path or symbolic link that leads out of it is
 // refused, so nothing but the model's own files can go into an image or a build context.
 func Collect(m *model.Model) (*Inputs, error) {
@@ -313,8 +316,14 @@ func outside(err error, base string) error {
 	return err
 }
 
-// hashFile hashes the regular file rel (slash-separated) of root.
+// hashFile hashes the regular file rel (slash-separated) of root; a file of LargeFile or more
+// is opened (so that one that cannot be read fails here) and left for Hash.
 func hashFile(root *os.Root, base, rel string, info fs.FileInfo) (File, error) {
+	return readFile(root, base, rel, info, info.Size() < LargeFile)
+}
+
+// readFile opens the regular file rel of root and, when hash is set, hashes it.
+func readFile(root *os.Root, base, rel string, info fs.FileInfo, hash bool) (File, error) {
 	if !info.Mode().IsRegular() {
 		return File{}, fmt.Errorf("not a regular file")
 	}
@@ -327,6 +336,10 @@ func hashFile(root *os.Root, base, rel string, info fs.FileInfo) (File, error) {
 	if err != nil {
 		return File{}, err
 	}
+	if !hash {
+		return File{Path: rel, Source: filepath.Join(base, filepath.FromSlash(rel)), root: root, Executable: info.Mode()&0o111 != 0,
+			Size: before.Size(), ModTime: before.ModTime()}, nil
+	}
 	h := sha256.New()
 	// Large reads: a system call per 32 KiB (io.Copy's buffer) costs a tenth of the hash.
 	n, err := io.CopyBuffer(h, onlyReader{fh}, make([]byte, min(max(before.Size(), 512), hashBuffer)))
@@ -338,6 +351,59 @@ func hashFile(root *os.Root, base, rel string, info fs.FileInfo) (File, error) {
 	}
 	return File{Path: rel, Source: filepath.Join(base, filepath.FromSlash(rel)), root: root, Executable: info.Mode()&0o111 != 0,
 		Size: n, ModTime: before.ModTime(), Digest: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// Deferred reports whether some files are not hashed yet (see Collect).
+func (in *Inputs) Deferred() bool {
+	for _, f := range in.Files {
+		if f.Digest == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Hash hashes the files Collect left unhashed, on every core; it does nothing when there are
+// none. A file whose size or modification time is no longer what Collect saw changed since.
+func (in *Inputs) Hash() error {
+	var todo []int
+	for i, f := range in.Files {
+		if f.Digest == "" {
+			todo = append(todo, i)
+		}
+	}
+	errs := make([]error, len(todo))
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := int(next.Add(1) - 1); j < len(todo); j = int(next.Add(1) - 1) {
+				errs[j] = in.hashOne(todo[j])
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// hashOne hashes the file at index i, which must be as Collect saw it.
+func (in *Inputs) hashOne(i int) error {
+	f := in.Files[i]
+	info, err := f.root.Stat(filepath.FromSlash(f.Path))
+	if err != nil {
+		return fmt.Errorf("hashing %s: %w", f.Path, err)
+	}
+	if info.Size() != f.Size || !info.ModTime().Equal(f.ModTime) {
+		return fmt.Errorf("%s changed since the model's files were collected; build again", f.Path)
+	}
+	h, err := readFile(f.root, "", f.Path, info, true)
+	if err != nil {
+		return fmt.Errorf("hashing %s: %w", f.Path, err)
+	}
+	in.Files[i].Digest, in.Files[i].ModTime = h.Digest, h.ModTime
+	return nil
 }
 
 // hashBuffer is the read size of the files hashed.

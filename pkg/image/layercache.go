@@ -26,6 +26,34 @@ type layerCache struct {
 type cachedLayer struct {
 	layerDigests
 	Pushed time.Time `json:"pushed"`
+	// Files are the layer's large files as they were when pushed: a file of the same path,
+	// size and modification time may be the same (mayHold); only its digest tells.
+	Files []cachedFile `json:"files,omitempty"`
+}
+
+// cachedFile is a large file of a pushed layer.
+type cachedFile struct {
+	Path    string    `json:"path"`
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"modTime"`
+}
+
+// mayHold reports whether a layer in the cache may hold one of the files not hashed yet: one
+// it had of the same path, size and modification time. Such a build hashes them first, so
+// that the layer is found by its content key.
+func (c *layerCache) mayHold(files []File) bool {
+	seen := map[cachedFile]bool{}
+	for _, e := range c.entries {
+		for _, f := range e.Files {
+			seen[cachedFile{Path: f.Path, Size: f.Size, ModTime: f.ModTime.UTC()}] = true
+		}
+	}
+	for _, f := range files {
+		if f.Digest == "" && seen[cachedFile{Path: f.Path, Size: f.Size, ModTime: f.ModTime.UTC()}] {
+			return true
+		}
+	}
+	return false
 }
 
 // openLayerCache reads the cache in dir; dir "" is no cache.
@@ -48,12 +76,18 @@ func (c *layerCache) get(key string) (layerDigests, bool) {
 
 // put remembers the layers and writes the cache, keeping the newest layerCacheSize entries.
 // The file is replaced whole, so that a concurrent build reads the old or the new one.
-func (c *layerCache) put(now time.Time, layers map[string]layerDigests) {
+func (c *layerCache) put(now time.Time, layers map[string]pushedLayer) {
 	if c.path == "" || len(layers) == 0 {
 		return
 	}
 	for k, d := range layers {
-		c.entries[k] = cachedLayer{layerDigests: d, Pushed: now}
+		e := cachedLayer{layerDigests: d.layerDigests, Pushed: now}
+		for _, f := range d.files {
+			if f.Size >= LargeFile {
+				e.Files = append(e.Files, cachedFile{Path: f.Path, Size: f.Size, ModTime: f.ModTime.UTC()})
+			}
+		}
+		c.entries[k] = e
 	}
 	if len(c.entries) > layerCacheSize {
 		keys := make([]string, 0, len(c.entries))

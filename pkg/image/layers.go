@@ -42,6 +42,16 @@ type layerGroup struct {
 	stored bool
 }
 
+// deferred reports whether some of the group's files are not hashed yet.
+func (g layerGroup) deferred() bool {
+	for _, f := range g.files {
+		if f.Digest == "" {
+			return true
+		}
+	}
+	return false
+}
+
 // level is the gzip level of the group's layer.
 func (g layerGroup) level() int { return gzipLevel(g.stored) }
 
@@ -261,7 +271,8 @@ type extra struct {
 }
 
 // writeTar writes files under prefix (and extras at the root) as a reproducible tar to w.
-// read, when set, is told how many bytes of the files have been read, as they are.
+// read, when set, is told how many bytes of the files have been read, as they are. A file not
+// hashed yet (Digest "") gets its Digest from the bytes written, in files.
 func writeTar(w io.Writer, prefix string, files []File, extras []extra, read func(n int64)) error {
 	tw := tar.NewWriter(w)
 	dirs := map[string]bool{}
@@ -288,7 +299,8 @@ func writeTar(w io.Writer, prefix string, files []File, extras []extra, read fun
 			return err
 		}
 	}
-	for _, f := range files {
+	for i := range files {
+		f := &files[i]
 		// An entry out of prefix could overwrite the base image's files, or escape the
 		// directory a build context is extracted to.
 		if !filepath.IsLocal(filepath.FromSlash(f.Path)) || path.IsAbs(f.Path) {
@@ -312,8 +324,9 @@ func writeTar(w io.Writer, prefix string, files []File, extras []extra, read fun
 // copyFile copies a file's content, failing when it changed since it was hashed (the checksum
 // would describe other content): the bytes copied are hashed on the way and compared with the
 // digest taken when the inputs were collected, so a change that keeps the size and the
-// modification time (touch -r, a coarse-time file system) is caught too.
-func copyFile(w io.Writer, f File, read func(n int64)) error {
+// modification time (touch -r, a coarse-time file system) is caught too. A file not hashed yet
+// is hashed by this copy, the one read of it: its Digest is set to what was written.
+func copyFile(w io.Writer, f *File, read func(n int64)) error {
 	fh, err := f.root.Open(filepath.FromSlash(f.Path))
 	if err != nil {
 		return err
@@ -328,9 +341,11 @@ func copyFile(w io.Writer, f File, read func(n int64)) error {
 	if err != nil {
 		return err
 	}
-	if n != f.Size || unchanged(fh, n, f.ModTime) != nil || hex.EncodeToString(h.Sum(nil)) != f.Digest {
+	digest := hex.EncodeToString(h.Sum(nil))
+	if n != f.Size || unchanged(fh, n, f.ModTime) != nil || (f.Digest != "" && digest != f.Digest) {
 		return fmt.Errorf("%s changed while the image was built; build again", f.Path)
 	}
+	f.Digest = digest
 	return nil
 }
 

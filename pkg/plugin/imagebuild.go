@@ -121,10 +121,19 @@ func (b *imageBuild) run(ctx context.Context, ac *actionContext, revision string
 		return builder.Build(ctx, in, target)
 	}
 	if ac.dryRun != cmdutil.DryRunNone {
+		if err := in.Hash(); err != nil {
+			return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "reading the model's files")
+		}
 		progress.Printf("dry run: would build %s with the local builder: %d files, %s, checksum %s, on %s", target, len(in.Files), image.HumanBytes(in.Size()), in.Checksum(), in.BaseImage)
 		return nil, nil
 	}
-	progress.Printf("building %s on %s with the local builder (%d files, %s, checksum %.12s)", target, in.BaseImage, len(in.Files), image.HumanBytes(in.Size()), in.Checksum())
+	// Large files not hashed yet are hashed as they are pushed, when they are new: the checksum
+	// is printed once it is known.
+	checksum := ""
+	if !in.Deferred() {
+		checksum = fmt.Sprintf(", checksum %.12s", in.Checksum())
+	}
+	progress.Printf("building %s on %s with the local builder (%d files, %s%s)", target, in.BaseImage, len(in.Files), image.HumanBytes(in.Size()), checksum)
 	updates := make(chan v1.Update, 64)
 	done := make(chan struct{})
 	go func() {
@@ -145,7 +154,7 @@ func (b *imageBuild) run(ctx context.Context, ac *actionContext, revision string
 	if res.Skipped {
 		progress.Printf("%s is up to date: the registry has it with checksum %.12s (%d requests, nothing pushed)", target, res.Checksum, res.Requests)
 	} else {
-		progress.Printf("pushed %s: %s sent in %d requests%s", res.Pinned, image.HumanBytes(res.BytesSent), res.Requests, reusedLayers(res.Layers))
+		progress.Printf("pushed %s (checksum %.12s): %s sent in %d requests%s", res.Pinned, res.Checksum, image.HumanBytes(res.BytesSent), res.Requests, reusedLayers(res.Layers))
 	}
 	return res, nil
 }
@@ -179,6 +188,9 @@ func layerCacheDir() string {
 // Job of the build's own action.
 func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision string, verbose bool) (*image.Cluster, error) {
 	m := b.model
+	if err := b.inputs.Hash(); err != nil {
+		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "reading the model's files")
+	}
 	contextURI, err := m.BuildContextURI(b.inputs.Checksum())
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.InvalidModelProperty, err, "spec.config.modelStorageURI")
