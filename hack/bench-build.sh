@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build benchmark: the local builder against crane append, in the same run, on a registry
-# started on loopback: CNCF distribution v3 built with this machine's Go (hack/distribution.sh),
+# started on loopback: CNCF distribution v3 built with this machine's Go (hack/tools.sh registry),
 # or Debian's docker-registry 2.8 with REGISTRY=debian (whose own CPU, about 5.5 s per GiB
 # taken in, then dominates the 1 GiB case). A model directory with 50 MB of files
 # (50 files of 1 MB of random bytes) is pushed as a new image each run by both tools; then the
@@ -20,7 +20,7 @@ bin=$PWD/bin/kubectl-kaptain
 crane=$(hack/crane.sh)
 case ${REGISTRY:-distribution} in
 debian) registry=$(hack/registry-server.sh) ;;
-distribution) registry=$(hack/distribution.sh) ;;
+distribution) registry=$(hack/tools.sh registry) ;;
 *) echo "bench-build: REGISTRY is distribution (default) or debian" >&2; exit 2 ;;
 esac
 export OTEL_SDK_DISABLED=true OTEL_TRACES_EXPORTER=none # distribution v3 exports nothing

@@ -288,20 +288,10 @@ func expand(root *os.Root, base, rel string) ([]File, bool, error) {
 	}
 	// Hash on every core, keeping the walk's order.
 	out := make([]File, len(entries))
-	errs := make([]error, len(entries))
-	next := atomic.Int64{}
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(entries)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(entries); i = int(next.Add(1) - 1) {
-				out[i], errs[i] = hashFile(root, base, entries[i].rel, entries[i].info)
-			}
-		}()
-	}
-	wg.Wait()
-	err = errors.Join(errs...)
+	err = onEveryCore(len(entries), func(i int) (err error) {
+		out[i], err = hashFile(root, base, entries[i].rel, entries[i].info)
+		return err
+	})
 	if err == nil && len(out) == 0 {
 		err = fmt.Errorf("directory has no files")
 	}
@@ -372,15 +362,20 @@ func (in *Inputs) Hash() error {
 			todo = append(todo, i)
 		}
 	}
-	errs := make([]error, len(todo))
+	return onEveryCore(len(todo), func(j int) error { return in.hashOne(todo[j]) })
+}
+
+// onEveryCore calls f(0) to f(n-1), as many at once as there are cores, and joins their errors.
+func onEveryCore(n int, f func(i int) error) error {
+	errs := make([]error, n)
 	next := atomic.Int64{}
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+	for range min(runtime.GOMAXPROCS(0), n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := int(next.Add(1) - 1); j < len(todo); j = int(next.Add(1) - 1) {
-				errs[j] = in.hashOne(todo[j])
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				errs[i] = f(i)
 			}
 		}()
 	}
