@@ -44,14 +44,15 @@ model=$tmp/model
 mkdir -p "$model/data"
 for i in $(seq -w 1 50); do head -c 1000000 /dev/urandom >"$model/data/part-$i.bin"; done
 echo "print('train')" >"$model/trainer.py"
-write_model() { # IMAGE
-  cat >"$model/kaptain.yaml" <<YAML
+write_yaml() { # DIR ID EXTRA IMAGE: a kaptain.yaml on scratch, the main file trainer.py
+  cat >"$1/kaptain.yaml" <<YAML
 apiVersion: kaptain.dev/v1alpha1
 kind: Model
-spec: {id: bench/model, name: bench, description: bench, version: "1", framework: tensorflow,
-  frameworkVersion: "2.16.1", mainFile: trainer.py, extraFiles: [data], image: "$1", baseImage: scratch}
+spec: {id: $2, name: bench, description: bench, version: "1", framework: tensorflow,
+  frameworkVersion: "2.16.1", mainFile: trainer.py, extraFiles: [$3], image: "$4", baseImage: scratch}
 YAML
 }
+write_model() { write_yaml "$model" bench/model data "$1"; } # IMAGE
 export HOME=$tmp DOCKER_CONFIG=$tmp/docker
 
 ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
@@ -86,14 +87,7 @@ big=$tmp/big
 mkdir -p "$big/weights"
 for i in 1 2 3 4; do head -c $((256 << 20)) /dev/urandom >"$big/weights/shard-$i.bin"; done
 echo "print('serve')" >"$big/trainer.py"
-write_big() { # IMAGE
-  cat >"$big/kaptain.yaml" <<YAML
-apiVersion: kaptain.dev/v1alpha1
-kind: Model
-spec: {id: bench/big, name: big, description: bench, version: "1", framework: pytorch,
-  frameworkVersion: "2.5.1", mainFile: trainer.py, extraFiles: [weights], image: "$1", baseImage: scratch}
-YAML
-}
+write_big() { write_yaml "$big" bench/big weights "$1"; } # IMAGE
 # crane's side gets the tar ready-made (not timed): it then reads one file, as it would.
 tar -C "$big" -cf "$tmp/big.tar" trainer.py weights
 # Each run as weights this machine never pushed (an empty layer cache): they are hashed as they

@@ -259,27 +259,17 @@ func (r *Registry) layers(ctx context.Context, ref name.Reference, groups []laye
 	}
 	var out []NamedLayer
 	for _, g := range groups {
-		key := g.key()
-		l := NamedLayer{Name: g.name, Files: len(g.files), Key: key}
-		if g.deferred() {
-			// Its files are hashed as it is pushed: its key is known then (settle).
-			key = ""
-		}
-		// A layer of the image at the target is reused only when its uncompressed digest, in
-		// that image's configuration, is the one of the model's files: an annotation alone
-		// is anyone's to write, the digest is what runtimes check the layer against.
-		d, ok := held[key]
-		if ok && key != "" {
-			local, err := g.diffID(cache)
-			if err != nil {
+		l := NamedLayer{Name: g.name, Files: len(g.files), Key: g.key()}
+		var known *knownLayer
+		// A group whose files are hashed as it is pushed has no content key yet (settle gives
+		// it one): it is new to the registry, as far as anything here knows.
+		if !g.deferred() {
+			if known, err = r.reusable(ctx, ref, g, l.Key, held, cache, m); err != nil {
 				return nil, err
 			}
-			ok = d.DiffID == local
 		}
-		if ok {
-			l.Layer, l.Reused = &knownLayer{layerDigests: d, from: "a layer of the image at " + ref.String()}, true
-		} else if d, ok := cache.get(key); ok && key != "" && r.hasBlob(ctx, ref, d.Digest, m) {
-			l.Layer, l.Reused = &knownLayer{layerDigests: d, from: "a layer found by the layer cache"}, true
+		if known != nil {
+			l.Layer, l.Reused = known, true
 		} else {
 			l.Layer = &streamLayer{files: g.files, stored: g.stored, read: progress.read}
 			for _, f := range g.files {
@@ -289,6 +279,27 @@ func (r *Registry) layers(ctx context.Context, ref name.Reference, groups []laye
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// reusable returns the layer of key that the registry holds, nil when it holds none: a layer
+// of the image at the target, but only when its uncompressed digest, in that image's
+// configuration, is the one of the model's files (an annotation alone is anyone's to write,
+// the digest is what runtimes check the layer against); else one the layer cache remembers,
+// once the registry confirms it has the blob.
+func (r *Registry) reusable(ctx context.Context, ref name.Reference, g layerGroup, key string, held map[string]layerDigests, cache *layerCache, m *meter) (*knownLayer, error) {
+	if d, ok := held[key]; ok {
+		local, err := g.diffID(cache)
+		if err != nil {
+			return nil, err
+		}
+		if d.DiffID == local {
+			return &knownLayer{layerDigests: d, from: "a layer of the image at " + ref.String()}, nil
+		}
+	}
+	if d, ok := cache.get(key); ok && r.hasBlob(ctx, ref, d.Digest, m) {
+		return &knownLayer{layerDigests: d, from: "a layer found by the layer cache"}, nil
+	}
+	return nil, nil
 }
 
 // proven reports whether img (the image at the target) is the image this build would push:

@@ -42,14 +42,19 @@ type cachedFile struct {
 // it had of the same path, size and modification time. Such a build hashes them first, so
 // that the layer is found by its content key.
 func (c *layerCache) mayHold(files []File) bool {
-	seen := map[cachedFile]bool{}
+	// By value, not by time.Time (whose location and monotonic reading would count).
+	type seen struct {
+		path      string
+		size, mod int64
+	}
+	known := map[seen]bool{}
 	for _, e := range c.entries {
 		for _, f := range e.Files {
-			seen[cachedFile{Path: f.Path, Size: f.Size, ModTime: f.ModTime.UTC()}] = true
+			known[seen{f.Path, f.Size, f.ModTime.UnixNano()}] = true
 		}
 	}
 	for _, f := range files {
-		if f.Digest == "" && seen[cachedFile{Path: f.Path, Size: f.Size, ModTime: f.ModTime.UTC()}] {
+		if f.Digest == "" && known[seen{f.Path, f.Size, f.ModTime.UnixNano()}] {
 			return true
 		}
 	}
