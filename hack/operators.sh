@@ -3,8 +3,9 @@
 # the ignored cache, skipping what is there, and prints the bin directory: kwok (simulated nodes
 # and pods), the Kubeflow Training Operator (v1: TFJob, PyTorchJob), Kubeflow Trainer v2's
 # controller manager (TrainJob) with the JobSet controller it runs TrainJobs through, and the
-# KServe controller manager, Kueue's controller manager, and Katib's controller and db-manager (with katib-play, this
-# repository's player of Katib's pods, built from test/katib). Their manifests (CRDs, webhooks, runtimes, configmap, kwok stages)
+# KServe controller manager, Kueue's controller manager, Katib's controller and db-manager (with katib-play, this
+# repository's player of Katib's pods, built from test/katib), and Knative Serving's webhook, autoscaler and controller
+# (built from test/knative, which pins knative.dev/serving and wraps its controller). Their manifests (CRDs, webhooks, runtimes, configmap, kwok stages)
 # are read from the module cache at run time. Each binary is kept under its version, so that
 # changing one version rebuilds that one only.
 #
@@ -80,4 +81,16 @@ install kueue-manager sigs.k8s.io/kueue "$kueue_version" sigs.k8s.io/kueue/cmd/k
 # katib-play (goptuna and the metrics collector, played on loopback) is this repository's, in
 # the test/katib module; go build's cache makes it quick when nothing changed.
 (cd "$root/test/katib" && CGO_ENABLED=0 go build -trimpath -o "$bin/katib-play.tmp" ./cmd/katib-play && mv "$bin/katib-play.tmp" "$bin/katib-play")
+# Knative Serving: the version and its dependencies are test/knative's go.mod; the binaries are
+# kept under a hash of that module's go.sum and sources, so that they are linked once.
+knative_key=$(cat "$root/test/knative/go.mod" "$root/test/knative/go.sum" "$root"/test/knative/cmd/*/*.go | sha256sum | cut -c1-12)
+for name in knative-webhook:knative.dev/serving/cmd/webhook knative-autoscaler:knative.dev/serving/cmd/autoscaler \
+  knative-controller:./cmd/knative-controller; do
+  out=$built/${name%%:*}-$knative_key
+  if [ ! -x "$out" ]; then
+    log "building ${name%%:*} from test/knative (a few minutes, once)"
+    (cd "$root/test/knative" && CGO_ENABLED=0 go build -trimpath -o "$out.tmp" "${name#*:}" && mv "$out.tmp" "$out")
+  fi
+  ln -sf "$out" "$bin/${name%%:*}"
+done
 echo "$bin"

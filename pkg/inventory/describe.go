@@ -86,6 +86,14 @@ func (inv *Inventory) Describe(ctx context.Context, out io.Writer, o Object) err
 				fmt.Fprintf(w, "  Revision %v:\t%v%%\n", m["revisionName"], m["percent"])
 			}
 		}
+		// In Knative mode, what KServe made in Knative: its Service, Route and Revisions.
+		knative, err := inv.KnativeObjects(ctx, obj)
+		if err != nil {
+			return err
+		}
+		for _, k := range knative {
+			fmt.Fprintf(w, "  Knative %s:\t%s (%s)\n", k.Kind, k.Name, k)
+		}
 	case Builds:
 		st := workload.BuildStateOf(obj)
 		fmt.Fprintf(w, "  State:\t%s\n", st)

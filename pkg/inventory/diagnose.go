@@ -63,6 +63,13 @@ func (inv *Inventory) Diagnose(ctx context.Context) ([]Finding, error) {
 				f.Problem = inv.jobProblem(ctx, o)
 			}
 			findings = append(findings, f)
+			if o.Group == InferenceServices {
+				knative, err := inv.knativeFindings(ctx, o.Obj)
+				if err != nil && !forbidden(err) {
+					return nil, err
+				}
+				findings = append(findings, knative...)
+			}
 		}
 	}
 	creds, err := inv.Credentials(ctx, served)
@@ -96,6 +103,21 @@ func (inv *Inventory) Diagnose(ctx context.Context) ([]Finding, error) {
 		findings = append(findings, podFinding(&pods.Items[i]))
 	}
 	return findings, nil
+}
+
+// knativeFindings are the Knative objects behind a Knative-mode service, each with its Ready
+// condition's reason when it is not Ready (a Revision whose image cannot be resolved).
+func (inv *Inventory) knativeFindings(ctx context.Context, isvc *unstructured.Unstructured) ([]Finding, error) {
+	objs, err := inv.KnativeObjects(ctx, isvc)
+	var out []Finding
+	for _, k := range objs {
+		f := Finding{Kind: k.Kind + ".serving.knative.dev", Name: k.Name, Status: "Ready"}
+		if !k.Ready {
+			f.Status, f.Problem = "NotReady", cmp.Or(k.Problem, "not ready")
+		}
+		out = append(out, f)
+	}
+	return out, err
 }
 
 // Finding says what state the object is in and what is wrong with it, from the workload

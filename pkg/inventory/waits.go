@@ -112,7 +112,7 @@ func ServiceWait(gvk schema.GroupVersionKind, name string, timeout time.Duration
 		State: func(obj *unstructured.Unstructured) run.State {
 			st := workload.ServiceStateOf(obj)
 			state := run.State{Line: st.String(), Done: st.Ready && st.Settled}
-			if st.Failed && st.Settled {
+			if st.Failed && st.FailureCurrent {
 				state.Failure = "is not ready: " + st.Reason + ": " + st.Message
 			}
 			return state

@@ -83,6 +83,8 @@ type CanaryStrategy interface {
 
 	// settled reports whether a service's status describes its spec.
 	settled(isvc *unstructured.Unstructured) bool
+	// failureCurrent reports whether a failure the status shows is the current spec's.
+	failureCurrent(isvc *unstructured.Unstructured, conditions []any) bool
 	// canaryReady reports whether the canary, when the service has one, is ready beyond what
 	// the Ready condition says, with the reason when not.
 	canaryReady(isvc *unstructured.Unstructured, conditions []any) (bool, string)
@@ -143,6 +145,16 @@ func (knativeStrategy) settled(isvc *unstructured.Unstructured) bool {
 	created, _, _ := unstructured.NestedString(isvc.Object, "status", "components", "predictor", "latestCreatedRevision")
 	ready, _, _ := unstructured.NestedString(isvc.Object, "status", "components", "predictor", "latestReadyRevision")
 	return (!found || observed >= isvc.GetGeneration()) && created == ready
+}
+
+// failureCurrent: once settled, or once KServe has seen the spec and a condition says the
+// latest created Revision failed (it then never becomes the latest ready one).
+func (k knativeStrategy) failureCurrent(isvc *unstructured.Unstructured, conditions []any) bool {
+	if k.settled(isvc) {
+		return true
+	}
+	observed, found, _ := unstructured.NestedInt64(isvc.Object, "status", "observedGeneration")
+	return found && observed >= isvc.GetGeneration() && conditionWithReason(conditions, "False", "RevisionFailed")
 }
 
 // canaryReady: the Ready condition covers both Revisions.
@@ -243,6 +255,11 @@ func (standardStrategy) settled(isvc *unstructured.Unstructured) bool {
 		}
 	}
 	return true
+}
+
+// failureCurrent: once settled (a failure before describes the previous spec's Deployment).
+func (s standardStrategy) failureCurrent(isvc *unstructured.Unstructured, _ []any) bool {
+	return s.settled(isvc)
 }
 
 // canaryReady: KServe's Ready condition leaves a Standard-mode canary out; the canary is

@@ -337,3 +337,37 @@ func TestServiceStateSettledInStandardMode(t *testing.T) {
 		}
 	}
 }
+
+// In Knative mode a failed first Revision never becomes the latest ready one, so its failure
+// counts once KServe has seen the spec and says the latest created Revision failed, with
+// Knative's reason; a Revision still progressing (RevisionMissing) or a failure KServe reported
+// for an older generation does not.
+func TestServiceStateFailureCurrentInKnativeMode(t *testing.T) {
+	svc := func(gen, observed int64, conditions ...any) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{"status": map[string]any{
+			"deploymentMode": "Knative", "observedGeneration": observed, "conditions": conditions,
+			"components":  map[string]any{"predictor": map[string]any{"latestCreatedRevision": "m-predictor-00001"}},
+			"modelStatus": map[string]any{"transitionStatus": "BlockedByFailedLoad"},
+		}}}
+		u.SetGeneration(gen)
+		return u
+	}
+	revisionFailed := map[string]any{"type": "PredictorConfigurationReady", "status": "False", "reason": "RevisionFailed", "message": `Revision "m-predictor-00001" failed with message: Unable to fetch image "x.invalid/s:1"`}
+	missing := map[string]any{"type": "PredictorReady", "status": "False", "reason": "RevisionMissing", "message": "no ready Revision"}
+	for _, tc := range []struct {
+		name    string
+		obj     *unstructured.Unstructured
+		current bool
+		line    string
+	}{
+		{"failed Revision", svc(1, 1, map[string]any{"type": "IngressReady", "status": "Unknown"}, revisionFailed, missing), true,
+			`NotReady: RevisionFailed: Revision "m-predictor-00001" failed with message: Unable to fetch image "x.invalid/s:1"`},
+		{"failure of an older generation", svc(2, 1, revisionFailed, missing), false, ""},
+		{"Revision progressing", svc(1, 1, missing), false, "NotReady: RevisionMissing: no ready Revision"},
+	} {
+		st := ServiceStateOf(tc.obj)
+		if st.FailureCurrent != tc.current || !st.Failed || (tc.line != "" && st.String() != tc.line) {
+			t.Errorf("%s: failed=%v current=%v %q", tc.name, st.Failed, st.FailureCurrent, st.String())
+		}
+	}
+}

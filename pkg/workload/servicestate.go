@@ -21,6 +21,11 @@ type ServiceState struct {
 	// Settled is true when the status describes the current spec: the observed generation
 	// is the object's, and the latest created revision is the latest ready one.
 	Settled bool
+	// FailureCurrent is true when a failure is the current spec's, not an older revision's:
+	// once settled, or in Knative mode once KServe has seen the spec and Knative says the
+	// latest created Revision failed (RevisionFailed: an image that cannot be resolved, a
+	// deadline passed), when it never becomes the latest ready one.
+	FailureCurrent bool
 }
 
 // ServiceStateOf reads an InferenceService's state, through its mode's canary strategy.
@@ -52,6 +57,7 @@ func ServiceStateOf(isvc *unstructured.Unstructured) ServiceState {
 			st.Message, _ = cond["message"].(string)
 		}
 	}
+	st.FailureCurrent = canary.failureCurrent(isvc, conditions)
 	if ready, why := canary.canaryReady(isvc, conditions); st.Ready && !ready {
 		st.Ready = false
 		if st.Reason == "" {
@@ -59,7 +65,9 @@ func ServiceStateOf(isvc *unstructured.Unstructured) ServiceState {
 		}
 	}
 	transition, _, _ := unstructured.NestedString(isvc.Object, "status", "modelStatus", "transitionStatus")
-	if transition == "BlockedByFailedLoad" || transition == "InvalidSpec" {
+	// A terminal condition already explains it (the model's transition says only that it is
+	// blocked).
+	if (transition == "BlockedByFailedLoad" || transition == "InvalidSpec") && !st.Failed {
 		st.Failed = true
 		st.Reason, st.Message = transition, ""
 		if info, found, _ := unstructured.NestedMap(isvc.Object, "status", "modelStatus", "lastFailureInfo"); found {
@@ -70,6 +78,16 @@ func ServiceStateOf(isvc *unstructured.Unstructured) ServiceState {
 		}
 	}
 	return st
+}
+
+// conditionWithReason reports whether conditions hold one with status and reason.
+func conditionWithReason(conditions []any, status, reason string) bool {
+	for _, c := range conditions {
+		if cond, ok := c.(map[string]any); ok && cond["status"] == status && cond["reason"] == reason {
+			return true
+		}
+	}
+	return false
 }
 
 // conditionTrue reports whether conditions hold one of type t with status True.

@@ -398,17 +398,7 @@ func TestStandardModeCanaryThroughKServe(t *testing.T) {
 		"      region: us-east-1":                "      region: us-east-1\n      endpoint: http://minio.kubeflow:9000\n      forcePathStyle: true",
 	})
 	const uri1, uri2, uri3 = "s3://kaptain/models/dev/mnist-tensorflow/trained/1", "s3://kaptain/models/dev/mnist-tensorflow/trained/2", "s3://kaptain/models/dev/mnist-tensorflow/trained/3"
-	// The simulated nodes ran no training code: nothing was saved to check.
-	deploy := func(verb string, args ...string) {
-		t.Helper()
-		if verb == "deploy" {
-			args = append(args, "--skip-model-check", small)
-		}
-		stdout, stderr, code := kaptain(t, dir, s3Env, append([]string{verb, "-n", ns, "--timeout", "3m"}, args...)...)
-		if code != 0 || !strings.Contains(stderr, "is ready") {
-			t.Fatalf("%s %v: exit %d\n%s%s", verb, args, code, stdout, stderr)
-		}
-	}
+	deploy := serveStep(t, dir, ns)
 	// served maps each predictor Deployment to the model URI its pods load.
 	served := func() map[string]string {
 		d, err := suite.client.AppsV1().Deployments(ns).List(context.Background(), metav1.ListOptions{})

@@ -54,7 +54,8 @@ type Options struct {
 	// ControlPlane holds etcd, kube-apiserver, kube-scheduler and kube-controller-manager.
 	ControlPlane string
 	// Operators holds kwok, training-operator, jobset-controller, trainer-controller-manager,
-	// kueue-manager, kserve-manager, katib-controller, katib-db-manager and katib-play.
+	// kueue-manager, kserve-manager, katib-controller, katib-db-manager, katib-play,
+	// knative-webhook, knative-controller and knative-autoscaler.
 	Operators string
 	// Postgres holds PostgreSQL's initdb and postgres, for Katib's db-manager.
 	Postgres string
@@ -122,7 +123,8 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	mods := map[string]string{}
-	for _, m := range []string{KwokModule, TrainingModule, TrainerModule, JobSetModule, KServeModule, KatibModule, KueueModule} {
+	for _, m := range []string{KwokModule, TrainingModule, TrainerModule, JobSetModule, KServeModule, KatibModule, KueueModule,
+		KnativeServingModule, knativeNetworkingModule, knativeCachingModule} {
 		if mods[m], err = moduleDir(m); err != nil {
 			return nil, err
 		}
@@ -150,6 +152,8 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		// Kueue's controllers exit when one of its kinds is not served: all of them first.
 		kueueCRDs(mods[KueueModule]),
 	}
+	// KServe runs Knative mode only if Knative's CRDs are there when it starts.
+	crds = append(crds, knativeCRDs(mods[KnativeServingModule], mods[knativeNetworkingModule], mods[knativeCachingModule])...)
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory: o.ControlPlane,
 		CRDDirectoryPaths:     append(crds, o.ExtraCRDs...),
@@ -267,7 +271,12 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 
-	logf(o, "starting the KServe controller and webhooks (Standard mode by default)")
+	logf(o, "starting Knative Serving: webhook, controller and autoscaler (the ingress played)")
+	if err := c.knative(ctx, client, mods[KnativeServingModule], mods[knativeNetworkingModule], certs); err != nil {
+		return c, err
+	}
+
+	logf(o, "starting the KServe controller and webhooks (Standard mode by default, Knative mode beside it)")
 	if err := c.kserve(ctx, client, kserve, certs); err != nil {
 		return c, err
 	}
