@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -107,13 +106,9 @@ func (c *Cluster) knative(ctx context.Context, client kubernetes.Interface, serv
 	}
 	seen := map[string]bool{}
 	for _, f := range append(files, filepath.Join(networking, "config", "config-network.yaml")) {
-		data, err := os.ReadFile(f)
+		objs, err := decodeFile(f)
 		if err != nil {
 			return err
-		}
-		objs, err := decode(data)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", f, err)
 		}
 		for _, obj := range objs {
 			if obj.GetKind() != "ConfigMap" {

@@ -162,13 +162,9 @@ func (c *Cluster) kserve(ctx context.Context, client kubernetes.Interface, modul
 		return fmt.Errorf("no KServe serving runtimes under %s", module)
 	}
 	for _, f := range runtimes {
-		data, err := os.ReadFile(f)
+		objs, err := decodeFile(f)
 		if err != nil {
 			return err
-		}
-		objs, err := decode(data)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", f, err)
 		}
 		for _, obj := range objs {
 			if err := a.create(ctx, obj); err != nil {

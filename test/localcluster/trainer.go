@@ -225,13 +225,9 @@ featureGates: {TrainJobStatus: true}
 		return fmt.Errorf("reading Trainer's runtimes: %w", err)
 	}
 	for _, file := range runtimes {
-		data, err := os.ReadFile(file)
+		objs, err := decodeFile(file)
 		if err != nil {
 			return err
-		}
-		objs, err := decode(data)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", file, err)
 		}
 		for _, obj := range objs {
 			if err := a.create(ctx, obj); err != nil {
