@@ -158,6 +158,9 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		BinaryAssetsDirectory: o.ControlPlane,
 		CRDDirectoryPaths:     append(crds, o.ExtraCRDs...),
 		ErrorIfCRDPathMissing: true,
+		// Every operator's CRDs: envtest's default of 10 s for them all to be served is short on two
+		// busy cores.
+		CRDInstallOptions: envtest.CRDInstallOptions{MaxTime: time.Minute},
 	}
 	// The ServiceAccount admission plugin is on, as in any cluster (envtest turns it off):
 	// pods run as a service account, and Trainer's status server gives the trainer pods a
