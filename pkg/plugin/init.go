@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -38,9 +39,11 @@ func NewCmdInit(d *Deps) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init [--id ID] [--framework tensorflow|pytorch|jax|xgboost|mlx|...] [--image IMAGE]",
 		Short: "Write a commented kaptain.yaml describing a model",
-		Long: `Write a kaptain.yaml with every field of a model, commented, ready to edit.
+		Long: `Write a kaptain.yaml with every field of a model, commented, ready to edit, and a
+starter main file beside it when there is none: a toy trainer that needs only Python's
+standard library, so that 'train --local' and 'tune --local' run at once.
 
-The file is refused if it exists, unless --force is given.`,
+kaptain.yaml is refused if it exists, unless --force is given; an existing main file is kept.`,
 		Example: `  # A TensorFlow model in the current directory
   kubectl kaptain init --id dev/mnist --image registry.example.com/kaptain/mnist:0.0.1
 
@@ -108,8 +111,52 @@ func (o *InitOptions) Run(context.Context) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", o.Filename, err)
 	}
-	o.deps.progress().Printf("wrote %s for model %s; edit it, then run 'kubectl kaptain train --dry-run=client -o yaml'", o.Filename, o.ID)
+	wrote := o.Filename
+	trainer, err := o.writeTrainer()
+	if err != nil {
+		return err
+	}
+	if trainer != "" {
+		wrote += " and " + trainer
+	}
+	progress := o.deps.progress()
+	progress.Printf("wrote %s for model %s; next:", wrote, o.ID)
+	file := ""
+	if o.Filename != "kaptain.yaml" {
+		file = " -f " + o.Filename
+	}
+	for _, next := range []string{
+		"kubectl kaptain train --local" + file + " -p lr=0.1        # run " + o.MainFile + " here, as the job would",
+		"kubectl kaptain tune --local" + file + " --param lr=double:0.01:0.5 --objective accuracy --trials 6",
+		"kubectl kaptain train" + file + " --build                  # build the image, then train on the cluster",
+	} {
+		progress.Printf("  %s", next)
+	}
 	return nil
+}
+
+// writeTrainer writes the starter main file beside kaptain.yaml unless one is there; it
+// returns its path, "" when it kept the existing one.
+func (o *InitOptions) writeTrainer() (string, error) {
+	path := filepath.Join(filepath.Dir(o.Filename), filepath.FromSlash(o.MainFile))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := f.Write(model.StarterTrainer()); err != nil {
+		f.Close()
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return path, nil
 }
 
 // render writes the scaffold and checks that the result loads.

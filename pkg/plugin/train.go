@@ -30,6 +30,7 @@ type TrainOptions struct {
 
 	Hyperparameters []string
 	JobFlags
+	Local LocalFlags
 
 	TTLSecondsAfterFinished     int
 	BackoffLimit                int
@@ -75,8 +76,17 @@ model from TRAINED_MODEL_UPLOAD_PATH and MODEL_LIFECYCLE_PHASE.
 Resources are given either simply (--cpu, --memory, --gpus: request equals limit) or in
 detail (--cpu-request, --cpu-limit, --memory-request, --memory-limit, --gpu-limit), not both.
 
-With --dry-run=client nothing leaves this machine: the manifests are printed.`,
-		Example: `  # Print the training job for kaptain.yaml without contacting the cluster
+With --dry-run=client nothing leaves this machine: the manifests are printed.
+
+With --local the code runs here instead, as it would in the job: the main file in a temporary
+copy of the files the image would hold, with the same arguments and environment, --workers
+processes with the variables each replica would get (TF_CONFIG, torchrun's, Trainer's), their
+output prefixed [worker-N]. TRAINED_MODEL_UPLOAD_PATH is a directory under the user cache
+(--upload). Nothing is built, pushed or created, and the model's history is not changed.`,
+		Example: `  # Run the training code here first, as two replicas would run it
+  kubectl kaptain train --local -p lr=0.1 --workers 2
+
+  # Print the training job for kaptain.yaml without contacting the cluster
   kubectl kaptain train --dry-run=client -o yaml
 
   # Check it against the cluster's API server, then create it
@@ -102,6 +112,7 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
 	f.DurationVar(&o.PendingTimeout, "pending-timeout", o.PendingTimeout, "How long a replica may stay unschedulable while a cluster autoscaler adds a node for it (0: until --timeout); without a scale-up, an unschedulable replica ends the wait at once.")
 	f.BoolVar(&o.Wait, "wait", o.Wait, "Wait for the job to finish, printing its progress; --wait=false returns once it is created.")
 	f.BoolVarP(&o.Verbose, "verbose", "v", false, "Stream every replica's logs, prefixed with the replica (default from "+config.EnvVerbose+").")
+	o.Local.addFlags(cmd)
 	return cmd
 }
 
@@ -109,6 +120,10 @@ With --dry-run=client nothing leaves this machine: the manifests are printed.`,
 // kaptain.yaml, patch files and kubeconfig, and contacts nothing.
 func (o *TrainOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	fs := cmd.Flags()
+	o.Local.complete(cmd, "hyperparameter", "arg", "workers", "timeout", "verbose")
+	if err := o.Local.validate(); err != nil {
+		return err
+	}
 	o.ttlSet = fs.Changed("ttl-seconds-after-finished")
 	o.forceCleanupSet, o.verboseSet = fs.Changed("force-cleanup"), fs.Changed("verbose")
 	m, err := o.JobFlags.complete(cmd, o.deps, o.Action)
@@ -144,10 +159,13 @@ func (o *TrainOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []strin
 		return err
 	}
 	o.backoffSet = fs.Changed("backoff-limit")
+	o.revision = o.deps.NewRevision()
+	if o.Local.Local {
+		return nil
+	}
 	if o.action, err = o.Action.complete(f, cmd, o.deps, o.JobFlags.patchKind()); err != nil {
 		return err
 	}
-	o.revision = o.deps.NewRevision()
 	return nil
 }
 
@@ -157,11 +175,14 @@ func (o *TrainOptions) Validate() error {
 		return sdkerr.New(sdkerr.ModelValidation, "%s: spec.framework %q cannot be trained; train supports %s",
 			o.model.Path, o.model.Spec.Framework, strings.Join(model.TrainableFrameworks(), ", "))
 	}
-	if err := o.JobFlags.validate(); err != nil {
-		return err
-	}
 	if o.Timeout <= 0 {
 		return sdkerr.New(sdkerr.Usage, "--timeout must be positive, got %s", o.Timeout)
+	}
+	if o.Local.Local {
+		return o.validateLocal()
+	}
+	if err := o.JobFlags.validate(); err != nil {
+		return err
 	}
 	if o.PendingTimeout < 0 {
 		return sdkerr.New(sdkerr.Usage, "--pending-timeout must be 0 or more, got %s", o.PendingTimeout)
@@ -178,6 +199,11 @@ func (o *TrainOptions) Validate() error {
 			return err
 		}
 	}
+	return o.checkArgs()
+}
+
+// checkArgs refuses an --arg that is also a hyperparameter.
+func (o *TrainOptions) checkArgs() error {
 	for _, k := range slices.Sorted(maps.Keys(o.args)) {
 		if _, clash := o.params[k]; clash {
 			return sdkerr.New(sdkerr.Usage, "--arg %s is also a hyperparameter; pass it once, with -p", k)
@@ -197,6 +223,9 @@ func (o *TrainOptions) checkSettings(kind workload.TrainingKind) error {
 // Run renders the job (and a Secret with S3 credentials when there are any), prints or
 // applies it, and waits for it to finish.
 func (o *TrainOptions) Run(ctx context.Context) error {
+	if o.Local.Local {
+		return o.runLocal(ctx)
+	}
 	m, ac := o.model, o.action
 	progress := o.deps.progress()
 	var ttl *int32

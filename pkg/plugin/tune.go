@@ -43,6 +43,7 @@ type TuneOptions struct {
 	EarlyStopping     string
 	EarlyStoppingSets []string
 	JobFlags
+	Local            LocalFlags
 	DeleteExperiment bool
 	TTL              int
 	Timeout          time.Duration
@@ -78,8 +79,17 @@ Defaults come from kaptain.yaml's tune section.
 Katib runs experiments only in namespaces labelled
 katib.kubeflow.org/metrics-collector-injection=enabled; tune checks that first. While
 waiting, a suggestion or trial pod that cannot run (unschedulable, its image not pulled)
-and a first round of trials that report no metrics end the wait (exit code 11).`,
-		Example: `  kubectl kaptain tune --param lr=double:0.001:0.1 --param momentum=discrete:0.5,0.9,0.99 \
+and a first round of trials that report no metrics end the wait (exit code 11).
+
+With --local the trials run here instead, as local processes (see train --local), up to
+--parallel-trials at once, their metrics read from the primary replica's output as Katib's
+StdOut collector reads them, their suggestions from the library Katib's goptuna service uses
+(random, tpe, cmaes, sobol). The best hyperparameters are printed; the model's history is
+not changed.`,
+		Example: `  # Try the search here first: six trials as local processes, two at a time
+  kubectl kaptain tune --local --param lr=double:0.01:0.5 --objective accuracy --trials 6
+
+  kubectl kaptain tune --param lr=double:0.001:0.1 --param momentum=discrete:0.5,0.9,0.99 \
     --objective accuracy --goal 0.99 --trials 12 --parallel-trials 3
 
   # Stop trials that trail the median once 4 trials succeeded
@@ -111,12 +121,18 @@ and a first round of trials that report no metrics end the wait (exit code 11).`
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the experiment.")
 	f.DurationVar(&o.PendingTimeout, "pending-timeout", o.PendingTimeout, "How long a pod may stay unschedulable while a cluster autoscaler adds a node for it (0: until --timeout); a trial's pod also waits while another trial runs. Otherwise an unschedulable pod ends the wait at once.")
 	f.BoolVar(&o.Wait, "wait", o.Wait, "Wait for the experiment and print the best hyperparameters.")
+	o.Local.addFlags(cmd)
 	return cmd
 }
 
 // Complete merges flags over kaptain.yaml's tune section and parses the search space.
 func (o *TuneOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string) error {
 	fs := cmd.Flags()
+	o.Local.complete(cmd, "param", "objective", "goal", "objective-type", "trials", "parallel-trials", "failed-trials",
+		"algorithm", "algorithm-setting", "early-stopping", "arg", "workers", "timeout", "output")
+	if err := o.Local.validate(); err != nil {
+		return err
+	}
 	m, err := o.JobFlags.complete(cmd, o.deps, o.Action)
 	if err != nil {
 		return err
@@ -178,6 +194,9 @@ func (o *TuneOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string
 	if o.Action.PrintFlags.OutputFormat != nil {
 		o.output = *o.Action.PrintFlags.OutputFormat
 	}
+	if o.Local.Local {
+		return nil
+	}
 	if o.action, err = o.Action.complete(f, cmd, o.deps, workload.KindExperiment); err != nil {
 		return err
 	}
@@ -194,7 +213,11 @@ func (o *TuneOptions) Validate() error {
 		return sdkerr.New(sdkerr.ModelValidation, "%s: spec.framework %q cannot be tuned; tune supports %s",
 			o.model.Path, o.model.Spec.Framework, strings.Join(model.TrainableFrameworks(), " and "))
 	}
-	if err := o.JobFlags.validate(); err != nil {
+	if o.Local.Local {
+		if err := o.validateLocal(); err != nil {
+			return err
+		}
+	} else if err := o.JobFlags.validate(); err != nil {
 		return err
 	}
 	if len(o.tune.Objectives) == 0 {
@@ -214,7 +237,7 @@ func (o *TuneOptions) Validate() error {
 	if o.PendingTimeout < 0 {
 		return sdkerr.New(sdkerr.Usage, "--pending-timeout must be 0 or more, got %s", o.PendingTimeout)
 	}
-	if o.action.dryRun == cmdutil.DryRunNone && o.Wait && o.output != "" && o.output != "yaml" && o.output != "json" {
+	if (o.Local.Local || o.action.dryRun == cmdutil.DryRunNone && o.Wait) && o.output != "" && o.output != "yaml" && o.output != "json" {
 		return sdkerr.New(sdkerr.Usage, "--output %q: the best hyperparameters print as a table, yaml or json", o.output)
 	}
 	return o.tune.Search.Validate()
@@ -222,6 +245,9 @@ func (o *TuneOptions) Validate() error {
 
 // Run renders and applies the experiment, waits for it and prints the best hyperparameters.
 func (o *TuneOptions) Run(ctx context.Context) error {
+	if o.Local.Local {
+		return o.runLocal(ctx)
+	}
 	m, ac := o.model, o.action
 	kind, inv, err := o.JobFlags.kind(ctx, ac, m)
 	if err != nil {
@@ -288,11 +314,12 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		return err
 	}
 	st := workload.ExperimentStateOf(out.Final)
-	return o.printBest(st, m.TunedURI(o.revision, st.BestTrial))
+	return o.printBest(st, m.TunedURI(o.revision, st.BestTrial), "the hyperparameters are now the model's (revision "+o.revision+")")
 }
 
-// printBest prints the optimal trial: a table, or its data as yaml or json.
-func (o *TuneOptions) printBest(st workload.ExperimentState, modelURI string) error {
+// printBest prints the optimal trial: a table, or its data as yaml or json; the progress line
+// ends with what became of the hyperparameters.
+func (o *TuneOptions) printBest(st workload.ExperimentState, modelURI, then string) error {
 	out := o.deps.Streams.Out
 	if o.output == "yaml" || o.output == "json" {
 		return printData(out, o.output, map[string]any{
@@ -312,8 +339,8 @@ func (o *TuneOptions) printBest(st workload.ExperimentState, modelURI string) er
 	if st.EarlyStopped > 0 {
 		stopped = fmt.Sprintf(", %d stopped early", st.EarlyStopped)
 	}
-	o.deps.progress().Printf("best trial %s: %s, of %d trials (%d succeeded%s, %d failed); the hyperparameters are now the model's (revision %s)",
-		st.BestTrial, metricsLine(st.BestMetrics), st.Trials, st.Succeeded, stopped, st.Failed, o.revision)
+	o.deps.progress().Printf("best trial %s: %s, of %d trials (%d succeeded%s, %d failed); %s",
+		st.BestTrial, metricsLine(st.BestMetrics), st.Trials, st.Succeeded, stopped, st.Failed, then)
 	return nil
 }
 
