@@ -47,7 +47,7 @@ func writeModel(t *testing.T, yaml string, files map[string]string) string {
 // savedTo is the TRAINED_MODEL_UPLOAD_PATH a local run's result line names.
 func savedTo(t *testing.T, stderr string) string {
 	t.Helper()
-	m := regexp.MustCompile(`the code was told to save it to (\S+)`).FindStringSubmatch(stderr)
+	m := regexp.MustCompile(`the code was told to save it to ([^\s;]+)`).FindStringSubmatch(stderr)
 	if m == nil {
 		t.Fatalf("no upload path in:\n%s", stderr)
 	}
@@ -368,5 +368,64 @@ func TestTrainLocalVenv(t *testing.T) {
 	changed := p.Run(t, 3*time.Minute, dir, nil, "train", "--local", "--venv", "--workers", "1")
 	if changed.Code != 0 || !strings.Contains(changed.Stderr, "making a virtual environment") || changed.Stdout == r.Stdout {
 		t.Errorf("changed requirements did not make a new environment: exit %d\n%s\n%s", changed.Code, changed.Stdout, changed.Stderr)
+	}
+}
+
+func TestTrainLocalUploadS3(t *testing.T) {
+	p, _ := offline(t)
+	dir := writeModel(t, localModel("jax"), map[string]string{"trainer.py": `import os
+print("upload", os.environ["TRAINED_MODEL_UPLOAD_PATH"])
+print("credentials", os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY") == "local-secret")
+print("process", os.environ["JAX_PROCESS_ID"], "of", os.environ["JAX_NUM_PROCESSES"])
+`})
+	r := p.Run(t, time.Minute, dir, []string{"AWS_ACCESS_KEY_ID=local-key", "AWS_SECRET_ACCESS_KEY=local-secret"}, "train", "--local", "--upload", "s3")
+	if r.Code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	upload := savedTo(t, r.Stderr)
+	if !strings.HasPrefix(upload, "s3://kaptain/models/dev/local/trained/") || !strings.Contains(r.Stdout, "[worker-0] upload "+upload+"\n") {
+		t.Errorf("upload path %s, output:\n%s", upload, r.Stdout)
+	}
+	for _, want := range []string{"[worker-0] credentials local-key True\n", "[worker-1] credentials local-key True\n", "[worker-1] process 1 of 2\n"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+	if strings.Contains(r.Stdout+r.Stderr, "local-secret") {
+		t.Errorf("the secret key was printed:\n%s\n%s", r.Stdout, r.Stderr)
+	}
+}
+
+func TestTuneLocalInterrupt(t *testing.T) {
+	p, _ := offline(t)
+	dir := writeModel(t, localModel("xgboost"), map[string]string{"trainer.py": `import os, time
+open(os.path.join(os.environ["TRAINED_MODEL_UPLOAD_PATH"], "pid"), "w").write(str(os.getpid()))
+print("accuracy=0.1", flush=True)
+time.sleep(120)
+`})
+	home := p.Home
+	proc := p.Start(t, dir, nil, "tune", "--local", "--workers", "1", "--param", "lr=double:0.1:0.3", "--objective", "accuracy", "--trials", "4", "--parallel-trials", "2")
+	tuned := filepath.Join(home, ".cache", "kubectl-kaptain", "models", "dev", "local", "tuned")
+	var pids []string
+	for deadline := time.Now().Add(time.Minute); len(pids) < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("two trials never started:\n%s", proc.Stderr())
+		}
+		files, _ := filepath.Glob(filepath.Join(tuned, "*", "*", "pid"))
+		pids = nil
+		for _, f := range files {
+			if data, err := os.ReadFile(f); err == nil && len(data) > 0 {
+				pids = append(pids, string(data))
+			}
+		}
+	}
+	proc.Interrupt(t)
+	if code := proc.Exit(t, 30*time.Second); code != sdkerr.Interrupted.ExitCode() || !strings.Contains(proc.Stderr(), "error: interrupted; the processes of the local tune were stopped") {
+		t.Errorf("exit %d after Ctrl-C, want %d:\n%s", code, sdkerr.Interrupted.ExitCode(), proc.Stderr())
+	}
+	for _, pid := range pids {
+		if status, err := os.ReadFile("/proc/" + pid + "/status"); err == nil && !strings.Contains(string(status), "State:\tZ") {
+			t.Errorf("trial process %s outlived Ctrl-C", pid)
+		}
 	}
 }
