@@ -11,6 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kaptain-dev/kubectl-kaptain/internal/golden"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
 // unreachable is a kubeconfig whose server refuses connections: a command that succeeds
@@ -117,7 +118,7 @@ func TestTrainTTLFromEnvironment(t *testing.T) {
 	}
 	t.Setenv("KAPTAIN_SDK_TTL_SECONDS_AFTER_FINISHED", "soon")
 	r = kaptainKeepEnv(t, dir, "train", "--dry-run=client")
-	if r.code != 2 || !strings.Contains(r.stderr, "KAPTAIN_SDK_TTL_SECONDS_AFTER_FINISHED") {
+	if r.code != sdkerr.Usage.ExitCode() || !strings.Contains(r.stderr, "KAPTAIN_SDK_TTL_SECONDS_AFTER_FINISHED") {
 		t.Errorf("exit %d, stderr %q; want a usage error naming the variable", r.code, r.stderr)
 	}
 }
@@ -182,7 +183,7 @@ func TestDebugAddsTheCauseChain(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("KAPTAIN_SDK_DEBUG", "yes")
 	r := kaptainKeepEnv(t, dir, "train", "-f", "absent.yaml")
-	if r.code != 4 || !strings.Contains(r.stderr, "class: UndefinedModelProperty (exit code 4)") {
+	if r.code != sdkerr.UndefinedModelProperty.ExitCode() || !strings.Contains(r.stderr, "class: UndefinedModelProperty (exit code 4)") {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }
@@ -190,7 +191,7 @@ func TestDebugAddsTheCauseChain(t *testing.T) {
 func TestServerDryRunNeedsTheServer(t *testing.T) {
 	dir, _ := filepath.Abs(filepath.Join("..", "..", "examples", "mnist-tensorflow"))
 	r := kaptain(t, dir, "train", "--dry-run=server", "--request-timeout", "2s")
-	if r.code != 1 || !strings.Contains(r.stderr, "127.0.0.1:1") {
+	if r.code != sdkerr.Unknown.ExitCode() || !strings.Contains(r.stderr, "127.0.0.1:1") {
 		t.Errorf("exit %d, stderr %q: want a connection error naming the server", r.code, r.stderr)
 	}
 }
@@ -217,7 +218,7 @@ func TestInit(t *testing.T) {
 		t.Errorf("train on the written file: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	r = kaptain(t, dir, "init")
-	if r.code != 2 || !strings.Contains(r.stderr, "kaptain.yaml already exists; pass --force") {
+	if r.code != sdkerr.Usage.ExitCode() || !strings.Contains(r.stderr, "kaptain.yaml already exists; pass --force") {
 		t.Errorf("second init: exit %d, stderr %q", r.code, r.stderr)
 	}
 	if after, _ := os.ReadFile(filepath.Join(dir, "kaptain.yaml")); !bytes.Equal(after, data) {
@@ -226,7 +227,7 @@ func TestInit(t *testing.T) {
 	if r := kaptain(t, dir, "init", "--force", "--id", "dev/other"); r.code != 0 {
 		t.Errorf("init --force: exit %d, %s", r.code, r.stderr)
 	}
-	if r := kaptain(t, dir, "init", "-f", "x.yaml", "--framework", "keras"); r.code != 2 || !strings.Contains(r.stderr, `--framework "keras"`) {
+	if r := kaptain(t, dir, "init", "-f", "x.yaml", "--framework", "keras"); r.code != sdkerr.Usage.ExitCode() || !strings.Contains(r.stderr, `--framework "keras"`) {
 		t.Errorf("bad framework: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
@@ -271,7 +272,7 @@ func TestLogTimeFormatShapesProgressLines(t *testing.T) {
 	}
 	t.Setenv("KAPTAIN_SDK_LOG_TIMEFORMAT", "%Q")
 	r = kaptainKeepEnv(t, dir, "version")
-	if r.code != 2 || !strings.Contains(r.stderr, "KAPTAIN_SDK_LOG_TIMEFORMAT") || r.stdout != "" {
+	if r.code != sdkerr.Usage.ExitCode() || !strings.Contains(r.stderr, "KAPTAIN_SDK_LOG_TIMEFORMAT") || r.stdout != "" {
 		t.Errorf("exit %d, stderr %q: a malformed variable must fail every command, naming it", r.code, r.stderr)
 	}
 }

@@ -311,9 +311,15 @@ func TestScaleUpKeepsTrainWaiting(t *testing.T) {
 		_ = suite.client.CoreV1().Nodes().Delete(ctx, node.Name, metav1.DeleteOptions{})
 	})
 	dir := copyModel(t, "mnist-tensorflow", nil)
-	done := make(chan plugintest.Result, 1)
+	// Exec, not Run: a goroutine must not end the test (t.Fatal); the run's error is read below.
+	type outcome struct {
+		plugintest.Result
+		err error
+	}
+	done := make(chan outcome, 1)
 	go func() {
-		done <- plugin().Run(t, 5*time.Minute, dir, nil, "train", "-n", ns, "--workers", "1", "--gpus", "4", "--timeout", "4m")
+		r, err := plugin().Exec(5*time.Minute, dir, nil, "train", "-n", ns, "--workers", "1", "--gpus", "4", "--timeout", "4m")
+		done <- outcome{r, err}
 	}()
 	// The autoscaler's verdict on the pod the scheduler could not place.
 	var pod *corev1.Pod
@@ -345,7 +351,7 @@ func TestScaleUpKeepsTrainWaiting(t *testing.T) {
 	time.Sleep(12 * time.Second)
 	select {
 	case r := <-done:
-		t.Fatalf("train ended before the node joined: exit %d\n%s", r.Code, r.Stderr)
+		t.Fatalf("train ended before the node joined: exit %d, %v\n%s", r.Code, r.err, r.Stderr)
 	default:
 	}
 	if err := localcluster.CreateNode(ctx, suite.client, node); err != nil {
@@ -353,8 +359,12 @@ func TestScaleUpKeepsTrainWaiting(t *testing.T) {
 	}
 	var r plugintest.Result
 	select {
-	case r = <-done:
-	case <-time.After(4 * time.Minute):
+	case o := <-done:
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		r = o.Result
+	case <-time.After(5 * time.Minute):
 		t.Fatal("train did not end")
 	}
 	for _, want := range []string{"waiting up to 1m0s for the cluster autoscaler's verdict", "a node is being added for it (TriggeredScaleUp: pod triggered scale-up", "waiting up to --pending-timeout 15m0s", "Succeeded"} {

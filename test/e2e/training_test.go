@@ -205,7 +205,7 @@ func TestFailingReplicaEndsFailed(t *testing.T) {
 			if !strings.Contains(stderr, "last lines of replica "+tc.replica+" (exit code 1):\n"+strings.Join(traceback, "\n")) {
 				t.Errorf("the error lacks the failed replica's log:\n%s", stderr)
 			}
-			if out, _, code := kaptain(t, dir, nil, "diagnose", "-n", ns); code != 1 || !strings.Contains(out, "Failed") {
+			if out, _, code := kaptain(t, dir, nil, "diagnose", "-n", ns); code != sdkerr.Unknown.ExitCode() || !strings.Contains(out, "Failed") {
 				t.Errorf("diagnose: exit %d, want 1 with the failed job\n%s", code, out)
 			}
 		})

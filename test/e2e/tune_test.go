@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 )
 
@@ -247,7 +248,7 @@ func TestTuneRefusesWhatKatibWouldRefuse(t *testing.T) {
 		{[]string{"--param", "lr=double:0.001:0.1", "--algorithm", "cmaes"}, "cmaes needs two or more"},
 	} {
 		args := append([]string{"tune", "-n", ns, "--objective", "accuracy"}, tc.args...)
-		if _, stderr, code := kaptain(t, dir, s3Env, args...); code != 2 || !strings.Contains(stderr, tc.want) {
+		if _, stderr, code := kaptain(t, dir, s3Env, args...); code != sdkerr.Usage.ExitCode() || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q (want 2, %q)", tc.args, code, stderr, tc.want)
 		}
 	}
@@ -273,7 +274,7 @@ func TestTuneRefusesWhatKatibWouldRefuse(t *testing.T) {
 	// An algorithm this cluster's katib-config does not map to a suggestion service: Katib's
 	// webhook refuses it, and tune says so.
 	_, stderr, code = kaptain(t, dir, s3Env, "tune", "-n", ns, "--objective", "accuracy", "--param", "lr=double:0.001:0.1", "--param", "layers=int:1:5", "--algorithm", "bayesianoptimization", "--trials", "4")
-	if code != 11 || !strings.Contains(stderr, `denied the request: spec.algorithm.algorithmName: Invalid value: "bayesianoptimization"`) {
+	if code != sdkerr.WorkloadDeployment.ExitCode() || !strings.Contains(stderr, `denied the request: spec.algorithm.algorithmName: Invalid value: "bayesianoptimization"`) {
 		t.Errorf("bayesianoptimization on a Katib without it: exit %d (want 11)\n%s", code, stderr)
 	}
 	if n := count(t, experiments, ns); n != 0 || len(secrets(t, ns)) != 0 {
@@ -294,7 +295,7 @@ func TestInterruptedTuneRemovesTheExperimentAndItsTrials(t *testing.T) {
 	r.WaitFor(t, " running of 16 trials", 2*time.Minute)
 	eventually(t, "a trial's job", func() bool { return count(t, tfJobs, ns) > 0 })
 	r.Interrupt(t)
-	if code := r.Exit(t, time.Minute); code != 130 {
+	if code := r.Exit(t, time.Minute); code != sdkerr.Interrupted.ExitCode() {
 		t.Fatalf("interrupted tune: exit %d\n%s", code, r.Stderr())
 	}
 	eventually(t, "the experiment, its trials, their jobs and the Secret removed", func() bool {

@@ -30,6 +30,7 @@ import (
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/test/servers"
 )
 
@@ -265,7 +266,7 @@ func TestBuildCommandErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := kaptain(t, dir, []string{"HOME=" + tc.home}, append([]string{"build"}, tc.args...)...)
-			if res.code != 10 || !strings.Contains(res.stderr, tc.want) {
+			if res.code != sdkerr.ImageBuild.ExitCode() || !strings.Contains(res.stderr, tc.want) {
 				t.Fatalf("exit %d, want 10 with %q:\n%s", res.code, tc.want, res.stderr)
 			}
 			if strings.Contains(res.stderr+res.stdout, reg.Pass) || strings.Contains(res.stderr+res.stdout, "wrong-password") {
@@ -408,7 +409,7 @@ func TestBuildCommandClusterLifecycle(t *testing.T) {
 	waitFor(t, r, "is building")
 	job = createdJob(t, jobs, ns)
 	setJobStatus(t, job, "Failed")
-	if code := r.Exit(t, 30*time.Second); code != 10 || !strings.Contains(r.Stderr(), "failed: BackoffLimitExceeded") || !strings.Contains(r.Stderr(), "kept for inspection") {
+	if code := r.Exit(t, 30*time.Second); code != sdkerr.ImageBuild.ExitCode() || !strings.Contains(r.Stderr(), "failed: BackoffLimitExceeded") || !strings.Contains(r.Stderr(), "kept for inspection") {
 		t.Fatalf("failed build: exit %d\n%s", code, r.Stderr())
 	}
 	if count(t, jobs, ns) != 1 {
@@ -431,7 +432,7 @@ func TestBuildCommandClusterLifecycle(t *testing.T) {
 	waitFor(t, r, "is building")
 	job = createdJob(t, jobs, ns)
 	r.Interrupt(t)
-	if code := r.Exit(t, 30*time.Second); code != 130 {
+	if code := r.Exit(t, 30*time.Second); code != sdkerr.Interrupted.ExitCode() {
 		t.Fatalf("interrupted build: exit %d\n%s", code, r.Stderr())
 	}
 	if _, err := shared.dynamic.Resource(jobs).Namespace(ns).Get(ctx, job.GetName(), metav1.GetOptions{}); err == nil {
@@ -554,7 +555,7 @@ func TestTrainBuildRunsThePinnedDigest(t *testing.T) {
 	env := []string{"HOME=" + reg.Home(t, reg.Pass, true)}
 	ns := namespace(t)
 
-	if res := kaptain(t, dir, env, "train", "-n", ns, "--builder", "local"); res.code != 2 || !strings.Contains(res.stderr, "--builder only applies with --build") {
+	if res := kaptain(t, dir, env, "train", "-n", ns, "--builder", "local"); res.code != sdkerr.Usage.ExitCode() || !strings.Contains(res.stderr, "--builder only applies with --build") {
 		t.Fatalf("--builder without --build: exit %d\n%s", res.code, res.stderr)
 	}
 	res := kaptain(t, dir, env, "train", "-n", ns, "--build", "--wait=false")

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/discovery"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/test/servers"
 )
@@ -172,7 +173,7 @@ func TestDeployFailsOnAFalseCondition(t *testing.T) {
 	ns := namespace(t)
 	r := start(t, repoPath("examples", "mnist-tensorflow"), nil, "deploy", "--skip-model-check", "-n", ns, "--model-uri", "s3://kaptain/m/1", "--timeout", "60s")
 	setReady(t, waitForISVC(t, ns), "False", "RevisionFailed")
-	if code := r.Exit(t, 30*time.Second); code != 8 {
+	if code := r.Exit(t, 30*time.Second); code != sdkerr.ModelDeployment.ExitCode() {
 		t.Fatalf("exit %d, want 8: %s", code, r.Stderr())
 	}
 	if !strings.Contains(r.Stderr(), "is not ready: RevisionFailed: predictor RevisionFailed\npredictor pods: none") {
@@ -208,7 +209,7 @@ func TestDeployDefaultsToTheLatestTrainedModel(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "deploy", "--skip-model-check", "-n", ns, "--dry-run=server", "-o", "name")
-		if r.code != 9 || !strings.Contains(r.stderr, "names a model URI kaptain did not write") || r.stdout != "" {
+		if r.code != sdkerr.ModelValidation.ExitCode() || !strings.Contains(r.stderr, "names a model URI kaptain did not write") || r.stdout != "" {
 			t.Errorf("a record pointing at %s: exit %d, %q %q", uri, r.code, r.stdout, r.stderr)
 		}
 	}
@@ -275,7 +276,7 @@ func TestCanaryRefusedWhereItWouldTakeAllTheTraffic(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
-	if r.code != 8 {
+	if r.code != sdkerr.ModelDeployment.ExitCode() {
 		t.Errorf("exit %d, want 8 (ModelDeployment)", r.code)
 	}
 	if after := isvc(t, ns); after.GetResourceVersion() != before.GetResourceVersion() {
@@ -349,7 +350,7 @@ func TestDeployChecksTheModelFirst(t *testing.T) {
 	}
 	// Storage that cannot be reached is not a mismatch.
 	r := kaptain(t, model("http://"+servers.FreePort(t)), env, "deploy", "-n", ns, "--model-uri", "s3://kaptain/models/good", "--replace", "--wait=false")
-	if r.code != 8 || !strings.Contains(r.stderr, "cannot check the model: listing s3://kaptain/models/good: cannot reach the S3 server; check spec.config.storage.endpoint") {
+	if r.code != sdkerr.ModelDeployment.ExitCode() || !strings.Contains(r.stderr, "cannot check the model: listing s3://kaptain/models/good: cannot reach the S3 server; check spec.config.storage.endpoint") {
 		t.Errorf("unreachable storage: exit %d\n%s", r.code, r.stderr)
 	}
 }

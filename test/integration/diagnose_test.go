@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
 type finding struct {
@@ -52,7 +53,7 @@ func TestDescribeAndDiagnose(t *testing.T) {
 	}
 
 	r = kaptain(t, ".", nil, "diagnose", "-n", ns, "-o", "json")
-	if r.code != 1 || !strings.Contains(r.stderr, "problem(s)") {
+	if r.code != sdkerr.Unknown.ExitCode() || !strings.Contains(r.stderr, "problem(s)") {
 		t.Errorf("diagnose: exit %d, stderr %q", r.code, r.stderr)
 	}
 	var findings []finding
@@ -107,7 +108,7 @@ func TestDiagnoseReportsMissingPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := kaptain(t, ".", nil, "--kubeconfig", path, "diagnose", "-n", ns)
-	if r.code != 1 || !strings.Contains(r.stdout, "you may not get, list, watch, create, patch, delete tfjobs.kubeflow.org in namespace "+ns) ||
+	if r.code != sdkerr.Unknown.ExitCode() || !strings.Contains(r.stdout, "you may not get, list, watch, create, patch, delete tfjobs.kubeflow.org in namespace "+ns) ||
 		!strings.Contains(r.stdout, "you may not get pods/log") {
 		t.Errorf("diagnose as a user without permissions: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

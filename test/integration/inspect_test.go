@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
 var (
@@ -178,7 +179,7 @@ func TestGetDeleteClean(t *testing.T) {
 	})
 	t.Run("delete refuses the user's job", func(t *testing.T) {
 		r := kaptain(t, ".", nil, "delete", "job", "user-job", "-n", ns)
-		if r.code != 1 || !strings.Contains(r.stderr, "tfjob user-job was not made by kubectl kaptain") || !exists(t, tfJobs, ns, "user-job") {
+		if r.code != sdkerr.Unknown.ExitCode() || !strings.Contains(r.stderr, "tfjob user-job was not made by kubectl kaptain") || !exists(t, tfJobs, ns, "user-job") {
 			t.Errorf("delete job user-job: exit %d %s", r.code, r.stderr)
 		}
 	})

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
 // invalidCase is a kaptain.yaml under test/testdata/invalid whose first two lines say the
@@ -47,7 +49,7 @@ func invalidCases(t *testing.T) []invalidCase {
 // empty.
 func TestInvalidModelsCreateNothing(t *testing.T) {
 	ns := namespace(t)
-	cases := append(invalidCases(t), invalidCase{file: "absent.yaml", exit: 4, error: "absent.yaml not found: run 'kubectl kaptain init'"})
+	cases := append(invalidCases(t), invalidCase{file: "absent.yaml", exit: sdkerr.UndefinedModelProperty.ExitCode(), error: "absent.yaml not found: run 'kubectl kaptain init'"})
 	for _, tc := range cases {
 		t.Run(strings.TrimSuffix(tc.file, ".yaml"), func(t *testing.T) {
 			r := kaptain(t, filepath.Join("..", "testdata", "invalid"), nil, "train", "-n", ns, "-f", tc.file)

@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
 
 // TestDocumentedClusterRoleIsEnough binds docs/rbac.yaml, and nothing else, to a user and runs
@@ -187,7 +189,7 @@ func TestTrainWithoutWatchPermissionEndsAtOnce(t *testing.T) {
 	}
 	start := time.Now()
 	r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "--kubeconfig", path, "train", "-n", ns, "--timeout", "10m")
-	if r.code != 1 || !strings.Contains(r.stderr, "cannot watch tfjobs:") || !strings.Contains(r.stderr, "it keeps running") {
+	if r.code != sdkerr.Unknown.ExitCode() || !strings.Contains(r.stderr, "cannot watch tfjobs:") || !strings.Contains(r.stderr, "it keeps running") {
 		t.Errorf("exit %d\n%s", r.code, r.stderr)
 	}
 	if d := time.Since(start); d > 30*time.Second {

@@ -13,6 +13,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/test/plugintest"
 )
@@ -33,7 +34,7 @@ func record(t *testing.T, example, ns string) *track.Record {
 
 func TestTrainRecordsRevisionsAndFailures(t *testing.T) {
 	ns := namespace(t)
-	if r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "model", "history", "-n", ns); r.code != 9 || !strings.Contains(r.stderr, "not tracked yet") {
+	if r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "model", "history", "-n", ns); r.code != sdkerr.ModelValidation.ExitCode() || !strings.Contains(r.stderr, "not tracked yet") {
 		t.Errorf("history of an untracked model: exit %d, %q", r.code, r.stderr)
 	}
 	run := func(final []string, wantCode int) string {
@@ -172,7 +173,7 @@ func TestClusterTextReachesTheTerminalEscaped(t *testing.T) {
 			job = j.GetName()
 		}
 	}
-	if code := r.Exit(t, 30*time.Second); code != 13 {
+	if code := r.Exit(t, 30*time.Second); code != sdkerr.JobFailed.ExitCode() {
 		t.Fatalf("exit %d, want 13: %q", code, r.Stderr())
 	}
 	if strings.ContainsAny(r.Stderr(), "\x1b\x07\r") || !strings.Contains(r.Stderr(), `^[]0;pwned\x07boom^[[2J\r`) {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/test/plugintest"
 )
 
@@ -112,7 +113,7 @@ func TestTrainServerDryRunRejectsWhatTheServerRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := kaptain(t, dir, nil, "train", "-n", ns, "--dry-run=server", "--patch", "bad.yaml")
-	if r.code != 11 {
+	if r.code != sdkerr.WorkloadDeployment.ExitCode() {
 		t.Fatalf("exit code = %d, want 11 (WorkloadDeployment); stderr: %s", r.code, r.stderr)
 	}
 	if !strings.Contains(r.stderr, "replicas") {

@@ -140,7 +140,7 @@ func TestTrainJobFromTrain(t *testing.T) {
 func TestTrainJobMissingRuntimeCreatesNothing(t *testing.T) {
 	ns := namespace(t)
 	r := kaptain(t, repoPath("examples", "mnist-pytorch"), creds, "train", "-n", ns, "--runtime", "torch")
-	if r.code != 11 || !strings.Contains(r.stderr, `ClusterTrainingRuntime "torch" not found; choose one with --runtime: deepspeed-distributed (deepspeed), jax-distributed (jax), mlx-distributed (mlx), torch-distributed (torch), xgboost-distributed (xgboost)`) {
+	if r.code != sdkerr.WorkloadDeployment.ExitCode() || !strings.Contains(r.stderr, `ClusterTrainingRuntime "torch" not found; choose one with --runtime: deepspeed-distributed (deepspeed), jax-distributed (jax), mlx-distributed (mlx), torch-distributed (torch), xgboost-distributed (xgboost)`) {
 		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	if count(t, trainJobs, ns) != 0 {
@@ -343,7 +343,7 @@ func TestTensorflowOnATrainerOnlyCluster(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
-	if r.code != 11 {
+	if r.code != sdkerr.WorkloadDeployment.ExitCode() {
 		t.Errorf("exit %d, want 11", r.code)
 	}
 	client, err := kubernetes.NewForConfig(user.Config())
@@ -432,7 +432,7 @@ func TestDiagnoseSaysWhatHoldsATrainJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := kaptain(t, ".", nil, "diagnose", "-n", ns)
-	if r.code != 1 {
+	if r.code != sdkerr.Unknown.ExitCode() {
 		t.Errorf("diagnose: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range [][]string{

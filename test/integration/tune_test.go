@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 )
 
@@ -130,7 +131,7 @@ func TestTuneInterruptedDeletesTheExperiment(t *testing.T) {
 	}
 	waitFor(t, r, "Pending: 0 succeeded")
 	r.Interrupt(t)
-	if code := r.Exit(t, 30*time.Second); code != 130 {
+	if code := r.Exit(t, 30*time.Second); code != sdkerr.Interrupted.ExitCode() {
 		t.Fatalf("exit %d: %s", code, r.Stderr())
 	}
 	if count(t, experiments, ns) != 0 || exists(t, secretsGVR, ns, exp.GetName()+"-storage") {
@@ -156,7 +157,7 @@ func TestTuneRefusesANamespaceKatibDoesNotServe(t *testing.T) {
 		}
 		r := kaptain(t, repoPath("examples", "mnist-tensorflow"), creds, "tune", "-n", ns, "--objective", "accuracy", "--param", "lr=double:0.001:0.1")
 		fix := "kubectl label namespace " + ns + " katib.kubeflow.org/metrics-collector-injection=enabled --overwrite"
-		if r.code != 11 || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, fix) {
+		if r.code != sdkerr.WorkloadDeployment.ExitCode() || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, fix) {
 			t.Errorf("label %q: exit %d (want 11), stderr %q (want %q and %q)", tc.label, r.code, r.stderr, tc.want, fix)
 		}
 	}
@@ -205,7 +206,7 @@ func TestTuneWaitsForRoomWhileAnotherTrialRunsThenStops(t *testing.T) {
 	if _, err := shared.client.CoreV1().Pods(ns).UpdateStatus(context.Background(), first, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if code := r.Exit(t, 40*time.Second); code != 11 {
+	if code := r.Exit(t, 40*time.Second); code != sdkerr.WorkloadDeployment.ExitCode() {
 		t.Fatalf("exit %d, want 11 (WorkloadDeployment): %s", code, r.Stderr())
 	}
 	if want := "trial " + exp.GetName() + "-bbbb2222 replica worker-0 (pod " + second.Name + ") cannot run: Unschedulable: 0/3 nodes are available"; !strings.Contains(r.Stderr(), want) {
@@ -223,7 +224,7 @@ func TestTuneStopsWhenTheSuggestionCannotRun(t *testing.T) {
 	pod := trialPod(t, exp, exp.GetName()+"-random-5d8f9", map[string]string{"katib.kubeflow.org/suggestion": exp.GetName(), "katib.kubeflow.org/experiment": exp.GetName()},
 		corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{Name: "suggestion", Image: "ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.19.0",
 			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull", Message: `Container image "ghcr.io/kubeflow/katib/suggestion-hyperopt:v0.19.0" is not present with pull policy of Never`}}}}})
-	if code := r.Exit(t, 30*time.Second); code != 11 {
+	if code := r.Exit(t, 30*time.Second); code != sdkerr.WorkloadDeployment.ExitCode() {
 		t.Fatalf("exit %d, want 11 (WorkloadDeployment): %s", code, r.Stderr())
 	}
 	if want := "the suggestion service (pod " + pod.Name + ") cannot run: ErrImageNeverPull"; !strings.Contains(r.Stderr(), want) {
@@ -239,7 +240,7 @@ func TestTuneStopsWhenTheFirstTrialsReportNoMetrics(t *testing.T) {
 	setExperimentStatus(t, exp, map[string]any{"conditions": condition("Running"), "trials": int64(3), "trialsRunning": int64(2), "trialMetricsUnavailable": int64(1)})
 	waitFor(t, r, "Running: 0 succeeded, 1 without metrics, 0 failed, 2 running of 16 trials")
 	setExperimentStatus(t, exp, map[string]any{"conditions": condition("Running"), "trials": int64(4), "trialsRunning": int64(2), "trialMetricsUnavailable": int64(2)})
-	if code := r.Exit(t, 30*time.Second); code != 11 {
+	if code := r.Exit(t, 30*time.Second); code != sdkerr.WorkloadDeployment.ExitCode() {
 		t.Fatalf("exit %d, want 11 (WorkloadDeployment): %s", code, r.Stderr())
 	}
 	if want := "its first 2 trials ended without reporting metrics"; !strings.Contains(r.Stderr(), want) {

@@ -155,7 +155,7 @@ func TestTrainFailedJobExitsWithItsMessage(t *testing.T) {
 func TestTrainTimesOut(t *testing.T) {
 	ns := namespace(t)
 	r := kaptain(t, repoPath("examples", "mnist-tensorflow"), nil, "train", "-n", ns, "--timeout", "2s")
-	if r.code != 12 || !strings.Contains(r.stderr, "error: timed out after 2s waiting for tfjob.kubeflow.org/") {
+	if r.code != sdkerr.Timeout.ExitCode() || !strings.Contains(r.stderr, "error: timed out after 2s waiting for tfjob.kubeflow.org/") {
 		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	if count(t, tfJobs, ns) != 1 {
@@ -181,7 +181,7 @@ func TestTrainStopsWhenAPodCannotBeScheduled(t *testing.T) {
 	if _, err := shared.client.CoreV1().Pods(ns).UpdateStatus(context.Background(), created, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if code := r.Exit(t, 30*time.Second); code != 11 {
+	if code := r.Exit(t, 30*time.Second); code != sdkerr.WorkloadDeployment.ExitCode() {
 		t.Fatalf("exit code %d, want 11 (WorkloadDeployment); stderr:\n%s", code, r.Stderr())
 	}
 	if !strings.Contains(r.Stderr(), "replica worker-0 (pod "+pod.Name+") cannot run: Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.") {
@@ -221,7 +221,7 @@ func TestTrainInterruptedRemovesWhatItCreated(t *testing.T) {
 		t.Errorf("the storage Secret is not owned by the job: %+v", refs)
 	}
 	r.Interrupt(t)
-	if code := r.Exit(t, 30*time.Second); code != 130 {
+	if code := r.Exit(t, 30*time.Second); code != sdkerr.Interrupted.ExitCode() {
 		t.Fatalf("exit code %d, want 130; stderr:\n%s", code, r.Stderr())
 	}
 	if !strings.Contains(r.Stderr(), "error: interrupted; removed secret "+storage.Name+" and tfjob "+job.GetName()) {
@@ -298,7 +298,7 @@ func TestTrainHangUpRemovesWhatItCreated(t *testing.T) {
 	job := createdJob(t, tfJobs, ns)
 	waitFor(t, r, "tfjob.kubeflow.org/"+job.GetName()+" Pending")
 	r.Signal(t, syscall.SIGHUP)
-	if code := r.Exit(t, 30*time.Second); code != 130 {
+	if code := r.Exit(t, 30*time.Second); code != sdkerr.Interrupted.ExitCode() {
 		t.Fatalf("exit code %d, want 130; stderr:\n%s", code, r.Stderr())
 	}
 	if !strings.Contains(r.Stderr(), "error: interrupted; removed secret "+job.GetName()+"-storage and tfjob "+job.GetName()) {
