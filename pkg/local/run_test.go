@@ -32,24 +32,6 @@ func script(t *testing.T, dir, body string) string {
 	return "main.py"
 }
 
-// syncBuffer is a buffer safe for the runner's writer and the test's reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunnerPrefixesAndPrimaryLines(t *testing.T) {
 	dir := t.TempDir()
 	main := script(t, dir, "import os, sys\nprint('rank', os.environ['RANK'], 'args', ' '.join(sys.argv[1:]))\nprint('accuracy=0.5', file=sys.stderr)\n")
@@ -57,7 +39,7 @@ func TestRunnerPrefixesAndPrimaryLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out bytes.Buffer // Run writes it under a lock of its own and returns after the last write
 	var primary []string
 	if err := (Runner{Dir: dir, Out: &out, Prefix: "trial-1/", Line: func(l string) { primary = append(primary, l) }}).Run(context.Background(), procs); err != nil {
 		t.Fatal(err)

@@ -89,6 +89,17 @@ func (l *LocalFlags) validate() error {
 	return nil
 }
 
+// validateLocalWorkers checks the replicas a local run starts for the framework.
+func validateLocalWorkers(workers int, framework string) error {
+	if workers < 1 {
+		return sdkerr.New(sdkerr.Usage, "--workers must be 1 or more, got %d", workers)
+	}
+	if n := local.MaxWorkers(framework); n > 0 && workers > n {
+		return sdkerr.New(sdkerr.Usage, "--workers %d: a local run of a %s model starts %d process (its replicas run under mpirun in the cluster); use --workers %d", workers, framework, n, n)
+	}
+	return nil
+}
+
 // localCacheDir is the user cache's directory for local runs, $XDG_CACHE_HOME/kubectl-kaptain
 // (~/.cache/kubectl-kaptain).
 func localCacheDir() (string, error) {

@@ -12,11 +12,8 @@ import (
 
 // validateLocal checks a local run's replicas and arguments; it is pure.
 func (o *TrainOptions) validateLocal() error {
-	if o.Workers < 1 {
-		return sdkerr.New(sdkerr.Usage, "--workers must be 1 or more, got %d", o.Workers)
-	}
-	if n := local.MaxWorkers(o.model.Spec.Framework); n > 0 && o.Workers > n {
-		return sdkerr.New(sdkerr.Usage, "--workers %d: a local run of a %s model starts %d process (its replicas run under mpirun in the cluster); use --workers %d", o.Workers, o.model.Spec.Framework, n, n)
+	if err := validateLocalWorkers(o.Workers, o.model.Spec.Framework); err != nil {
+		return err
 	}
 	return o.checkArgs()
 }

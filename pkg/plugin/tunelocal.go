@@ -16,11 +16,8 @@ import (
 // validateLocal checks what a local tune runs: an algorithm of the local library, no early
 // stopping (Katib's medianstop service has no local twin), the replicas of each trial.
 func (o *TuneOptions) validateLocal() error {
-	if o.Workers < 1 {
-		return sdkerr.New(sdkerr.Usage, "--workers must be 1 or more, got %d", o.Workers)
-	}
-	if n := local.MaxWorkers(o.model.Spec.Framework); n > 0 && o.Workers > n {
-		return sdkerr.New(sdkerr.Usage, "--workers %d: a local run of a %s model starts %d process (its replicas run under mpirun in the cluster); use --workers %d", o.Workers, o.model.Spec.Framework, n, n)
+	if err := validateLocalWorkers(o.Workers, o.model.Spec.Framework); err != nil {
+		return err
 	}
 	if a := o.tune.Search.Algorithm; !slices.Contains(local.Algorithms(), a) && slices.Contains(workload.Algorithms(), a) {
 		return sdkerr.New(sdkerr.UnsupportedAlgorithm, "algorithm %q runs only in Katib; a local tune runs %s", a, strings.Join(local.Algorithms(), ", "))
