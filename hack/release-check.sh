@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks the release: GoReleaser's config, a snapshot release of every platform, the
-# linux/amd64 archive (LICENSE and the man pages inside, the binary runs), the Krew manifest (Krew's own
+# linux/amd64 archive (LICENSE, the man pages and the README's guides inside, the binary runs), the Krew manifest (Krew's own
 # validator on the generated one and on plugins/krew.yaml, the two in step) and an install
 # with krew from the archive, then kubectl finding the installed plugin.
 set -euo pipefail
@@ -22,6 +22,10 @@ archive=dist/kubectl-kaptain_linux_amd64.tar.gz
 tar -tzf "$archive" >"$tmp/list"
 grep -qx LICENSE "$tmp/list" || { say "$archive has no LICENSE"; exit 1; }
 grep -qx man/man1/kubectl-kaptain-train.1 "$tmp/list" || { say "$archive has no man pages (man/man1)"; exit 1; }
+# The README's links: the guides and the command reference, at the paths it names.
+for doc in CONTRIBUTING.md docs/training.md docs/architecture.md docs/reference/kubectl_kaptain_train.md; do
+  grep -qx "$doc" "$tmp/list" || { say "$archive has no $doc, which the README links to"; exit 1; }
+done
 mkdir -p "$tmp/unpacked" && tar -xzf "$archive" -C "$tmp/unpacked"
 "$tmp/unpacked/kubectl-kaptain" version | tee "$tmp/version" >&2
 grep -q '^kubectl-kaptain v' "$tmp/version" || { say "the archived binary does not print its version"; exit 1; }

@@ -2,12 +2,14 @@ package local
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -167,10 +169,12 @@ func (r Runner) Run(ctx context.Context, procs []Process) error {
 			stopping = true
 			stopAll()
 			killed = time.After(StopGrace)
-		} else if e.err == nil {
-			// A process that ended well leaves its group; a straggler child of it goes too.
-			_ = syscall.Kill(-cmds[e.i].Process.Pid, syscall.SIGKILL)
 		}
+	}
+	// What is left of each process group (a child that ignored SIGTERM, or a straggler of a
+	// process that ended well) is killed, and Run returns once it is gone.
+	for _, c := range cmds {
+		reap(c.Process.Pid)
 	}
 	readers.Wait()
 	if first != nil {
@@ -185,6 +189,44 @@ func (r Runner) Run(ctx context.Context, procs []Process) error {
 		return context.Canceled
 	}
 	return nil
+}
+
+// reap kills what is left of the process group pgid and waits, up to a second, until no
+// process of it can be signalled (a zombie waiting for its new parent still can).
+func reap(pgid int) {
+	if syscall.Kill(-pgid, syscall.SIGKILL) != nil {
+		return
+	}
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if syscall.Kill(-pgid, 0) != nil || !groupAlive(pgid) {
+			return
+		}
+	}
+}
+
+// groupAlive reports whether a process of the group pgid is alive, not a zombie, as /proc
+// shows it; true where there is no /proc.
+func groupAlive(pgid int) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) > 2 && fields[2] == strconv.Itoa(pgid) && fields[0] != "Z" {
+			return true
+		}
+	}
+	return false
 }
 
 // waitAll reaps the processes started.
