@@ -32,7 +32,7 @@ func NewCmdClean(d *Deps) *cobra.Command {
 	o := &CleanOptions{deps: d}
 	cmd := &cobra.Command{
 		Use:   "clean [--all] [--force]",
-		Short: "Delete stale Secrets and ServiceAccounts kaptain made; with --all, finished workloads too (the SDK's clean, clean_all)",
+		Short: "Delete stale Secrets and ServiceAccounts kaptain made; with --all, finished workloads too (Kaptain SDK: clean, clean_all)",
 		Long: `Find the Secrets and ServiceAccounts kaptain made that no workload uses any more: their
 owner is gone and no job, experiment or inference service names them; and the finished
 TrainJobs whose --ttl-seconds-after-finished has passed (Kubeflow Trainer v2 has no TTL of its

@@ -25,7 +25,7 @@ func NewCmdDelete(d *Deps) *cobra.Command {
 	cmd := &cobra.Command{
 		ValidArgsFunction: completeGroupThenName(d, "job", "experiment", "inferenceservice", "build", "jobs", "experiments", "inferenceservices", "builds", "all"),
 		Use:               "delete (job|experiment|inferenceservice|build NAME | jobs|experiments|inferenceservices|builds|all --all [--force])",
-		Short:             "Delete a workload kaptain made, or all of them (the SDK's delete_*)",
+		Short:             "Delete a workload kaptain made, or all of them (Kaptain SDK: delete_*)",
 		Long: `Delete one job, experiment or inference service by name, or with --all every one that
 kaptain made in the namespace. Without --force, --all deletes only finished jobs and
 experiments and inference services that are not ready; with --force, all of them. Objects

@@ -23,7 +23,7 @@ func NewCmdDiagnose(d *Deps) *cobra.Command {
 	o := &DiagnoseOptions{deps: d}
 	cmd := &cobra.Command{
 		Use:   "diagnose [-o json]",
-		Short: "List every resource kaptain made in the namespace and what is wrong with it (the SDK's diagnose)",
+		Short: "List every resource kaptain made in the namespace and what is wrong with it (Kaptain SDK: diagnose)",
 		Long: `List the jobs, experiments, inference services, build Jobs, Secrets, ServiceAccounts and
 Pods kaptain made in the namespace, with what is wrong: pods that cannot be scheduled, cannot
 pull their image or crash, failed conditions, stale Secrets, missing CRDs (operators) and

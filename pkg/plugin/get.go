@@ -23,7 +23,7 @@ func NewCmdGet(d *Deps) *cobra.Command {
 	cmd := &cobra.Command{
 		ValidArgsFunction: completeGroupThenName(d, "jobs", "experiments", "inferenceservices", "builds", "all"),
 		Use:               "get jobs|experiments|inferenceservices|builds|all [NAME] [-o wide|yaml|json|name|jsonpath=...|custom-columns=...] [-l selector] [-A] [-w]",
-		Short:             "List the jobs, experiments and inference services kaptain made (the SDK's list_*)",
+		Short:             "List the jobs, experiments and inference services kaptain made (Kaptain SDK: list_*)",
 		Long: `List what kaptain made, with the columns the cluster's CRDs define. jobs covers TFJobs and
 PyTorchJobs; all covers jobs, experiments and inference services. A kind whose CRD the
 cluster lacks is skipped with a warning. Without NAME only objects labelled

@@ -121,7 +121,8 @@ A model is described by a kaptain.yaml file; 'kubectl kaptain init' writes one.`
 		{Message: "Other commands:", Commands: []*cobra.Command{NewCmdVersion(d), NewCmdCompletion(d), options.NewCmdOptions(d.Streams.Out)}},
 	}
 	groups.Add(cmd)
-	templates.ActsAsRootCommand(cmd, nil, groups...)
+	// cobra's help command is no group's: left in, it heads an empty "Other Commands:".
+	templates.ActsAsRootCommand(cmd, []string{"help"}, groups...)
 	// kubectl's flag errors ("unknown flag: --x", "See '... --help' for usage.") are usage
 	// errors, exit code 2.
 	flagError := cmd.FlagErrorFunc()

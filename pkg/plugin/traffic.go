@@ -32,7 +32,7 @@ func NewCmdPromote(d *Deps) *cobra.Command {
 	o := &TrafficOptions{deps: d, Action: NewActionFlags(), Promote: true}
 	return o.command(&cobra.Command{
 		Use:   "promote [-f kaptain.yaml]",
-		Short: "Send all the traffic to the canary (the SDK's promote_canary)",
+		Short: "Send all the traffic to the canary (Kaptain SDK: promote_canary)",
 		Example: `  kubectl kaptain deploy --canary-traffic-percent 30 --model-uri s3://kaptain/models/dev/mnist/trained/7b93
   kubectl kaptain promote`,
 	})
@@ -44,7 +44,7 @@ func NewCmdRollback(d *Deps) *cobra.Command {
 	o := &TrafficOptions{deps: d, Action: NewActionFlags()}
 	return o.command(&cobra.Command{
 		Use:   "rollback [-f kaptain.yaml]",
-		Short: "Remove the canary and send all the traffic to the previous model (the SDK's rollback_canary)",
+		Short: "Remove the canary and send all the traffic to the previous model (Kaptain SDK: rollback_canary)",
 		Long: `Remove the canary and serve the model deployed before it with all the traffic. The
 previous model's URI is kept on the InferenceService (annotation kaptain.dev/previous-model-uri),
 so rollback works from any machine.`,
