@@ -2,17 +2,14 @@ package local
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -87,14 +84,14 @@ func (r Runner) Run(ctx context.Context, procs []Process) error {
 		for _, c := range cmds {
 			if c != nil && c.Process != nil {
 				// The process group: a trainer's own children (a DataLoader's workers) go too.
-				_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+				terminateGroup(c.Process.Pid)
 			}
 		}
 	}
 	for i, p := range procs {
 		c := exec.Command(p.Argv[0], p.Argv[1:]...)
 		c.Dir, c.Env = r.Dir, Environ(environ, p.Env)
-		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		ownGroup(c)
 		pr, pw, err := os.Pipe()
 		if err != nil {
 			stopAll()
@@ -159,7 +156,7 @@ func (r Runner) Run(ctx context.Context, procs []Process) error {
 				ctx = context.Background() // stop once
 			case <-killed:
 				for _, c := range cmds {
-					_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+					killGroup(c.Process.Pid)
 				}
 				killed = nil
 			}
@@ -189,44 +186,6 @@ func (r Runner) Run(ctx context.Context, procs []Process) error {
 		return context.Canceled
 	}
 	return nil
-}
-
-// reap kills what is left of the process group pgid and waits, up to a second, until no
-// process of it can be signalled (a zombie waiting for its new parent still can).
-func reap(pgid int) {
-	if syscall.Kill(-pgid, syscall.SIGKILL) != nil {
-		return
-	}
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if syscall.Kill(-pgid, 0) != nil || !groupAlive(pgid) {
-			return
-		}
-	}
-}
-
-// groupAlive reports whether a process of the group pgid is alive, not a zombie, as /proc
-// shows it; true where there is no /proc.
-func groupAlive(pgid int) bool {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return true
-	}
-	for _, e := range entries {
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(string(stat[i+1:]))
-		if len(fields) > 2 && fields[2] == strconv.Itoa(pgid) && fields[0] != "Z" {
-			return true
-		}
-	}
-	return false
 }
 
 // waitAll reaps the processes started.

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // Venv returns the interpreter of a virtual environment with the requirements installed,
@@ -46,7 +45,7 @@ func Venv(ctx context.Context, cacheDir, python, requirements string, log io.Wri
 		return "", fmt.Errorf("creating the virtual environment: %w", err)
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+	if err := lockFile(lock); err != nil {
 		return "", fmt.Errorf("creating the virtual environment: %w", err)
 	}
 	if _, err := os.Stat(done); err == nil { // made while this waited for the lock
