@@ -21,6 +21,15 @@ import (
 // suggestion service, from the same library at the version Katib v0.19 uses.
 func Algorithms() []string { return []string{"cmaes", "random", "sobol", "tpe"} }
 
+// CheckAlgorithm refuses an algorithm a local tune does not run (UnsupportedAlgorithm),
+// listing the local ones.
+func CheckAlgorithm(algorithm string) error {
+	if !slices.Contains(Algorithms(), algorithm) {
+		return sdkerr.New(sdkerr.UnsupportedAlgorithm, "algorithm %q runs only in Katib; a local tune runs %s", algorithm, strings.Join(Algorithms(), ", "))
+	}
+	return nil
+}
+
 // Study suggests hyperparameters and learns from the trials' results. It is safe for
 // concurrent use.
 type Study struct {
@@ -35,8 +44,8 @@ type Study struct {
 // minimize), with the algorithm and settings as Katib's goptuna service reads them. An
 // algorithm that runs only in Katib is refused (UnsupportedAlgorithm), listing the local ones.
 func NewStudy(s workload.Search, objectiveType string) (*Study, error) {
-	if !slices.Contains(Algorithms(), s.Algorithm) {
-		return nil, sdkerr.New(sdkerr.UnsupportedAlgorithm, "algorithm %q runs only in Katib; a local tune runs %s", s.Algorithm, strings.Join(Algorithms(), ", "))
+	if err := CheckAlgorithm(s.Algorithm); err != nil {
+		return nil, err
 	}
 	space, params, err := searchSpace(s.Params)
 	if err != nil {

@@ -19,8 +19,11 @@ func (o *TuneOptions) validateLocal() error {
 	if err := validateLocalWorkers(o.Workers, o.model.Spec.Framework); err != nil {
 		return err
 	}
-	if a := o.tune.Search.Algorithm; !slices.Contains(local.Algorithms(), a) && slices.Contains(workload.Algorithms(), a) {
-		return sdkerr.New(sdkerr.UnsupportedAlgorithm, "algorithm %q runs only in Katib; a local tune runs %s", a, strings.Join(local.Algorithms(), ", "))
+	if a := o.tune.Search.Algorithm; slices.Contains(workload.Algorithms(), a) {
+		// An algorithm Katib does not ship is refused by Search.Validate, naming Katib's.
+		if err := local.CheckAlgorithm(a); err != nil {
+			return err
+		}
 	}
 	if o.tune.Search.EarlyStopping != "" {
 		return sdkerr.New(sdkerr.Usage, "early stopping (%s) runs only in Katib; a local tune runs every trial to its end (--early-stopping %s turns kaptain.yaml's off)", o.tune.Search.EarlyStopping, workload.EarlyStoppingNone)
