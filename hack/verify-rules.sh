@@ -8,11 +8,16 @@ if grep -rn --include='*.go' -E 'os\.(Stdout|Stderr)' pkg/ | grep -v '_test.go';
   echo "verify-rules: use the command's IOStreams, not os.Stdout / os.Stderr, in pkg/" >&2; fail=1
 fi
 # Domain packages never import cobra or the plugin package.
-for p in model config workload render apply run inventory logs track sdkerr image storage; do
+for p in model config workload render apply run inventory platform local logs track sdkerr image storage; do
   if grep -rn --include='*.go' -E '"github.com/spf13/cobra"|kubectl-kaptain/pkg/plugin"' "pkg/$p" 2>/dev/null; then
     echo "verify-rules: pkg/$p must not import cobra or pkg/plugin" >&2; fail=1
   fi
 done
+# inventory (what kaptain made) and platform (what the cluster serves) read the cluster; the
+# engine (run) and the log streams (logs) are the commands' to drive.
+if grep -rn --include='*.go' -E 'kubectl-kaptain/pkg/(run|run/waitfor|logs)"' pkg/inventory pkg/platform | grep -v '_test.go'; then
+  echo "verify-rules: pkg/inventory and pkg/platform must not import pkg/run or pkg/logs" >&2; fail=1
+fi
 # workload and render never import a client.
 if grep -rn --include='*.go' -E '"k8s.io/client-go' pkg/workload pkg/render | grep -v '_test.go'; then
   echo "verify-rules: pkg/workload and pkg/render must not use a client" >&2; fail=1

@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/platform"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
 
@@ -171,17 +171,17 @@ func (inv *Inventory) jobProblem(ctx context.Context, o Object) string {
 	}
 	if name, found, _ := unstructured.NestedString(o.Obj.Object, "spec", "runtimeRef", "name"); found {
 		kind, _, _ := unstructured.NestedString(o.Obj.Object, "spec", "runtimeRef", "kind")
-		if _, err := inv.TrainingRuntime(ctx, cmp.Or(kind, model.KindClusterTrainingRuntime), name); err != nil {
-			var unreadable *RuntimeUnreadableError
+		if _, err := inv.Cluster().TrainingRuntime(ctx, cmp.Or(kind, model.KindClusterTrainingRuntime), name); err != nil {
+			var unreadable *platform.RuntimeUnreadableError
 			if !errors.As(err, &unreadable) {
 				return err.Error()
 			}
 		}
 	}
-	if !Suspended(o.Obj) {
+	if !platform.Suspended(o.Obj) {
 		return ""
 	}
-	if detail := inv.QueueDetail(ctx, o.Obj, run.State{}); detail != "" {
+	if detail := inv.Cluster().QueueDetail(ctx, o.Obj); detail != "" {
 		return "suspended: " + detail
 	}
 	field := "spec.suspend"

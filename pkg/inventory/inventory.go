@@ -23,6 +23,7 @@ import (
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/platform"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
@@ -148,6 +149,11 @@ type Inventory struct {
 	Metadata  metadata.Interface
 	Mapper    meta.RESTMapper
 	Namespace string
+}
+
+// Cluster reads what the inventory's namespace of the cluster serves, with its clients.
+func (inv *Inventory) Cluster() *platform.Cluster {
+	return &platform.Cluster{Dynamic: inv.Dynamic, Kube: inv.Kube, Mapper: inv.Mapper, Namespace: inv.Namespace}
 }
 
 // Serve returns the kinds the cluster serves, with their resources; each kind it does not

@@ -207,22 +207,3 @@ func TestFindingsComeFromTheStateReaders(t *testing.T) {
 		}
 	}
 }
-
-func TestDescribeAnExperimentFromItsState(t *testing.T) {
-	exp := obj("kubeflow.org/v1beta1", "Experiment", "e", true, "Running")
-	exp.Object["status"].(map[string]any)["currentOptimalTrial"] = map[string]any{
-		"bestTrialName":        "e-x7f2",
-		"parameterAssignments": []any{map[string]any{"name": "lr", "value": "0.04"}},
-		"observation":          map[string]any{"metrics": []any{map[string]any{"name": "accuracy", "latest": "0.97", "max": "0.98"}}},
-	}
-	var out bytes.Buffer
-	if err := newInventory().Describe(context.Background(), &out, Object{Served: Served{Kind: Kind{Group: Experiments}}, Obj: exp}); err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Join(strings.Fields(out.String()), " ")
-	for _, want := range []string{"Best trial: e-x7f2", "Parameter lr: 0.04", "Metric accuracy: 0.97"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("describe lacks %q:\n%s", want, out.String())
-		}
-	}
-}

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/platform"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -183,7 +183,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 // been changed when it refuses.
 func (o *DeployOptions) canaryStrategy(ctx context.Context) (workload.CanaryStrategy, error) {
 	s := o.serving
-	mode, name, source := s.inv.DeploymentMode(ctx, s.current, s.model.Spec.Serving.DeploymentMode)
+	mode, name, source := s.inv.Cluster().DeploymentMode(ctx, s.current, s.model.Spec.Serving.DeploymentMode)
 	if mode != workload.ModeStandard {
 		return workload.CanaryFor(mode), nil
 	}
@@ -191,7 +191,7 @@ func (o *DeployOptions) canaryStrategy(ctx context.Context) (workload.CanaryStra
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	standardCanary, err := inventory.ServesStandardCanary(oa, s.gvk.GroupVersion())
+	standardCanary, err := platform.ServesStandardCanary(oa, s.gvk.GroupVersion())
 	if err != nil {
 		return nil, err
 	}

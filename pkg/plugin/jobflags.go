@@ -10,8 +10,8 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/platform"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
@@ -100,8 +100,8 @@ func (j *JobFlags) validate() error {
 }
 
 // choice is what decides the job's training kind.
-func (j *JobFlags) choice() inventory.TrainingChoice {
-	return inventory.TrainingChoice{Framework: j.framework, API: j.api, Runtime: j.runtime}
+func (j *JobFlags) choice() platform.TrainingChoice {
+	return platform.TrainingChoice{Framework: j.framework, API: j.api, Runtime: j.runtime}
 }
 
 // patchKind is the kind JSON 6902 patches are read for, before the kind is chosen: the one a
@@ -115,9 +115,9 @@ func (j *JobFlags) patchKind() string {
 
 // kind chooses the training kind once: without the cluster for a client dry run (a note on
 // stderr says where the cluster may choose otherwise), else from what the cluster serves;
-// inv is the cluster it was chosen on (nil for a client dry run). The JSON 6902 patches
+// cl is the cluster it was chosen on (nil for a client dry run). The JSON 6902 patches
 // follow the chosen kind.
-func (j *JobFlags) kind(ctx context.Context, ac *actionContext, m *model.Model) (workload.TrainingKind, *inventory.Inventory, error) {
+func (j *JobFlags) kind(ctx context.Context, ac *actionContext, m *model.Model) (workload.TrainingKind, *platform.Cluster, error) {
 	progress := ac.deps.progress()
 	if ac.dryRun == cmdutil.DryRunClient {
 		kind, note, err := j.choice().Offline()
@@ -138,11 +138,11 @@ func (j *JobFlags) kind(ctx context.Context, ac *actionContext, m *model.Model) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	inv := &inventory.Inventory{Dynamic: c.Dynamic, Kube: cs, Mapper: c.Mapper, Namespace: ac.namespace}
-	kind, err := inv.ChooseTraining(ctx, j.choice(), progress.Printf)
+	cl := &platform.Cluster{Dynamic: c.Dynamic, Kube: cs, Mapper: c.Mapper, Namespace: ac.namespace}
+	kind, err := cl.ChooseTraining(ctx, j.choice(), progress.Printf)
 	if err != nil {
 		return nil, nil, err
 	}
 	ac.retargetPatches(j.patchKind(), kind.GVK().Kind)
-	return kind, inv, nil
+	return kind, cl, nil
 }

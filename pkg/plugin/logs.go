@@ -2,12 +2,23 @@ package plugin
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/logs"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/term"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
 
 // LogsOptions prints the logs of a training job's replicas.
@@ -77,16 +88,12 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := inventory.LogOptions{Follow: o.Follow, Replica: o.Replica}
-	if o.Tail >= 0 {
-		opts.Tail = &o.Tail
-	}
 	// A container's bytes as they are on a pipe or in a file; escaped on a terminal.
 	out := o.deps.Streams.Out
 	if !term.IsTerminal(out) {
 		out = term.Raw(out)
 	}
-	shown, err := o.inv.Logs(ctx, job, opts, out, o.deps.progress())
+	shown, err := o.stream(ctx, job, out)
 	if err == nil && shown == 0 && !o.Follow {
 		o.deps.progress().Printf("no replica pods of %s%s yet", job.Obj.GetName(), replicaSuffix(o.Replica))
 	}
@@ -112,4 +119,62 @@ func replicaSuffix(r string) string {
 		return ""
 	}
 	return " matching --replica " + r
+}
+
+// stream prints the logs of a training job's replicas to out, each line prefixed with its
+// replica, and returns how many replicas it showed. Without -f it prints what there is,
+// a replica at a time; with -f the replicas stream together until the job finishes,
+// and Ctrl-C ends the following quietly, as with kubectl logs -f.
+func (o *LogsOptions) stream(ctx context.Context, job inventory.Object, out io.Writer) (int, error) {
+	inv, p := o.inv, o.deps.progress()
+	var tail *int64
+	if o.Tail >= 0 {
+		tail = &o.Tail
+	}
+	pods := inv.Kube.CoreV1()
+	s := &logs.Streamer{Pods: pods, Out: out, Container: job.Container, Follow: o.Follow, Prefix: workload.ReplicaName, Tail: tail}
+	selector := job.PodSelector(job.Obj)
+	if job.LogPods != nil {
+		selector = job.LogPods(job.Obj)
+	}
+	wanted := func(pod *corev1.Pod) bool { return o.Replica == "" || workload.ReplicaName(pod) == o.Replica }
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The pods there now. The wait below attaches those that appear or restart; it ends at
+	// once for a finished job, maybe before its pods are seen, hence this list first.
+	list, err := pods.Pods(inv.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return 0, fmt.Errorf("listing the pods of %s: %w", job.Obj.GetName(), err)
+	}
+	items := list.Items
+	slices.SortFunc(items, func(a, b corev1.Pod) int { return strings.Compare(workload.ReplicaName(&a), workload.ReplicaName(&b)) })
+	shown := 0
+	for i := range items {
+		if !wanted(&items[i]) {
+			continue
+		}
+		s.Attach(ctx, &items[i])
+		if !o.Follow {
+			s.Wait()
+		}
+		shown++
+	}
+	if !o.Follow {
+		return shown, nil
+	}
+	_, err = (&run.Waiter{Client: inv.Dynamic, Pods: pods}).Wait(ctx, run.Watch{
+		Resource: job.Mapping.Resource, Namespace: inv.Namespace, Name: job.Obj.GetName(), PodSelector: selector,
+		Done: func(obj *unstructured.Unstructured) (bool, error) { return job.Finished(obj), nil },
+		OnPod: func(pod *corev1.Pod) error {
+			if wanted(pod) {
+				s.Attach(ctx, pod)
+			}
+			return nil
+		},
+	})
+	run.EndStreams(s, err, cancel, p)
+	if errors.Is(err, context.Canceled) {
+		return shown, nil
+	}
+	return shown, err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run/waitfor"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
@@ -63,7 +64,7 @@ func completeServing(ctx context.Context, f cmdutil.Factory, cmd *cobra.Command,
 	if s.inv, err = newInventory(f); err != nil {
 		return nil, err
 	}
-	svc, err := s.inv.InferenceService(ctx, s.name)
+	svc, err := s.inv.Cluster().InferenceService(ctx, s.name)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +94,7 @@ func (s *serving) ref() string { return run.Ref(s.gvk, s.name) }
 // records entry with the outcome's error when record says so.
 func (s *serving) run(ctx context.Context, a run.Action, f ServeFlags, entry track.Action, record func(*run.Outcome) bool) error {
 	if f.Wait {
-		a.Wait = inventory.ServiceWait(s.gvk, s.name, f.Timeout)
+		a.Wait = waitfor.Service(s.gvk, s.name, f.Timeout)
 		a.Wait.Explain = s.podStates
 	}
 	// Ctrl-C removes a service this run created, with its credentials; a deployed service
@@ -118,7 +119,7 @@ func (s *serving) podStates(ctx context.Context) string {
 	if s.inv == nil {
 		return ""
 	}
-	return s.inv.PodStates(ctx, "predictor pods", workload.LabelInferenceService+"="+s.name)
+	return s.inv.Cluster().PodStates(ctx, "predictor pods", workload.LabelInferenceService+"="+s.name)
 }
 
 // requireCanary checks that the model is deployed with a canary, naming the command.

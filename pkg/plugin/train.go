@@ -14,10 +14,11 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/platform"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run/waitfor"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
@@ -233,7 +234,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		v := int32(min(*o.ttl, 1<<31-1))
 		ttl = &v
 	}
-	kind, inv, err := o.JobFlags.kind(ctx, ac, m)
+	kind, cl, err := o.JobFlags.kind(ctx, ac, m)
 	if err != nil {
 		return err
 	}
@@ -283,15 +284,18 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 	a := ac.action(m, o.revision, model.ActionTrain, objs,
 		&render.OwnerLinks{APIVersion: job.GetAPIVersion(), Kind: job.GetKind(), Name: name, OwnedKinds: []string{"Secret", model.KindTrainingRuntime}})
 	if o.queue != "" {
-		a.Accept = inventory.QueueHeld
+		a.Accept = platform.QueueHeld
 	}
 	if o.Wait {
-		a.Wait = inventory.TrainingWait(kind, name, o.Timeout)
-		if o.queue != "" && inv != nil {
-			a.Wait.Detail, a.Wait.TimeoutSays = inv.QueueDetail, inv.QueuedTimeout(name)
+		a.Wait = waitfor.Training(kind, name, o.Timeout)
+		if o.queue != "" && cl != nil {
+			a.Wait.Detail = func(ctx context.Context, job *unstructured.Unstructured, _ run.State) string {
+				return cl.QueueDetail(ctx, job)
+			}
+			a.Wait.TimeoutSays = cl.QueuedTimeout(name)
 		}
-		if inv != nil {
-			a.Wait.Pods.Tolerate = inv.PendingTolerance(o.PendingTimeout)
+		if cl != nil {
+			a.Wait.Pods.Tolerate = cl.PendingTolerance(o.PendingTimeout)
 		}
 		if o.verbose {
 			a.Wait.Pods.Logs = o.deps.Streams.ErrOut

@@ -17,10 +17,10 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run/waitfor"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
@@ -249,13 +249,13 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		return o.runLocal(ctx)
 	}
 	m, ac := o.model, o.action
-	kind, inv, err := o.JobFlags.kind(ctx, ac, m)
+	kind, cl, err := o.JobFlags.kind(ctx, ac, m)
 	if err != nil {
 		return err
 	}
-	if inv != nil {
+	if cl != nil {
 		// Checked before the build: Katib's webhook would refuse the experiment.
-		if err := inv.KatibNamespace(ctx); err != nil {
+		if err := cl.KatibNamespace(ctx); err != nil {
 			return err
 		}
 	}
@@ -285,10 +285,10 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 	a := ac.action(m, o.revision, model.ActionTune, append(append(objs, companions...), exp),
 		&render.OwnerLinks{APIVersion: exp.GetAPIVersion(), Kind: exp.GetKind(), Name: exp.GetName(), OwnedKinds: []string{"Secret", model.KindTrainingRuntime}})
 	if o.Wait {
-		a.Wait = inventory.ExperimentWait(exp.GroupVersionKind(), exp.GetName(), o.Timeout)
-		if inv != nil {
+		a.Wait = waitfor.Experiment(exp.GroupVersionKind(), exp.GetName(), o.Timeout)
+		if cl != nil {
 			// The suggestion's pods and the trials' carry the experiment's labels.
-			a.Wait.Pods = inv.TrialPods(labels.SelectorFromSet(m.Labels(o.revision, model.ActionTune)).String(), o.PendingTimeout)
+			a.Wait.Pods = waitfor.TrialPods(cl, labels.SelectorFromSet(m.Labels(o.revision, model.ActionTune)).String(), o.PendingTimeout)
 		}
 		if o.deleteEx {
 			a.Remove = run.Removal{When: run.WhenFinished, Reason: "--delete-experiment", What: ref}

@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/platform"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/test/servers"
@@ -288,7 +288,7 @@ func TestCanaryRefusedWhereItWouldTakeAllTheTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if canary, err := inventory.ServesStandardCanary(dc.OpenAPIV3(), schema.GroupVersion{Group: "serving.kserve.io", Version: "v1beta1"}); err != nil || canary {
+	if canary, err := platform.ServesStandardCanary(dc.OpenAPIV3(), schema.GroupVersion{Group: "serving.kserve.io", Version: "v1beta1"}); err != nil || canary {
 		t.Errorf("ServesStandardCanary on KServe v0.15's CRD: %v, %v", canary, err)
 	}
 }

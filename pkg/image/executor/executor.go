@@ -19,10 +19,10 @@ import (
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/inventory"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/run/waitfor"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
@@ -78,7 +78,7 @@ func (j *Job) Execute(ctx context.Context, contextURI string) (string, error) {
 	}
 	var digest atomic.Pointer[string]
 	a := j.Action(append(objs, built...), &render.OwnerLinks{APIVersion: "batch/v1", Kind: "Job", Name: jobName, OwnedKinds: []string{"Secret"}})
-	a.Wait = inventory.BuildWait(jobName, j.Timeout)
+	a.Wait = waitfor.Build(jobName, j.Timeout)
 	a.Wait.Pods.Logs = j.Logs
 	a.Wait.Pods.Observe = func(pod *corev1.Pod) {
 		if d := digestOf(pod); d != "" {

@@ -1,4 +1,4 @@
-package inventory
+package platform
 
 import (
 	"context"
@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
@@ -24,13 +26,13 @@ func TestInferenceServiceAPI(t *testing.T) {
 		{"KFServing only", []string{"serving.kubeflow.org/v1beta1"}, "only as serving.kubeflow.org, KFServing's API"},
 		{"none", nil, "install KServe"},
 	} {
-		inv := newInventory()
+		cl := &Cluster{Dynamic: dynamicfake.NewSimpleDynamicClient(runtime.NewScheme()), Namespace: ns}
 		mapper := meta.NewDefaultRESTMapper(nil)
 		for _, gv := range tc.served {
 			mapper.Add(schema.FromAPIVersionAndKind(gv, "InferenceService"), meta.RESTScopeNamespace)
 		}
-		inv.Mapper = mapper
-		s, err := inv.InferenceService(context.Background(), "mnist")
+		cl.Mapper = mapper
+		s, err := cl.InferenceService(context.Background(), "mnist")
 		switch {
 		case tc.want == "" && (err != nil || s.GVK.Group != "serving.kserve.io"):
 			t.Errorf("%s: %v, %v; want serving.kserve.io", tc.name, s, err)

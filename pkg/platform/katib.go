@@ -1,4 +1,4 @@
-package inventory
+package platform
 
 import (
 	"context"
@@ -18,15 +18,15 @@ const LabelKatibInjection = "katib.kubeflow.org/metrics-collector-injection"
 // KatibNamespace checks, before an experiment is made, that Katib accepts experiments in the
 // inventory's namespace. A namespace that cannot be read (a user without namespace access)
 // is not judged: Katib's webhook says the same when it refuses.
-func (inv *Inventory) KatibNamespace(ctx context.Context) error {
-	ns, err := inv.Kube.CoreV1().Namespaces().Get(ctx, inv.Namespace, metav1.GetOptions{})
+func (cl *Cluster) KatibNamespace(ctx context.Context) error {
+	ns, err := cl.Kube.CoreV1().Namespaces().Get(ctx, cl.Namespace, metav1.GetOptions{})
 	switch {
 	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
 		return nil
 	case apierrors.IsNotFound(err):
-		return sdkerr.New(sdkerr.WorkloadDeployment, "namespace %q does not exist: create it, labelled for Katib: kubectl create namespace %[1]s && kubectl label namespace %[1]s %s=enabled", inv.Namespace, LabelKatibInjection)
+		return sdkerr.New(sdkerr.WorkloadDeployment, "namespace %q does not exist: create it, labelled for Katib: kubectl create namespace %[1]s && kubectl label namespace %[1]s %s=enabled", cl.Namespace, LabelKatibInjection)
 	case err != nil:
-		return fmt.Errorf("reading namespace %s: %w", inv.Namespace, err)
+		return fmt.Errorf("reading namespace %s: %w", cl.Namespace, err)
 	}
 	if v := ns.Labels[LabelKatibInjection]; v != "enabled" {
 		now := "without it"
@@ -34,7 +34,7 @@ func (inv *Inventory) KatibNamespace(ctx context.Context) error {
 			now = fmt.Sprintf("set to %q", v)
 		}
 		return sdkerr.New(sdkerr.WorkloadDeployment, "Katib runs experiments only in namespaces labelled %s=enabled, and namespace %q is %s (Kubeflow profiles set it): kubectl label namespace %[2]s %[1]s=enabled --overwrite",
-			LabelKatibInjection, inv.Namespace, now)
+			LabelKatibInjection, cl.Namespace, now)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package inventory
+package platform
 
 import (
 	"context"
@@ -13,9 +13,10 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
+
+const ns = "team-a"
 
 func runtimeObj(kind, name, namespace, framework string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": workload.TrainerGroupVersion, "kind": kind}}
@@ -42,7 +43,7 @@ func trainerRuntime(kind, name, namespace, framework, policy string) *unstructur
 	return u
 }
 
-func trainingInventory(v1Kinds []string, v2 bool, objs ...runtime.Object) *Inventory {
+func trainingCluster(v1Kinds []string, v2 bool, objs ...runtime.Object) *Cluster {
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{ClusterTrainingRuntimes: "ClusterTrainingRuntimeList", TrainingRuntimes: "TrainingRuntimeList"}, objs...)
 	mapper := meta.NewDefaultRESTMapper(nil)
@@ -52,7 +53,7 @@ func trainingInventory(v1Kinds []string, v2 bool, objs ...runtime.Object) *Inven
 	for _, k := range v1Kinds {
 		mapper.Add(schema.FromAPIVersionAndKind(workload.KubeflowGroupVersion, k), meta.RESTScopeNamespace)
 	}
-	return &Inventory{Dynamic: dyn, Mapper: mapper, Namespace: ns}
+	return &Cluster{Dynamic: dyn, Mapper: mapper, Namespace: ns}
 }
 
 // TestChooseTraining: the kind of every framework, API and runtime asked for, on clusters that
@@ -96,9 +97,9 @@ func TestChooseTraining(t *testing.T) {
 		{"v1 with a runtime", both, true, TrainingChoice{Framework: "pytorch", API: "v1", Runtime: "torch-distributed"}, "error: --runtime names a TrainJob's runtime", "error: --runtime names a TrainJob's runtime"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inv := trainingInventory(tc.v1, tc.v2, runtimes...)
+			cl := trainingCluster(tc.v1, tc.v2, runtimes...)
 			var warnings []string
-			kind, err := inv.ChooseTraining(context.Background(), tc.choice, func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) })
+			kind, err := cl.ChooseTraining(context.Background(), tc.choice, func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) })
 			got := ""
 			if err != nil {
 				got = "error: " + err.Error()
@@ -143,27 +144,27 @@ func TestQueueDetail(t *testing.T) {
 	wl.SetNamespace(ns)
 	wl.SetLabels(map[string]string{LabelKueueJobUID: "uid-1"})
 
-	newInv := func(served bool, objs ...runtime.Object) *Inventory {
+	newInv := func(served bool, objs ...runtime.Object) *Cluster {
 		mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "kueue.x-k8s.io", Version: "v1beta2"}})
 		if served {
 			mapper.Add(schema.GroupVersionKind{Group: "kueue.x-k8s.io", Version: "v1beta2", Kind: "Workload"}, meta.RESTScopeNamespace)
 		}
 		dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{workloads: "WorkloadList"}, objs...)
-		return &Inventory{Dynamic: dyn, Mapper: mapper, Namespace: ns}
+		return &Cluster{Dynamic: dyn, Mapper: mapper, Namespace: ns}
 	}
 	ctx := context.Background()
-	if got, want := newInv(true, wl).QueueDetail(ctx, job, run.State{}), "queued in team-a: couldn't assign flavors to pod set node: insufficient quota for cpu in flavor default-flavor"; got != want {
+	if got, want := newInv(true, wl).QueueDetail(ctx, job), "queued in team-a: couldn't assign flavors to pod set node: insufficient quota for cpu in flavor default-flavor"; got != want {
 		t.Errorf("pending: %q\nwant %q", got, want)
 	}
-	if got, want := newInv(true).QueueDetail(ctx, job, run.State{}), "queued in team-a, waiting for Kueue to create its Workload"; got != want {
+	if got, want := newInv(true).QueueDetail(ctx, job), "queued in team-a, waiting for Kueue to create its Workload"; got != want {
 		t.Errorf("no workload: %q", got)
 	}
-	if got := newInv(false).QueueDetail(ctx, job, run.State{}); !strings.Contains(got, "is Kueue installed?") {
+	if got := newInv(false).QueueDetail(ctx, job); !strings.Contains(got, "is Kueue installed?") {
 		t.Errorf("no Kueue: %q", got)
 	}
 	running := job.DeepCopy()
 	_ = unstructured.SetNestedField(running.Object, false, "spec", "suspend")
-	if got := newInv(true, wl).QueueDetail(ctx, running, run.State{}); got != "" {
+	if got := newInv(true, wl).QueueDetail(ctx, running); got != "" {
 		t.Errorf("running job: %q, want nothing", got)
 	}
 }

@@ -1,4 +1,4 @@
-package inventory
+package platform
 
 import (
 	"context"
@@ -32,10 +32,10 @@ type Service struct {
 // refused with the reason: its v1beta1 predictor has no spec.predictor.model, which every
 // service kubectl kaptain makes uses. A service of that name that kubectl kaptain did not make
 // is an error: it is left alone.
-func (inv *Inventory) InferenceService(ctx context.Context, name string) (*Service, error) {
+func (cl *Cluster) InferenceService(ctx context.Context, name string) (*Service, error) {
 	served := func(gv string) (*Service, error) {
 		gvk := schema.FromAPIVersionAndKind(gv, workload.KindInferenceService)
-		mapping, err := inv.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		mapping, err := cl.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if meta.IsNoMatchError(err) {
 			return nil, nil
 		}
@@ -58,7 +58,7 @@ func (inv *Inventory) InferenceService(ctx context.Context, name string) (*Servi
 		}
 		return nil, sdkerr.New(sdkerr.ModelDeployment, "the cluster serves no InferenceService (serving.kserve.io): install KServe (kserve/kserve) in the cluster")
 	}
-	current, err := inv.Dynamic.Resource(s.Mapping.Resource).Namespace(inv.Namespace).Get(ctx, name, metav1.GetOptions{})
+	current, err := cl.Dynamic.Resource(s.Mapping.Resource).Namespace(cl.Namespace).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
@@ -73,8 +73,8 @@ func (inv *Inventory) InferenceService(ctx context.Context, name string) (*Servi
 
 // PodStates describes the pods a selector selects, a line each ("  name: Pending, kserve-container
 // ImagePullBackOff"), after a title, for error messages; "" when they cannot be listed.
-func (inv *Inventory) PodStates(ctx context.Context, title, selector string) string {
-	pods, err := inv.Kube.CoreV1().Pods(inv.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+func (cl *Cluster) PodStates(ctx context.Context, title, selector string) string {
+	pods, err := cl.Kube.CoreV1().Pods(cl.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return ""
 	}
@@ -111,7 +111,7 @@ const (
 // current service's own word (workload.ModeNameOf: KServe's status, else its deploymentMode
 // annotation), else kaptain.yaml's spec.serving.deploymentMode (asked), else the cluster's
 // default (KServe's inferenceservice-config ConfigMap), else Knative mode, KServe's own default.
-func (inv *Inventory) DeploymentMode(ctx context.Context, current *unstructured.Unstructured, asked string) (mode workload.Mode, name, source string) {
+func (cl *Cluster) DeploymentMode(ctx context.Context, current *unstructured.Unstructured, asked string) (mode workload.Mode, name, source string) {
 	if n := workload.ModeNameOf(current); n != "" {
 		return workload.ParseMode(n), n, "inferenceservice " + current.GetName()
 	}
@@ -119,7 +119,7 @@ func (inv *Inventory) DeploymentMode(ctx context.Context, current *unstructured.
 		return workload.ParseMode(asked), asked, "spec.serving.deploymentMode"
 	}
 	fallback := string(workload.ModeKnative)
-	cm, err := inv.Kube.CoreV1().ConfigMaps(kserveNamespace).Get(ctx, kserveConfigMap, metav1.GetOptions{})
+	cm, err := cl.Kube.CoreV1().ConfigMaps(kserveNamespace).Get(ctx, kserveConfigMap, metav1.GetOptions{})
 	if err != nil {
 		return workload.ModeKnative, fallback, "KServe's default"
 	}

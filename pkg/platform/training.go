@@ -1,4 +1,4 @@
-package inventory
+package platform
 
 import (
 	"cmp"
@@ -6,14 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
@@ -30,7 +26,7 @@ var (
 
 // TrainingChoice is what decides a training job's kind: the model's framework and the API and
 // runtime asked for (flag, then kaptain.yaml). The kind is chosen from it once per command, by
-// Offline for a client dry run and by Inventory.ChooseTraining against a cluster.
+// Offline for a client dry run and by Cluster.ChooseTraining against a cluster.
 type TrainingChoice struct {
 	Framework string
 	// API is model.TrainingAPIV1 or model.TrainingAPIV2; empty lets the cluster choose.
@@ -118,17 +114,17 @@ func (c TrainingChoice) Offline() (kind workload.TrainingKind, note string, err 
 // policy says how the trainer starts); one the user may not read is passed to warn and
 // taken as the image's entrypoint. When the cluster serves neither API, the Training
 // Operator's kind is chosen and the apply names the operator to install.
-func (inv *Inventory) ChooseTraining(ctx context.Context, c TrainingChoice, warn func(format string, args ...any)) (workload.TrainingKind, error) {
+func (cl *Cluster) ChooseTraining(ctx context.Context, c TrainingChoice, warn func(format string, args ...any)) (workload.TrainingKind, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	v1Kind := workload.V1Kind(c.Framework)
-	v1, err := inv.serves(v1Kind.GVK())
+	v1, err := cl.serves(v1Kind.GVK())
 	if err != nil {
 		return nil, err
 	}
 	trainJob := workload.TrainJobOn(workload.Runtime{}).GVK()
-	v2, err := inv.serves(trainJob)
+	v2, err := cl.serves(trainJob)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +142,7 @@ func (inv *Inventory) ChooseTraining(ctx context.Context, c TrainingChoice, warn
 	}
 	name := c.Runtime
 	if name == "" && TrainerOnly(c.Framework) {
-		if name, err = inv.runtimeFor(ctx, c.Framework); err != nil {
+		if name, err = cl.runtimeFor(ctx, c.Framework); err != nil {
 			return nil, err
 		}
 	}
@@ -154,7 +150,7 @@ func (inv *Inventory) ChooseTraining(ctx context.Context, c TrainingChoice, warn
 	if err != nil {
 		return nil, sdkerr.New(sdkerr.Usage, "--runtime %v", err)
 	}
-	rt, err := inv.TrainingRuntime(ctx, rtKind, rtName)
+	rt, err := cl.TrainingRuntime(ctx, rtKind, rtName)
 	var unreadable *RuntimeUnreadableError
 	if errors.As(err, &unreadable) {
 		warn("warning: %v; creating the TrainJob without checking its runtime, the main file run by the image's entrypoint (docs/rbac.yaml's kubectl-kaptain-runtimes role grants the read)", err)
@@ -166,32 +162,20 @@ func (inv *Inventory) ChooseTraining(ctx context.Context, c TrainingChoice, warn
 	return workload.TrainJobOn(rt), nil
 }
 
-// serves reports whether the cluster serves a kind.
-func (inv *Inventory) serves(gvk schema.GroupVersionKind) (bool, error) {
-	_, err := inv.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if meta.IsNoMatchError(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("finding the resource of %s: %w", gvk.Kind, err)
-	}
-	return true, nil
-}
-
 // runtimeFor names the runtime a model of a Trainer-only framework trains on: the one labelled
 // trainer.kubeflow.org/framework=<framework> (a namespace's TrainingRuntime before the
 // cluster's; Trainer's <framework>-distributed among several). When none is, the error lists
 // the runtimes the cluster has; where they may not be listed, Trainer's own name is taken.
-func (inv *Inventory) runtimeFor(ctx context.Context, framework string) (string, error) {
+func (cl *Cluster) runtimeFor(ctx context.Context, framework string) (string, error) {
 	selector := metav1.ListOptions{LabelSelector: workload.LabelRuntimeFramework + "=" + framework}
 	var names []string
-	local, err := inv.Dynamic.Resource(TrainingRuntimes).Namespace(inv.Namespace).List(ctx, selector)
+	local, err := cl.Dynamic.Resource(TrainingRuntimes).Namespace(cl.Namespace).List(ctx, selector)
 	if err == nil {
 		for _, r := range local.Items {
 			names = append(names, "trainingruntime/"+r.GetName())
 		}
 	}
-	cluster, err := inv.Dynamic.Resource(ClusterTrainingRuntimes).List(ctx, selector)
+	cluster, err := cl.Dynamic.Resource(ClusterTrainingRuntimes).List(ctx, selector)
 	if apierrors.IsForbidden(err) && len(names) == 0 {
 		return framework + "-distributed", nil
 	}
@@ -212,7 +196,7 @@ func (inv *Inventory) runtimeFor(ctx context.Context, framework string) (string,
 	if len(names) > 0 {
 		return names[0], nil
 	}
-	have, lerr := inv.runtimes(ctx)
+	have, lerr := cl.runtimes(ctx)
 	if lerr != nil || len(have) == 0 {
 		return "", sdkerr.New(sdkerr.WorkloadDeployment, "no training runtime is labelled %s=%s, and the cluster has none: install Kubeflow Trainer's runtimes (e.g. %s-distributed)",
 			workload.LabelRuntimeFramework, framework, framework)
@@ -225,11 +209,11 @@ func (inv *Inventory) runtimeFor(ctx context.Context, framework string) (string,
 // TrainingRuntime of the namespace): its framework, ML policy and jobs. A runtime that does
 // not exist is an error that lists the runtimes there are; one whose ML policy kubectl kaptain
 // cannot build for, an error that names those it can.
-func (inv *Inventory) TrainingRuntime(ctx context.Context, kind, name string) (workload.Runtime, error) {
-	res := inv.Dynamic.Resource(ClusterTrainingRuntimes)
+func (cl *Cluster) TrainingRuntime(ctx context.Context, kind, name string) (workload.Runtime, error) {
+	res := cl.Dynamic.Resource(ClusterTrainingRuntimes)
 	get := res.Get
 	if kind == model.KindTrainingRuntime {
-		get = inv.Dynamic.Resource(TrainingRuntimes).Namespace(inv.Namespace).Get
+		get = cl.Dynamic.Resource(TrainingRuntimes).Namespace(cl.Namespace).Get
 	}
 	obj, err := get(ctx, name, metav1.GetOptions{})
 	if err == nil {
@@ -246,7 +230,7 @@ func (inv *Inventory) TrainingRuntime(ctx context.Context, kind, name string) (w
 	if !apierrors.IsNotFound(err) {
 		return workload.Runtime{}, fmt.Errorf("reading %s %s: %w", strings.ToLower(kind), name, err)
 	}
-	have, lerr := inv.runtimes(ctx)
+	have, lerr := cl.runtimes(ctx)
 	if lerr != nil {
 		return workload.Runtime{}, fmt.Errorf("%s %q not found, and listing the runtimes failed: %w", kind, name, lerr)
 	}
@@ -271,7 +255,7 @@ func (e *RuntimeUnreadableError) Unwrap() error { return e.Err }
 
 // runtimes lists the cluster's ClusterTrainingRuntimes and the namespace's TrainingRuntimes
 // as "name (framework)", the namespaced ones as "trainingruntime/name (framework)".
-func (inv *Inventory) runtimes(ctx context.Context) ([]string, error) {
+func (cl *Cluster) runtimes(ctx context.Context) ([]string, error) {
 	var out []string
 	describe := func(prefix, name string, labels map[string]string) string {
 		fw := labels[workload.LabelRuntimeFramework]
@@ -280,14 +264,14 @@ func (inv *Inventory) runtimes(ctx context.Context) ([]string, error) {
 		}
 		return fmt.Sprintf("%s%s (%s)", prefix, name, fw)
 	}
-	cluster, err := inv.Dynamic.Resource(ClusterTrainingRuntimes).List(ctx, metav1.ListOptions{})
+	cluster, err := cl.Dynamic.Resource(ClusterTrainingRuntimes).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range cluster.Items {
 		out = append(out, describe("", r.GetName(), r.GetLabels()))
 	}
-	local, err := inv.Dynamic.Resource(TrainingRuntimes).Namespace(inv.Namespace).List(ctx, metav1.ListOptions{})
+	local, err := cl.Dynamic.Resource(TrainingRuntimes).Namespace(cl.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) {
 		return nil, err
 	}
@@ -298,42 +282,4 @@ func (inv *Inventory) runtimes(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
-}
-
-// Expired returns the finished jobs whose model.AnnotationTTLSecondsAfterFinished has passed
-// at now: a TrainJob has no TTL of its own, so clean honours the one train was given. A job
-// ends at the last transition of its Complete or Failed condition.
-func (inv *Inventory) Expired(ctx context.Context, served []Served, now time.Time) ([]Object, error) {
-	objs, err := inv.List(ctx, served)
-	if err != nil {
-		return nil, err
-	}
-	var out []Object
-	for _, o := range objs {
-		ttl, err := strconv.Atoi(o.Obj.GetAnnotations()[model.AnnotationTTLSecondsAfterFinished])
-		if err != nil || ttl < 0 || !o.Finished(o.Obj) {
-			continue
-		}
-		if end, ok := finishedAt(o.Obj); ok && !now.Before(end.Add(time.Duration(ttl)*time.Second)) {
-			out = append(out, o)
-		}
-	}
-	return out, nil
-}
-
-// finishedAt is when a job's Complete, Succeeded or Failed condition became true.
-func finishedAt(obj *unstructured.Unstructured) (time.Time, bool) {
-	conditions, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
-	for _, c := range conditions {
-		cond, ok := c.(map[string]any)
-		if !ok || cond["status"] != "True" {
-			continue
-		}
-		switch cond["type"] {
-		case "Complete", "Succeeded", "Failed":
-			at, err := time.Parse(time.RFC3339, fmt.Sprint(cond["lastTransitionTime"]))
-			return at, err == nil
-		}
-	}
-	return time.Time{}, false
 }

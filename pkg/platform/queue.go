@@ -1,4 +1,4 @@
-package inventory
+package platform
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
@@ -39,20 +38,20 @@ func Suspended(job *unstructured.Unstructured) bool {
 // job is suspended, what its Workload's QuotaReserved condition says (e.g. "queued in team-a:
 // couldn't assign flavors to pod set node: insufficient quota for cpu ..."). It says nothing of
 // a job without the queue label or that runs.
-func (inv *Inventory) QueueDetail(ctx context.Context, job *unstructured.Unstructured, _ run.State) string {
+func (cl *Cluster) QueueDetail(ctx context.Context, job *unstructured.Unstructured) string {
 	queue := job.GetLabels()[workload.LabelQueueName]
 	if queue == "" || !Suspended(job) {
 		return ""
 	}
 	prefix := "queued in " + queue
-	mapping, err := inv.Mapper.RESTMapping(schema.GroupKind{Group: kueueGroup, Kind: "Workload"})
+	mapping, err := cl.Mapper.RESTMapping(schema.GroupKind{Group: kueueGroup, Kind: "Workload"})
 	if meta.IsNoMatchError(err) {
 		return prefix + ", but the cluster does not serve Kueue's Workloads: is Kueue installed?"
 	}
 	if err != nil {
 		return prefix
 	}
-	list, err := inv.Dynamic.Resource(mapping.Resource).Namespace(job.GetNamespace()).List(ctx,
+	list, err := cl.Dynamic.Resource(mapping.Resource).Namespace(job.GetNamespace()).List(ctx,
 		metav1.ListOptions{LabelSelector: LabelKueueJobUID + "=" + string(job.GetUID())})
 	if err != nil {
 		return fmt.Sprintf("%s (its Workload cannot be read: %v)", prefix, err)
@@ -118,13 +117,13 @@ func QueueHeld(results []apply.Result) error {
 
 // QueuedTimeout is what a training wait's timeout says of the job's last version: a job Kueue
 // still holds is queued (and kept, to run once admitted), any other keeps running.
-func (inv *Inventory) QueuedTimeout(name string) func(ctx context.Context, last *unstructured.Unstructured) string {
+func (cl *Cluster) QueuedTimeout(name string) func(ctx context.Context, last *unstructured.Unstructured) string {
 	running := fmt.Sprintf("; it keeps running: see 'kubectl kaptain logs %s'", name)
 	return func(ctx context.Context, last *unstructured.Unstructured) string {
 		if last == nil || !Suspended(last) {
 			return running
 		}
-		detail := inv.QueueDetail(ctx, last, run.State{})
+		detail := cl.QueueDetail(ctx, last)
 		if detail == "" {
 			return running
 		}
