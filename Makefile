@@ -36,7 +36,7 @@ FUZZTIME ?= 60s
 FUZZCACHE = $$(go env GOCACHE)/fuzz/github.com/kaptain-dev/kubectl-kaptain
 FUZZ_TARGETS = pkg/model:FuzzParse pkg/config:FuzzParseKeyValues pkg/workload:FuzzParseParam pkg/workload:FuzzTrialValue \
 	pkg/model:FuzzParseStorageURI pkg/model:FuzzCheckStoredURI pkg/track:FuzzDecodeRecord pkg/workload:FuzzStatusReaders pkg/render:FuzzParsePatch \
-	pkg/image:FuzzContext pkg/config:FuzzDockerConfig pkg/config:FuzzRegistryCAs pkg/term:FuzzWriter pkg/local:FuzzMetrics
+	pkg/image:FuzzContext pkg/credentials:FuzzDockerConfig pkg/credentials:FuzzRegistryCAs pkg/term:FuzzWriter pkg/local:FuzzMetrics
 fuzz: ## Run each fuzz target for FUZZTIME and keep the corpus it grew under testdata/fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t#*:}; \

@@ -1,6 +1,6 @@
-// Package config resolves the plugin's settings and credentials: the KAPTAIN_SDK_* environment
-// variables, their precedence against flags and kaptain.yaml, and the time format of progress
-// lines.
+// Package config resolves the plugin's settings: the KAPTAIN_SDK_* environment variables,
+// their precedence against flags and kaptain.yaml, the output and time format of progress
+// lines, and k=v flags.
 package config
 
 import (

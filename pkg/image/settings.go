@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/credentials"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 )
@@ -42,11 +42,11 @@ type Settings struct {
 // for Validate to report.
 func Resolve(m *model.Model, s Source) (*Settings, error) {
 	out := &Settings{Target: m.ImageRef()}
-	kc, used, err := config.DockerKeychain(cmp.Or(s.DockerConfig, m.Spec.Config.Registry.DockerConfig))
+	kc, used, err := credentials.DockerKeychain(cmp.Or(s.DockerConfig, m.Spec.Config.Registry.DockerConfig))
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "")
 	}
-	pool, caUsed, pem, err := config.RegistryCAs(cmp.Or(s.RegistryCA, m.Spec.Config.Registry.Certificate))
+	pool, caUsed, pem, err := credentials.RegistryCAs(cmp.Or(s.RegistryCA, m.Spec.Config.Registry.Certificate))
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "")
 	}

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"strings"
-
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 )
 
 // Label and annotation keys on everything kubectl kaptain creates for a model.
@@ -136,11 +134,4 @@ func (m *Model) ImageRef() string {
 		return img
 	}
 	return host + "/" + img
-}
-
-// S3Settings are the model's S3 settings; offline resolves only credentials written down
-// (for client dry runs).
-func (m *Model) S3Settings(offline bool) config.S3Settings {
-	st := m.Spec.Config.Storage
-	return config.S3Settings{Endpoint: st.Endpoint, Region: st.Region, ForcePathStyle: st.ForcePathStyle, SignatureVersion: st.SignatureVersion, Offline: offline}
 }

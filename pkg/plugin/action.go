@@ -15,7 +15,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/credentials"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
@@ -268,8 +268,8 @@ func secretKeys(secret *unstructured.Unstructured) []string {
 // s3SecretData returns the S3 credentials for a Secret, or nil (with a warning naming who goes
 // without, when something is applied) when none are configured.
 func (ac *actionContext) s3SecretData(ctx context.Context, m *model.Model, who string) (map[string]string, error) {
-	secret, err := config.ResolveS3Secret(ctx, m.S3Settings(ac.dryRun == cmdutil.DryRunClient))
-	if errors.Is(err, config.ErrNoS3Credentials) {
+	secret, err := credentials.ResolveS3Secret(ctx, s3Settings(m, ac.dryRun == cmdutil.DryRunClient))
+	if errors.Is(err, credentials.ErrNoS3Credentials) {
 		if ac.dryRun == cmdutil.DryRunNone {
 			ac.deps.progress().Printf("warning: %v; %s gets no storage credentials", err, who)
 		}
@@ -290,4 +290,11 @@ func flagValue(set, value bool) *bool {
 		return nil
 	}
 	return &value
+}
+
+// s3Settings are the model's S3 settings; offline resolves only credentials written down
+// (for client dry runs).
+func s3Settings(m *model.Model, offline bool) credentials.S3Settings {
+	st := m.Spec.Config.Storage
+	return credentials.S3Settings{Endpoint: st.Endpoint, Region: st.Region, ForcePathStyle: st.ForcePathStyle, SignatureVersion: st.SignatureVersion, Offline: offline}
 }

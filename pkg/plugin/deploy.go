@@ -218,7 +218,7 @@ func (o *DeployOptions) checkModel(ctx context.Context, uri string) error {
 	ctx, cancel := context.WithTimeout(ctx, modelCheckTimeout)
 	defer cancel()
 	const skip = "--skip-model-check deploys without checking"
-	store, err := storage.New(ctx, m.S3Settings(false))
+	store, err := storage.New(ctx, s3Settings(m, false))
 	if err != nil {
 		return sdkerr.New(sdkerr.ModelDeployment, "cannot check the model at %s: %v; %s", uri, err, skip)
 	}

@@ -219,7 +219,7 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 		Executor: job, Progress: b.deps.progress().Printf, Explain: b.settings.Explain,
 	}
 	if ac.dryRun == cmdutil.DryRunNone {
-		store, err := storage.New(ctx, m.S3Settings(false))
+		store, err := storage.New(ctx, s3Settings(m, false))
 		if err != nil {
 			return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "the cluster builder reads the build context from S3")
 		}

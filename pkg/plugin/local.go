@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/credentials"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/local"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
@@ -164,7 +164,7 @@ func (l *LocalFlags) prepare(ctx context.Context, d *Deps, m *model.Model) (*loc
 	r.python = python
 	switch l.Upload {
 	case uploadS3:
-		secret, err := config.ResolveS3Secret(ctx, m.S3Settings(false))
+		secret, err := credentials.ResolveS3Secret(ctx, s3Settings(m, false))
 		if err != nil {
 			return nil, sdkerr.Wrap(sdkerr.Usage, err, "--upload s3")
 		}

@@ -10,7 +10,6 @@ package run
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -376,26 +375,3 @@ var errTimeout = errors.New("timed out")
 // Ended reports whether an outcome's error is a finished object's failure rather than a
 // timeout or an interruption.
 func (o *Outcome) Ended() bool { return o.Waited && !o.TimedOut && o.State.Done }
-
-// Progress writes one line per event to the error stream, never to the output stream, so
-// that -o yaml stays pipeable. A Stamp prefixes each line with the time it formats.
-type Progress struct {
-	W     io.Writer
-	Stamp func(time.Time) string
-	Now   func() time.Time
-}
-
-// Printf writes one progress line.
-func (p Progress) Printf(format string, args ...any) {
-	if p.W == nil {
-		return
-	}
-	if p.Stamp != nil {
-		now := time.Now
-		if p.Now != nil {
-			now = p.Now
-		}
-		fmt.Fprintf(p.W, "%s ", p.Stamp(now()))
-	}
-	fmt.Fprintf(p.W, format+"\n", args...)
-}

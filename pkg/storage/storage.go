@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/credentials"
 )
 
 // S3 transport timeouts: to connect, for the TLS handshake, and for a response's headers once
@@ -35,16 +35,16 @@ type Client struct {
 	s3 *s3.Client
 }
 
-// New loads credentials with config.LoadAWS and applies kaptain.yaml's storage settings:
+// New loads credentials with credentials.LoadAWS and applies kaptain.yaml's storage settings:
 // endpoint (MinIO and other S3 servers), region and path-style addressing. Requests are signed
 // with Signature Version 4, the only one aws-sdk-go-v2 has ("s3v4"; "s3" is taken to mean it).
-func New(ctx context.Context, s config.S3Settings) (*Client, error) {
+func New(ctx context.Context, s credentials.S3Settings) (*Client, error) {
 	return newClient(ctx, s, responseHeaderTimeout)
 }
 
 // newClient is New with the time a response's headers may take.
-func newClient(ctx context.Context, s config.S3Settings, headerTimeout time.Duration) (*Client, error) {
-	cfg, _, err := config.LoadAWS(ctx, s)
+func newClient(ctx context.Context, s credentials.S3Settings, headerTimeout time.Duration) (*Client, error) {
+	cfg, _, err := credentials.LoadAWS(ctx, s)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/credentials"
 )
 
 func TestSplit(t *testing.T) {
@@ -44,7 +44,7 @@ func TestSilentS3ServerFails(t *testing.T) {
 	}()
 	t.Setenv("AWS_ACCESS_KEY_ID", "k")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
-	c, err := newClient(context.Background(), config.S3Settings{Endpoint: "http://" + l.Addr().String(), Region: "us-east-1", ForcePathStyle: true}, 300*time.Millisecond)
+	c, err := newClient(context.Background(), credentials.S3Settings{Endpoint: "http://" + l.Addr().String(), Region: "us-east-1", ForcePathStyle: true}, 300*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 // StorageSecret returns the Secret KServe's storage initializer reads: the S3 credentials as
 // data, the endpoint, https, region and certificate checks as annotations. data holds the
-// variables of config.ResolveS3Secret.
+// variables of credentials.ResolveS3Secret.
 func StorageSecret(name string, data map[string]string) (*unstructured.Unstructured, error) {
 	keys := map[string]string{}
 	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {

@@ -28,7 +28,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/credentials"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/test/localcluster"
@@ -660,7 +660,7 @@ func TestClusterBuildThroughTheJobController(t *testing.T) {
 		"      region: us-east-1":                                    fmt.Sprintf("      region: us-east-1\n      endpoint: %q\n      forcePathStyle: true", s3srv.Endpoint),
 	})
 	home := reg.Home(t, reg.Pass, true)
-	kc, _, err := config.DockerKeychain(filepath.Join(home, ".docker", "config.json"))
+	kc, _, err := credentials.DockerKeychain(filepath.Join(home, ".docker", "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

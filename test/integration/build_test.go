@@ -27,7 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/credentials"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
@@ -93,7 +93,7 @@ func registryClient(t *testing.T, r *servers.Registry, transport http.RoundTripp
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "config.json")
 	write(t, cfg, r.DockerConfig(r.Pass))
-	kc, _, err := config.DockerKeychain(cfg)
+	kc, _, err := credentials.DockerKeychain(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestBuildCommandLocal(t *testing.T) {
 	}
 	// The pushed image: labels, entrypoint and layers as documented.
 	ref, _ := name.ParseReference(pinned)
-	kc, _, _ := config.DockerKeychain(filepath.Join(home, ".docker", "config.json"))
+	kc, _, _ := credentials.DockerKeychain(filepath.Join(home, ".docker", "config.json"))
 	pulled, err := remote.Image(ref, remote.WithAuthFromKeychain(authn.NewMultiKeychain(kc)),
 		remote.WithTransport(&http.Transport{TLSClientConfig: &tls.Config{RootCAs: reg.Pool()}}))
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/credentials"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/storage"
 	"github.com/kaptain-dev/kubectl-kaptain/test/servers"
 )
@@ -30,7 +30,7 @@ func TestLargeContextsUploadInParts(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	ctx := context.Background()
-	client, err := storage.New(ctx, config.S3Settings{Endpoint: s3srv.Endpoint, ForcePathStyle: true, Region: "us-east-1"})
+	client, err := storage.New(ctx, credentials.S3Settings{Endpoint: s3srv.Endpoint, ForcePathStyle: true, Region: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
+	"github.com/kaptain-dev/kubectl-kaptain/pkg/credentials"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
@@ -126,7 +127,7 @@ func DockerConfig(s *image.Settings, offline bool) ([]byte, error) {
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.InvalidModelProperty, err, "")
 	}
-	data, err := config.DockerConfigJSON(s.Registry.Keychain, repo)
+	data, err := credentials.DockerConfigJSON(s.Registry.Keychain, repo)
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "reading registry credentials from %s", s.Hints.DockerConfig)
 	}

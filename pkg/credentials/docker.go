@@ -1,4 +1,8 @@
-package config
+// Package credentials resolves the credentials a build, a job and a service use: the Docker
+// config's registry credentials (no helper runs that is not on PATH by a plain name), the
+// registry CA, and S3 credentials through aws-sdk-go-v2's config loading, as Secret data that
+// never reaches a pod's command line.
+package credentials
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package config
+package credentials
 
 import (
 	"cmp"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/processcreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -126,7 +126,7 @@ func LoadAWS(ctx context.Context, s S3Settings) (aws.Config, aws.Credentials, er
 		// service is off, so that means no credentials.
 		return cfg, aws.Credentials{}, fmt.Errorf("%w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write ~/.aws/credentials", ErrNoS3Credentials)
 	}
-	if s.Offline && !aws.IsCredentialsProvider(cfg.Credentials, credentials.StaticCredentialsProvider{}) {
+	if s.Offline && !aws.IsCredentialsProvider(cfg.Credentials, awscreds.StaticCredentialsProvider{}) {
 		return cfg, aws.Credentials{AccessKeyID: Unresolved, SecretAccessKey: Unresolved, SessionToken: Unresolved}, nil
 	}
 	creds, err := cfg.Credentials.Retrieve(ctx)
