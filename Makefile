@@ -46,12 +46,11 @@ fuzz: ## Run each fuzz target for FUZZTIME and keep the corpus it grew under tes
 	  cp -n $(FUZZCACHE)/$$pkg/$$fn/* $$pkg/testdata/fuzz/$$fn/ 2>/dev/null || true; \
 	done
 
-lint: verify-docs ## gofmt, go vet, the project's own rules and the generated reference
+lint: verify-docs ## gofmt, golangci-lint (.golangci.yml: vet, staticcheck, errorlint, gosec, revive, ...), the project's own rules and the generated reference
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
-	go vet ./...
-	go vet -tags integration ./test/...
-	cd test/katib && go vet ./...
-	cd test/knative && go vet ./...
+	lint=$$(hack/tools.sh golangci-lint) && $$lint run ./... && \
+	  (cd test/katib && $$lint run --config ../../.golangci.yml ./...) && \
+	  (cd test/knative && $$lint run --config ../../.golangci.yml ./...)
 	hack/verify-rules.sh
 
 docs: ## Write the command reference (docs/reference) from the commands' help

@@ -321,7 +321,7 @@ func (a *Applier) remove(ts []target) error {
 			opts.Preconditions = &metav1.Preconditions{UID: &uid}
 		}
 		err := t.resource.Delete(ctx, t.obj.GetName(), opts)
-		if err != nil && !apierrors.IsNotFound(err) && !(apierrors.IsConflict(err) && opts.Preconditions != nil) {
+		if err != nil && !apierrors.IsNotFound(err) && (!apierrors.IsConflict(err) || opts.Preconditions == nil) {
 			errs = append(errs, fmt.Errorf("removing %s %s: %w", strings.ToLower(t.obj.GetKind()), t.obj.GetName(), err))
 		}
 	}

@@ -73,7 +73,7 @@ func DockerKeychain(path string) (authn.Keychain, string, error) {
 	}
 	cf.Filename = path
 	if err := checkHelpers(cf); err != nil {
-		return nil, "", fmt.Errorf("Docker config %s: %w", path, err)
+		return nil, "", fmt.Errorf("reading Docker config %s: %w", path, err)
 	}
 	return &fileKeychain{cf: cf, path: path}, path, nil
 }

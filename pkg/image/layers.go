@@ -333,7 +333,7 @@ func copyFile(w io.Writer, f *File, read func(n int64)) error {
 	}
 	defer fh.Close()
 	h := sha256.New()
-	var r io.Reader = io.TeeReader(io.LimitReader(fh, f.Size), h)
+	r := io.TeeReader(io.LimitReader(fh, f.Size), h)
 	if read != nil {
 		r = &readCounter{r: r, read: read}
 	}

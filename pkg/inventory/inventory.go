@@ -279,7 +279,7 @@ func (inv *Inventory) Delete(ctx context.Context, gvr schema.GroupVersionResourc
 		name += "." + gvr.Group
 	}
 	name += "/" + obj.GetName()
-	if err != nil && !apierrors.IsNotFound(err) && !(apierrors.IsConflict(err) && opts.Preconditions != nil) {
+	if err != nil && !apierrors.IsNotFound(err) && (!apierrors.IsConflict(err) || opts.Preconditions == nil) {
 		return name, fmt.Errorf("deleting %s: %w", name, err)
 	}
 	return name, nil

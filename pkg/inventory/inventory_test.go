@@ -92,7 +92,7 @@ func TestKindsOf(t *testing.T) {
 func TestServeWarnsAboutKindsTheClusterLacks(t *testing.T) {
 	inv := newInventory()
 	var warnings bytes.Buffer
-	served, err := inv.Serve(Kinds(), Warn(func(f string, a ...any) { warnings.WriteString(strings.TrimSpace(f) + "\n") }))
+	served, err := inv.Serve(Kinds(), Warn(func(f string, _ ...any) { warnings.WriteString(strings.TrimSpace(f) + "\n") }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,8 +106,8 @@ func Processes(p Plan) ([]Process, error) {
 	if p.Workers < 1 {
 		return nil, fmt.Errorf("workers must be 1 or more, got %d", p.Workers)
 	}
-	if max := MaxWorkers(p.Framework); max > 0 && p.Workers > max {
-		return nil, fmt.Errorf("a local run of a %s model starts %d process; its replicas run under mpirun in the cluster", p.Framework, max)
+	if most := MaxWorkers(p.Framework); most > 0 && p.Workers > most {
+		return nil, fmt.Errorf("a local run of a %s model starts %d process; its replicas run under mpirun in the cluster", p.Framework, most)
 	}
 	if n := Ports(p.Framework, p.Workers); len(p.Ports) < n {
 		return nil, fmt.Errorf("%d ports for %d replicas of a %s model, want %d", len(p.Ports), p.Workers, p.Framework, n)

@@ -89,7 +89,7 @@ func (r Runner) Run(ctx context.Context, procs []Process) error {
 		}
 	}
 	for i, p := range procs {
-		c := exec.Command(p.Argv[0], p.Argv[1:]...)
+		c := exec.Command(p.Argv[0], p.Argv[1:]...) //nolint:gosec // running the model's trainer is the job of a local run
 		c.Dir, c.Env = r.Dir, Environ(environ, p.Env)
 		ownGroup(c)
 		pr, pw, err := os.Pipe()

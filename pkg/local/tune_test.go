@@ -59,7 +59,7 @@ func TestTuneFindsTheBest(t *testing.T) {
 				Run: func(ctx context.Context, name string, params map[string]string, line func(string)) error {
 					n := running.Add(1)
 					defer running.Add(-1)
-					for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+					for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() { //nolint:revive // the loop is the compare-and-swap retry
 					}
 					time.Sleep(time.Millisecond)
 					return printScore(ctx, name, params, line)

@@ -18,8 +18,8 @@ type decoder struct {
 	depth int
 }
 
-func (d *decoder) errorf(c sdkerr.Class, line int, path, format string, args ...any) error {
-	return sdkerr.New(c, "%s:%d: %s: %s", d.file, line, path, fmt.Sprintf(format, args...))
+func (d *decoder) errorf(line int, path, format string, args ...any) error {
+	return sdkerr.New(sdkerr.InvalidModelProperty, "%s:%d: %s: %s", d.file, line, path, fmt.Sprintf(format, args...))
 }
 
 // decode sets v from n, checking every key against v's json field names and every scalar
@@ -28,10 +28,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 	d.depth++
 	defer func() { d.depth-- }()
 	if d.depth > 32 {
-		return d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "nested too deeply")
+		return d.errorf(n.Line, path, "nested too deeply")
 	}
 	if n.Kind == yaml.AliasNode {
-		return d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "YAML aliases are not supported in kaptain.yaml; write the value out")
+		return d.errorf(n.Line, path, "YAML aliases are not supported in kaptain.yaml; write the value out")
 	}
 	if isNull(n) {
 		v.Set(reflect.Zero(v.Type()))
@@ -59,7 +59,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 				return d.typeError(k, path, "a map with plain keys")
 			}
 			if seen[k.Value] {
-				return d.errorf(sdkerr.InvalidModelProperty, k.Line, path+"."+k.Value, "defined twice")
+				return d.errorf(k.Line, path+"."+k.Value, "defined twice")
 			}
 			seen[k.Value] = true
 			ev := reflect.New(v.Type().Elem()).Elem()
@@ -118,7 +118,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		v.SetFloat(f)
 		return nil
 	}
-	return d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "cannot decode into %s", v.Type())
+	return d.errorf(n.Line, path, "cannot decode into %s", v.Type())
 }
 
 // integerText is how an integer is written in YAML, '_' separators included.
@@ -147,7 +147,7 @@ func (d *decoder) scalarValue(n *yaml.Node, path string) (any, error) {
 	case "!!int":
 		var i int64
 		if err := n.Decode(&i); err != nil {
-			return nil, d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "%s is an integer too large for 64 bits; %s", n.Value, quote)
+			return nil, d.errorf(n.Line, path, "%s is an integer too large for 64 bits; %s", n.Value, quote)
 		}
 		if int64(int(i)) == i {
 			return int(i), nil
@@ -156,7 +156,7 @@ func (d *decoder) scalarValue(n *yaml.Node, path string) (any, error) {
 	case "!!float":
 		if n.Style&yaml.TaggedStyle == 0 && integerText.MatchString(n.Value) {
 			// YAML reads an integer beyond 64 bits as a float, keeping 17 digits of it.
-			return nil, d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "%s is an integer too large for 64 bits and would lose digits as a float; %s", n.Value, quote)
+			return nil, d.errorf(n.Line, path, "%s is an integer too large for 64 bits and would lose digits as a float; %s", n.Value, quote)
 		}
 		var f float64
 		if err := n.Decode(&f); err != nil {
@@ -164,9 +164,9 @@ func (d *decoder) scalarValue(n *yaml.Node, path string) (any, error) {
 		}
 		return f, nil
 	case "!!timestamp":
-		return nil, d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "%s reads as a YAML timestamp, which would reach the trainer reformatted; %s", n.Value, quote)
+		return nil, d.errorf(n.Line, path, "%s reads as a YAML timestamp, which would reach the trainer reformatted; %s", n.Value, quote)
 	default:
-		return nil, d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "expected %s, got a YAML %s value; remove the tag, or %s", want, tag, quote)
+		return nil, d.errorf(n.Line, path, "expected %s, got a YAML %s value; remove the tag, or %s", want, tag, quote)
 	}
 }
 
@@ -202,10 +202,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) error
 				sort.Strings(names)
 				msg += "; known fields: " + strings.Join(names, ", ")
 			}
-			return d.errorf(sdkerr.InvalidModelProperty, k.Line, child, "%s", msg)
+			return d.errorf(k.Line, child, "%s", msg)
 		}
 		if seen[k.Value] {
-			return d.errorf(sdkerr.InvalidModelProperty, k.Line, child, "defined twice")
+			return d.errorf(k.Line, child, "defined twice")
 		}
 		seen[k.Value] = true
 		d.lines[child] = k.Line
@@ -226,7 +226,7 @@ func (d *decoder) typeError(n *yaml.Node, path, want string) error {
 	default:
 		got = fmt.Sprintf("%q", got)
 	}
-	return d.errorf(sdkerr.InvalidModelProperty, n.Line, path, "expected %s, got %s", want, got)
+	return d.errorf(n.Line, path, "expected %s, got %s", want, got)
 }
 
 func pathOr(path string) string {

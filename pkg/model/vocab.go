@@ -52,16 +52,16 @@ func (m *Model) JobName(action, revision string) string {
 	return fmt.Sprintf("%s-%s-%s", m.KubeName(), action, ShortRevision(revision))
 }
 
-// JobNameWithin is JobName cut to at most max characters, by shortening the model's part:
+// JobNameWithin is JobName cut to at most limit characters, by shortening the model's part:
 // some kinds allow less than a DNS label (a TrainJob's pod names add to its own).
-func (m *Model) JobNameWithin(action, revision string, max int) string {
+func (m *Model) JobNameWithin(action, revision string, limit int) string {
 	name := m.JobName(action, revision)
-	if len(name) <= max {
+	if len(name) <= limit {
 		return name
 	}
 	suffix := fmt.Sprintf("-%s-%s", action, ShortRevision(revision))
 	base := m.KubeName()
-	if keep := max - len(suffix); keep > 0 && keep < len(base) {
+	if keep := limit - len(suffix); keep > 0 && keep < len(base) {
 		base = strings.TrimRight(base[:keep], "-")
 	}
 	return base + suffix

@@ -113,7 +113,6 @@ func TestChooseTraining(t *testing.T) {
 				t.Errorf("warnings: %q", warnings)
 			}
 			offline, note, err := tc.choice.Offline()
-			got = ""
 			if err != nil {
 				got = "error: " + err.Error()
 			} else {

@@ -121,7 +121,7 @@ func (o *CleanOptions) Run(ctx context.Context) error {
 			continue
 		}
 		// With --all --force every workload went, and its credentials go with it.
-		if age := time.Since(c.Obj.GetCreationTimestamp().Time); age < o.MinAge && !(o.All && o.Force) {
+		if age := time.Since(c.Obj.GetCreationTimestamp().Time); age < o.MinAge && (!o.All || !o.Force) {
 			young++
 			fmt.Fprintf(out, "%s/%s kept for now (not used by any workload, but made %s ago: an action may be about to make its workload; it goes once %s old)\n",
 				c.Resource.Resource, c.Obj.GetName(), age.Round(time.Second), o.MinAge)

@@ -96,7 +96,7 @@ func completeNames(d *Deps, group string) []string {
 
 // completeGroupThenName completes "jobs|experiments|..." then a name from the cluster.
 func completeGroupThenName(d *Deps, groups ...string) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		switch len(args) {
 		case 0:
 			return groups, cobra.ShellCompDirectiveNoFileComp

@@ -106,6 +106,7 @@ func TestCommandsRefuseBadInput(t *testing.T) {
 		want  string
 	}{
 		{"train workers", []string{"train", "--dry-run=client", "--workers", "0"}, sdkerr.Usage, "--workers must be 1 or more"},
+		{"train workers beyond int32", []string{"train", "--dry-run=client", "--workers", "2147483648"}, sdkerr.Usage, "--workers must be at most 2147483647"},
 		{"train timeout", []string{"train", "--dry-run=client", "--timeout", "0s"}, sdkerr.Usage, "--timeout must be positive"},
 		{"train backoff", []string{"train", "--dry-run=client", "--backoff-limit", "-1"}, sdkerr.Usage, "--backoff-limit must be 0 or more"},
 		{"train arg clash", []string{"train", "--dry-run=client", "-p", "lr=1", "--arg", "lr=2"}, sdkerr.Usage, "--arg lr is also a hyperparameter"},

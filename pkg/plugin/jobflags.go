@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,6 +82,9 @@ func (j *JobFlags) complete(cmd *cobra.Command, d *Deps, action *ActionFlags) (*
 func (j *JobFlags) validate() error {
 	if j.Workers < 1 {
 		return sdkerr.New(sdkerr.Usage, "--workers must be 1 or more, got %d", j.Workers)
+	}
+	if j.Workers > math.MaxInt32 {
+		return sdkerr.New(sdkerr.Usage, "--workers must be at most %d (a replica count is an int32), got %d", math.MaxInt32, j.Workers)
 	}
 	if err := model.ValidateTrainingAPI(j.TrainingAPI); err != nil {
 		return sdkerr.New(sdkerr.Usage, "--training-api %v", err)

@@ -36,7 +36,7 @@ type LogsOptions struct {
 func NewCmdLogs(d *Deps) *cobra.Command {
 	o := &LogsOptions{deps: d, Tail: -1}
 	cmd := &cobra.Command{
-		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(args) > 0 {
 				return nil, cobra.ShellCompDirectiveNoFileComp
 			}

@@ -105,7 +105,7 @@ output prefixed [worker-N]. TRAINED_MODEL_UPLOAD_PATH is a directory under the u
 	o.Action.AddFlags(cmd)
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.Hyperparameters, "hyperparameter", "p", nil, "A hyperparameter as name=value, passed to the main file as --name=value; overrides kaptain.yaml. Repeatable.")
-	o.JobFlags.addFlags(cmd, "Number of replicas: a TrainJob's nodes, TFJob Workers, or PyTorchJob Master plus Workers.", "each replica")
+	o.addFlags(cmd, "Number of replicas: a TrainJob's nodes, TFJob Workers, or PyTorchJob Master plus Workers.", "each replica")
 	f.IntVar(&o.BackoffLimit, "backoff-limit", o.BackoffLimit, "Fail the job once its containers restarted this many times in all (a crashing script would otherwise restart forever).")
 	f.IntVar(&o.TTLSecondsAfterFinished, "ttl-seconds-after-finished", 0, "Remove the finished job after so many seconds (default from "+config.EnvTTLSecondsAfterFinished+"; unset keeps it).")
 	f.BoolVar(&o.ForceCleanup, "force-cleanup", false, "Delete the job once it finished, ignoring the TTL (default from "+config.EnvForceCleanup+").")
@@ -127,7 +127,7 @@ func (o *TrainOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []strin
 	}
 	o.ttlSet = fs.Changed("ttl-seconds-after-finished")
 	o.forceCleanupSet, o.verboseSet = fs.Changed("force-cleanup"), fs.Changed("verbose")
-	m, err := o.JobFlags.complete(cmd, o.deps, o.Action)
+	m, err := o.complete(cmd, o.deps, o.Action)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (o *TrainOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []strin
 	if o.Local.Local {
 		return nil
 	}
-	if o.action, err = o.Action.complete(f, cmd, o.deps, o.JobFlags.patchKind()); err != nil {
+	if o.action, err = o.Action.complete(f, cmd, o.deps, o.patchKind()); err != nil {
 		return err
 	}
 	return nil
@@ -231,7 +231,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 	progress := o.deps.progress()
 	var ttl *int32
 	if o.ttl != nil {
-		v := int32(min(*o.ttl, 1<<31-1))
+		v := int32(min(*o.ttl, 1<<31-1)) //nolint:gosec // min keeps it in int32; Validate refuses a negative one
 		ttl = &v
 	}
 	kind, cl, err := o.JobFlags.kind(ctx, ac, m)
@@ -265,7 +265,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		Workers:                 o.Workers,
 		Resources:               o.Resources.resources(),
 		TTLSecondsAfterFinished: ttl,
-		BackoffLimit:            ptr.To(int32(min(o.BackoffLimit, 1<<31-1))),
+		BackoffLimit:            ptr.To(int32(min(o.BackoffLimit, 1<<31-1))), //nolint:gosec // min keeps it in int32
 		StorageSecret:           secretName,
 		StorageKeys:             secretKeys(secret),
 		Queue:                   o.queue,

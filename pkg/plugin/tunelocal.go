@@ -129,8 +129,8 @@ func trialLine(t local.Trial, metrics []string) string {
 }
 
 // localExperimentState summarises a local tune as an Experiment's status would.
-func localExperimentState(exp local.Experiment, max int, metrics []string) workload.ExperimentState {
-	st := workload.ExperimentState{Phase: "Succeeded", Max: int64(max), BestParams: map[string]string{}, BestMetrics: map[string]string{}}
+func localExperimentState(exp local.Experiment, trials int, metrics []string) workload.ExperimentState {
+	st := workload.ExperimentState{Phase: "Succeeded", Max: int64(trials), BestParams: map[string]string{}, BestMetrics: map[string]string{}}
 	if exp.Failed() {
 		st.Phase = "Failed"
 	}

@@ -256,7 +256,7 @@ func TestRunDetailIsAskedAgainWhileWaiting(t *testing.T) {
 	a := action(&printed)
 	var mu sync.Mutex
 	detail := "queued behind 2 jobs"
-	a.Wait.Detail = func(_ context.Context, _ *unstructured.Unstructured, st State) string {
+	a.Wait.Detail = func(_ context.Context, _ *unstructured.Unstructured, _ State) string {
 		mu.Lock()
 		defer mu.Unlock()
 		return detail
@@ -595,7 +595,7 @@ func unschedulable(t *testing.T, c *cluster) *Pods {
 			}
 			return "", "", false
 		},
-		Tolerate: func(_ context.Context, p *corev1.Pod, reason, _ string) (string, time.Duration) {
+		Tolerate: func(_ context.Context, p *corev1.Pod, _, _ string) (string, time.Duration) {
 			return "pod " + p.Name + " waits for a new node", 300 * time.Millisecond
 		},
 		TolerateEvery: 50 * time.Millisecond,
@@ -662,7 +662,7 @@ func TestRunToleranceFollowsTheSituation(t *testing.T) {
 	// gives up: each is a new line, and giving up ends the wait.
 	var asked sync.Mutex
 	n := 0
-	a.Wait.Pods.Tolerate = func(_ context.Context, p *corev1.Pod, _, _ string) (string, time.Duration) {
+	a.Wait.Pods.Tolerate = func(_ context.Context, _ *corev1.Pod, _, _ string) (string, time.Duration) {
 		asked.Lock()
 		defer asked.Unlock()
 		n++

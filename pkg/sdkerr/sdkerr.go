@@ -147,7 +147,7 @@ func Chain(err error) string {
 	fmt.Fprintf(&b, "class: %s (exit code %d)\n", ClassOf(err), ExitCode(err))
 	for depth := 0; err != nil; depth++ {
 		fmt.Fprintf(&b, "%s%T: %s\n", strings.Repeat("  ", depth), err, err.Error())
-		switch u := err.(type) {
+		switch u := err.(type) { //nolint:errorlint // walks the chain one link at a time
 		case interface{ Unwrap() []error }:
 			for _, e := range u.Unwrap() {
 				fmt.Fprintf(&b, "%s%T: %s\n", strings.Repeat("  ", depth+1), e, e.Error())

@@ -113,15 +113,15 @@ func (p progressListener) OnObjectBytesTransferred(_ context.Context, e *transfe
 
 // List returns the keys of the objects at uri, relative to it: "" for an object at uri itself,
 // "1/saved_model.pb" for one under it (a sibling such as uri + "2" is not listed). It stops
-// after max keys.
-func (c *Client) List(ctx context.Context, uri string, max int) ([]string, error) {
+// after limit keys.
+func (c *Client) List(ctx context.Context, uri string, limit int) ([]string, error) {
 	bucket, key, err := split(uri)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	p := s3.NewListObjectsV2Paginator(c.s3, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &key})
-	for p.HasMorePages() && len(out) < max {
+	for p.HasMorePages() && len(out) < limit {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, explain("listing "+uri, bucket, err)
@@ -136,8 +136,8 @@ func (c *Client) List(ctx context.Context, uri string, max int) ([]string, error
 			}
 		}
 	}
-	if len(out) > max {
-		out = out[:max]
+	if len(out) > limit {
+		out = out[:limit]
 	}
 	return out, nil
 }

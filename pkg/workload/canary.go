@@ -329,7 +329,7 @@ func CanaryName(revision, service, namespace, avoid string) string {
 	var id []byte
 	for _, r := range strings.ToLower(revision) {
 		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			id = append(id, byte(r))
+			id = append(id, byte(r)) //nolint:gosec // r is ASCII: the condition above
 		}
 	}
 	room := 63 - len(service+"--predictor-"+namespace)

@@ -89,7 +89,7 @@ func (k operatorKind) Build(m *model.Model, t Train) (*unstructured.Unstructured
 	}
 	replica := func(n int) replicaSpec {
 		return replicaSpec{
-			Replicas:      ptr.To(int32(n)),
+			Replicas:      ptr.To(int32(n)), //nolint:gosec // the command checks --workers fits int32
 			RestartPolicy: "OnFailure",
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				AutomountServiceAccountToken: ptr.To(false),

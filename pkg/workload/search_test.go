@@ -43,7 +43,7 @@ func TestParseParam(t *testing.T) {
 // gives its documented class and message, before anything is built.
 func TestInvalidSearches(t *testing.T) {
 	base := func(algorithm string, settings map[string]string, params ...string) func(*testing.T) error {
-		return func(t *testing.T) error {
+		return func(*testing.T) error {
 			var ps []Param
 			for _, s := range params {
 				p, err := ParseParam(s)

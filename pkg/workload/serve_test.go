@@ -222,8 +222,8 @@ func TestRetarget(t *testing.T) {
 			if a := obj.GetAnnotations(); a["kaptain.dev/model-uri"] != tc.uri || a["kaptain.dev/previous-model-uri"] != "" {
 				t.Errorf("annotations: %v", a)
 			}
-			if min, _, _ := unstructured.NestedInt64(obj.Object, "spec", "predictor", "minReplicas"); min != 4 {
-				t.Errorf("minReplicas = %d, want the deployed 4", min)
+			if got, _, _ := unstructured.NestedInt64(obj.Object, "spec", "predictor", "minReplicas"); got != 4 {
+				t.Errorf("minReplicas = %d, want the deployed 4", got)
 			}
 		})
 	}

@@ -146,7 +146,7 @@ func (k trainJobKind) Build(m *model.Model, t Train) (*unstructured.Unstructured
 		Command:  command,
 		Args:     args,
 		Env:      append(t.env(m), t.secretEnv()...),
-		NumNodes: ptr.To(int32(t.Workers)),
+		NumNodes: ptr.To(int32(t.Workers)), //nolint:gosec // the command checks --workers fits int32
 	}
 	if len(res.Requests) > 0 || len(res.Limits) > 0 {
 		trainer.ResourcesPerNode = &res

@@ -40,8 +40,10 @@ func exists(t *testing.T, gvr schema.GroupVersionResource, ns, name string) bool
 func inspectFixture(t *testing.T, ns string) {
 	t.Helper()
 	running := managed(tfJob(ns, "running-job", int64(1)))
-	unstructured.SetNestedSlice(running.Object, []any{map[string]any{"name": "tensorflow", "image": "m:1",
-		"envFrom": []any{map[string]any{"secretRef": map[string]any{"name": "used-secret"}}}}}, "spec", "tfReplicaSpecs", "Worker", "template", "spec", "containers")
+	if err := unstructured.SetNestedSlice(running.Object, []any{map[string]any{"name": "tensorflow", "image": "m:1",
+		"envFrom": []any{map[string]any{"secretRef": map[string]any{"name": "used-secret"}}}}}, "spec", "tfReplicaSpecs", "Worker", "template", "spec", "containers"); err != nil {
+		t.Fatal(err)
+	}
 	experiment := func(name string) *unstructured.Unstructured {
 		return managed(object("kubeflow.org/v1beta1", "Experiment", ns, name, map[string]any{"spec": map[string]any{"maxTrialCount": int64(2)}}))
 	}

@@ -144,7 +144,7 @@ var clusterTrainingRuntimes = schema.GroupVersionResource{Group: "trainer.kubefl
 func createRuntimes(dir string) error {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {
-		return fmt.Errorf("no training runtimes under %s (from hack/crds.sh): %v", dir, err)
+		return fmt.Errorf("no training runtimes under %s (from hack/crds.sh): %w", dir, err)
 	}
 	for _, f := range files {
 		data, err := os.ReadFile(f)

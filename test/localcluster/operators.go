@@ -68,7 +68,7 @@ func (c *Cluster) trainingOperator(ctx context.Context, client kubernetes.Interf
 	}
 	objs, err := decode(data)
 	if err != nil || len(objs) != 1 {
-		return fmt.Errorf("reading the training operator's webhook manifest: %v", err)
+		return fmt.Errorf("reading the training operator's webhook manifest (%d objects): %w", len(objs), err)
 	}
 	vwc := objs[0]
 	vwc.SetName("validator.training-operator.kubeflow.org")

@@ -171,7 +171,7 @@ func (c *Cluster) ReportTrainerStatus(ctx context.Context, pod *corev1.Pod, stat
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("Trainer's status server answered %s: %s", resp.Status, msg)
+		return fmt.Errorf("the Trainer status server answered %s: %s", resp.Status, msg)
 	}
 	return nil
 }

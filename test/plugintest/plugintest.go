@@ -59,7 +59,7 @@ func (p Plugin) Exec(within time.Duration, dir string, env []string, args ...str
 	case ctx.Err() != nil:
 		return Result{}, fmt.Errorf("%s %s still ran after %s", p.Binary, strings.Join(args, " "), within)
 	case errors.As(err, &exit):
-		err = nil
+		// A non-zero exit is a result: Code says which.
 	case err != nil:
 		return Result{}, fmt.Errorf("running %s: %w", p.Binary, err)
 	}
