@@ -26,6 +26,10 @@ fi
 if find pkg -name '*.go' ! -name '*_test.go' -exec wc -l {} + | awk '$2 != "total" && $1 > 400 {print; bad=1} END {exit !bad}'; then
   echo "verify-rules: split the files above (400 lines at most)" >&2; fail=1
 fi
+# The dry-run mode is compared in one place: run.Mode's methods.
+if grep -rn --include='*.go' -E 'DryRun(None|Client|Server)\b|[=!]= *run\.(Apply|ServerDryRun|ClientDryRun)\b' pkg cmd | grep -v '_test.go' | grep -v '^pkg/run/mode.go:'; then
+  echo "verify-rules: ask run.Mode (Offline, Applies, ServerSide) instead of comparing the dry-run strategy" >&2; fail=1
+fi
 # No io/ioutil.
 if grep -rn --include='*.go' '"io/ioutil"' .; then
   echo "verify-rules: io/ioutil is deprecated" >&2; fail=1

@@ -59,7 +59,7 @@ type actionContext struct {
 	deps      *Deps
 	factory   cmdutil.Factory
 	flags     *ActionFlags
-	dryRun    cmdutil.DryRunStrategy
+	mode      run.Mode
 	namespace string
 	patches   []render.Patch
 	// out receives the printed objects.
@@ -72,7 +72,7 @@ type actionContext struct {
 
 // complete reads the dry-run strategy, namespace (from kubeconfig, no network) and patches.
 func (f *ActionFlags) complete(factory cmdutil.Factory, cmd *cobra.Command, d *Deps, workloadKind string) (*actionContext, error) {
-	dryRun, err := cmdutil.GetDryRunStrategy(cmd)
+	strategy, err := cmdutil.GetDryRunStrategy(cmd)
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.Usage, err, "--dry-run")
 	}
@@ -80,7 +80,7 @@ func (f *ActionFlags) complete(factory cmdutil.Factory, cmd *cobra.Command, d *D
 	if err != nil {
 		return nil, fmt.Errorf("reading the namespace from kubeconfig: %w", err)
 	}
-	ac := &actionContext{deps: d, factory: factory, flags: f, dryRun: dryRun, namespace: ns, out: d.Streams.Out, printers: map[apply.Operation]printers.ResourcePrinter{}}
+	ac := &actionContext{deps: d, factory: factory, flags: f, mode: run.Mode(strategy), namespace: ns, out: d.Streams.Out, printers: map[apply.Operation]printers.ResourcePrinter{}}
 	for _, p := range f.Patches {
 		patch, err := render.ReadPatchFile(p, workloadKind)
 		if err != nil {
@@ -167,7 +167,7 @@ func (ac *actionContext) action(m *model.Model, revision, name string, objs []*u
 			Namespace: ac.namespace, Labels: m.Labels(revision, name), Annotations: m.Annotations(),
 			Owner: owner, Patches: ac.patches,
 		},
-		DryRun:         ac.dryRun,
+		Mode:           ac.mode,
 		ForceConflicts: ac.flags.ForceConflicts,
 		Print:          ac.print,
 	}
@@ -176,7 +176,7 @@ func (ac *actionContext) action(m *model.Model, revision, name string, objs []*u
 // run executes a, connecting to the cluster unless it is a client dry run.
 func (ac *actionContext) run(ctx context.Context, m *model.Model, a run.Action) (*run.Outcome, error) {
 	var c run.Clients
-	if ac.dryRun != cmdutil.DryRunClient {
+	if !ac.mode.Offline() {
 		var err error
 		if c, err = ac.connect(m); err != nil {
 			return nil, err
@@ -204,7 +204,7 @@ func (ac *actionContext) print(results []apply.Result) error {
 	pf := ac.flags.PrintFlags
 	toPrinter := func(operation string) (printers.ResourcePrinter, error) {
 		pf.NamePrintFlags.Operation = operation
-		p, err := cmdutil.PrintFlagsWithDryRunStrategy(pf, ac.dryRun).ToPrinter()
+		p, err := cmdutil.PrintFlagsWithDryRunStrategy(pf, ac.mode.Strategy()).ToPrinter()
 		if err != nil {
 			return nil, sdkerr.Wrap(sdkerr.Usage, err, "--output")
 		}
@@ -268,9 +268,9 @@ func secretKeys(secret *unstructured.Unstructured) []string {
 // s3SecretData returns the S3 credentials for a Secret, or nil (with a warning naming who goes
 // without, when something is applied) when none are configured.
 func (ac *actionContext) s3SecretData(ctx context.Context, m *model.Model, who string) (map[string]string, error) {
-	secret, err := credentials.ResolveS3Secret(ctx, s3Settings(m, ac.dryRun == cmdutil.DryRunClient))
+	secret, err := credentials.ResolveS3Secret(ctx, s3Settings(m, ac.mode.Offline()))
 	if errors.Is(err, credentials.ErrNoS3Credentials) {
-		if ac.dryRun == cmdutil.DryRunNone {
+		if ac.mode.Applies() {
 			ac.deps.progress().Printf("warning: %v; %s gets no storage credentials", err, who)
 		}
 		return nil, nil
@@ -278,7 +278,7 @@ func (ac *actionContext) s3SecretData(ctx context.Context, m *model.Model, who s
 	if err != nil {
 		return nil, err
 	}
-	if w := secret.Warning(); w != "" && ac.dryRun == cmdutil.DryRunNone {
+	if w := secret.Warning(); w != "" && ac.mode.Applies() {
 		ac.deps.progress().Printf("warning: %s (%s)", w, who)
 	}
 	return secret.Data, nil

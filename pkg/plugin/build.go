@@ -79,7 +79,7 @@ func (o *BuildOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []strin
 	if o.action, err = o.Action.complete(f, cmd, o.deps, "Job"); err != nil {
 		return err
 	}
-	o.action.out = buildOutput(o.deps, o.action.dryRun)
+	o.action.out = buildOutput(o.deps, o.action.mode)
 	o.revision = o.deps.NewRevision()
 	return nil
 }

@@ -108,7 +108,7 @@ func (o *DeployOptions) Validate() error {
 	if o.canarySet && o.Replace {
 		return sdkerr.New(sdkerr.Usage, "--canary-traffic-percent and --replace cannot be combined")
 	}
-	clientDryRun := o.serving.action.dryRun == cmdutil.DryRunClient
+	clientDryRun := o.serving.action.mode.Offline()
 	if clientDryRun && o.ModelURI == "" {
 		return sdkerr.New(sdkerr.Usage, "--dry-run=client needs --model-uri: the latest trained location is read from the cluster")
 	}
@@ -143,7 +143,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	action := "deploy"
 	var canary workload.CanaryStrategy
 	switch {
-	case o.canarySet && s.action.dryRun == cmdutil.DryRunClient:
+	case o.canarySet && s.action.mode.Offline():
 		// Offline: kaptain.yaml's mode, which Validate checked is not Standard.
 		canary = workload.CanaryFor(workload.ParseMode(s.model.Spec.Serving.DeploymentMode))
 	case o.canarySet:
@@ -151,7 +151,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if !o.SkipModelCheck && s.action.dryRun != cmdutil.DryRunClient {
+	if !o.SkipModelCheck && !s.action.mode.Offline() {
 		if err := o.checkModel(ctx, uri); err != nil {
 			return err
 		}
@@ -166,7 +166,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if host, long := workload.PredictorHost(s.name, s.action.namespace); long && s.action.dryRun != cmdutil.DryRunServer {
+	if host, long := workload.PredictorHost(s.name, s.action.namespace); long && !s.action.mode.ServerSide() {
 		o.deps.progress().Printf("warning: KServe's default host name label %s is %d characters, over DNS's 63: unless the cluster's domainTemplate differs, the service will not become ready; use a shorter namespace", host, len(host))
 	}
 	isvc := objs[len(objs)-1]

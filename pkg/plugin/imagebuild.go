@@ -12,7 +12,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image/executor"
@@ -120,7 +119,7 @@ func (b *imageBuild) run(ctx context.Context, ac *actionContext, revision string
 		}
 		return builder.Build(ctx, in, target)
 	}
-	if ac.dryRun != cmdutil.DryRunNone {
+	if !ac.mode.Applies() {
 		if err := in.Hash(); err != nil {
 			return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "reading the model's files")
 		}
@@ -195,7 +194,7 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 	if err != nil {
 		return nil, sdkerr.Wrap(sdkerr.InvalidModelProperty, err, "spec.config.modelStorageURI")
 	}
-	dockerJSON, err := executor.DockerConfig(b.settings, ac.dryRun == cmdutil.DryRunClient)
+	dockerJSON, err := executor.DockerConfig(b.settings, ac.mode.Offline())
 	if err != nil {
 		return nil, err
 	}
@@ -215,10 +214,10 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 		job.Logs = b.deps.Streams.ErrOut
 	}
 	builder := &image.Cluster{
-		Registry: b.settings.Registry, Force: b.flags.Force, DryRun: ac.dryRun != cmdutil.DryRunNone, ContextURI: contextURI,
+		Registry: b.settings.Registry, Force: b.flags.Force, DryRun: !ac.mode.Applies(), ContextURI: contextURI,
 		Executor: job, Progress: b.deps.progress().Printf, Explain: b.settings.Explain,
 	}
-	if ac.dryRun == cmdutil.DryRunNone {
+	if ac.mode.Applies() {
 		store, err := storage.New(ctx, s3Settings(m, false))
 		if err != nil {
 			return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "the cluster builder reads the build context from S3")
@@ -278,7 +277,7 @@ func (b *buildFirst) image(ctx context.Context, ac *actionContext, revision stri
 	if b.build == nil {
 		return "", nil
 	}
-	res, err := b.build.run(ctx, ac.nested(buildOutput(ac.deps, ac.dryRun)), revision, verbose)
+	res, err := b.build.run(ctx, ac.nested(buildOutput(ac.deps, ac.mode)), revision, verbose)
 	if err != nil || res == nil {
 		return "", err
 	}
@@ -287,8 +286,8 @@ func (b *buildFirst) image(ctx context.Context, ac *actionContext, revision stri
 
 // buildOutput is where a build prints its objects: stdout for a dry run, else stderr, since
 // stdout carries only the pinned reference (IMAGE=$(kubectl kaptain build)).
-func buildOutput(d *Deps, dryRun cmdutil.DryRunStrategy) io.Writer {
-	if dryRun == cmdutil.DryRunNone {
+func buildOutput(d *Deps, mode run.Mode) io.Writer {
+	if mode.Applies() {
 		return d.Streams.ErrOut
 	}
 	return d.Streams.Out

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/config"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
@@ -123,7 +122,7 @@ func (j *JobFlags) patchKind() string {
 // follow the chosen kind.
 func (j *JobFlags) kind(ctx context.Context, ac *actionContext, m *model.Model) (workload.TrainingKind, *platform.Cluster, error) {
 	progress := ac.deps.progress()
-	if ac.dryRun == cmdutil.DryRunClient {
+	if ac.mode.Offline() {
 		kind, note, err := j.choice().Offline()
 		if err != nil {
 			return nil, nil, err

@@ -58,7 +58,7 @@ func completeServing(ctx context.Context, f cmdutil.Factory, cmd *cobra.Command,
 	}
 	s := &serving{deps: d, action: ac, model: m, name: m.KubeName(),
 		gvk: schema.FromAPIVersionAndKind(workload.KServeGroupVersion, workload.KindInferenceService)}
-	if ac.dryRun == cmdutil.DryRunClient {
+	if ac.mode.Offline() {
 		return s, nil
 	}
 	if s.inv, err = newInventory(f); err != nil {
@@ -114,9 +114,9 @@ func (s *serving) run(ctx context.Context, a run.Action, f ServeFlags, entry tra
 	return err
 }
 
-// podStates describes the predictor's pods, for error messages.
+// podStates describes the predictor's pods, for error messages; a client dry run has none.
 func (s *serving) podStates(ctx context.Context) string {
-	if s.inv == nil {
+	if s.action.mode.Offline() {
 		return ""
 	}
 	return s.inv.Cluster().PodStates(ctx, "predictor pods", workload.LabelInferenceService+"="+s.name)
@@ -124,7 +124,7 @@ func (s *serving) podStates(ctx context.Context) string {
 
 // requireCanary checks that the model is deployed with a canary, naming the command.
 func (s *serving) requireCanary(command string) error {
-	if s.action.dryRun == cmdutil.DryRunClient {
+	if s.action.mode.Offline() {
 		return sdkerr.New(sdkerr.Usage, "%s reads the deployment from the cluster; use --dry-run=server", command)
 	}
 	if s.current == nil {

@@ -94,7 +94,7 @@ func (o *TrafficOptions) Run(ctx context.Context) error {
 	a := run.Action{
 		Objects:        []*unstructured.Unstructured{obj},
 		Render:         render.Options{Namespace: s.action.namespace, Patches: s.action.patches},
-		DryRun:         s.action.dryRun,
+		Mode:           s.action.mode,
 		ForceConflicts: o.Action.ForceConflicts,
 		Print:          s.action.print,
 	}

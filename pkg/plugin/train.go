@@ -269,13 +269,13 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		StorageSecret:           secretName,
 		StorageKeys:             secretKeys(secret),
 		Queue:                   o.queue,
-		Standalone:              ac.dryRun == cmdutil.DryRunServer,
+		Standalone:              ac.mode.ServerSide(),
 	})
 	if err != nil {
 		return sdkerr.Wrap(sdkerr.ModelValidation, err, "")
 	}
 	objs = append(append(objs, companions...), job)
-	if ac.dryRun == cmdutil.DryRunNone && image == "" {
+	if ac.mode.Applies() && image == "" {
 		progress.Printf("using image %s as given in kaptain.yaml (--build builds it first)", m.Spec.Image)
 	}
 	gvk := job.GroupVersionKind()
@@ -318,7 +318,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 				Image: cmp.Or(image, m.Spec.Image), ModelURI: modelURI, Workload: ref}
 		}
 	}
-	if _, err := ac.run(ctx, m, a); err != nil || ac.dryRun != cmdutil.DryRunNone {
+	if _, err := ac.run(ctx, m, a); err != nil || !ac.mode.Applies() {
 		return err
 	}
 	if !o.Wait {

@@ -200,7 +200,7 @@ func (o *TuneOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string
 	if o.action, err = o.Action.complete(f, cmd, o.deps, workload.KindExperiment); err != nil {
 		return err
 	}
-	if o.action.dryRun == cmdutil.DryRunNone {
+	if o.action.mode.Applies() {
 		// Without a dry run, -o formats the best hyperparameters; the experiment is named on stderr.
 		o.action = o.action.namesOnly(o.deps.Streams.ErrOut)
 	}
@@ -237,7 +237,7 @@ func (o *TuneOptions) Validate() error {
 	if o.PendingTimeout < 0 {
 		return sdkerr.New(sdkerr.Usage, "--pending-timeout must be 0 or more, got %s", o.PendingTimeout)
 	}
-	if (o.Local.Local || o.action.dryRun == cmdutil.DryRunNone && o.Wait) && o.output != "" && o.output != "yaml" && o.output != "json" {
+	if (o.Local.Local || o.action.mode.Applies() && o.Wait) && o.output != "" && o.output != "yaml" && o.output != "json" {
 		return sdkerr.New(sdkerr.Usage, "--output %q: the best hyperparameters print as a table, yaml or json", o.output)
 	}
 	return o.tune.Search.Validate()
@@ -267,7 +267,7 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 	// Katib names each trial <experiment>-<8 characters>; the job's pods and Services add theirs.
 	o.tune.Kind = kind
 	o.tune.Name = m.JobNameWithin(model.ActionTune, o.revision, workload.MaxExperimentName(kind.MaxName(o.Workers)))
-	o.tune.Train.Queue, o.tune.Train.Standalone = o.queue, ac.dryRun == cmdutil.DryRunServer
+	o.tune.Train.Queue, o.tune.Train.Standalone = o.queue, ac.mode.ServerSide()
 	secret, err := ac.storageSecret(ctx, m, o.tune.Name+"-storage")
 	if err != nil {
 		return err
@@ -310,7 +310,7 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		}
 	}
 	out, err := ac.run(ctx, m, a)
-	if err != nil || ac.dryRun != cmdutil.DryRunNone || !o.Wait {
+	if err != nil || !ac.mode.Applies() || !o.Wait {
 		return err
 	}
 	st := workload.ExperimentStateOf(out.Final)

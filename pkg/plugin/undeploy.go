@@ -52,7 +52,7 @@ func (o *UndeployOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []st
 // Validate checks that there is a deployment to remove.
 func (o *UndeployOptions) Validate() error {
 	s := o.serving
-	if s.action.dryRun == cmdutil.DryRunClient {
+	if s.action.mode.Offline() {
 		return sdkerr.New(sdkerr.Usage, "undeploy reads the deployment from the cluster; use --dry-run=server")
 	}
 	if s.current == nil {
@@ -64,7 +64,7 @@ func (o *UndeployOptions) Validate() error {
 // Run deletes the service, then its storage Secret and ServiceAccount when kaptain made them.
 func (o *UndeployOptions) Run(ctx context.Context) error {
 	s := o.serving
-	dryRun := s.action.dryRun == cmdutil.DryRunServer
+	dryRun := s.action.mode.ServerSide()
 	// Once begun, the removal finishes, Ctrl-C or not, and tries every object.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -81,7 +81,7 @@ func (o *UndeployOptions) Run(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return sdkerr.Wrap(sdkerr.ModelDeployment, err, "undeploying model %s", s.model.Spec.ID)
 	}
-	printer, err := cmdutil.PrintFlagsWithDryRunStrategy(o.Action.PrintFlags, s.action.dryRun).ToPrinter()
+	printer, err := cmdutil.PrintFlagsWithDryRunStrategy(o.Action.PrintFlags, s.action.mode.Strategy()).ToPrinter()
 	if err != nil {
 		return sdkerr.Wrap(sdkerr.Usage, err, "--output")
 	}

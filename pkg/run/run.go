@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
@@ -52,9 +51,10 @@ type Action struct {
 	Objects []*unstructured.Unstructured
 	// Render sets namespace, labels, owner links and the user's patches: this action's own.
 	Render render.Options
-	// DryRun prints without contacting the cluster (client) or applies with dryRun=All
-	// (server); neither waits, removes nor records.
-	DryRun         cmdutil.DryRunStrategy
+	// Mode says whether the action applies, or prints without contacting the cluster (a
+	// client dry run) or applies with dryRun=All (a server dry run); no dry run waits,
+	// removes nor records.
+	Mode           Mode
 	ForceConflicts bool
 	// Print shows what was applied, or would be; nil prints nothing.
 	Print func([]apply.Result) error
@@ -203,13 +203,13 @@ func Run(ctx context.Context, c Clients, a Action, p Progress) (*Outcome, error)
 		return nil, err
 	}
 	out := &Outcome{}
-	if a.DryRun == cmdutil.DryRunClient {
+	if a.Mode.Offline() {
 		for _, obj := range rendered {
 			out.Results = append(out.Results, apply.Result{Object: obj, Operation: apply.Created})
 		}
 		return out, a.print(out.Results)
 	}
-	applier := &apply.Applier{Client: c.Dynamic, Mapper: c.Mapper, DryRun: a.DryRun == cmdutil.DryRunServer, ForceConflicts: a.ForceConflicts}
+	applier := &apply.Applier{Client: c.Dynamic, Mapper: c.Mapper, DryRun: a.Mode.ServerSide(), ForceConflicts: a.ForceConflicts}
 	results, err := applier.Apply(ctx, rendered)
 	if err != nil && ctx.Err() != nil {
 		// Ctrl-C while applying: Apply removed what it had created.
@@ -229,7 +229,7 @@ func Run(ctx context.Context, c Clients, a Action, p Progress) (*Outcome, error)
 	if a.Accept != nil {
 		if err := a.Accept(results); err != nil {
 			out.Err = err
-			if a.DryRun == cmdutil.DryRunServer || len(out.Created) == 0 {
+			if a.Mode.ServerSide() || len(out.Created) == 0 {
 				return out, err
 			}
 			if derr := applier.Delete(out.Created); derr != nil {
@@ -242,7 +242,7 @@ func Run(ctx context.Context, c Clients, a Action, p Progress) (*Outcome, error)
 	if err := a.print(results); err != nil {
 		return out, err
 	}
-	if a.DryRun == cmdutil.DryRunServer {
+	if a.Mode.ServerSide() {
 		return out, nil
 	}
 	if a.Applied != nil {
@@ -335,7 +335,7 @@ func (a *Action) removes(out *Outcome) bool {
 // record adds the outcome to the model's history; a failure to record is a warning, the
 // action itself being done.
 func (a *Action) record(ctx context.Context, c Clients, out *Outcome, p Progress) {
-	if a.Record == nil || c.Records == nil || a.DryRun != cmdutil.DryRunNone {
+	if a.Record == nil || c.Records == nil || !a.Mode.Applies() {
 		return
 	}
 	entry := a.Record(out)

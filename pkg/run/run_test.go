@@ -22,7 +22,6 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
@@ -467,7 +466,7 @@ func TestServerDryRunRecordsNothingEvenWhenRefused(t *testing.T) {
 	})
 	var printed []apply.Result
 	a := action(&printed)
-	a.DryRun = cmdutil.DryRunServer
+	a.Mode = ServerDryRun
 	if _, err := Run(context.Background(), c.clients(), a, Progress{}); err == nil {
 		t.Fatal("the refused server dry run succeeded")
 	}
@@ -530,7 +529,7 @@ func TestRunPodThatCannotRunFailsTheWait(t *testing.T) {
 func TestClientDryRunPrintsAndContactsNothing(t *testing.T) {
 	var printed []apply.Result
 	a := action(&printed)
-	a.DryRun = cmdutil.DryRunClient
+	a.Mode = ClientDryRun
 	// No clients at all: any call to the cluster would panic.
 	out, err := Run(context.Background(), Clients{}, a, Progress{})
 	if err != nil {
@@ -545,7 +544,7 @@ func TestServerDryRunAppliesNothingAndDoesNotWait(t *testing.T) {
 	c := newCluster(t)
 	var printed []apply.Result
 	a := action(&printed)
-	a.DryRun = cmdutil.DryRunServer
+	a.Mode = ServerDryRun
 	out, err := Run(context.Background(), c.clients(), a, Progress{})
 	if err != nil {
 		t.Fatal(err)
