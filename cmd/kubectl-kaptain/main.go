@@ -67,17 +67,26 @@ func run(ctx context.Context, args []string, streams genericiooptions.IOStreams)
 		c.WarningHandler = warnings
 		return c
 	}
+	env := config.OSEnv()
+	// A malformed KAPTAIN_SDK_DEBUG, _VERBOSE or _LOG_TIMEFORMAT fails every command before it
+	// does anything.
+	output, err := env.ResolveOutput(nil)
+	if err != nil {
+		printError(streams.ErrOut, err, env)
+		return sdkerr.ExitCode(err)
+	}
 	deps := &plugin.Deps{
 		Streams:     streams,
 		ConfigFlags: configFlags,
 		Factory:     cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags)),
-		Env:         config.OSEnv(),
+		Env:         env,
 		Build:       plugin.BuildInfo{Version: version, Commit: commit, Date: date},
 		NewRevision: newRevision,
+		Output:      output,
 	}
 	cmd := plugin.NewCmdKaptain(deps)
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
+	err = cmd.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}

@@ -50,17 +50,6 @@ var (
 	_ Builder = (*Cluster)(nil)
 )
 
-// Local builds in this process, without a Docker engine: Registry.Build.
-type Local struct {
-	Registry *Registry
-	Options  Options
-}
-
-// Build builds and pushes in this process.
-func (l *Local) Build(ctx context.Context, in *Inputs, target string) (*Result, error) {
-	return l.Registry.Build(ctx, in, target, l.Options)
-}
-
 // Uploader stores build contexts (an S3 client).
 type Uploader interface {
 	// Upload writes body to uri (size bytes; as many as it holds when size is negative),
@@ -228,15 +217,21 @@ func (c *Cluster) removeContext() {
 	}
 }
 
-func (c *Cluster) printf(format string, args ...any) {
-	if c.Progress != nil {
-		c.Progress(format, args...)
+func (c *Cluster) printf(format string, args ...any) { say(c.Progress, format, args...) }
+
+func (c *Cluster) explain(err error) error { return explained(c.Explain, err) }
+
+// say prints a progress line through progress, nothing when it is nil.
+func say(progress func(format string, args ...any), format string, args ...any) {
+	if progress != nil {
+		progress(format, args...)
 	}
 }
 
-func (c *Cluster) explain(err error) error {
-	if c.Explain != nil {
-		return c.Explain(err)
+// explained is err as explain says it, err itself when explain is nil.
+func explained(explain func(error) error, err error) error {
+	if explain != nil {
+		return explain(err)
 	}
 	return err
 }

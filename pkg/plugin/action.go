@@ -11,16 +11,13 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/printers"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/apply"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/credentials"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/model"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
 )
 
@@ -53,55 +50,65 @@ func (f *ActionFlags) AddFlags(cmd *cobra.Command) {
 	f.PrintFlags.AddFlags(cmd)
 }
 
-// actionContext is an ActionFlags completed against the command line and kubeconfig: what
-// every action of one command shares. Each action gets its own patches and output.
-type actionContext struct {
-	deps      *Deps
-	factory   cmdutil.Factory
-	flags     *ActionFlags
-	mode      run.Mode
-	namespace string
-	patches   []render.Patch
-	// out receives the printed objects.
-	out     io.Writer
-	clients *run.Clients
-	// printers are made once per command (and shared with nested actions), so that a YAML
-	// stream printed by several actions stays one stream.
-	printers map[apply.Operation]printers.ResourcePrinter
+// actionOptions are an ActionFlags resolved once, by complete: the dry-run mode, the namespace,
+// the patch files, the printer and the cluster session. It is a value that nothing changes
+// after complete: an action nested in a command's (the image build of train --build) gets a
+// copy made for it, and the training kind's patches are a copy parsed for that kind.
+type actionOptions struct {
+	deps           *Deps
+	mode           run.Mode
+	namespace      string
+	forceConflicts bool
+	// patchFiles are the --patch files as read; patches are the same parsed for the
+	// workload's kind.
+	patchFiles []render.PatchFile
+	patches    []render.Patch
+	printer    *objectPrinter
+	session    *session
 }
 
-// complete reads the dry-run strategy, namespace (from kubeconfig, no network) and patches.
-func (f *ActionFlags) complete(factory cmdutil.Factory, cmd *cobra.Command, d *Deps, workloadKind string) (*actionContext, error) {
+// complete reads the dry-run strategy, namespace (from kubeconfig, no network) and patch
+// files, parsed for workloadKind (a kind still to be chosen parses them again, forKind), and
+// makes the printer and the session of model m's clients.
+func (f *ActionFlags) complete(factory cmdutil.Factory, cmd *cobra.Command, d *Deps, m *model.Model, workloadKind string) (actionOptions, error) {
 	strategy, err := cmdutil.GetDryRunStrategy(cmd)
 	if err != nil {
-		return nil, sdkerr.Wrap(sdkerr.Usage, err, "--dry-run")
+		return actionOptions{}, sdkerr.Wrap(sdkerr.Usage, err, "--dry-run")
 	}
 	ns, _, err := factory.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
-		return nil, fmt.Errorf("reading the namespace from kubeconfig: %w", err)
+		return actionOptions{}, fmt.Errorf("reading the namespace from kubeconfig: %w", err)
 	}
-	ac := &actionContext{deps: d, factory: factory, flags: f, mode: run.Mode(strategy), namespace: ns, out: d.Streams.Out, printers: map[apply.Operation]printers.ResourcePrinter{}}
+	o := actionOptions{deps: d, mode: run.Mode(strategy), namespace: ns, forceConflicts: f.ForceConflicts}
 	for _, p := range f.Patches {
-		patch, err := render.ReadPatchFile(p, workloadKind)
+		file, err := render.ReadPatchFile(p)
 		if err != nil {
-			return nil, sdkerr.Wrap(sdkerr.Usage, err, "--patch")
+			return actionOptions{}, sdkerr.Wrap(sdkerr.Usage, err, "--patch")
 		}
-		ac.patches = append(ac.patches, patch)
+		o.patchFiles = append(o.patchFiles, file)
 	}
-	if _, err := f.PrintFlags.ToPrinter(); err != nil {
-		return nil, sdkerr.Wrap(sdkerr.Usage, err, "--output")
+	if o, err = o.forKind(workloadKind); err != nil {
+		return actionOptions{}, err
 	}
-	return ac, nil
+	if o.printer, err = newObjectPrinter(f.PrintFlags, o.mode, f.ShowSecrets, d.Streams.Out); err != nil {
+		return actionOptions{}, err
+	}
+	o.session = newSession(factory, d, ns, m)
+	return o, nil
 }
 
-// retargetPatches points the JSON 6902 patches read for the workload kind from at kind to,
-// once the training API is chosen.
-func (ac *actionContext) retargetPatches(from, to string) {
-	for i := range ac.patches {
-		if ac.patches[i].Type == render.JSON6902 && ac.patches[i].TargetKind == from {
-			ac.patches[i].TargetKind = to
+// forKind returns the options with the patches parsed for a workload of kind: JSON 6902
+// patches apply to it.
+func (o actionOptions) forKind(kind string) (actionOptions, error) {
+	o.patches = make([]render.Patch, 0, len(o.patchFiles))
+	for _, file := range o.patchFiles {
+		patch, err := file.Parse(kind)
+		if err != nil {
+			return actionOptions{}, sdkerr.Wrap(sdkerr.Usage, err, "--patch")
 		}
+		o.patches = append(o.patches, patch)
 	}
+	return o, nil
 }
 
 // loadModel reads the model file named by -f.
@@ -109,147 +116,65 @@ func (f *ActionFlags) loadModel() (*model.Model, error) {
 	return model.LoadFile(f.Filename)
 }
 
-// nested returns the context of an action that runs inside this command's (the image build
-// of train --build): the same cluster and dry run, none of the command's patches, and its
-// printed objects on out.
-func (ac *actionContext) nested(out io.Writer) *actionContext {
-	n := *ac
-	n.patches, n.out = nil, out
-	if out != ac.out {
-		// A YAML printer separates what it printed before; on another stream it starts anew.
-		n.printers = map[apply.Operation]printers.ResourcePrinter{}
-	}
-	return &n
+// nested returns the options of an action that runs inside this command's (the image build
+// of train --build): the same cluster session and dry run, none of the command's patches, and
+// its printed objects on out (in the same stream when out is the command's).
+func (o actionOptions) nested(out io.Writer) actionOptions {
+	o.patchFiles, o.patches = nil, nil
+	return o.printingOn(out)
 }
 
-// namesOnly returns a copy of the context that prints kubectl's "kind/name created" lines
-// on out whatever -o says: for commands whose -o formats their result, not their objects.
-func (ac *actionContext) namesOnly(out io.Writer) *actionContext {
-	n := *ac
-	flags := *ac.flags
-	flags.PrintFlags = genericclioptions.NewPrintFlags("created")
-	n.flags, n.out, n.printers = &flags, out, map[apply.Operation]printers.ResourcePrinter{}
-	return &n
+// printingOn returns the options printing the objects on out (in the same stream when out is
+// the command's).
+func (o actionOptions) printingOn(out io.Writer) actionOptions {
+	o.printer = o.printer.on(out)
+	return o
 }
 
-// connect returns the cluster clients, made once. A client dry run must not call it.
-func (ac *actionContext) connect(m *model.Model) (run.Clients, error) {
-	if ac.clients != nil {
-		return *ac.clients, nil
-	}
-	f := ac.factory
-	mapper, err := f.ToRESTMapper()
-	if err != nil {
-		return run.Clients{}, fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	dyn, err := f.DynamicClient()
-	if err != nil {
-		return run.Clients{}, fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	cs, err := f.KubernetesClientSet()
-	if err != nil {
-		return run.Clients{}, fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	c := run.Clients{Dynamic: dyn, Pods: cs.CoreV1(), Mapper: mapper}
-	if m != nil {
-		c.Records = track.Recorder{Store: newStore(ac.deps, cs.CoreV1(), ac.namespace, m), ModelID: m.Spec.ID, KubeName: m.KubeName()}
-	}
-	ac.clients = &c
-	return c, nil
+// namesOnly returns the options printing kubectl's "kind/name created" lines on out whatever
+// -o says: for commands whose -o formats their result, not their objects.
+func (o actionOptions) namesOnly(out io.Writer) actionOptions {
+	o.printer = o.printer.namesOn(out)
+	return o
 }
 
-// action returns an action of objs with this context's namespace, dry run, patches and
-// printer, and the model's labels for the given action name.
-func (ac *actionContext) action(m *model.Model, revision, name string, objs []*unstructured.Unstructured, owner *render.OwnerLinks) run.Action {
+// objects returns an action of objs with these options' namespace, dry run, patches and
+// printer: what every action shares.
+func (o actionOptions) objects(objs []*unstructured.Unstructured) run.Action {
 	return run.Action{
-		Objects: objs,
-		Render: render.Options{
-			Namespace: ac.namespace, Labels: m.Labels(revision, name), Annotations: m.Annotations(),
-			Owner: owner, Patches: ac.patches,
-		},
-		Mode:           ac.mode,
-		ForceConflicts: ac.flags.ForceConflicts,
-		Print:          ac.print,
+		Objects:        objs,
+		Render:         render.Options{Namespace: o.namespace, Patches: o.patches},
+		Mode:           o.mode,
+		ForceConflicts: o.forceConflicts,
+		Print:          o.printer.print,
 	}
+}
+
+// action returns an action of objs (see objects) with the model's labels and annotations for
+// the given action name, owned by owner.
+func (o actionOptions) action(m *model.Model, revision, name string, objs []*unstructured.Unstructured, owner *render.OwnerLinks) run.Action {
+	a := o.objects(objs)
+	a.Render.Labels, a.Render.Annotations, a.Render.Owner = m.Labels(revision, name), m.Annotations(), owner
+	return a
 }
 
 // run executes a, connecting to the cluster unless it is a client dry run.
-func (ac *actionContext) run(ctx context.Context, m *model.Model, a run.Action) (*run.Outcome, error) {
+func (o actionOptions) run(ctx context.Context, a run.Action) (*run.Outcome, error) {
 	var c run.Clients
-	if !ac.mode.Offline() {
+	if !o.mode.Offline() {
 		var err error
-		if c, err = ac.connect(m); err != nil {
+		if c, err = o.session.clients(); err != nil {
 			return nil, err
 		}
 	}
-	return run.Run(ctx, c, a, ac.deps.progress())
-}
-
-// print writes results with the -o printer, redacting Secrets unless --show-secrets;
-// without -o it writes kubectl's "kind/name created" lines, with the dry run's suffix.
-func (ac *actionContext) print(results []apply.Result) error {
-	objs := make([]*unstructured.Unstructured, len(results))
-	for i, r := range results {
-		objs[i] = r.Object
-	}
-	if !ac.flags.ShowSecrets {
-		nodes, err := render.Render(objs, render.Options{Redact: true})
-		if err != nil {
-			return err
-		}
-		if objs, err = render.Objects(nodes); err != nil {
-			return err
-		}
-	}
-	pf := ac.flags.PrintFlags
-	toPrinter := func(operation string) (printers.ResourcePrinter, error) {
-		pf.NamePrintFlags.Operation = operation
-		p, err := cmdutil.PrintFlagsWithDryRunStrategy(pf, ac.mode.Strategy()).ToPrinter()
-		if err != nil {
-			return nil, sdkerr.Wrap(sdkerr.Usage, err, "--output")
-		}
-		return p, nil
-	}
-	if pf.OutputFormat != nil && *pf.OutputFormat == "json" && len(objs) > 1 {
-		printer, err := toPrinter(string(apply.Created))
-		if err != nil {
-			return err
-		}
-		list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List"}}
-		for _, obj := range objs {
-			list.Items = append(list.Items, *obj)
-		}
-		return printer.PrintObj(list, ac.out)
-	}
-	// The name printer says each object's operation; any other printer is made once, since
-	// the YAML printer separates the objects it prints.
-	names := pf.OutputFormat == nil || *pf.OutputFormat == "" || *pf.OutputFormat == "name"
-	byOperation := ac.printers
-	for i, obj := range objs {
-		op := results[i].Operation
-		if !names {
-			op = apply.Created
-		}
-		printer, ok := byOperation[op]
-		if !ok {
-			var err error
-			if printer, err = toPrinter(string(op)); err != nil {
-				return err
-			}
-			byOperation[op] = printer
-		}
-		if err := printer.PrintObj(obj, ac.out); err != nil {
-			return fmt.Errorf("printing %s: %w", obj.GetName(), err)
-		}
-	}
-	return nil
+	return run.Run(ctx, c, a, o.deps.progress())
 }
 
 // storageSecret returns the Secret with the S3 credentials workloads read, or nil (with a
 // warning when something is applied) when none are configured. A client dry run fetches no
 // credentials.
-func (ac *actionContext) storageSecret(ctx context.Context, m *model.Model, name string) (*unstructured.Unstructured, error) {
-	data, err := ac.s3SecretData(ctx, m, "the workload")
+func (o actionOptions) storageSecret(ctx context.Context, m *model.Model, name string) (*unstructured.Unstructured, error) {
+	data, err := o.s3SecretData(ctx, m, "the workload")
 	if err != nil || data == nil {
 		return nil, err
 	}
@@ -267,19 +192,19 @@ func secretKeys(secret *unstructured.Unstructured) []string {
 
 // s3SecretData returns the S3 credentials for a Secret, or nil (with a warning naming who goes
 // without, when something is applied) when none are configured.
-func (ac *actionContext) s3SecretData(ctx context.Context, m *model.Model, who string) (map[string]string, error) {
-	secret, err := credentials.ResolveS3Secret(ctx, s3Settings(m, ac.mode.Offline()))
+func (o actionOptions) s3SecretData(ctx context.Context, m *model.Model, who string) (map[string]string, error) {
+	secret, err := credentials.ResolveS3Secret(ctx, s3Settings(m, o.mode.Offline()))
 	if errors.Is(err, credentials.ErrNoS3Credentials) {
-		if ac.mode.Applies() {
-			ac.deps.progress().Printf("warning: %v; %s gets no storage credentials", err, who)
+		if o.mode.Applies() {
+			o.deps.progress().Printf("warning: %v; %s gets no storage credentials", err, who)
 		}
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if w := secret.Warning(); w != "" && ac.mode.Applies() {
-		ac.deps.progress().Printf("warning: %s (%s)", w, who)
+	if w := secret.Warning(); w != "" && o.mode.Applies() {
+		o.deps.progress().Printf("warning: %s (%s)", w, who)
 	}
 	return secret.Data, nil
 }

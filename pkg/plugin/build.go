@@ -18,7 +18,7 @@ type BuildOptions struct {
 	Verbose bool
 
 	build    *imageBuild
-	action   *actionContext
+	action   actionOptions
 	revision string
 	verbose  bool
 }
@@ -76,10 +76,10 @@ func (o *BuildOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []strin
 	if o.verbose, err = o.deps.Env.Bool(flagValue(cmd.Flags().Changed("verbose"), o.Verbose), config.EnvVerbose, false); err != nil {
 		return err
 	}
-	if o.action, err = o.Action.complete(f, cmd, o.deps, "Job"); err != nil {
+	if o.action, err = o.Action.complete(f, cmd, o.deps, m, "Job"); err != nil {
 		return err
 	}
-	o.action.out = buildOutput(o.deps, o.action.mode)
+	o.action = o.action.printingOn(buildOutput(o.deps, o.action.mode))
 	o.revision = o.deps.NewRevision()
 	return nil
 }

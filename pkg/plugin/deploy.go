@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -187,9 +186,9 @@ func (o *DeployOptions) canaryStrategy(ctx context.Context) (workload.CanaryStra
 	if mode != workload.ModeStandard {
 		return workload.CanaryFor(mode), nil
 	}
-	oa, err := s.action.factory.OpenAPIV3Client()
+	oa, err := s.action.session.openAPI()
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+		return nil, err
 	}
 	standardCanary, err := platform.ServesStandardCanary(oa, s.gvk.GroupVersion())
 	if err != nil {
@@ -238,11 +237,7 @@ func (o *DeployOptions) modelURI(ctx context.Context) (string, error) {
 		return o.ModelURI, nil
 	}
 	s := o.serving
-	cs, err := s.action.factory.KubernetesClientSet()
-	if err != nil {
-		return "", fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	store := newStore(o.deps, cs.CoreV1(), s.action.namespace, s.model)
+	store := newStore(o.deps, s.inv.Kube.CoreV1(), s.action.namespace, s.model)
 	uri, err := store.LatestModelURI(ctx, s.model.Spec.ID, s.model.KubeName(), model.ActionTrain, model.ActionTune)
 	if err != nil {
 		return "", err

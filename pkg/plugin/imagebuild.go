@@ -2,11 +2,9 @@ package plugin
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -109,67 +107,18 @@ func (b *imageBuild) validate() error {
 }
 
 // run builds with the chosen builder. It returns nil without error for dry runs.
-func (b *imageBuild) run(ctx context.Context, ac *actionContext, revision string, verbose bool) (*image.Result, error) {
-	progress := b.deps.progress()
-	in, target := b.inputs, b.settings.Target
+func (b *imageBuild) run(ctx context.Context, ac actionOptions, revision string, verbose bool) (*image.Result, error) {
+	var builder image.Builder = &image.Local{
+		Registry: b.settings.Registry, Options: image.Options{Force: b.flags.Force, LayerCache: layerCacheDir()},
+		DryRun: !ac.mode.Applies(), Progress: b.deps.progress().Printf, Terminal: b.deps.Streams.ErrOut, Explain: b.settings.Explain,
+	}
 	if b.builder == image.BuilderCluster {
-		builder, err := b.cluster(ctx, ac, revision, verbose)
-		if err != nil {
+		var err error
+		if builder, err = b.cluster(ctx, ac, revision, verbose); err != nil {
 			return nil, err
 		}
-		return builder.Build(ctx, in, target)
 	}
-	if !ac.mode.Applies() {
-		if err := in.Hash(); err != nil {
-			return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "reading the model's files")
-		}
-		progress.Printf("dry run: would build %s with the local builder: %d files, %s, checksum %s, on %s", target, len(in.Files), image.HumanBytes(in.Size()), in.Checksum(), in.BaseImage)
-		return nil, nil
-	}
-	// Large files not hashed yet are hashed as they are pushed, when they are new: the checksum
-	// is printed once it is known.
-	checksum := ""
-	if !in.Deferred() {
-		checksum = fmt.Sprintf(", checksum %.12s", in.Checksum())
-	}
-	progress.Printf("building %s on %s with the local builder (%d files, %s%s)", target, in.BaseImage, len(in.Files), image.HumanBytes(in.Size()), checksum)
-	updates := make(chan v1.Update, 64)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		image.ShowProgress(b.deps.Streams.ErrOut, progress.Printf, updates)
-	}()
-	res, err := (&image.Local{Registry: b.settings.Registry, Options: image.Options{Force: b.flags.Force, Progress: updates, LayerCache: layerCacheDir()}}).Build(ctx, in, target)
-	<-done
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, sdkerr.Wrap(sdkerr.Interrupted, err, "interrupted; the registry keeps the layers already pushed, no tag was written")
-		}
-		return nil, b.settings.Explain(err)
-	}
-	if res.Distrusted {
-		progress.Printf("warning: the image at %s carried this build's checksum but not its layers and configuration (another builder made it, or someone with push rights to the repository): replaced", res.Reference)
-	}
-	if res.Skipped {
-		progress.Printf("%s is up to date: the registry has it with checksum %.12s (%d requests, nothing pushed)", target, res.Checksum, res.Requests)
-	} else {
-		progress.Printf("pushed %s (checksum %.12s): %s sent in %d requests%s", res.Pinned, res.Checksum, image.HumanBytes(res.BytesSent), res.Requests, reusedLayers(res.Layers))
-	}
-	return res, nil
-}
-
-// reusedLayers says which layers the registry already held, "" when none.
-func reusedLayers(layers []image.NamedLayer) string {
-	var names []string
-	for _, l := range layers {
-		if l.Reused {
-			names = append(names, l.Name)
-		}
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (the registry had the %s layer)", strings.Join(names, " and "))
+	return builder.Build(ctx, b.inputs, b.settings.Target)
 }
 
 // layerCacheDir is where the local builder remembers the layers it pushed:
@@ -185,7 +134,7 @@ func layerCacheDir() string {
 
 // cluster returns the cluster builder: the build context goes to S3, the executor runs in a
 // Job of the build's own action.
-func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision string, verbose bool) (*image.Cluster, error) {
+func (b *imageBuild) cluster(ctx context.Context, ac actionOptions, revision string, verbose bool) (*image.Cluster, error) {
 	m := b.model
 	if err := b.inputs.Hash(); err != nil {
 		return nil, sdkerr.Wrap(sdkerr.ImageBuild, err, "reading the model's files")
@@ -207,7 +156,7 @@ func (b *imageBuild) cluster(ctx context.Context, ac *actionContext, revision st
 		Action: func(objs []*unstructured.Unstructured, owner *render.OwnerLinks) run.Action {
 			return ac.action(m, revision, model.ActionBuild, objs, owner)
 		},
-		Run:      func(ctx context.Context, a run.Action) (*run.Outcome, error) { return ac.run(ctx, m, a) },
+		Run:      func(ctx context.Context, a run.Action) (*run.Outcome, error) { return ac.run(ctx, a) },
 		Progress: b.deps.progress().Printf,
 	}
 	if verbose {
@@ -273,7 +222,7 @@ func (b *buildFirst) validate() error {
 // image builds when --build was given and returns the pinned image, or "" to run spec.image.
 // The build is an action of its own: none of the command's patches, and its objects
 // printed as the build command prints them.
-func (b *buildFirst) image(ctx context.Context, ac *actionContext, revision string, verbose bool) (string, error) {
+func (b *buildFirst) image(ctx context.Context, ac actionOptions, revision string, verbose bool) (string, error) {
 	if b.build == nil {
 		return "", nil
 	}

@@ -3,7 +3,6 @@ package plugin
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"math"
 	"time"
 
@@ -118,9 +117,8 @@ func (j *JobFlags) patchKind() string {
 
 // kind chooses the training kind once: without the cluster for a client dry run (a note on
 // stderr says where the cluster may choose otherwise), else from what the cluster serves;
-// cl is the cluster it was chosen on (nil for a client dry run). The JSON 6902 patches
-// follow the chosen kind.
-func (j *JobFlags) kind(ctx context.Context, ac *actionContext, m *model.Model) (workload.TrainingKind, *platform.Cluster, error) {
+// cl is the cluster it was chosen on (nil for a client dry run).
+func (j *JobFlags) kind(ctx context.Context, ac actionOptions) (workload.TrainingKind, *platform.Cluster, error) {
 	progress := ac.deps.progress()
 	if ac.mode.Offline() {
 		kind, note, err := j.choice().Offline()
@@ -130,22 +128,16 @@ func (j *JobFlags) kind(ctx context.Context, ac *actionContext, m *model.Model) 
 		if note != "" {
 			progress.Printf("%s", note)
 		}
-		ac.retargetPatches(j.patchKind(), kind.GVK().Kind)
 		return kind, nil, nil
 	}
-	c, err := ac.connect(m)
+	inv, err := ac.session.inventory()
 	if err != nil {
 		return nil, nil, err
 	}
-	cs, err := ac.factory.KubernetesClientSet()
-	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to the cluster: %w", err)
-	}
-	cl := &platform.Cluster{Dynamic: c.Dynamic, Kube: cs, Mapper: c.Mapper, Namespace: ac.namespace}
+	cl := inv.Cluster()
 	kind, err := cl.ChooseTraining(ctx, j.choice(), progress.Printf)
 	if err != nil {
 		return nil, nil, err
 	}
-	ac.retargetPatches(j.patchKind(), kind.GVK().Kind)
 	return kind, cl, nil
 }

@@ -1,7 +1,7 @@
 // Package plugin holds the cobra commands of kubectl kaptain: one file per command, each with
 // an Options struct whose Complete, Validate and Run do the work through the domain packages
 // (the action engine pkg/run, the inventory, the builders). What several commands share lives
-// in files named after it, not in a command's file: action.go (the action flags and context),
+// in files named after it, not in a command's file: action.go (the action flags and options), session.go (the clients), objprinter.go,
 // imagebuild.go (--build and the builders' flags), jobflags.go (train's and tune's job flags),
 // serve.go (the serving commands' service), cluster.go (clients, inventory, completion) and
 // printing.go.
@@ -42,7 +42,7 @@ type Deps struct {
 	Build       BuildInfo
 	// NewRevision returns a fresh model revision id; a random UUID.
 	NewRevision func() string
-	// Output holds the settings read from KAPTAIN_SDK_* before any command runs.
+	// Output holds the settings main read from KAPTAIN_SDK_* before any command runs.
 	Output config.Output
 }
 
@@ -101,13 +101,6 @@ A model is described by a kaptain.yaml file; 'kubectl kaptain init' writes one.`
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl kaptain"},
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		// A malformed KAPTAIN_SDK_DEBUG, _VERBOSE or _LOG_TIMEFORMAT fails every command
-		// before it does anything.
-		PersistentPreRunE: func(*cobra.Command, []string) error {
-			out, err := d.Env.ResolveOutput(nil)
-			d.Output = out
-			return err
-		},
 	}
 	cmd.SetIn(d.Streams.In)
 	cmd.SetOut(d.Streams.Out)

@@ -36,7 +36,7 @@ func (f *ServeFlags) addFlags(cmd *cobra.Command) {
 // and API, and the service as it is now in the cluster (nil if not deployed).
 type serving struct {
 	deps     *Deps
-	action   *actionContext
+	action   actionOptions
 	model    *model.Model
 	name     string
 	gvk      schema.GroupVersionKind
@@ -52,7 +52,7 @@ func completeServing(ctx context.Context, f cmdutil.Factory, cmd *cobra.Command,
 	if err != nil {
 		return nil, err
 	}
-	ac, err := flags.complete(f, cmd, d, workload.KindInferenceService)
+	ac, err := flags.complete(f, cmd, d, m, workload.KindInferenceService)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func completeServing(ctx context.Context, f cmdutil.Factory, cmd *cobra.Command,
 	if ac.mode.Offline() {
 		return s, nil
 	}
-	if s.inv, err = newInventory(f); err != nil {
+	if s.inv, err = ac.session.inventory(); err != nil {
 		return nil, err
 	}
 	svc, err := s.inv.Cluster().InferenceService(ctx, s.name)
@@ -107,7 +107,7 @@ func (s *serving) run(ctx context.Context, a run.Action, f ServeFlags, entry tra
 		entry.Err, entry.Workload = out.Err, s.ref()
 		return &entry
 	}
-	out, err := s.action.run(ctx, s.model, a)
+	out, err := s.action.run(ctx, a)
 	if err == nil && out != nil && out.Waited {
 		s.deps.progress().Printf("%s is ready: %s", s.ref(), workload.ServiceStateOf(out.Final).URL)
 	}

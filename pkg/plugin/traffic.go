@@ -7,7 +7,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/kaptain-dev/kubectl-kaptain/pkg/render"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/run"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/workload"
@@ -91,13 +90,7 @@ func (o *TrafficOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a := run.Action{
-		Objects:        []*unstructured.Unstructured{obj},
-		Render:         render.Options{Namespace: s.action.namespace, Patches: s.action.patches},
-		Mode:           s.action.mode,
-		ForceConflicts: o.Action.ForceConflicts,
-		Print:          s.action.print,
-	}
+	a := s.action.objects([]*unstructured.Unstructured{obj})
 	entry := track.Action{Name: "deploy", Revision: o.deps.NewRevision(), ModelURI: uri}
 	return s.run(ctx, a, o.Serve, entry, func(*run.Outcome) bool { return true })
 }

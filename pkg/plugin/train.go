@@ -45,7 +45,7 @@ type TrainOptions struct {
 
 	// Filled by Complete.
 	model        *model.Model
-	action       *actionContext
+	action       actionOptions
 	params       map[string]any
 	ttl          *int
 	forceCleanup bool
@@ -164,7 +164,7 @@ func (o *TrainOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []strin
 	if o.Local.Local {
 		return nil
 	}
-	if o.action, err = o.Action.complete(f, cmd, o.deps, o.patchKind()); err != nil {
+	if o.action, err = o.Action.complete(f, cmd, o.deps, m, o.patchKind()); err != nil {
 		return err
 	}
 	return nil
@@ -234,8 +234,13 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		v := int32(min(*o.ttl, 1<<31-1)) //nolint:gosec // min keeps it in int32; Validate refuses a negative one
 		ttl = &v
 	}
-	kind, cl, err := o.JobFlags.kind(ctx, ac, m)
+	kind, cl, err := o.JobFlags.kind(ctx, ac)
 	if err != nil {
+		return err
+	}
+	// The patches were read for the kind a client dry run renders; JSON 6902 ones apply to
+	// the kind chosen.
+	if ac, err = ac.forKind(kind.GVK().Kind); err != nil {
 		return err
 	}
 	if err := o.checkSettings(kind); err != nil {
@@ -318,7 +323,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 				Image: cmp.Or(image, m.Spec.Image), ModelURI: modelURI, Workload: ref}
 		}
 	}
-	if _, err := ac.run(ctx, m, a); err != nil || !ac.mode.Applies() {
+	if _, err := ac.run(ctx, a); err != nil || !ac.mode.Applies() {
 		return err
 	}
 	if !o.Wait {

@@ -51,7 +51,7 @@ type TuneOptions struct {
 	Wait             bool
 
 	model    *model.Model
-	action   *actionContext
+	action   actionOptions
 	tune     workload.Tune
 	output   string
 	deleteEx bool
@@ -197,7 +197,7 @@ func (o *TuneOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string
 	if o.Local.Local {
 		return nil
 	}
-	if o.action, err = o.Action.complete(f, cmd, o.deps, workload.KindExperiment); err != nil {
+	if o.action, err = o.Action.complete(f, cmd, o.deps, m, workload.KindExperiment); err != nil {
 		return err
 	}
 	if o.action.mode.Applies() {
@@ -249,7 +249,7 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		return o.runLocal(ctx)
 	}
 	m, ac := o.model, o.action
-	kind, cl, err := o.JobFlags.kind(ctx, ac, m)
+	kind, cl, err := o.JobFlags.kind(ctx, ac)
 	if err != nil {
 		return err
 	}
@@ -309,7 +309,7 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 				Image: cmp.Or(image, m.Spec.Image), ModelURI: m.TunedURI(o.revision, st.BestTrial), Workload: ref}
 		}
 	}
-	out, err := ac.run(ctx, m, a)
+	out, err := ac.run(ctx, a)
 	if err != nil || !ac.mode.Applies() || !o.Wait {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -192,6 +193,26 @@ func (Redact) Filter(n *yaml.RNode) (*yaml.RNode, error) {
 		}
 	}
 	return n, nil
+}
+
+// Redacted returns obj with its values hidden by Redact when it is a Secret, else obj itself;
+// obj is not changed. Printers call it on what they print.
+func Redacted(obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	if obj.GetKind() != "Secret" || obj.GetAPIVersion() != "v1" {
+		return obj, nil
+	}
+	n, err := yaml.FromMap(obj.Object)
+	if err != nil {
+		return nil, fmt.Errorf("redacting Secret %s: %w", obj.GetName(), err)
+	}
+	if n, err = (Redact{}).Filter(n); err != nil {
+		return nil, err
+	}
+	m, err := n.Map()
+	if err != nil {
+		return nil, fmt.Errorf("redacting Secret %s: %w", obj.GetName(), err)
+	}
+	return &unstructured.Unstructured{Object: m}, nil
 }
 
 // lastApplied is the annotation where kubectl apply keeps the object it applied.

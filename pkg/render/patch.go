@@ -40,22 +40,36 @@ type Patch struct {
 	TargetName string `json:"targetName,omitempty" yaml:"targetName,omitempty"`
 }
 
-// ReadPatchFile reads a patch file: a YAML or JSON list is a JSON 6902 patch applied to
-// workloadKind; a map with a kind is a strategic merge patch for objects of that kind.
-func ReadPatchFile(path, workloadKind string) (Patch, error) {
+// PatchFile is a patch file as read, before it is parsed for the kind of the workload it
+// patches: a command reads its --patch files once, and parses them once that kind is known.
+type PatchFile struct {
+	// Source names the patch in errors: its path.
+	Source string
+	Data   []byte
+}
+
+// ReadPatchFile reads a patch file, at most MaxPatchSize bytes.
+func ReadPatchFile(path string) (PatchFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Patch{}, fmt.Errorf("reading patch %s: %w", path, err)
+		return PatchFile{}, fmt.Errorf("reading patch %s: %w", path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxPatchSize+1))
 	if err != nil {
-		return Patch{}, fmt.Errorf("reading patch %s: %w", path, err)
+		return PatchFile{}, fmt.Errorf("reading patch %s: %w", path, err)
 	}
 	if len(data) > MaxPatchSize {
-		return Patch{}, fmt.Errorf("patch %s is larger than %d bytes: a patch changes a few fields of a workload", path, MaxPatchSize)
+		return PatchFile{}, fmt.Errorf("patch %s is larger than %d bytes: a patch changes a few fields of a workload", path, MaxPatchSize)
 	}
-	return ParsePatch(path, data, workloadKind)
+	return PatchFile{Source: path, Data: data}, nil
+}
+
+// Parse parses the file for a workload of workloadKind: a YAML or JSON list is a JSON 6902
+// patch applied to the workload; a map with a kind is a strategic merge patch for objects of
+// that kind.
+func (f PatchFile) Parse(workloadKind string) (Patch, error) {
+	return ParsePatch(f.Source, f.Data, workloadKind)
 }
 
 // MaxPatchSize is the largest patch file read: 1 MiB, as an object the API server takes.

@@ -14,7 +14,7 @@ func TestReadPatchFileRefusesAHugeFile(t *testing.T) {
 	if err := os.WriteFile(path, append([]byte("kind: TFJob\nmetadata:\n  annotations:\n    a: "), bytes.Repeat([]byte("x"), MaxPatchSize)...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadPatchFile(path, "TFJob"); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := ReadPatchFile(path); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("err = %v, want the size named", err)
 	}
 }

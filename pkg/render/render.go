@@ -35,8 +35,6 @@ type Options struct {
 	Owner *OwnerLinks
 	// Patches are applied in order after the other filters.
 	Patches []Patch
-	// Redact hides Secret values (for printed output only).
-	Redact bool
 }
 
 // Render runs objs through the pipeline the options describe and returns the resulting nodes
@@ -60,9 +58,6 @@ func Render(objs []*unstructured.Unstructured, o Options) ([]*yaml.RNode, error)
 	}
 	if len(o.Patches) > 0 {
 		fs = append(fs, kio.FilterAll(Kept{Namespace: o.Namespace, Labels: o.Labels}))
-	}
-	if o.Redact {
-		fs = append(fs, kio.FilterAll(Redact{}))
 	}
 	fs = append(fs, filters.FormatFilter{})
 	out := &NodeWriter{}

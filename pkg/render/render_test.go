@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kaptain-dev/kubectl-kaptain/internal/golden"
@@ -37,23 +38,28 @@ func TestRenderGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name string
-		opts Options
+		name   string
+		opts   Options
+		redact bool
 	}{
-		{"plain", Options{}},
+		{"plain", Options{}, false},
 		{"all-filters", Options{
 			Namespace:   "team-a",
 			Labels:      map[string]string{"app.kubernetes.io/managed-by": "kubectl-kaptain", "kaptain.dev/model": "mnist", "kaptain.dev/revision": "r1", "team": "vision"},
 			Annotations: map[string]string{"kaptain.dev/model-id": "dev/mnist"},
 			Owner:       &OwnerLinks{APIVersion: "kubeflow.org/v1", Kind: "TFJob", Name: "mnist", OwnedKinds: []string{"Secret"}},
 			Patches:     []Patch{smp},
-			Redact:      true,
-		}},
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nodes, err := Render(objects(t, jobDoc, secretDoc), tc.opts)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.redact { // as the printer does
+				if nodes, err = kio.FilterAll(Redact{}).Filter(nodes); err != nil {
+					t.Fatal(err)
+				}
 			}
 			var b bytes.Buffer
 			if err := WriteYAML(&b, nodes); err != nil {
@@ -78,6 +84,28 @@ func TestRenderDoesNotRedactWhatIsApplied(t *testing.T) {
 	}
 	if len(objs[0].GetAnnotations()) != 0 {
 		t.Errorf("annotations = %v, want none (no pipeline internals)", objs[0].GetAnnotations())
+	}
+}
+
+// TestRedactedLeavesTheObjectAlone: a printer redacts its copy of a Secret, never the object the
+// action applied, and passes other objects through.
+func TestRedactedLeavesTheObjectAlone(t *testing.T) {
+	objs := objects(t, secretDoc, jobDoc)
+	red, err := Redacted(objs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := unstructured.NestedString(red.Object, "data", "AWS_SECRET_ACCESS_KEY"); got != "PHJlZGFjdGVkPg==" {
+		t.Errorf("redacted data = %q, want the base64 of <redacted>", got)
+	}
+	if red.GetAnnotations()[AnnotationRedacted] != "true" {
+		t.Errorf("annotations = %v, want %s", red.GetAnnotations(), AnnotationRedacted)
+	}
+	if got, _, _ := unstructured.NestedString(objs[0].Object, "data", "AWS_SECRET_ACCESS_KEY"); got != "c2VjcmV0" {
+		t.Errorf("the Secret given was changed: data = %q", got)
+	}
+	if job, err := Redacted(objs[1]); err != nil || job != objs[1] {
+		t.Errorf("Redacted(TFJob) = %v, %v; want the object itself", job, err)
 	}
 }
 
