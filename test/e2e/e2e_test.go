@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -26,24 +25,24 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/credentials"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/image"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+	"github.com/kaptain-dev/kubectl-kaptain/test/harness"
 	"github.com/kaptain-dev/kubectl-kaptain/test/localcluster"
 	"github.com/kaptain-dev/kubectl-kaptain/test/plugintest"
 	"github.com/kaptain-dev/kubectl-kaptain/test/servers"
 )
 
 var (
-	tfJobs      = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"}
-	pyTorchJobs = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "pytorchjobs"}
-	isvcs       = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
+	tfJobs      = harness.TFJobs
+	pyTorchJobs = harness.PyTorchJobs
+	isvcs       = harness.InferenceServices
 )
 
-// suite is the cluster and plugin every test shares.
-var suite struct {
+// suiteState is the cluster and plugin every test shares.
+type suiteState struct {
 	kubeconfig string
 	binary     string
 	home       string
@@ -51,6 +50,9 @@ var suite struct {
 	dynamic    dynamic.Interface
 	cluster    *localcluster.Cluster
 }
+
+// suite is the state of the suite's run.
+var suite suiteState
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
@@ -91,11 +93,8 @@ func runMain(m *testing.M) int {
 	suite.cluster = c
 	suite.home = filepath.Join(dir, "home")
 	_ = os.MkdirAll(suite.home, 0o755)
-	suite.binary = filepath.Join(dir, "kubectl-kaptain")
-	build := exec.Command("go", "build", "-o", suite.binary, "../../cmd/kubectl-kaptain")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the plugin: %v\n", err)
+	if suite.binary, err = harness.BuildPlugin(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	if suite.client, err = kubernetes.NewForConfig(c.Config); err != nil {
@@ -120,16 +119,16 @@ func runMain(m *testing.M) int {
 // namespace creates a namespace for one test.
 func namespace(t *testing.T) string {
 	t.Helper()
+	return labelledNamespace(t, nil)
+}
+
+// labelledNamespace creates a namespace for one test with labels, once its default
+// ServiceAccount is there.
+func labelledNamespace(t *testing.T, labels map[string]string) string {
+	t.Helper()
 	// Short: KServe's predictor host is <service>-predictor-<namespace>, one DNS label of 63
 	// characters.
-	name := strings.ToLower(strings.TrimPrefix(t.Name(), "Test"))
-	if len(name) > 10 {
-		name = name[:10]
-	}
-	name = "e2e-" + strings.Trim(name, "-") + fmt.Sprintf("-%d", time.Now().UnixNano()%10000)
-	if _, err := suite.client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	name := suite.kube().Namespace(t, harness.NamespaceName(t, "e2e-", 10), labels)
 	if err := localcluster.WaitForDefaultServiceAccount(context.Background(), suite.client, name); err != nil {
 		t.Fatal(err)
 	}
@@ -171,24 +170,15 @@ func copyModel(t *testing.T, example string, replace map[string]string) string {
 
 func count(t *testing.T, gvr schema.GroupVersionResource, ns string) int {
 	t.Helper()
-	list, err := suite.dynamic.Resource(gvr).Namespace(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(list.Items)
+	return suite.kube().Count(t, gvr, ns)
 }
+
+// kube are the suite's clients.
+func (s *suiteState) kube() harness.Kube { return harness.Kube{Client: s.client, Dynamic: s.dynamic} }
 
 func secrets(t *testing.T, ns string) []string {
 	t.Helper()
-	list, err := suite.client.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, s := range list.Items {
-		names = append(names, s.Name)
-	}
-	return names
+	return suite.kube().SecretNames(t, ns)
 }
 
 // eventually polls cond for up to a minute.
@@ -510,18 +500,7 @@ func TestRenderedServicesPassKServesWebhooks(t *testing.T) {
 		t.Fatalf("found only %d golden services", len(files))
 	}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		js, err := yaml.YAMLToJSON(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(js); err != nil {
-			t.Fatal(err)
-		}
+		u := harness.ReadManifests(t, f)[0]
 		u.SetNamespace(ns)
 		if _, err := suite.dynamic.Resource(isvcs).Namespace(ns).Create(context.Background(), u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
 			t.Errorf("%s: KServe refuses it: %v", filepath.Base(f), err)

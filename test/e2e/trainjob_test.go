@@ -16,11 +16,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/kaptain-dev/kubectl-kaptain/test/harness"
 	"github.com/kaptain-dev/kubectl-kaptain/test/localcluster"
 )
 
 var (
-	trainJobs = schema.GroupVersionResource{Group: "trainer.kubeflow.org", Version: "v1alpha1", Resource: "trainjobs"}
+	trainJobs = harness.TrainJobs
 	jobSets   = schema.GroupVersionResource{Group: "jobset.x-k8s.io", Version: "v1alpha2", Resource: "jobsets"}
 )
 

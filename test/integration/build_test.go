@@ -585,13 +585,5 @@ func TestTrainBuildRunsThePinnedDigest(t *testing.T) {
 // secretNames lists the Secrets of a namespace.
 func secretNames(t *testing.T, ns string) []string {
 	t.Helper()
-	list, err := shared.client.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, s := range list.Items {
-		names = append(names, s.Name)
-	}
-	return names
+	return shared.kube().SecretNames(t, ns)
 }

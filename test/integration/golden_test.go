@@ -4,15 +4,12 @@ package integration
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/kaptain-dev/kubectl-kaptain/test/harness"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/kustomize/kyaml/kio"
 )
 
 // TestGoldenManifestsPassServerDryRun sends every reviewed golden manifest (TFJobs,
@@ -38,23 +35,7 @@ func TestGoldenManifestsPassServerDryRun(t *testing.T) {
 			continue
 		}
 		seen[f] = true
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes, err := (&kio.ByteReader{Reader: strings.NewReader(string(data)), OmitReaderAnnotations: true}).Read()
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, n := range nodes {
-			js, err := n.MarshalJSON()
-			if err != nil {
-				t.Fatal(err)
-			}
-			u := &unstructured.Unstructured{}
-			if err := u.UnmarshalJSON(js); err != nil {
-				t.Fatal(err)
-			}
+		for _, u := range harness.ReadManifests(t, f) {
 			u.SetNamespace(ns)
 			body, _ := u.MarshalJSON()
 			gvk := u.GroupVersionKind()

@@ -9,13 +9,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -28,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kaptain-dev/kubectl-kaptain/test/harness"
 	"github.com/kaptain-dev/kubectl-kaptain/test/plugintest"
 )
 
@@ -47,10 +45,10 @@ var shared cluster
 
 // Resources the tests list to prove that nothing was left behind.
 var (
-	tfJobs       = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "tfjobs"}
-	pyTorchJobs  = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1", Resource: "pytorchjobs"}
-	experiments  = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1beta1", Resource: "experiments"}
-	inferenceSvc = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
+	tfJobs       = harness.TFJobs
+	pyTorchJobs  = harness.PyTorchJobs
+	experiments  = harness.Experiments
+	inferenceSvc = harness.InferenceServices
 )
 
 func TestMain(m *testing.M) {
@@ -116,11 +114,8 @@ func setUp(env *envtest.Environment, cfg *rest.Config, crds string) error {
 	if err := os.WriteFile(shared.kubeconfig, kc, 0o600); err != nil {
 		return err
 	}
-	shared.binary = filepath.Join(home, "kubectl-kaptain")
-	build := exec.Command("go", "build", "-o", shared.binary, "../../cmd/kubectl-kaptain")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the plugin: %w", err)
+	if shared.binary, err = harness.BuildPlugin(home); err != nil {
+		return err
 	}
 	if shared.client, err = kubernetes.NewForConfig(cfg); err != nil {
 		return err
@@ -165,36 +160,17 @@ func createRuntimes(dir string) error {
 // namespace creates a namespace for one test.
 func namespace(t *testing.T) string {
 	t.Helper()
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	if len(name) > 50 {
-		name = name[:50]
-	}
-	name = strings.Trim(name, "-") + fmt.Sprintf("-%d", time.Now().UnixNano()%100000)
-	_, err := shared.client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating namespace %s: %v", name, err)
-	}
-	return name
+	return shared.kube().Namespace(t, harness.NamespaceName(t, "", 50), nil)
 }
 
-// katibNamespace creates a namespace for one test, labelled as Katib requires of the
-// namespaces it runs experiments in (as Kubeflow profiles label theirs).
+// katibNamespace creates a namespace for one test, labelled as Katib requires.
 func katibNamespace(t *testing.T) string {
 	t.Helper()
-	name := namespace(t)
-	ns, err := shared.client.CoreV1().Namespaces().Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ns.Labels == nil {
-		ns.Labels = map[string]string{}
-	}
-	ns.Labels["katib.kubeflow.org/metrics-collector-injection"] = "enabled"
-	if _, err := shared.client.CoreV1().Namespaces().Update(context.Background(), ns, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("labelling namespace %s: %v", name, err)
-	}
-	return name
+	return shared.kube().Namespace(t, harness.NamespaceName(t, "", 50), map[string]string{harness.KatibNamespaceLabel: "enabled"})
 }
+
+// kube are the suite's clients.
+func (c cluster) kube() harness.Kube { return harness.Kube{Client: c.client, Dynamic: c.dynamic} }
 
 // result is one run of the plugin binary.
 type result struct {
@@ -218,11 +194,7 @@ func (c cluster) plugin() plugintest.Plugin {
 // count returns how many objects of a resource exist in ns.
 func count(t *testing.T, gvr schema.GroupVersionResource, ns string) int {
 	t.Helper()
-	list, err := shared.dynamic.Resource(gvr).Namespace(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatalf("listing %s in %s: %v", gvr.Resource, ns, err)
-	}
-	return len(list.Items)
+	return shared.kube().Count(t, gvr, ns)
 }
 
 // repoPath is a path from the repository root.

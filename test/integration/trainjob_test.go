@@ -15,9 +15,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
+	"github.com/kaptain-dev/kubectl-kaptain/test/harness"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -25,8 +25,8 @@ import (
 )
 
 var (
-	trainJobs        = schema.GroupVersionResource{Group: "trainer.kubeflow.org", Version: "v1alpha1", Resource: "trainjobs"}
-	trainingRuntimes = schema.GroupVersionResource{Group: "trainer.kubeflow.org", Version: "v1alpha1", Resource: "trainingruntimes"}
+	trainJobs        = harness.TrainJobs
+	trainingRuntimes = harness.TrainingRuntimes
 )
 
 // trainJobStatus plays Kubeflow Trainer: conditions (type=status pairs) and the node

@@ -641,6 +641,22 @@ func decode(data []byte) ([]*unstructured.Unstructured, error) {
 	}
 }
 
+// createFiles creates the objects of the YAML files, leaving those that exist.
+func (a *applier) createFiles(ctx context.Context, files []string) error {
+	for _, f := range files {
+		objs, err := decodeFile(f)
+		if err != nil {
+			return err
+		}
+		for _, obj := range objs {
+			if err := a.create(ctx, obj); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // create creates obj, or leaves the existing one.
 func (a *applier) create(ctx context.Context, obj *unstructured.Unstructured) error {
 	gvk := obj.GroupVersionKind()

@@ -161,18 +161,7 @@ func (c *Cluster) kserve(ctx context.Context, client kubernetes.Interface, modul
 	if err != nil || len(runtimes) == 0 {
 		return fmt.Errorf("no KServe serving runtimes under %s", module)
 	}
-	for _, f := range runtimes {
-		objs, err := decodeFile(f)
-		if err != nil {
-			return err
-		}
-		for _, obj := range objs {
-			if err := a.create(ctx, obj); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return a.createFiles(ctx, runtimes)
 }
 
 // WaitForDefaultServiceAccount waits until the service account controller made a namespace's

@@ -224,18 +224,7 @@ featureGates: {TrainJobStatus: true}
 	if err != nil {
 		return fmt.Errorf("reading Trainer's runtimes: %w", err)
 	}
-	for _, file := range runtimes {
-		objs, err := decodeFile(file)
-		if err != nil {
-			return err
-		}
-		for _, obj := range objs {
-			if err := a.create(ctx, obj); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return a.createFiles(ctx, runtimes)
 }
 
 // kustomizeResources lists the files a kustomization directory's resources name, following
