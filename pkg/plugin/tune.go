@@ -3,11 +3,8 @@ package plugin
 import (
 	"cmp"
 	"context"
-	"fmt"
-	"maps"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -314,40 +311,6 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 		return err
 	}
 	st := workload.ExperimentStateOf(out.Final)
-	return o.printBest(st, m.TunedURI(o.revision, st.BestTrial), "the hyperparameters are now the model's (revision "+o.revision+")")
-}
-
-// printBest prints the optimal trial: a table, or its data as yaml or json; the progress line
-// ends with what became of the hyperparameters.
-func (o *TuneOptions) printBest(st workload.ExperimentState, modelURI, then string) error {
-	out := o.deps.Streams.Out
-	if o.output == "yaml" || o.output == "json" {
-		return printData(out, o.output, map[string]any{
-			"trial": st.BestTrial, "hyperparameters": st.BestParams, "metrics": st.BestMetrics, "modelUri": modelURI, "revision": o.revision,
-			"trials": map[string]any{"total": st.Trials, "succeeded": st.Succeeded, "earlyStopped": st.EarlyStopped, "failed": st.Failed},
-		})
-	}
-	w := tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(w, "HYPERPARAMETER\tVALUE")
-	for _, k := range slices.Sorted(maps.Keys(st.BestParams)) {
-		fmt.Fprintf(w, "%s\t%s\n", k, st.BestParams[k])
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	stopped := ""
-	if st.EarlyStopped > 0 {
-		stopped = fmt.Sprintf(", %d stopped early", st.EarlyStopped)
-	}
-	o.deps.progress().Printf("best trial %s: %s, of %d trials (%d succeeded%s, %d failed); %s",
-		st.BestTrial, metricsLine(st.BestMetrics), st.Trials, st.Succeeded, stopped, st.Failed, then)
-	return nil
-}
-
-func metricsLine(m map[string]string) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, k+"="+m[k])
-	}
-	return strings.Join(parts, " ")
+	ranking := o.clusterRanking(ctx, ac, exp.GetName())
+	return o.printBest(st, ranking, m.TunedURI(o.revision, st.BestTrial), "the hyperparameters are now the model's (revision "+o.revision+")")
 }

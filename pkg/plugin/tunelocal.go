@@ -98,7 +98,7 @@ func (o *TuneOptions) runLocal(ctx context.Context) error {
 	for _, k := range slices.Sorted(maps.Keys(st.BestParams)) {
 		then += " -p " + k + "=" + st.BestParams[k]
 	}
-	return o.printBest(st, upload, then)
+	return o.printBest(st, localRanking(exp, o.tune.Objectives[0], o.tune.ObjectiveType), upload, then)
 }
 
 // trialLine is a trial's progress line: its state, metrics and hyperparameters, and for a

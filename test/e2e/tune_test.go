@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,32 +19,23 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/sdkerr"
 	"github.com/kaptain-dev/kubectl-kaptain/pkg/track"
+	"github.com/kaptain-dev/kubectl-kaptain/test/harness"
 )
 
 var (
-	experiments = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1beta1", Resource: "experiments"}
-	trials      = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1beta1", Resource: "trials"}
-	suggestions = schema.GroupVersionResource{Group: "kubeflow.org", Version: "v1beta1", Resource: "suggestions"}
+	experiments = harness.Experiments
+	trials      = harness.Trials
+	suggestions = harness.Suggestions
 )
 
 // katibNamespace creates a namespace labelled as Katib requires (Kubeflow profiles do).
 func katibNamespace(t *testing.T) string {
 	t.Helper()
-	name := namespace(t)
-	ns, err := suite.client.CoreV1().Namespaces().Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Labels = map[string]string{"katib.kubeflow.org/metrics-collector-injection": "enabled"}
-	if _, err := suite.client.CoreV1().Namespaces().Update(context.Background(), ns, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return name
+	return labelledNamespace(t, map[string]string{harness.KatibNamespaceLabel: "enabled"})
 }
 
 // tuneResult is what tune -o json prints.
@@ -54,6 +46,11 @@ type tuneResult struct {
 	Trials          struct {
 		Total, Succeeded, Failed int
 	} `json:"trials"`
+	Ranking []struct {
+		Trial     string  `json:"trial"`
+		State     string  `json:"state"`
+		Objective float64 `json:"objective"`
+	} `json:"ranking"`
 }
 
 // decodeTuneResult reads what tune -o json printed.
@@ -181,6 +178,15 @@ func TestTuneThroughKatib(t *testing.T) {
 				}
 				scores[trial.GetName()] = score
 				bestScore = max(bestScore, score)
+			}
+			// The ranking is every trial, best first, each with the score it played.
+			if len(res.Ranking) != 4 || res.Ranking[0].Objective != bestScore {
+				t.Errorf("tune ranked %+v, want the 4 trials with %v first", res.Ranking, bestScore)
+			}
+			for i, r := range res.Ranking {
+				if score, ok := scores[r.Trial]; !ok || math.Abs(score-r.Objective) > 1e-6 || r.State != "Succeeded" || (i > 0 && r.Objective > res.Ranking[i-1].Objective) {
+					t.Errorf("ranking %d: %+v, played %v", i, r, score)
+				}
 			}
 			if score, ok := scores[res.Trial]; !ok || score < bestScore || res.Trials.Total != 4 || res.Trials.Succeeded != 4 {
 				t.Errorf("tune printed best trial %s (played %v) of %d (%d succeeded), want one that played %v of 4", res.Trial, score, res.Trials.Total, res.Trials.Succeeded, bestScore)

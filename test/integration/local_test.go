@@ -93,6 +93,16 @@ func TestLocalLoopFromInit(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^HYPERPARAMETER\s+VALUE\nlr\s+0\.\d+\n$`).MatchString(r.Stdout) {
 		t.Errorf("tune --local's table:\n%s", r.Stdout)
 	}
+	// Then the six trials ranked, best first, with a bar each ('#' on a pipe), the best marked.
+	ranked := regexp.MustCompile(`(?m)^(\d)\s+(trial-\d)\s+(0\.\d+)\s+Succeeded\s+lr=0\.\d+\s+(#+)( best)?$`).FindAllStringSubmatch(r.Stdout, -1)
+	if len(ranked) != 6 || ranked[0][5] != " best" || len(ranked[0][4]) != 24 || !strings.Contains(r.Stdout, "RANK   TRIAL") {
+		t.Errorf("tune --local's ranking (%d rows):\n%s", len(ranked), r.Stdout)
+	}
+	for i := 1; i < len(ranked); i++ {
+		if ranked[i][3] > ranked[i-1][3] || ranked[i][5] != "" || len(ranked[i][4]) > len(ranked[i-1][4]) {
+			t.Errorf("ranking row %d out of order or marked: %q after %q", i+1, ranked[i][0], ranked[i-1][0])
+		}
+	}
 	if n := strings.Count(r.Stderr, " Succeeded: accuracy="); n != 6 ||
 		!regexp.MustCompile(`best trial trial-\d: accuracy=0\.9\d+, of 6 trials \(6 succeeded, 0 failed\); tuned here, not recorded in the model's history; train with them: kubectl kaptain train -p lr=0\.\d+`).MatchString(r.Stderr) {
 		t.Errorf("tune --local's progress (%d trials succeeded):\n%s", n, r.Stderr)
