@@ -99,8 +99,8 @@ ns=$("$kubectl" config view --minify -o 'jsonpath={..namespace}' 2>/dev/null || 
 printf '$ kubectl label namespace %s katib.kubeflow.org/metrics-collector-injection=enabled --overwrite\n' "${ns:-default}"
 "$kubectl" label namespace "${ns:-default}" katib.kubeflow.org/metrics-collector-injection=enabled --overwrite
 k tune --param lr=double:0.001:0.1 --param layers=int:1:5 --objective accuracy --trials 4 --parallel-trials 2 --workers 1 --cpu 500m --memory 1Gi
-k get experiments
-k model history
+k get experiments -o wide
+k model history -o wide
 
 say "the PyTorch example: the cluster serves Kubeflow Trainer v2, so it trains as a TrainJob on torch-distributed"
 pytorch=$work/mnist-pytorch

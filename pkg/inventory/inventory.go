@@ -50,6 +50,8 @@ type Kind struct {
 	PodSelector, LogPods func(*unstructured.Unstructured) string
 	// Container is the container of those pods that runs the workload's code.
 	Container string
+	// Wide are the columns 'get -o wide' adds to the server's table.
+	Wide []Column
 }
 
 // Kinds is the table of managed kinds, the one place every command learns them from.
@@ -66,7 +68,11 @@ func Kinds() []Kind {
 	}
 	return append(out,
 		Kind{Group: Experiments, GVK: schema.FromAPIVersionAndKind(workload.KatibGroupVersion, workload.KindExperiment),
-			Finished: func(o *unstructured.Unstructured) bool { return workload.ExperimentStateOf(o).Finished() }},
+			Finished: func(o *unstructured.Unstructured) bool { return workload.ExperimentStateOf(o).Finished() },
+			Wide: []Column{
+				{Name: "Best Trial", Description: "The trial with the best objective so far", Cell: func(o *unstructured.Unstructured) string { return workload.ExperimentStateOf(o).BestTrial }},
+				{Name: "Best Objective", Description: "The objective metric's value in the best trial", Cell: workload.BestObjective},
+			}},
 		Kind{Group: InferenceServices, GVK: schema.FromAPIVersionAndKind(workload.KServeGroupVersion, workload.KindInferenceService),
 			Finished:    func(o *unstructured.Unstructured) bool { return !workload.ServiceStateOf(o).Ready },
 			PodSelector: func(o *unstructured.Unstructured) string { return workload.LabelInferenceService + "=" + o.GetName() }},

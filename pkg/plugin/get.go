@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -119,10 +120,12 @@ func (o *GetOptions) Run(ctx context.Context) error {
 		}
 		g.LabelSelector = selector
 		// Human output of several kinds with the same columns (jobs): one table with a
-		// KIND column.
+		// KIND column; -o wide of a kind with columns of its own (an experiment's best
+		// objective) adds them.
 		format := cmdutil.GetFlagString(cmd, "output")
-		if len(served) > 1 && (format == "" || format == "wide") && !g.Watch && !g.WatchOnly && g.FieldSelector == "" && !cmd.Flags().Changed("sort-by") {
-			table, ok, err := inv.Table(o.factory.NewBuilder, served, selector, g.AllNamespaces, g.ChunkSize)
+		ours := len(served) > 1 && (format == "" || format == "wide") || format == "wide" && slices.ContainsFunc(served, func(s inventory.Served) bool { return len(s.Wide) > 0 })
+		if ours && !g.Watch && !g.WatchOnly && g.FieldSelector == "" && !cmd.Flags().Changed("sort-by") {
+			table, ok, err := inv.Table(o.factory.NewBuilder, served, selector, g.AllNamespaces, format == "wide", g.ChunkSize)
 			if err != nil {
 				return err
 			}

@@ -302,7 +302,7 @@ func (o *TuneOptions) Run(ctx context.Context) error {
 			for k, v := range st.BestParams {
 				best[k] = v
 			}
-			return &track.Action{Name: model.ActionTune, Revision: o.revision, Err: out.Err, Hyperparameters: best,
+			return &track.Action{Name: model.ActionTune, Revision: o.revision, Err: out.Err, Hyperparameters: best, Results: st.BestMetrics,
 				Image: cmp.Or(image, m.Spec.Image), ModelURI: m.TunedURI(o.revision, st.BestTrial), Workload: ref}
 		}
 	}

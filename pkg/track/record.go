@@ -62,8 +62,10 @@ type Entry struct {
 	Image           string         `json:"image,omitempty"`
 	ModelURI        string         `json:"modelUri,omitempty"`
 	Workload        string         `json:"workload,omitempty"`
-	Metrics         []Metrics      `json:"metrics,omitempty"`
-	DataSets        []DataSet      `json:"dataSets,omitempty"`
+	// Results are the metrics the action's workload reported: a tune's best trial's.
+	Results  map[string]string `json:"results,omitempty"`
+	Metrics  []Metrics         `json:"metrics,omitempty"`
+	DataSets []DataSet         `json:"dataSets,omitempty"`
 }
 
 // Metrics is one log_metrics call.
@@ -93,6 +95,8 @@ type Action struct {
 	Image           string
 	ModelURI        string
 	Workload        string
+	// Results are the metrics the workload reported (a tune's best trial's).
+	Results map[string]string
 }
 
 // NewRecord is the record of a model seen for the first time: untrained, with a revision.
@@ -111,6 +115,7 @@ func (r *Record) Apply(a Action, now time.Time) {
 	e := Entry{
 		Revision: a.Revision, Action: a.Name, Time: now, Succeeded: a.Err == nil,
 		Hyperparameters: a.Hyperparameters, Image: a.Image, ModelURI: a.ModelURI, Workload: a.Workload,
+		Results: a.Results,
 	}
 	if a.Err != nil {
 		e.Error = errorSummary(a.Err)

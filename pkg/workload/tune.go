@@ -176,6 +176,17 @@ type ExperimentState struct {
 	BestMetrics map[string]string
 }
 
+// BestObjective is the objective metric's value in the experiment's best trial so far,
+// "accuracy=0.98"; "" when there is none yet.
+func BestObjective(exp *unstructured.Unstructured) string {
+	metric, _, _ := unstructured.NestedString(exp.Object, "spec", "objective", "objectiveMetricName")
+	v, ok := ExperimentStateOf(exp).BestMetrics[metric]
+	if !ok || metric == "" {
+		return ""
+	}
+	return metric + "=" + v
+}
+
 // Finished reports whether the experiment ended.
 func (s ExperimentState) Finished() bool { return s.Phase == "Succeeded" || s.Phase == "Failed" }
 

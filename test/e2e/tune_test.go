@@ -180,7 +180,7 @@ func TestTuneThroughKatib(t *testing.T) {
 				bestScore = max(bestScore, score)
 			}
 			// The ranking is every trial, best first, each with the score it played.
-			if len(res.Ranking) != 4 || res.Ranking[0].Objective != bestScore {
+			if len(res.Ranking) != 4 || math.Abs(res.Ranking[0].Objective-bestScore) > 1e-6 { // Katib keeps 6 digits
 				t.Errorf("tune ranked %+v, want the 4 trials with %v first", res.Ranking, bestScore)
 			}
 			for i, r := range res.Ranking {
@@ -204,6 +204,13 @@ func TestTuneThroughKatib(t *testing.T) {
 			rec := modelRecord(t, dir, ns)
 			if rec.State != track.Tuned || fmt.Sprint(rec.Hyperparameters["lr"]) != res.Hyperparameters["lr"] {
 				t.Errorf("the model's record after tune: %s %v", rec.State, rec.Hyperparameters)
+			}
+			// The tune's entry keeps the best trial's metrics, which history -o wide shows.
+			if last := rec.History[len(rec.History)-1]; last.Results["accuracy"] != res.Metrics["accuracy"] {
+				t.Errorf("the tune's entry has results %v, want the best trial's %v", last.Results, res.Metrics)
+			}
+			if out, _, code := kaptain(t, dir, nil, "model", "history", "-n", ns, "-o", "wide"); code != 0 || !strings.Contains(out, "accuracy="+res.Metrics["accuracy"]) {
+				t.Errorf("model history -o wide: exit %d\n%s", code, out)
 			}
 		})
 	}

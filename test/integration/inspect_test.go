@@ -45,7 +45,8 @@ func inspectFixture(t *testing.T, ns string) {
 		t.Fatal(err)
 	}
 	experiment := func(name string) *unstructured.Unstructured {
-		return managed(object("kubeflow.org/v1beta1", "Experiment", ns, name, map[string]any{"spec": map[string]any{"maxTrialCount": int64(2)}}))
+		return managed(object("kubeflow.org/v1beta1", "Experiment", ns, name, map[string]any{"spec": map[string]any{"maxTrialCount": int64(2),
+			"objective": map[string]any{"type": "maximize", "objectiveMetricName": "accuracy"}}}))
 	}
 	service := func(name, sa string) *unstructured.Unstructured {
 		return managed(object("serving.kserve.io/v1beta1", "InferenceService", ns, name, map[string]any{"spec": map[string]any{"predictor": map[string]any{
@@ -81,7 +82,15 @@ func inspectFixture(t *testing.T, ns string) {
 	setStatus(t, tfJobs, byName["user-job"], []string{"Created", "Succeeded"}, 0, 1, "")
 	setStatus(t, tfJobs, byName["running-job"], []string{"Created", "Running"}, 1, 0, "")
 	setStatus(t, pyTorchJobs, byName["done-pt"], []string{"Created", "Failed"}, 0, 0, "")
-	setStatus(t, experiments, byName["exp-done"], []string{"Created", "Succeeded"}, 0, 0, "")
+	done := setStatus(t, experiments, byName["exp-done"], []string{"Created", "Succeeded"}, 0, 0, "")
+	// Katib's record of the best trial.
+	if err := unstructured.SetNestedField(done.Object, map[string]any{"bestTrialName": "exp-done-x7k2p9qd",
+		"observation": map[string]any{"metrics": []any{map[string]any{"name": "accuracy", "latest": "0.9712", "max": "0.9712", "min": "0.5"}}}}, "status", "currentOptimalTrial"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shared.dynamic.Resource(experiments).Namespace(ns).UpdateStatus(context.Background(), done, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	setStatus(t, experiments, byName["exp-running"], []string{"Created", "Running"}, 0, 0, "")
 	setReady(t, byName["isvc-ready"], "True", "")
 	// owned-secret belongs to the running job.
@@ -146,6 +155,28 @@ func TestGetDeleteClean(t *testing.T) {
 		r := kap(t, 0, "get", "experiments", "exp-done", "-o", "jsonpath={.status.conditions[-1:].type}")
 		if r.stdout != "Succeeded" {
 			t.Errorf("get experiments exp-done -o jsonpath = %q", r.stdout)
+		}
+	})
+	t.Run("get experiments -o wide adds the best trial and objective", func(t *testing.T) {
+		r := kap(t, 0, "get", "experiments", "-o", "wide")
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if len(lines) != 3 || !strings.Contains(lines[0], "BEST TRIAL") || !strings.HasSuffix(lines[0], "BEST OBJECTIVE") || strings.Contains(lines[0], "KIND") {
+			t.Fatalf("get experiments -o wide:\n%s", r.stdout)
+		}
+		for _, line := range lines[1:] {
+			f := strings.Fields(line)
+			switch f[0] {
+			case "exp-done":
+				if f[len(f)-2] != "exp-done-x7k2p9qd" || f[len(f)-1] != "accuracy=0.9712" {
+					t.Errorf("exp-done's row: %q", line)
+				}
+			case "exp-running":
+				if f[len(f)-2] != "<none>" || f[len(f)-1] != "<none>" {
+					t.Errorf("exp-running's row: %q", line)
+				}
+			default:
+				t.Errorf("unexpected row %q", line)
+			}
 		}
 	})
 	t.Run("get errors", func(t *testing.T) {
