@@ -260,3 +260,26 @@ func TestInterruptedTrainLeavesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestInitThenTrain is a new user's first minutes: in an empty directory, init writes
+// kaptain.yaml and trainer.py, the client dry run renders a job for them, and train runs it on
+// the local Kubeflow (a TrainJob on torch-distributed), with no file written by hand.
+func TestInitThenTrain(t *testing.T) {
+	ns := namespace(t)
+	dir := t.TempDir()
+	if _, stderr, code := kaptain(t, dir, nil, "init", "--framework", "pytorch"); code != 0 || !strings.Contains(stderr, "kubectl kaptain train --local") {
+		t.Fatalf("init: exit %d\n%s", code, stderr)
+	}
+	for _, f := range []string{"kaptain.yaml", "trainer.py"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatalf("init wrote no %s: %v", f, err)
+		}
+	}
+	if stdout, stderr, code := kaptain(t, dir, nil, "train", "--dry-run=client", "-o", "yaml"); code != 0 || !strings.Contains(stdout, "kind: PyTorchJob") || !strings.Contains(stdout, "kaptain.dev/model-id: dev/my-model") {
+		t.Fatalf("train --dry-run=client -o yaml: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code := kaptain(t, dir, nil, "train", "-n", ns, small, "--memory=128Mi", "--timeout", "3m", "-o", "name")
+	if code != 0 || !strings.Contains(stdout, "trainjob.trainer.kubeflow.org/") || !strings.Contains(stderr, "trained model dev/my-model") {
+		t.Fatalf("train: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
