@@ -27,7 +27,7 @@ integration:
 
 E2E_ENV = KAPTAIN_CONTROL_PLANE=$$(hack/control-plane.sh kube-scheduler kube-controller-manager) \
 	KAPTAIN_OPERATORS=$$(hack/operators.sh) KAPTAIN_POSTGRES=$$(hack/postgres.sh) \
-	KAPTAIN_REGISTRY_SERVER=$$(hack/registry-server.sh) KAPTAIN_S3_SERVER=$$(hack/s3-server.sh)
+	KAPTAIN_REGISTRY_SERVER=$$(hack/registry-server.sh) KAPTAIN_S3_SERVER=$$(hack/s3-server.sh) KAPTAIN_NODE=$$(hack/node.sh)
 
 e2e: ## The built plugin against a local Kubeflow: real Training Operator, Trainer, KServe and Katib, kwok nodes
 	$(E2E_ENV) go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/...

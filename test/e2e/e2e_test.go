@@ -57,9 +57,9 @@ var suite suiteState
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
-	cp, ops, pg := os.Getenv("KAPTAIN_CONTROL_PLANE"), os.Getenv("KAPTAIN_OPERATORS"), os.Getenv("KAPTAIN_POSTGRES")
-	if cp == "" || ops == "" || pg == "" {
-		fmt.Fprintln(os.Stderr, "e2e tests need KAPTAIN_CONTROL_PLANE, KAPTAIN_OPERATORS and KAPTAIN_POSTGRES: run 'make e2e'")
+	cp, ops, pg, node := os.Getenv("KAPTAIN_CONTROL_PLANE"), os.Getenv("KAPTAIN_OPERATORS"), os.Getenv("KAPTAIN_POSTGRES"), os.Getenv("KAPTAIN_NODE")
+	if cp == "" || ops == "" || pg == "" || node == "" {
+		fmt.Fprintln(os.Stderr, "e2e tests need KAPTAIN_CONTROL_PLANE, KAPTAIN_OPERATORS, KAPTAIN_POSTGRES and KAPTAIN_NODE: run 'make e2e'")
 		return 1
 	}
 	dir, err := os.MkdirTemp("", "kaptain-e2e-")
@@ -70,7 +70,7 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	start := time.Now()
 	c, err := localcluster.Start(context.Background(), localcluster.Options{
-		ControlPlane: cp, Operators: ops, Postgres: pg, Dir: filepath.Join(dir, "cluster"), Log: os.Stderr,
+		ControlPlane: cp, Operators: ops, Postgres: pg, Node: node, Dir: filepath.Join(dir, "cluster"), Log: os.Stderr,
 		// The running instance has printed one line; the one before it failed.
 		Logs: []localcluster.PodLogs{{Namespaces: []string{failingNamespace}, Lines: []string{"epoch=1"}, Previous: traceback}},
 	})

@@ -70,6 +70,9 @@ type Options struct {
 	// Logs are what the containers of some pods print; every other container prints
 	// TrainingOutput.
 	Logs []PodLogs
+	// Node, when set, is the directory hack/node.sh prints: the cluster then also runs a real
+	// node (kubelet, containerd and runc) that runs the pods sent to it (RealNodeName).
+	Node string
 }
 
 // Node is a simulated node's capacity.
@@ -95,8 +98,10 @@ type Cluster struct {
 	env        *envtest.Environment
 	procs      []*process
 	opts       Options
-	// cleanup runs after every process stopped.
-	cleanup []func()
+	// Node is the real node, when Options.Node asked for one.
+	Node *RealNode
+	// beforeStop runs before any process is stopped, cleanup after every process stopped.
+	beforeStop, cleanup []func()
 	// ports are those freePort handed out.
 	ports map[string]bool
 }
@@ -295,6 +300,12 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	if err := WaitForDefaultServiceAccount(ctx, client, "default"); err != nil {
 		return c, err
+	}
+	if o.Node != "" {
+		logf(o, "starting the real node %s: kubelet, containerd and runc in a network namespace of its own", RealNodeName)
+		if err := c.realNode(ctx, client); err != nil {
+			return c, fmt.Errorf("the real node: %w", err)
+		}
 	}
 	logf(o, "cluster up: KUBECONFIG=%s", c.Kubeconfig)
 	return c, nil
@@ -510,6 +521,10 @@ func (c *Cluster) startWith(name string, attr *syscall.SysProcAttr, env []string
 // Stop stops every component, newest first, and waits for their ports to close.
 func (c *Cluster) Stop() error {
 	var errs []error
+	for _, f := range c.beforeStop {
+		f()
+	}
+	c.beforeStop = nil
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		p := c.procs[i]
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)

@@ -44,6 +44,7 @@ func run(args []string) error {
 	controlPlane := fs.String("control-plane", "", "directory with etcd, kube-apiserver, kube-scheduler, kube-controller-manager")
 	operators := fs.String("operators", "", "directory with kwok and the operators (hack/operators.sh)")
 	postgres := fs.String("postgres", "", "directory with PostgreSQL's initdb and postgres (hack/postgres.sh)")
+	node := fs.String("node", "", "directory from hack/node.sh: also run a real node (kubelet, containerd, runc)")
 	var crds pathList
 	fs.Var(&crds, "crds", "further CRD file or directory (repeatable)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -51,14 +52,14 @@ func run(args []string) error {
 	}
 	switch args[0] {
 	case "up":
-		return up(*dir, *controlPlane, *operators, *postgres, crds)
+		return up(*dir, *controlPlane, *operators, *postgres, *node, crds)
 	case "down":
 		return down(*dir)
 	}
 	return fmt.Errorf("unknown command %q: use up or down", args[0])
 }
 
-func up(dir, controlPlane, operators, postgres string, crds []string) error {
+func up(dir, controlPlane, operators, postgres, node string, crds []string) error {
 	if controlPlane == "" || operators == "" || postgres == "" {
 		return errors.New("up needs --control-plane, --operators and --postgres (hack/control-plane.sh, hack/operators.sh, hack/postgres.sh)")
 	}
@@ -75,7 +76,7 @@ func up(dir, controlPlane, operators, postgres string, crds []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := localcluster.Start(ctx, localcluster.Options{ControlPlane: controlPlane, Operators: operators, Postgres: postgres, Dir: dir, ExtraCRDs: crds, Log: os.Stderr})
+	c, err := localcluster.Start(ctx, localcluster.Options{ControlPlane: controlPlane, Operators: operators, Postgres: postgres, Node: node, Dir: dir, ExtraCRDs: crds, Log: os.Stderr})
 	if err != nil {
 		if c != nil {
 			_ = c.Stop()
