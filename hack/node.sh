@@ -2,7 +2,7 @@
 # Prepares the local cluster's real node and prints its directory: Debian's containerd, runc,
 # CNI plugins, debootstrap and iproute2 (installed when missing, as root), kubelet built from the
 # Go module proxy like the control plane, the pod sandbox ("pause") built here, and a base image
-# made here from Debian's packages (python3 with numpy: no image ever comes from a registry
+# made here from Debian's packages (python3 with numpy and boto3: no image ever comes from a registry
 # outside this machine). A second run with everything present does nothing.
 #
 #   hack/node.sh                       # prints the node directory
@@ -14,10 +14,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${KAPTAIN_CACHE:-$root/.cache}
 log() { printf 'node: %s\n' "$*" >&2; }
 
-# The base image's packages: Debian bookworm's Python with numpy, from the machine's own apt
+# The base image's packages: Debian bookworm's Python (also as python) with numpy and boto3 (the
+# starter trainer uploads with it), from the machine's own apt
 # sources (the mirror Debian's packages come from here).
 suite=bookworm
-packages=python3-minimal,python3-numpy
+packages=python3-minimal,python-is-python3,python3-numpy,python3-boto3
 dir=$cache/node/$suite-${packages//,/-}
 mkdir -p "$dir"
 

@@ -4,6 +4,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +17,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/kaptain-dev/kubectl-kaptain/test/localcluster"
+	"github.com/kaptain-dev/kubectl-kaptain/test/servers"
 )
 
 // probe is what the real node's pod runs: Python and numpy from the base image made here, a
@@ -77,5 +86,84 @@ func TestRealNodeRunsPython(t *testing.T) {
 		if !strings.Contains(string(logs), want) {
 			t.Errorf("the pod's output lacks %q", want)
 		}
+	}
+}
+
+// realNodePatch sends a TFJob's workers to the real node.
+const realNodePatch = `kind: TFJob
+spec:
+  tfReplicaSpecs:
+    Worker:
+      template:
+        spec:
+          nodeSelector: {"` + localcluster.RealNodeLabel + `": real}
+          tolerations: [{key: "` + localcluster.RealNodeTaint + `", operator: Exists, effect: NoSchedule}]
+`
+
+// TestTrainRunsTheCodeOnTheRealNode builds the starter trainer init writes on the base image
+// made here, trains it as a one-worker TFJob through the real Training Operator on the real
+// node, and finds what the code wrote: its metric lines in the logs, and the model it uploaded
+// to the S3 server (on this machine's address on the node's network) where
+// TRAINED_MODEL_UPLOAD_PATH says.
+func TestTrainRunsTheCodeOnTheRealNode(t *testing.T) {
+	node := suite.cluster.Node
+	if node == nil {
+		t.Fatal("the local cluster has no real node; make e2e starts one (KAPTAIN_NODE from hack/node.sh)")
+	}
+	ns := namespace(t)
+	s3srv := servers.StartS3At(t, node.HostIP, "kaptain")
+	dir := t.TempDir()
+	if _, stderr, code := kaptain(t, dir, nil, "init", "--framework", "tensorflow"); code != 0 {
+		t.Fatalf("init: exit %d\n%s", code, stderr)
+	}
+	yaml := fmt.Sprintf(`apiVersion: kaptain.dev/v1alpha1
+kind: Model
+spec:
+  id: dev/real-node
+  name: real node
+  description: init's starter trainer on the real node
+  version: "0.0.1"
+  framework: tensorflow
+  frameworkVersion: "2.16.1"
+  mainFile: trainer.py
+  image: %s/kaptain/real-node:0.0.1
+  baseImage: %s
+  hyperparameters: {lr: 0.5, epochs: 4}
+  config:
+    modelStorageURI: s3://kaptain/models
+    storage: {endpoint: %q, region: us-east-1, forcePathStyle: true}
+`, node.Registry, node.BaseImage, s3srv.Endpoint)
+	if err := os.WriteFile(filepath.Join(dir, "kaptain.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "real-node.yaml"), []byte(realNodePatch), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), "train", "-n", ns, "--build", "--insecure-registry", "--workers", "1",
+		"--patch", "real-node.yaml", "--timeout", "4m", "-o", "name")
+	t.Logf("train --build on the real node in %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), stdout, stderr)
+	if code != 0 {
+		t.Fatalf("train: exit %d", code)
+	}
+	job := createdName(t, stdout, "tfjob.kubeflow.org/")
+	logs, logErr, code := kaptain(t, dir, nil, "logs", job, "-n", ns)
+	if code != 0 || !strings.Contains(logs, "[worker-0] epoch=4 loss=") || !strings.Contains(logs, "[worker-0] saved the model to s3://kaptain/models/dev/real-node/trained/") {
+		t.Errorf("logs: exit %d\n%s%s", code, logs, logErr)
+	}
+	// The code's upload, at the URI train said.
+	uri := regexp.MustCompile(`the code was told to save it to (s3://\S+)`).FindStringSubmatch(stderr)
+	if uri == nil {
+		t.Fatalf("train named no model URI:\n%s", stderr)
+	}
+	key := strings.TrimPrefix(uri[1], "s3://kaptain/") + "/model.json"
+	obj, err := s3srv.Client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("kaptain"), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("the trained model is not in S3 at %s: %v", key, err)
+	}
+	defer obj.Body.Close()
+	var model map[string]float64
+	if err := json.NewDecoder(obj.Body).Decode(&model); err != nil || math.Abs(model["w"]-3) > 0.5 || math.Abs(model["b"]-1) > 0.5 {
+		t.Errorf("the model the code saved: %v, %v; want w near 3 and b near 1", model, err)
 	}
 }

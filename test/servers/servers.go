@@ -90,7 +90,13 @@ func Write(t testing.TB, path, content string) {
 // FreePort returns a loopback port nobody listens on.
 func FreePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return FreePortOn(t, "127.0.0.1")
+}
+
+// FreePortOn returns host:port where nobody listens, host an address of this machine.
+func FreePortOn(t testing.TB, host string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,12 +196,18 @@ type S3 struct {
 // StartS3 starts an S3 server for one test, with one bucket.
 func StartS3(t testing.TB, bucket string) *S3 {
 	t.Helper()
+	return StartS3At(t, "127.0.0.1", bucket)
+}
+
+// StartS3At is StartS3 listening on host (an address of this machine).
+func StartS3At(t testing.TB, host, bucket string) *S3 {
+	t.Helper()
 	bin := os.Getenv("KAPTAIN_S3_SERVER")
 	if bin == "" {
 		t.Fatal("KAPTAIN_S3_SERVER (from hack/s3-server.sh) is not set: run 'make test'")
 	}
 	dir := t.TempDir()
-	addr := FreePort(t)
+	addr := FreePortOn(t, host)
 	s := &S3{Endpoint: "http://" + addr, Access: "kaptain-access", Secret: "kaptain-secret-key"}
 	serve(t, addr, bin, "--access", s.Access, "--secret", s.Secret, "--port", addr, "--quiet", "posix", dir)
 	s.Client = s3.New(s3.Options{
