@@ -75,7 +75,7 @@ func (inv *Inventory) Table(newBuilder func() *resource.Builder, served []Served
 			}
 			for _, row := range table.Rows {
 				var obj *unstructured.Unstructured
-				if row.Object.Raw != nil {
+				if row.Object.Raw != nil && (allNamespaces || len(extra) > 0) {
 					// The namespace column and the wide columns read the row's object.
 					if o, err := runtime.Decode(unstructured.UnstructuredJSONScheme, row.Object.Raw); err == nil {
 						row.Object.Object = o

@@ -36,6 +36,11 @@ func newInventory(f cmdutil.Factory) (*inventory.Inventory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the namespace from kubeconfig: %w", err)
 	}
+	return newInventoryIn(f, ns)
+}
+
+// newInventoryIn is newInventory in namespace ns, already read from kubeconfig.
+func newInventoryIn(f cmdutil.Factory, ns string) (*inventory.Inventory, error) {
 	dyn, err := f.DynamicClient()
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)

@@ -28,7 +28,7 @@ type session struct {
 // history the actions record.
 func newSession(f cmdutil.Factory, d *Deps, ns string, m *model.Model) *session {
 	s := &session{}
-	s.inventory = sync.OnceValues(func() (*inventory.Inventory, error) { return newInventory(f) })
+	s.inventory = sync.OnceValues(func() (*inventory.Inventory, error) { return newInventoryIn(f, ns) })
 	s.clients = sync.OnceValues(func() (run.Clients, error) {
 		inv, err := s.inventory()
 		if err != nil {
