@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# The main job: the example TensorFlow model from source to a served endpoint, and the PyTorch
-# example trained as a Kubeflow Trainer v2 TrainJob, printed as a user would see it. Without
-# KUBECONFIG in the environment it starts a local Kubeflow first (kube-apiserver, etcd,
-# controller manager, scheduler, kwok nodes, the real Kubeflow Training Operator, Trainer v2 with
-# JobSet, and the KServe controller: test/localcluster) and an OCI registry on loopback
-# (Debian's docker-registry), and stops both at the end.
+# The main job, printed as a user would see it: the TensorFlow example built, trained as a TFJob
+# and tuned with Katib, the PyTorch example trained as a Kubeflow Trainer v2 TrainJob (on the
+# simulated nodes, which run no code), then the XGBoost example from source to a served
+# endpoint on the real node: its code trains in a container, saves the model to an S3 server,
+# and KServe serves it, with a canary, answering predictions. Without KUBECONFIG in the
+# environment it starts a local Kubeflow first (kube-apiserver, etcd, controller manager,
+# scheduler, kwok nodes and a real node of kubelet, containerd and runc, the real Kubeflow
+# Training Operator, Trainer v2 with JobSet, KServe, Katib: test/localcluster), an OCI registry
+# on loopback (Debian's docker-registry) and an S3 server on the real node's network
+# (versitygw), and stops them at the end. The real node needs root (network namespaces).
+# With KUBECONFIG set, the real node's part runs when KAPTAIN_NODE_HOST, KAPTAIN_NODE_REGISTRY
+# and KAPTAIN_NODE_BASE_IMAGE say where (local-cluster up --node writes them to node.env).
 #
 #   hack/demo.sh [PATH-TO-kubectl-kaptain]     (make demo builds it first)
 set -euo pipefail
@@ -39,18 +45,22 @@ free_port() {
 }
 
 if [ -z "${KUBECONFIG:-}" ]; then
-  say "starting a local Kubeflow: control plane, kwok nodes, Training Operator, Trainer v2 and JobSet, KServe, Katib (logs in $work/cluster)"
+  say "starting a local Kubeflow: control plane, kwok nodes and a real node, Training Operator, Trainer v2 and JobSet, KServe, Katib (logs in $work/cluster)"
   cp=$("$root/hack/control-plane.sh" kube-scheduler kube-controller-manager kubectl)
   ops=$("$root/hack/operators.sh")
   pg=$("$root/hack/postgres.sh")
-  (cd "$root" && go build -o "$work/local-cluster" ./test/localcluster/cmd/local-cluster)
+  node=$("$root/hack/node.sh")
+  (cd "$root/test" && go build -o "$work/local-cluster" ./localcluster/cmd/local-cluster)
   "$work/local-cluster" up --dir "$work/cluster" --control-plane "$cp" --operators "$ops" \
-    --postgres "$pg" 2>"$work/local-cluster.log" &
+    --postgres "$pg" --node "$node" 2>"$work/local-cluster.log" &
   pids+=($!)
   for _ in $(seq 600); do [ -f "$work/cluster/ready" ] && break; kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.5; done
   [ -f "$work/cluster/ready" ] || { cat "$work/local-cluster.log" >&2; echo "demo: the local cluster did not start" >&2; exit 1; }
   export KUBECONFIG=$work/cluster/kubeconfig
   cat "$work/local-cluster.log"
+  set -a
+  . "$work/cluster/node.env"
+  set +a
 fi
 
 say "an OCI registry on loopback"
@@ -110,15 +120,78 @@ sed -i -e "s#image: .*#image: 127.0.0.1:$port/kaptain/mnist-pytorch:0.0.1#" \
 (cd "$pytorch" && k train --build -p epochs=2 --workers 2 --cpu 500m --memory 1Gi)
 k get jobs
 
-say "serve the trained model with KServe v0.20 (Standard mode) and wait until it is ready (the simulated nodes ran no training code, so there is no saved model to check first)"
-k deploy --cpu 500m --memory 1Gi --skip-model-check
-k get inferenceservices
+say "the XGBoost example on the real node (kubelet, containerd, runc): its code runs, in a container of the image built from it on a base image made here from Debian's packages"
+if [ -z "${KAPTAIN_NODE_HOST:-}" ]; then
+  echo "no real node (KAPTAIN_NODE_HOST is not set): the rest needs one"
+  exit 0
+fi
+s3port=$(free_port)
+s3=$("$root/hack/s3-server.sh")
+mkdir -p "$work/s3/kaptain"
+"$s3" --access "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" --port "$KAPTAIN_NODE_HOST:$s3port" --quiet posix "$work/s3" >"$work/s3.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/$KAPTAIN_NODE_HOST/$s3port") 2>/dev/null && break; sleep 0.1; done
+iris=$work/iris-xgboost
+cp -r "$root/examples/iris-xgboost" "$iris"
+# Its image in the node's registry on the node's base image (Debian's python3-xgboost and
+# python3-sklearn stand for its requirements), its models in the S3 server on the node's network.
+sed -i -e "s#image: .*#image: $KAPTAIN_NODE_REGISTRY/kaptain/iris-xgboost:0.0.1#" \
+  -e "s#baseImage: .*#baseImage: $KAPTAIN_NODE_BASE_IMAGE#" -e '/requirements:/d' \
+  -e "s#^    modelStorageURI: .*#&\n    storage: {endpoint: \"http://$KAPTAIN_NODE_HOST:$s3port\", region: us-east-1, forcePathStyle: true}#" "$iris/kaptain.yaml"
+# The real node is tainted, so that only what tolerates it goes there: two patches send the
+# TrainJob's nodes (JSON 6902 operations on kaptain's runtime patch) and the predictor to it.
+cat >"$iris/real-node-trainjob.yaml" <<'YAML'
+- op: add
+  path: /spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/nodeSelector
+  value: {kaptain.dev/node: real}
+- op: add
+  path: /spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/tolerations
+  value: [{key: kaptain.dev/real-node, operator: Exists, effect: NoSchedule}]
+YAML
+cat >"$iris/real-node-isvc.yaml" <<'YAML'
+kind: InferenceService
+spec:
+  predictor:
+    nodeSelector: {kaptain.dev/node: real}
+    tolerations: [{key: kaptain.dev/real-node, operator: Exists, effect: NoSchedule}]
+YAML
+cd "$iris"
+printf '$ cat real-node-trainjob.yaml real-node-isvc.yaml\n'
+cat real-node-trainjob.yaml real-node-isvc.yaml
 
-say "try another model on 30% of the traffic: a Standard-mode canary, its own Deployment beside the stable one; then promote it"
-k deploy --canary-traffic-percent 30 --model-uri s3://kaptain/models/dev/mnist-tensorflow/candidate --skip-model-check --cpu 500m --memory 1Gi
+say "train it: a TrainJob on Trainer's xgboost-distributed runtime, its node on the real node; the code saves model.bst to TRAINED_MODEL_UPLOAD_PATH"
+k train --build --insecure-registry --workers 1 --patch real-node-trainjob.yaml --cpu 500m --memory 1Gi | tee "$work/train.out"
+job=$(sed -n 's#^trainjob.trainer.kubeflow.org/\([^ ]*\) created$#\1#p' "$work/train.out")
+k logs "$job"
+
+say "serve it with KServe v0.20 (Standard mode): the saved model passes the check of what KServe's XGBoost server loads, its storage initializer copies it from S3"
+k deploy --patch real-node-isvc.yaml --cpu 200m --memory 256Mi
 isvc=$(HOME=$work "$bin" get inferenceservices -o name)
-k describe inferenceservice "${isvc#*/}"
+isvc=${isvc#*/}
+k get inferenceservices
+# predict: a V1 prediction request to the predictor's service (its host in status.address.url)
+# through the API server's service proxy: the local cluster has no ingress.
+predict() {
+  local url svc
+  url=$("$kubectl" get inferenceservice "$isvc" -o 'jsonpath={.status.address.url}')
+  svc=${url#http://}
+  svc=${svc%%.*}
+  printf '%s\n' '{"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]}' >"$work/instances.json"
+  printf '$ kubectl create --raw /api/v1/namespaces/%s/services/%s:80/proxy/v1/models/%s:predict -f instances.json\n' "${ns:-default}" "$svc" "$isvc"
+  "$kubectl" create --raw "/api/v1/namespaces/${ns:-default}/services/$svc:80/proxy/v1/models/$isvc:predict" -f "$work/instances.json"
+  echo
+}
+say "ask it: setosa, virginica and versicolor measurements, which it should answer 0, 2 and 1"
+predict
+
+say "train another model (fewer rounds, a lower learning rate) and try it on 30% of the traffic: a Standard-mode canary, its own Deployment beside the stable one; then promote it"
+k train --build --insecure-registry --workers 1 --patch real-node-trainjob.yaml --cpu 500m --memory 1Gi -p eta=0.1 -p rounds=5 | tee "$work/train.out"
+candidate=$(sed -n 's#.*the code was told to save it to \(s3://[^ ]*\)$#\1#p' "$work/train.out")
+k model history
+k deploy --canary-traffic-percent 30 --model-uri "$candidate" --patch real-node-isvc.yaml --cpu 200m --memory 256Mi
+k describe inferenceservice "$isvc"
 k promote
+predict
 
 say "clean up"
 k undeploy

@@ -2,8 +2,9 @@
 # Prepares the local cluster's real node and prints its directory: Debian's containerd, runc,
 # CNI plugins, debootstrap and iproute2 (installed when missing, as root), kubelet built from the
 # Go module proxy like the control plane, the pod sandbox ("pause") built here, and a base image
-# made here from Debian's packages (python3 with numpy and boto3: no image ever comes from a registry
-# outside this machine). A second run with everything present does nothing.
+# made here from Debian's packages (python3 with numpy, boto3, scikit-learn and XGBoost: no image
+# ever comes from a registry outside this machine). A second run with everything present does
+# nothing.
 #
 #   hack/node.sh                       # prints the node directory
 #
@@ -14,11 +15,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${KAPTAIN_CACHE:-$root/.cache}
 log() { printf 'node: %s\n' "$*" >&2; }
 
-# The base image's packages: Debian bookworm's Python (also as python) with numpy and boto3 (the
-# starter trainer uploads with it), from the machine's own apt
-# sources (the mirror Debian's packages come from here).
+# The base image's packages: Debian bookworm's Python (also as python) with numpy, boto3 (the
+# trainers upload with it), scikit-learn and XGBoost (the iris example trains and is served with
+# them), from the machine's own apt sources (the mirror Debian's packages come from here).
 suite=bookworm
-packages=python3-minimal,python-is-python3,python3-numpy,python3-boto3
+packages=python3-minimal,python-is-python3,python3-numpy,python3-boto3,python3-sklearn,python3-xgboost
 dir=$cache/node/$suite-${packages//,/-}
 mkdir -p "$dir"
 
@@ -49,6 +50,10 @@ if [ ! -f "$dir/base.tar" ]; then
   rm -rf "$rootfs"
   debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" "$mirror" >"$dir/debootstrap.log" 2>&1
   rm -rf "$rootfs"/usr/share/doc "$rootfs"/usr/share/man "$rootfs"/usr/share/locale "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/*
+  # scipy's dependency pythran brings a C++ compiler, headers and static libraries that nothing
+  # run in a container needs: half the image.
+  rm -rf "$rootfs"/usr/include "$rootfs"/usr/lib/gcc "$rootfs"/usr/libexec/gcc "$rootfs"/usr/lib/python3.11/config-3.11-*
+  find "$rootfs"/usr/lib "$rootfs"/usr/bin \( -name '*.a' -o -name '*lto-dump*' -o -name 'lib[alt]san.so*' -o -name 'libubsan.so*' \) -delete
   tar --numeric-owner -C "$rootfs" -cf "$dir/base.tar.tmp" .
   mv "$dir/base.tar.tmp" "$dir/base.tar"
   rm -rf "$rootfs"

@@ -8,6 +8,7 @@ booster under TRAINED_MODEL_UPLOAD_PATH (an s3:// URI) when it is set, as model.
 KServe's XGBoost server loads.
 """
 import argparse
+import contextlib
 import os
 import tempfile
 
@@ -51,7 +52,10 @@ def main():
     train = xgb.DMatrix(x_train[shard], label=y_train[shard])
     test = xgb.DMatrix(x_test, label=y_test)
     params = {"objective": "multi:softmax", "num_class": 3, "eta": args.eta, "max_depth": args.max_depth}
-    with xgb.collective.CommunicatorContext(**communicator):
+    # Alone, it trains without a communicator (one would look for the tracker of
+    # DMLC_TRACKER_URI, which only a node 0 among several runs).
+    together = xgb.collective.CommunicatorContext(**communicator) if workers > 1 else contextlib.nullcontext()
+    with together:
         booster = xgb.train(params, train, num_boost_round=args.rounds)
     accuracy = float((booster.predict(test) == y_test).mean())
     print(f"accuracy={accuracy:.4f}")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,4 +167,100 @@ spec:
 	if err := json.NewDecoder(obj.Body).Decode(&model); err != nil || math.Abs(model["w"]-3) > 0.5 || math.Abs(model["b"]-1) > 0.5 {
 		t.Errorf("the model the code saved: %v, %v; want w near 3 and b near 1", model, err)
 	}
+}
+
+// realNodeServing sends an InferenceService's predictor to the real node.
+const realNodeServing = `kind: InferenceService
+spec:
+  predictor:
+    nodeSelector: {"` + localcluster.RealNodeLabel + `": real}
+    tolerations: [{key: "` + localcluster.RealNodeTaint + `", operator: Exists, effect: NoSchedule}]
+`
+
+// realNodeTrainJob sends a TrainJob's nodes to the real node: JSON 6902 operations on the pod
+// spec of kaptain's own runtime patch.
+const realNodeTrainJob = `- op: add
+  path: /spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/nodeSelector
+  value: {"` + localcluster.RealNodeLabel + `": real}
+- op: add
+  path: /spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/tolerations
+  value: [{key: "` + localcluster.RealNodeTaint + `", operator: Exists, effect: NoSchedule}]
+`
+
+// irisOnTheRealNode copies the XGBoost example for the real node: its image in the node's
+// registry on the base image made here (whose Debian packages stand for its requirements),
+// its models in s3srv, and the patches that send its pods to the real node.
+func irisOnTheRealNode(t *testing.T, node *localcluster.RealNode, s3srv *servers.S3) string {
+	t.Helper()
+	dir := copyModel(t, "iris-xgboost", map[string]string{
+		"registry.example.com/kaptain/iris-xgboost:0.0.1":     node.Registry + "/kaptain/iris-xgboost:0.0.1",
+		"baseImage: ghcr.io/kubeflow/trainer/xgboost-runtime": "baseImage: " + node.BaseImage,
+		"  requirements: requirements.txt\n":                  "",
+		"    modelStorageURI: s3://kaptain/models":            fmt.Sprintf("    modelStorageURI: s3://kaptain/models\n    storage: {endpoint: %q, region: us-east-1, forcePathStyle: true}", s3srv.Endpoint),
+	})
+	for file, patch := range map[string]string{"real-node-trainjob.yaml": realNodeTrainJob, "real-node-isvc.yaml": realNodeServing} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(patch), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestServeOnTheRealNode trains the XGBoost example as a TrainJob on Trainer's
+// xgboost-distributed runtime on the real node, deploys what its code saved (the model-layout
+// check reads it in S3: no --skip-model-check), and asks the predictor, which KServe's storage
+// initializer filled from S3, for predictions. KServe's XGBoost runtime runs the local
+// cluster's model server, made here on the base image (test/localcluster/serving).
+func TestServeOnTheRealNode(t *testing.T) {
+	node := suite.cluster.Node
+	if node == nil {
+		t.Fatal("the local cluster has no real node; make e2e starts one (KAPTAIN_NODE from hack/node.sh)")
+	}
+	ns := namespace(t)
+	s3srv := servers.StartS3At(t, node.HostIP, "kaptain")
+	dir := irisOnTheRealNode(t, node, s3srv)
+	start := time.Now()
+	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), "train", "-n", ns, "--build", "--insecure-registry", "--workers", "1",
+		"--patch", "real-node-trainjob.yaml", "--timeout", "4m", "-o", "name")
+	t.Logf("train --build in %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), stdout, stderr)
+	if code != 0 {
+		t.Fatalf("train: exit %d", code)
+	}
+	job := createdName(t, stdout, "trainjob.trainer.kubeflow.org/")
+	if logs, _, _ := kaptain(t, dir, nil, "logs", job, "-n", ns); !regexp.MustCompile(`accuracy=(0\.9\d*|1\.0+)\b`).MatchString(logs) {
+		t.Errorf("the code printed no accuracy of 0.9 or more:\n%s", logs)
+	}
+
+	start = time.Now()
+	stdout, stderr, code = kaptain(t, dir, s3srv.Env(), "deploy", "-n", ns, "--patch", "real-node-isvc.yaml",
+		"--cpu", "200m", "--memory", "256Mi", "--timeout", "3m", "-o", "name")
+	t.Logf("deploy in %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), stdout, stderr)
+	if code != 0 {
+		t.Fatalf("deploy: exit %d", code)
+	}
+	isvc := createdName(t, stdout, "inferenceservice.serving.kserve.io/")
+	var answer struct{ Predictions []float64 }
+	got := predict(t, ns, isvc, `{"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]}`)
+	if err := json.Unmarshal([]byte(got), &answer); err != nil || !slices.Equal(answer.Predictions, []float64{0, 2, 1}) {
+		t.Errorf("predictions %s (%v), want setosa, virginica and versicolor: [0, 2, 1]", got, err)
+	}
+	if _, stderr, code := kaptain(t, dir, nil, "undeploy", "-n", ns); code != 0 {
+		t.Errorf("undeploy: exit %d\n%s", code, stderr)
+	}
+}
+
+// predict posts a V1 prediction request to an InferenceService's predictor through the API
+// server's service proxy (the local cluster runs no kube-proxy: the API server reaches the
+// predictor's pod on the node's network) and returns the answer.
+func predict(t *testing.T, ns, isvc, body string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := suite.client.CoreV1().RESTClient().Post().
+		AbsPath("/api/v1/namespaces", ns, "services", isvc+"-predictor:80", "proxy", "v1", "models", isvc+":predict").
+		SetHeader("Content-Type", "application/json").Body([]byte(body)).DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("predicting with %s: %v: %s", isvc, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 )
@@ -104,12 +105,15 @@ func (n nodeNetwork) remove() {
 
 // RealNode is the real node of a cluster started with Options.Node.
 type RealNode struct {
-	// BaseImage is the image made from Debian's packages (python3, numpy), in the node's
-	// registry.
+	// BaseImage is the image made from Debian's packages (python3, numpy, boto3,
+	// scikit-learn, XGBoost), in the node's registry.
 	BaseImage string
 	// Registry is the node's image registry (host:port), the only one its containerd pulls
 	// from; HostIP is this machine's address on the node's network, where pods reach it.
 	Registry, HostIP string
+	// ModelServer and StorageInitializer are the images the local cluster's KServe runs for
+	// the ServedRuntimes, made on BaseImage.
+	ModelServer, StorageInitializer string
 }
 
 // realNode starts the real node: its network, a registry of its images on hostIP (the pod
@@ -175,7 +179,10 @@ func (c *Cluster) realNode(ctx context.Context, client kubernetes.Interface) err
 		"--node-labels="+RealNodeLabel+"=real", "--register-with-taints="+RealNodeTaint+"=true:NoSchedule"); err != nil {
 		return err
 	}
-	return waitNodeReady(ctx, client, RealNodeName)
+	if err := waitNodeReady(ctx, client, RealNodeName); err != nil {
+		return err
+	}
+	return c.realNodeServing(ctx, client)
 }
 
 // kubeletConfiguration is the real node's kubelet: cgroup v1 as this machine has it, no
@@ -227,6 +234,7 @@ state = %q
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = %q
   restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = %q
@@ -361,6 +369,9 @@ func waitNodeReady(ctx context.Context, client kubernetes.Interface, node string
 func stopPods(client kubernetes.Interface, runcRoot string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
+	// Cordoned first, so that a controller's replacement of a deleted pod (a predictor's
+	// Deployment) is not scheduled there again.
+	_, _ = client.CoreV1().Nodes().Patch(ctx, RealNodeName, types.MergePatchType, []byte(`{"spec":{"unschedulable":true}}`), metav1.PatchOptions{})
 	pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + RealNodeName})
 	if err == nil {
 		for _, p := range pods.Items {

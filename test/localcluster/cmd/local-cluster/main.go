@@ -1,10 +1,12 @@
 // Command local-cluster starts and stops the local Kubeflow cluster of package localcluster.
 //
-//	local-cluster up --dir DIR --control-plane BIN --operators BIN --postgres BIN [--crds PATH]...
+//	local-cluster up --dir DIR --control-plane BIN --operators BIN --postgres BIN [--node DIR] [--crds PATH]...
 //	local-cluster down --dir DIR
 //
 // up runs in the foreground until SIGINT or SIGTERM; once the cluster is ready it writes
-// DIR/kubeconfig and DIR/ready. down signals the process recorded in DIR/pid and waits for it.
+// DIR/kubeconfig and DIR/ready, and with --node DIR/node.env (the real node's address on its
+// network, its registry and its base image, as shell variables). down signals the process
+// recorded in DIR/pid and waits for it.
 package main
 
 import (
@@ -82,6 +84,14 @@ func up(dir, controlPlane, operators, postgres, node string, crds []string) erro
 			_ = c.Stop()
 		}
 		return err
+	}
+	if n := c.Node; n != nil {
+		// What a script needs to send work to the real node (hack/demo.sh sources it).
+		env := fmt.Sprintf("KAPTAIN_NODE_HOST=%s\nKAPTAIN_NODE_REGISTRY=%s\nKAPTAIN_NODE_BASE_IMAGE=%s\n", n.HostIP, n.Registry, n.BaseImage)
+		if err := os.WriteFile(filepath.Join(dir, "node.env"), []byte(env), 0o644); err != nil {
+			_ = c.Stop()
+			return err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "ready"), []byte(c.Kubeconfig+"\n"), 0o644); err != nil {
 		_ = c.Stop()
