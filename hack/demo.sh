@@ -159,8 +159,8 @@ cd "$iris"
 printf '$ cat real-node-trainjob.yaml real-node-isvc.yaml\n'
 cat real-node-trainjob.yaml real-node-isvc.yaml
 
-say "train it: a TrainJob on Trainer's xgboost-distributed runtime, its node on the real node; the code saves model.bst to TRAINED_MODEL_UPLOAD_PATH"
-k train --build --insecure-registry --workers 1 --patch real-node-trainjob.yaml --cpu 500m --memory 1Gi | tee "$work/train.out"
+say "train it: a TrainJob of two nodes on Trainer's xgboost-distributed runtime, on the real node; node 1 meets node 0's tracker by the name Trainer gives it (the cluster's DNS answers it), they train one model, and node 0 saves model.bst to TRAINED_MODEL_UPLOAD_PATH"
+k train --build --insecure-registry --workers 2 --patch real-node-trainjob.yaml --cpu 300m --memory 512Mi | tee "$work/train.out"
 job=$(sed -n 's#^trainjob.trainer.kubeflow.org/\([^ ]*\) created$#\1#p' "$work/train.out")
 k logs "$job"
 
@@ -184,8 +184,8 @@ predict() {
 say "ask it: setosa, virginica and versicolor measurements, which it should answer 0, 2 and 1"
 predict
 
-say "train another model (fewer rounds, a lower learning rate) and try it on 30% of the traffic: a Standard-mode canary, its own Deployment beside the stable one; then promote it"
-k train --build --insecure-registry --workers 1 --patch real-node-trainjob.yaml --cpu 500m --memory 1Gi -p eta=0.1 -p rounds=5 | tee "$work/train.out"
+say "train another model on one node (fewer rounds, a lower learning rate) and try it on 30% of the traffic: a Standard-mode canary, its own Deployment beside the stable one; then promote it"
+k train --build --insecure-registry --workers 1 --patch real-node-trainjob.yaml --cpu 300m --memory 512Mi -p eta=0.1 -p rounds=5 | tee "$work/train.out"
 candidate=$(sed -n 's#.*the code was told to save it to \(s3://[^ ]*\)$#\1#p' "$work/train.out")
 k model history
 k deploy --canary-traffic-percent 30 --model-uri "$candidate" --patch real-node-isvc.yaml --cpu 200m --memory 256Mi

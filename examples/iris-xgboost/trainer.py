@@ -33,14 +33,23 @@ def upload(path, uri):
         path, bucket, key.rstrip("/") + "/" + os.path.basename(path))
 
 
+def start_tracker(workers, port):
+    """Node 0's tracker, which the nodes meet at (DMLC_TRACKER_URI names node 0)."""
+    tracker = xgb.tracker.RabitTracker(host_ip="0.0.0.0", n_workers=workers, port=port)
+    try:
+        tracker.start()
+    except TypeError:  # XGBoost 1.7 (Debian's) takes the worker count here
+        tracker.start(workers)
+    return tracker
+
+
 def main():
     args = parse_args()
     workers = int(os.environ.get("DMLC_NUM_WORKER", "1"))
     task = int(os.environ.get("DMLC_TASK_ID", "0"))
     tracker = None
     if workers > 1 and task == 0:
-        tracker = xgb.tracker.RabitTracker(host_ip="0.0.0.0", n_workers=workers, port=int(os.environ["DMLC_TRACKER_PORT"]))
-        tracker.start()
+        tracker = start_tracker(workers, int(os.environ["DMLC_TRACKER_PORT"]))
     communicator = {}
     if workers > 1:
         communicator = {"dmlc_tracker_uri": os.environ["DMLC_TRACKER_URI"], "dmlc_tracker_port": int(os.environ["DMLC_TRACKER_PORT"]),
@@ -60,7 +69,8 @@ def main():
     accuracy = float((booster.predict(test) == y_test).mean())
     print(f"accuracy={accuracy:.4f}")
     if tracker is not None:
-        tracker.wait_for()
+        # XGBoost 2 and later wait for the workers with wait_for(), 1.7 with join().
+        (getattr(tracker, "wait_for", None) or tracker.join)()
 
     target = os.environ.get("TRAINED_MODEL_UPLOAD_PATH")
     if target and task == 0:

@@ -25,9 +25,10 @@ import (
 )
 
 // probe is what the real node's pod runs: Python and numpy from the base image made here, a
-// request to this machine's address on the node's network, and a connection to an address
-// outside, which must fail.
-const probe = `import sys, socket, urllib.request
+// request to this machine's address on the node's network, a connection to an address outside
+// and a name outside, which must fail, and the name of its own headless service, which the
+// cluster's DNS server answers.
+const probe = `import os, sys, socket, time, urllib.request
 import numpy
 print("numpy", numpy.__version__)
 print("registry", urllib.request.urlopen("http://%s/v2/", timeout=5).status)
@@ -36,11 +37,26 @@ try:
     print("outside: reached")
 except OSError as e:
     print("outside: unreachable")
+try:
+    print("outside name:", socket.gethostbyname("deb.debian.org"))
+except OSError as e:
+    print("outside name: unresolved")
+# Its own headless service: its endpoint appears once the endpoint slice controller saw the pod.
+for attempt in range(50):
+    try:
+        print("cluster name:", socket.gethostbyname("probe." + os.environ["NAMESPACE"] + ".svc.cluster.local"),
+              "is", socket.gethostbyname(socket.gethostname()))
+        break
+    except OSError:
+        time.sleep(0.2)
+else:
+    print("cluster name: unresolved")
 `
 
 // TestRealNodeRunsPython runs a pod on the real node (kubelet, containerd, runc and the CNI
 // bridge in a network namespace of the cluster's): its container runs the base image's Python,
-// reaches this machine's address on the node's network, and nothing beyond it.
+// reaches this machine's address on the node's network, and nothing beyond it; the cluster's
+// DNS server resolves its service's name, and no name outside.
 func TestRealNodeRunsPython(t *testing.T) {
 	node := suite.cluster.Node
 	if node == nil {
@@ -48,8 +64,15 @@ func TestRealNodeRunsPython(t *testing.T) {
 	}
 	ns := namespace(t)
 	ctx := context.Background()
-	pod := &corev1.Pod{
+	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns},
+		Spec:       corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: map[string]string{"app": "probe"}, PublishNotReadyAddresses: true},
+	}
+	if _, err := suite.client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns, Labels: map[string]string{"app": "probe"}},
 		Spec: corev1.PodSpec{
 			NodeSelector:                 map[string]string{localcluster.RealNodeLabel: "real"},
 			Tolerations:                  []corev1.Toleration{{Key: localcluster.RealNodeTaint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
@@ -58,6 +81,7 @@ func TestRealNodeRunsPython(t *testing.T) {
 			Containers: []corev1.Container{{
 				Name: "probe", Image: node.BaseImage,
 				Command: []string{"python3", "-c", strings.Replace(probe, "%s", node.Registry, 1)},
+				Env:     []corev1.EnvVar{{Name: "NAMESPACE", Value: ns}},
 			}},
 		},
 	}
@@ -83,7 +107,12 @@ func TestRealNodeRunsPython(t *testing.T) {
 	if err != nil || phase != corev1.PodSucceeded {
 		t.Fatalf("the pod ended %s; logs: %v", phase, err)
 	}
-	for _, want := range []string{"numpy 1.", "registry 200", "outside: unreachable"} {
+	if !regexp.MustCompile(`cluster name: (10\.202\.\d+\.\d+) is (10\.202\.\d+\.\d+)\n`).MatchString(string(logs)) {
+		t.Errorf("the pod did not resolve its service's name to a pod address")
+	} else if m := regexp.MustCompile(`cluster name: (\S+) is (\S+)\n`).FindStringSubmatch(string(logs)); m[1] != m[2] {
+		t.Errorf("the pod's service resolved to %s, the pod is %s", m[1], m[2])
+	}
+	for _, want := range []string{"numpy 1.", "registry 200", "outside: unreachable", "outside name: unresolved"} {
 		if !strings.Contains(string(logs), want) {
 			t.Errorf("the pod's output lacks %q", want)
 		}
@@ -263,4 +292,43 @@ func predict(t *testing.T, ns, isvc, body string) string {
 		t.Fatalf("predicting with %s: %v: %s", isvc, err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TestTwoNodesMeetOnTheRealNode trains the XGBoost example on two nodes of a TrainJob on the
+// real node: node 0 runs XGBoost's tracker, node 1 finds it by the name Trainer gives it
+// (DMLC_TRACKER_URI, <job>-node-0-0.<job>, which the cluster's DNS server resolves from the
+// JobSet's headless service), and the two train one model together: both print the same
+// accuracy, and node 0 saves it.
+func TestTwoNodesMeetOnTheRealNode(t *testing.T) {
+	node := suite.cluster.Node
+	if node == nil {
+		t.Fatal("the local cluster has no real node; make e2e starts one (KAPTAIN_NODE from hack/node.sh)")
+	}
+	ns := namespace(t)
+	s3srv := servers.StartS3At(t, node.HostIP, "kaptain")
+	dir := irisOnTheRealNode(t, node, s3srv)
+	start := time.Now()
+	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), "train", "-n", ns, "--build", "--insecure-registry", "--workers", "2",
+		"--cpu", "300m", "--memory", "512Mi", "--patch", "real-node-trainjob.yaml", "--timeout", "4m", "-o", "name")
+	t.Logf("train --build --workers 2 in %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), stdout, stderr)
+	if code != 0 {
+		t.Fatalf("train: exit %d", code)
+	}
+	job := createdName(t, stdout, "trainjob.trainer.kubeflow.org/")
+	logs, _, _ := kaptain(t, dir, nil, "logs", job, "-n", ns)
+	accuracy := map[string]string{}
+	for _, m := range regexp.MustCompile(`\[(node-\d)\] accuracy=(\S+)`).FindAllStringSubmatch(logs, -1) {
+		accuracy[m[1]] = m[2]
+	}
+	if len(accuracy) != 2 || accuracy["node-0"] != accuracy["node-1"] {
+		t.Errorf("want the same accuracy from node-0 and node-1, got %v:\n%s", accuracy, logs)
+	}
+	uri := regexp.MustCompile(`the code was told to save it to (s3://\S+)`).FindStringSubmatch(stderr)
+	if uri == nil {
+		t.Fatalf("train named no model URI:\n%s", stderr)
+	}
+	key := strings.TrimPrefix(uri[1], "s3://kaptain/") + "/model.bst"
+	if _, err := s3srv.Client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("kaptain"), Key: aws.String(key)}); err != nil {
+		t.Errorf("the trained model is not in S3 at %s: %v", key, err)
+	}
 }

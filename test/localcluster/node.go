@@ -169,8 +169,11 @@ func (c *Cluster) realNode(ctx context.Context, client kubernetes.Interface) err
 	if err != nil {
 		return err
 	}
+	if err := c.startDNS(client, n.hostIP); err != nil {
+		return err
+	}
 	kubeletConfig := filepath.Join(dir, "kubelet.yaml")
-	if err := os.WriteFile(kubeletConfig, []byte(fmt.Sprintf(kubeletConfiguration, sock, n.hostIP, port, healthz, filepath.Join(dir, "resolv.conf"))), 0o644); err != nil {
+	if err := os.WriteFile(kubeletConfig, []byte(fmt.Sprintf(kubeletConfiguration, sock, n.hostIP, port, healthz, filepath.Join(dir, "resolv.conf"), n.hostIP, ClusterDomain)), 0o644); err != nil {
 		return err
 	}
 	if err := c.start("kubelet", nil, []string{n.hostIP + ":" + port}, filepath.Join(c.opts.Node, "kubelet"),
@@ -188,7 +191,8 @@ func (c *Cluster) realNode(ctx context.Context, client kubernetes.Interface) err
 // kubeletConfiguration is the real node's kubelet: cgroup v1 as this machine has it, no
 // eviction or node allocatable enforcement (the node is this machine, shared), authentication
 // by the admin kubeconfig's client certificate only on the node's address, and an empty
-// resolv.conf (pods resolve nothing outside).
+// resolv.conf: pods resolve the cluster's names only, with the cluster's DNS server on the
+// node's network (clusterDNS).
 const kubeletConfiguration = `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 failCgroupV1: false
@@ -210,6 +214,8 @@ authentication:
   webhook: {enabled: false}
 authorization: {mode: AlwaysAllow}
 resolvConf: %s
+clusterDNS: [%s]
+clusterDomain: %s
 `
 
 // writeNodeFiles writes containerd's configuration (its state under dir, the sandbox image
