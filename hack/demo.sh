@@ -138,14 +138,23 @@ cp -r "$root/examples/iris-xgboost" "$iris"
 sed -i -e "s#image: .*#image: $KAPTAIN_NODE_REGISTRY/kaptain/iris-xgboost:0.0.1#" \
   -e "s#baseImage: .*#baseImage: $KAPTAIN_NODE_BASE_IMAGE#" -e '/requirements:/d' \
   -e "s#^    modelStorageURI: .*#&\n    storage: {endpoint: \"http://$KAPTAIN_NODE_HOST:$s3port\", region: us-east-1, forcePathStyle: true}#" "$iris/kaptain.yaml"
-# The real node is tainted, so that only what tolerates it goes there: two patches send the
-# TrainJob's nodes (JSON 6902 operations on kaptain's runtime patch) and the predictor to it.
+# The real node is tainted, so that only what tolerates it goes there: three patches send the
+# TrainJob's nodes (JSON 6902 operations on kaptain's runtime patch), the trials' (the same, in
+# the Experiment's trial template) and the predictor to it.
 cat >"$iris/real-node-trainjob.yaml" <<'YAML'
 - op: add
   path: /spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/nodeSelector
   value: {kaptain.dev/node: real}
 - op: add
   path: /spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/tolerations
+  value: [{key: kaptain.dev/real-node, operator: Exists, effect: NoSchedule}]
+YAML
+cat >"$iris/real-node-trials.yaml" <<'YAML'
+- op: add
+  path: /spec/trialTemplate/trialSpec/spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/nodeSelector
+  value: {kaptain.dev/node: real}
+- op: add
+  path: /spec/trialTemplate/trialSpec/spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/tolerations
   value: [{key: kaptain.dev/real-node, operator: Exists, effect: NoSchedule}]
 YAML
 cat >"$iris/real-node-isvc.yaml" <<'YAML'
@@ -156,15 +165,19 @@ spec:
     tolerations: [{key: kaptain.dev/real-node, operator: Exists, effect: NoSchedule}]
 YAML
 cd "$iris"
-printf '$ cat real-node-trainjob.yaml real-node-isvc.yaml\n'
-cat real-node-trainjob.yaml real-node-isvc.yaml
+printf '$ cat real-node-trainjob.yaml real-node-trials.yaml real-node-isvc.yaml\n'
+cat real-node-trainjob.yaml real-node-trials.yaml real-node-isvc.yaml
 
 say "train it: a TrainJob of two nodes on Trainer's xgboost-distributed runtime, on the real node; node 1 meets node 0's tracker by the name Trainer gives it (the cluster's DNS answers it), they train one model, and node 0 saves model.bst to TRAINED_MODEL_UPLOAD_PATH"
 k train --build --insecure-registry --workers 2 --patch real-node-trainjob.yaml --cpu 300m --memory 512Mi | tee "$work/train.out"
 job=$(sed -n 's#^trainjob.trainer.kubeflow.org/\([^ ]*\) created$#\1#p' "$work/train.out")
 k logs "$job"
 
-say "serve it with KServe v0.20 (Standard mode): the saved model passes the check of what KServe's XGBoost server loads, its storage initializer copies it from S3"
+say "tune it on the real node: two trials, each a TrainJob whose node runs the code beside Katib's own metrics collector (its webhook adds it), which reads the accuracy the code prints and reports it to Katib's db-manager"
+k tune --param eta=double:0.1:0.5 --param rounds=int:10:30 --objective accuracy --trials 2 --parallel-trials 2 --failed-trials 0 \
+  --workers 1 --cpu 300m --memory 512Mi --patch real-node-trials.yaml
+
+say "serve the best model so far (the tuned one) with KServe v0.20 (Standard mode): the saved model passes the check of what KServe's XGBoost server loads, its storage initializer copies it from S3"
 k deploy --patch real-node-isvc.yaml --cpu 200m --memory 256Mi
 isvc=$(HOME=$work "$bin" get inferenceservices -o name)
 isvc=${isvc#*/}

@@ -77,6 +77,8 @@ install trainer-controller-manager github.com/kubeflow/trainer/v2 "$trainer_vers
 install kserve-manager github.com/kserve/kserve "$kserve_version" github.com/kserve/kserve/cmd/manager replaces
 install katib-controller github.com/kubeflow/katib "$katib_version" github.com/kubeflow/katib/cmd/katib-controller/v1beta1
 install katib-db-manager github.com/kubeflow/katib "$katib_version" github.com/kubeflow/katib/cmd/db-manager/v1beta1
+# Katib's StdOut and File metrics collector, which runs as a sidecar of the trials on the real node.
+install katib-file-metricscollector github.com/kubeflow/katib "$katib_version" github.com/kubeflow/katib/cmd/metricscollector/v1beta1/file-metricscollector
 install kueue-manager sigs.k8s.io/kueue "$kueue_version" sigs.k8s.io/kueue/cmd/kueue
 # katib-play (goptuna and the metrics collector, played on loopback) is this repository's, in
 # the test/katib module; go build's cache makes it quick when nothing changed.

@@ -58,10 +58,7 @@ else:
 // reaches this machine's address on the node's network, and nothing beyond it; the cluster's
 // DNS server resolves its service's name, and no name outside.
 func TestRealNodeRunsPython(t *testing.T) {
-	node := suite.cluster.Node
-	if node == nil {
-		t.Fatal("the local cluster has no real node; make e2e starts one (KAPTAIN_NODE from hack/node.sh)")
-	}
+	node := realNode(t)
 	ns := namespace(t)
 	ctx := context.Background()
 	svc := &corev1.Service{
@@ -136,10 +133,7 @@ spec:
 // to the S3 server (on this machine's address on the node's network) where
 // TRAINED_MODEL_UPLOAD_PATH says.
 func TestTrainRunsTheCodeOnTheRealNode(t *testing.T) {
-	node := suite.cluster.Node
-	if node == nil {
-		t.Fatal("the local cluster has no real node; make e2e starts one (KAPTAIN_NODE from hack/node.sh)")
-	}
+	node := realNode(t)
 	ns := namespace(t)
 	s3srv := servers.StartS3At(t, node.HostIP, "kaptain")
 	dir := t.TempDir()
@@ -169,14 +163,7 @@ spec:
 	if err := os.WriteFile(filepath.Join(dir, "real-node.yaml"), []byte(realNodePatch), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), "train", "-n", ns, "--build", "--insecure-registry", "--workers", "1",
-		"--patch", "real-node.yaml", "--timeout", "4m", "-o", "name")
-	t.Logf("train --build on the real node in %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), stdout, stderr)
-	if code != 0 {
-		t.Fatalf("train: exit %d", code)
-	}
-	job := createdName(t, stdout, "tfjob.kubeflow.org/")
+	job, stderr := trainOnTheRealNode(t, dir, s3srv, ns, "tfjob.kubeflow.org/", "--workers", "1", "--patch", "real-node.yaml")
 	logs, logErr, code := kaptain(t, dir, nil, "logs", job, "-n", ns)
 	if code != 0 || !strings.Contains(logs, "[worker-0] epoch=4 loss=") || !strings.Contains(logs, "[worker-0] saved the model to s3://kaptain/models/dev/real-node/trained/") {
 		t.Errorf("logs: exit %d\n%s%s", code, logs, logErr)
@@ -208,13 +195,43 @@ spec:
 
 // realNodeTrainJob sends a TrainJob's nodes to the real node: JSON 6902 operations on the pod
 // spec of kaptain's own runtime patch.
-const realNodeTrainJob = `- op: add
-  path: /spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/nodeSelector
+var realNodeTrainJob = trainJobOnTheRealNode("/spec")
+
+// trainJobOnTheRealNode returns JSON 6902 operations that send the nodes of the TrainJob whose
+// spec is at path to the real node.
+func trainJobOnTheRealNode(spec string) string {
+	pod := spec + "/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec"
+	return `- op: add
+  path: ` + pod + `/nodeSelector
   value: {"` + localcluster.RealNodeLabel + `": real}
 - op: add
-  path: /spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/tolerations
+  path: ` + pod + `/tolerations
   value: [{key: "` + localcluster.RealNodeTaint + `", operator: Exists, effect: NoSchedule}]
 `
+}
+
+// trainOnTheRealNode runs train --build there (pushing to the node's registry) with args,
+// and returns the name of the job of kind prefix it created, and what it printed on stderr.
+func trainOnTheRealNode(t *testing.T, dir string, s3srv *servers.S3, ns, prefix string, args ...string) (job, stderr string) {
+	t.Helper()
+	start := time.Now()
+	args = append([]string{"train", "-n", ns, "--build", "--insecure-registry", "--timeout", "4m", "-o", "name"}, args...)
+	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), args...)
+	t.Logf("%s in %s:\n%s%s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond), stdout, stderr)
+	if code != 0 {
+		t.Fatalf("train: exit %d", code)
+	}
+	return createdName(t, stdout, prefix), stderr
+}
+
+// realNode is the local cluster's real node.
+func realNode(t *testing.T) *localcluster.RealNode {
+	t.Helper()
+	if suite.cluster.Node == nil {
+		t.Fatal("the local cluster has no real node; make e2e starts one (KAPTAIN_NODE from hack/node.sh)")
+	}
+	return suite.cluster.Node
+}
 
 // irisOnTheRealNode copies the XGBoost example for the real node: its image in the node's
 // registry on the base image made here (whose Debian packages stand for its requirements),
@@ -227,7 +244,7 @@ func irisOnTheRealNode(t *testing.T, node *localcluster.RealNode, s3srv *servers
 		"  requirements: requirements.txt\n":                  "",
 		"    modelStorageURI: s3://kaptain/models":            fmt.Sprintf("    modelStorageURI: s3://kaptain/models\n    storage: {endpoint: %q, region: us-east-1, forcePathStyle: true}", s3srv.Endpoint),
 	})
-	for file, patch := range map[string]string{"real-node-trainjob.yaml": realNodeTrainJob, "real-node-isvc.yaml": realNodeServing} {
+	for file, patch := range map[string]string{"real-node-trainjob.yaml": realNodeTrainJob, "real-node-trials.yaml": realNodeTrials, "real-node-isvc.yaml": realNodeServing} {
 		if err := os.WriteFile(filepath.Join(dir, file), []byte(patch), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -241,27 +258,17 @@ func irisOnTheRealNode(t *testing.T, node *localcluster.RealNode, s3srv *servers
 // initializer filled from S3, for predictions. KServe's XGBoost runtime runs the local
 // cluster's model server, made here on the base image (test/localcluster/serving).
 func TestServeOnTheRealNode(t *testing.T) {
-	node := suite.cluster.Node
-	if node == nil {
-		t.Fatal("the local cluster has no real node; make e2e starts one (KAPTAIN_NODE from hack/node.sh)")
-	}
+	node := realNode(t)
 	ns := namespace(t)
 	s3srv := servers.StartS3At(t, node.HostIP, "kaptain")
 	dir := irisOnTheRealNode(t, node, s3srv)
-	start := time.Now()
-	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), "train", "-n", ns, "--build", "--insecure-registry", "--workers", "1",
-		"--patch", "real-node-trainjob.yaml", "--timeout", "4m", "-o", "name")
-	t.Logf("train --build in %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), stdout, stderr)
-	if code != 0 {
-		t.Fatalf("train: exit %d", code)
-	}
-	job := createdName(t, stdout, "trainjob.trainer.kubeflow.org/")
+	job, _ := trainOnTheRealNode(t, dir, s3srv, ns, "trainjob.trainer.kubeflow.org/", "--workers", "1", "--patch", "real-node-trainjob.yaml")
 	if logs, _, _ := kaptain(t, dir, nil, "logs", job, "-n", ns); !regexp.MustCompile(`accuracy=(0\.9\d*|1\.0+)\b`).MatchString(logs) {
 		t.Errorf("the code printed no accuracy of 0.9 or more:\n%s", logs)
 	}
 
-	start = time.Now()
-	stdout, stderr, code = kaptain(t, dir, s3srv.Env(), "deploy", "-n", ns, "--patch", "real-node-isvc.yaml",
+	start := time.Now()
+	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), "deploy", "-n", ns, "--patch", "real-node-isvc.yaml",
 		"--cpu", "200m", "--memory", "256Mi", "--timeout", "3m", "-o", "name")
 	t.Logf("deploy in %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), stdout, stderr)
 	if code != 0 {
@@ -300,21 +307,11 @@ func predict(t *testing.T, ns, isvc, body string) string {
 // JobSet's headless service), and the two train one model together: both print the same
 // accuracy, and node 0 saves it.
 func TestTwoNodesMeetOnTheRealNode(t *testing.T) {
-	node := suite.cluster.Node
-	if node == nil {
-		t.Fatal("the local cluster has no real node; make e2e starts one (KAPTAIN_NODE from hack/node.sh)")
-	}
+	node := realNode(t)
 	ns := namespace(t)
 	s3srv := servers.StartS3At(t, node.HostIP, "kaptain")
 	dir := irisOnTheRealNode(t, node, s3srv)
-	start := time.Now()
-	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), "train", "-n", ns, "--build", "--insecure-registry", "--workers", "2",
-		"--cpu", "300m", "--memory", "512Mi", "--patch", "real-node-trainjob.yaml", "--timeout", "4m", "-o", "name")
-	t.Logf("train --build --workers 2 in %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), stdout, stderr)
-	if code != 0 {
-		t.Fatalf("train: exit %d", code)
-	}
-	job := createdName(t, stdout, "trainjob.trainer.kubeflow.org/")
+	job, stderr := trainOnTheRealNode(t, dir, s3srv, ns, "trainjob.trainer.kubeflow.org/", "--workers", "2", "--cpu", "300m", "--memory", "512Mi", "--patch", "real-node-trainjob.yaml")
 	logs, _, _ := kaptain(t, dir, nil, "logs", job, "-n", ns)
 	accuracy := map[string]string{}
 	for _, m := range regexp.MustCompile(`\[(node-\d)\] accuracy=(\S+)`).FindAllStringSubmatch(logs, -1) {
@@ -330,5 +327,58 @@ func TestTwoNodesMeetOnTheRealNode(t *testing.T) {
 	key := strings.TrimPrefix(uri[1], "s3://kaptain/") + "/model.bst"
 	if _, err := s3srv.Client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("kaptain"), Key: aws.String(key)}); err != nil {
 		t.Errorf("the trained model is not in S3 at %s: %v", key, err)
+	}
+}
+
+// realNodeTrials sends the TrainJob trials of an Experiment to the real node: the operations
+// of realNodeTrainJob, on the trial template's TrainJob.
+var realNodeTrials = trainJobOnTheRealNode("/spec/trialTemplate/trialSpec/spec")
+
+// TestTuneOnTheRealNode tunes the XGBoost example with Katib on the real node: two trials, each
+// a TrainJob whose node runs the code with Katib's own StdOut metrics collector beside it
+// (Katib's webhook adds it; built from Katib's module, on the base image), which reads what the
+// code printed and reports it to the db-manager by the name Katib gives it. The trials'
+// metrics are the code's (accuracy with four decimals, as trainer.py prints it; katib-play,
+// which plays the collector for the simulated nodes, reports six) and tune ranks them.
+func TestTuneOnTheRealNode(t *testing.T) {
+	node := realNode(t)
+	ns := katibNamespace(t)
+	s3srv := servers.StartS3At(t, node.HostIP, "kaptain")
+	dir := irisOnTheRealNode(t, node, s3srv)
+	start := time.Now()
+	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), "tune", "-n", ns, "--build", "--insecure-registry",
+		"--param", "rounds=int:1:3", "--param", "max-depth=int:1:2", "--objective", "accuracy",
+		"--trials", "2", "--parallel-trials", "2", "--failed-trials", "0", "--workers", "1", "--cpu", "300m", "--memory", "512Mi",
+		"--patch", "real-node-trials.yaml", "--timeout", "5m", "-o", "json")
+	t.Logf("tune on the real node in %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), stderr, stdout)
+	if code != 0 {
+		t.Fatalf("tune: exit %d", code)
+	}
+	res := decodeTuneResult(t, stdout)
+	list, err := suite.dynamic.Resource(trials).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(list.Items) != 2 {
+		t.Fatalf("trials: %v (%d)", err, len(list.Items))
+	}
+	printed := regexp.MustCompile(`^(0\.\d{4}|1\.0000)$`)
+	for _, trial := range list.Items {
+		got := observed(trial, "accuracy")
+		if !printed.MatchString(got) {
+			t.Errorf("trial %s %v: Katib observed accuracy %q, not what trainer.py prints (four decimals)", trial.GetName(), assignmentsOf(trial), got)
+		}
+		pods, err := suite.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "jobset.sigs.k8s.io/jobset-name=" + trial.GetName()})
+		if err != nil || len(pods.Items) == 0 {
+			t.Fatalf("pods of trial %s: %v (%d)", trial.GetName(), err, len(pods.Items))
+		}
+		p := pods.Items[0]
+		names := []string{}
+		for _, c := range p.Spec.Containers {
+			names = append(names, c.Name)
+		}
+		if p.Spec.NodeName != localcluster.RealNodeName || !slices.Contains(names, "metrics-logger-and-collector") {
+			t.Errorf("trial %s ran on %s with containers %v, want the real node and Katib's collector", trial.GetName(), p.Spec.NodeName, names)
+		}
+	}
+	if res.Trials.Succeeded != 2 || len(res.Ranking) != 2 || !printed.MatchString(res.Metrics["accuracy"]) {
+		t.Errorf("tune's result: %+v", res)
 	}
 }

@@ -3,6 +3,7 @@ package localcluster
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -13,8 +14,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 )
 
 // SuggestionAddress is where katib-play serves the suggestion API: the port Katib's controller
@@ -27,7 +30,8 @@ const katibCertDir = "/tmp/cert"
 
 // katibConfig is the controller's KatibConfig: its own certificate generator off, the trial
 // kinds this cluster runs, and goptuna (the one Go suggestion service) for the four
-// algorithms it implements. %[1]s is the webhook port, %[2]s the health address.
+// algorithms it implements. %[1]s is the webhook port, %[2]s the health address, %[3]s the
+// metrics collector's image (Katib's, or the real node's build of it).
 const katibConfig = `apiVersion: config.kubeflow.org/v1beta1
 kind: KatibConfig
 init:
@@ -45,9 +49,9 @@ init:
 runtime:
   metricsCollectors:
     - kind: StdOut
-      image: ghcr.io/kubeflow/katib/file-metrics-collector:v0.19.0
+      image: %[3]s
     - kind: File
-      image: ghcr.io/kubeflow/katib/file-metrics-collector:v0.19.0
+      image: %[3]s
   suggestions:
     - algorithmName: random
       image: ghcr.io/kubeflow/katib/suggestion-goptuna:v0.19.0
@@ -88,6 +92,7 @@ func (c *Cluster) katib(ctx context.Context, client kubernetes.Interface, module
 	if err := waitListening(ctx, c.procs[len(c.procs)-1], "127.0.0.1:"+managerPort); err != nil {
 		return err
 	}
+	c.katibDBManager = "127.0.0.1:" + managerPort
 	if conn, err := net.DialTimeout("tcp", SuggestionAddress, time.Second); err == nil {
 		conn.Close()
 		return fmt.Errorf("%s is taken (another local cluster's katib-play?): Katib dials suggestions on port 6789", SuggestionAddress)
@@ -104,7 +109,11 @@ func (c *Cluster) katib(ctx context.Context, client kubernetes.Interface, module
 	if err := createNamespace(ctx, client, "kubeflow"); err != nil {
 		return err
 	}
-	config := fmt.Sprintf(katibConfig, webhookPort, "127.0.0.1:"+healthPort)
+	collector := "ghcr.io/kubeflow/katib/file-metrics-collector:v0.19.0"
+	if c.Node != nil {
+		collector = c.Node.MetricsCollector
+	}
+	config := fmt.Sprintf(katibConfig, webhookPort, "127.0.0.1:"+healthPort, collector)
 	if _, err := client.CoreV1().ConfigMaps("kubeflow").Create(ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "katib-config", Namespace: "kubeflow"},
 		Data:       map[string]string{"katib-config.yaml": config},
@@ -205,4 +214,78 @@ func waitListening(ctx context.Context, p *process, addr string) error {
 // katibCRDs are Katib's CRDs: Experiment, Suggestion, Trial.
 func katibCRDs(module string) string {
 	return filepath.Join(module, "manifests", "v1beta1", "components", "crd")
+}
+
+// realNodeKatib lets Katib's metrics collector run beside the trials sent to the real node: its
+// image (Katib's file-metricscollector, built by hack/operators.sh, on the base image), and
+// the db-manager it reports to, reachable from the node's network: a forwarder on hostIP to
+// the db-manager on loopback, and a Service katib-db-manager in kubeflow whose EndpointSlice
+// is hostIP, the name the collector dials (the cluster's DNS server answers it).
+func (c *Cluster) realNodeKatib(ctx context.Context, client kubernetes.Interface) error {
+	n := c.Node
+	bin, err := os.ReadFile(filepath.Join(c.opts.Operators, "katib-file-metricscollector"))
+	if err != nil {
+		return fmt.Errorf("Katib's metrics collector (hack/operators.sh builds it): %w", err)
+	}
+	if err := pushOnBase(ctx, n.BaseImage, n.MetricsCollector, "/kaptain/file-metricscollector", bin, 0o755, "", ""); err != nil {
+		return err
+	}
+	_, port, err := net.SplitHostPort(c.katibDBManager)
+	if err != nil {
+		return err
+	}
+	if err := c.forward(net.JoinHostPort(n.HostIP, port), c.katibDBManager); err != nil {
+		return fmt.Errorf("Katib's db-manager on the node's network: %w", err)
+	}
+	p, _ := strconv.Atoi(port)
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "katib-db-manager", Namespace: "kubeflow"},
+		Spec:       corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Name: "api", Port: int32(p)}}},
+	}
+	if _, err := client.CoreV1().Services("kubeflow").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating Katib's db-manager Service: %w", err)
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "katib-db-manager-real-node", Namespace: "kubeflow", Labels: map[string]string{
+			discoveryv1.LabelServiceName: "katib-db-manager", discoveryv1.LabelManagedBy: "local-cluster.kaptain.dev",
+		}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{n.HostIP}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("api"), Port: ptr.To(int32(p))}},
+	}
+	if _, err := client.DiscoveryV1().EndpointSlices("kubeflow").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating Katib's db-manager EndpointSlice: %w", err)
+	}
+	return nil
+}
+
+// forward accepts TCP connections on from and copies them both ways to to, until the cluster
+// stops.
+func (c *Cluster) forward(from, to string) error {
+	l, err := net.Listen("tcp", from)
+	if err != nil {
+		return err
+	}
+	c.cleanup = append(c.cleanup, func() { _ = l.Close() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer in.Close()
+				out, err := net.DialTimeout("tcp", to, 5*time.Second)
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(out, in); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
+				<-done
+			}()
+		}
+	}()
+	return nil
 }

@@ -104,6 +104,8 @@ type Cluster struct {
 	beforeStop, cleanup []func()
 	// ports are those freePort handed out.
 	ports map[string]bool
+	// katibDBManager is the address of Katib's db-manager, on loopback.
+	katibDBManager string
 }
 
 // process is a component started by the cluster.
@@ -254,6 +256,13 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	for _, n := range o.Nodes {
 		if err := createNode(ctx, client, n); err != nil {
 			return c, err
+		}
+	}
+
+	if o.Node != "" {
+		logf(o, "making the real node's network and its registry (the pod sandbox and the base image)")
+		if err := c.nodeNetworkAndImages(ctx); err != nil {
+			return c, fmt.Errorf("the real node: %w", err)
 		}
 	}
 

@@ -1,7 +1,6 @@
 package localcluster
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -114,17 +113,19 @@ type RealNode struct {
 	// ModelServer and StorageInitializer are the images the local cluster's KServe runs for
 	// the ServedRuntimes, made on BaseImage.
 	ModelServer, StorageInitializer string
+	// MetricsCollector is Katib's StdOut and File metrics collector, the sidecar Katib adds
+	// to every trial's pods.
+	MetricsCollector string
+
+	pause   string
+	network nodeNetwork
 }
 
-// realNode starts the real node: its network, a registry of its images on hostIP (the pod
-// sandbox and the base image, pushed from Options.Node), containerd and runc in the node's
-// network namespace, and kubelet, registered as RealNodeName with RealNodeLabel=real and
-// RealNodeTaint.
-func (c *Cluster) realNode(ctx context.Context, client kubernetes.Interface) error {
-	dir := filepath.Join(c.opts.Dir, "node")
-	if err := os.MkdirAll(filepath.Join(dir, "cni"), 0o755); err != nil {
-		return err
-	}
+// nodeNetworkAndImages makes the real node's network and a registry of its images on hostIP
+// (the pod sandbox and the base image, pushed from Options.Node) and sets c.Node, before the
+// operators start: those whose settings name an image the real node runs (Katib's metrics
+// collector) read its address.
+func (c *Cluster) nodeNetworkAndImages(ctx context.Context) error {
 	n := newNodeNetwork(os.Getpid())
 	c.cleanup = append(c.cleanup, n.remove)
 	if err := n.create(); err != nil {
@@ -138,7 +139,20 @@ func (c *Cluster) realNode(ctx context.Context, client kubernetes.Interface) err
 	if err := pushImages(ctx, c.opts.Node, pause, base); err != nil {
 		return err
 	}
-	c.Node = &RealNode{BaseImage: base, Registry: reg, HostIP: n.hostIP}
+	c.Node = &RealNode{BaseImage: base, Registry: reg, HostIP: n.hostIP, MetricsCollector: reg + "/kaptain/katib-file-metricscollector:1", pause: pause, network: n}
+	return nil
+}
+
+// realNode starts the real node on the network nodeNetworkAndImages made: containerd and runc
+// in the node's network namespace, the cluster's DNS server, and kubelet, registered as
+// RealNodeName with RealNodeLabel=real and RealNodeTaint; then the images of its model
+// servers and Katib's metrics collector.
+func (c *Cluster) realNode(ctx context.Context, client kubernetes.Interface) error {
+	dir := filepath.Join(c.opts.Dir, "node")
+	if err := os.MkdirAll(filepath.Join(dir, "cni"), 0o755); err != nil {
+		return err
+	}
+	n, reg, pause := c.Node.network, c.Node.Registry, c.Node.pause
 
 	sock := filepath.Join(dir, "containerd.sock")
 	config, err := writeNodeFiles(dir, n, reg, pause, sock)
@@ -185,7 +199,10 @@ func (c *Cluster) realNode(ctx context.Context, client kubernetes.Interface) err
 	if err := waitNodeReady(ctx, client, RealNodeName); err != nil {
 		return err
 	}
-	return c.realNodeServing(ctx, client)
+	if err := c.realNodeServing(ctx, client); err != nil {
+		return err
+	}
+	return c.realNodeKatib(ctx, client)
 }
 
 // kubeletConfiguration is the real node's kubelet: cgroup v1 as this machine has it, no
@@ -284,19 +301,7 @@ func pushImages(ctx context.Context, node, pause, base string) error {
 	if err != nil {
 		return err
 	}
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	if err := tw.WriteHeader(&tar.Header{Name: "pause", Mode: 0o755, Size: int64(len(bin)), Typeflag: tar.TypeReg}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(bin); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	data := b.Bytes()
-	pauseLayer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	pauseLayer, err := fileLayer("pause", bin, 0o755)
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -39,24 +41,13 @@ func servingImage(ctx context.Context, base, script, ref string) error {
 	if err != nil {
 		return err
 	}
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, h := range []*tar.Header{
-		{Name: "kaptain/", Mode: 0o755, Typeflag: tar.TypeDir},
-		{Name: "kaptain/" + script, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg},
-	} {
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-	}
-	if _, err := tw.Write(data); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	layerData := b.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerData)), nil })
+	return pushOnBase(ctx, base, ref, path.Join("/kaptain", script), data, 0o644, "1000", "python3")
+}
+
+// pushOnBase pushes to ref the base image with one more file, at file (an absolute path), as
+// its entrypoint: run by runner when not empty (an interpreter), as user when not empty.
+func pushOnBase(ctx context.Context, base, ref, file string, data []byte, mode int64, user, runner string) error {
+	layer, err := fileLayer(file, data, mode)
 	if err != nil {
 		return err
 	}
@@ -76,7 +67,10 @@ func servingImage(ctx context.Context, base, script, ref string) error {
 		return err
 	}
 	c := cfg.Config.DeepCopy()
-	c.Entrypoint, c.Cmd, c.User = []string{"python3", path.Join("/kaptain", script)}, nil, "1000"
+	c.Entrypoint, c.Cmd, c.User = []string{file}, nil, user
+	if runner != "" {
+		c.Entrypoint = []string{runner, file}
+	}
 	c.Env = append(c.Env, "HOME=/tmp")
 	if img, err = mutate.Config(img, *c); err != nil {
 		return err
@@ -143,4 +137,28 @@ func (c *Cluster) realNodeServing(ctx context.Context, client kubernetes.Interfa
 	}
 	n.ModelServer, n.StorageInitializer = server, initializer
 	return nil
+}
+
+// fileLayer is a layer of one file (an absolute or relative path) and its directory.
+func fileLayer(file string, data []byte, mode int64) (v1.Layer, error) {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	file = strings.TrimPrefix(file, "/")
+	headers := []*tar.Header{{Name: file, Mode: mode, Size: int64(len(data)), Typeflag: tar.TypeReg}}
+	if dir := path.Dir(file); dir != "." {
+		headers = append([]*tar.Header{{Name: dir + "/", Mode: 0o755, Typeflag: tar.TypeDir}}, headers...)
+	}
+	for _, h := range headers {
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	layerData := b.Bytes()
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerData)), nil })
 }

@@ -12,6 +12,8 @@
 //   - the metrics collector: once a trial's pod exists, what the trial "printed" is reported to
 //     the db-manager (ReportObservationLog), computed from the trial's own assignments by
 //     Score, so a better assignment really scores better and the best trial is known in advance.
+//     A trial whose pods go to the real node (nodeSelector kaptain.dev/node=real) runs its code
+//     and Katib's own collector there, which reports what the code printed: it is left alone.
 //
 //     katib-play --kubeconfig FILE --hosts FILE --listen 127.0.0.1:6789 --db-manager 127.0.0.1:PORT
 package main
@@ -242,8 +244,8 @@ func (p *player) collectMetrics(ctx context.Context) error {
 		if p.reported[t.UID] || t.IsCompleted() {
 			continue
 		}
-		started, err := p.hasPods(ctx, t)
-		if err != nil || !started {
+		started, real, err := p.hasPods(ctx, t)
+		if err != nil || !started || real {
 			continue
 		}
 		var exp experimentsv1beta1.Experiment
@@ -266,17 +268,27 @@ func (p *player) collectMetrics(ctx context.Context) error {
 	return nil
 }
 
-func (p *player) hasPods(ctx context.Context, t *trialsv1beta1.Trial) (bool, error) {
+// realNode is the node selector of the local cluster's real node, whose pods run their code
+// and Katib's own metrics collector: katib-play reports nothing for them.
+var realNode = [2]string{"kaptain.dev/node", "real"}
+
+// hasPods reports whether a trial's pods exist, and whether they are sent to the real node.
+func (p *player) hasPods(ctx context.Context, t *trialsv1beta1.Trial) (started, real bool, err error) {
 	for _, label := range jobLabels {
 		var pods corev1.PodList
 		if err := p.client.List(ctx, &pods, client.InNamespace(t.Namespace), client.MatchingLabels{label: t.Name}); err != nil {
-			return false, err
+			return false, false, err
+		}
+		for _, pod := range pods.Items {
+			if pod.Spec.NodeSelector[realNode[0]] == realNode[1] {
+				return true, true, nil
+			}
 		}
 		if len(pods.Items) > 0 {
-			return true, nil
+			return true, false, nil
 		}
 	}
-	return false, nil
+	return false, false, nil
 }
 
 // Metric is one reported metric.
