@@ -225,7 +225,7 @@ func (c *Cluster) realNodeKatib(ctx context.Context, client kubernetes.Interface
 	n := c.Node
 	bin, err := os.ReadFile(filepath.Join(c.opts.Operators, "katib-file-metricscollector"))
 	if err != nil {
-		return fmt.Errorf("Katib's metrics collector (hack/operators.sh builds it): %w", err)
+		return fmt.Errorf("the metrics collector of Katib (hack/operators.sh builds it): %w", err)
 	}
 	if err := pushOnBase(ctx, n.BaseImage, n.MetricsCollector, "/kaptain/file-metricscollector", bin, 0o755, "", ""); err != nil {
 		return err
@@ -235,7 +235,7 @@ func (c *Cluster) realNodeKatib(ctx context.Context, client kubernetes.Interface
 		return err
 	}
 	if err := c.forward(net.JoinHostPort(n.HostIP, port), c.katibDBManager); err != nil {
-		return fmt.Errorf("Katib's db-manager on the node's network: %w", err)
+		return fmt.Errorf("the db-manager of Katib on the node's network: %w", err)
 	}
 	p, _ := strconv.Atoi(port)
 	svc := &corev1.Service{
