@@ -244,8 +244,8 @@ func (p *player) collectMetrics(ctx context.Context) error {
 		if p.reported[t.UID] || t.IsCompleted() {
 			continue
 		}
-		started, real, err := p.hasPods(ctx, t)
-		if err != nil || !started || real {
+		started, onRealNode, err := p.hasPods(ctx, t)
+		if err != nil || !started || onRealNode {
 			continue
 		}
 		var exp experimentsv1beta1.Experiment
@@ -273,7 +273,7 @@ func (p *player) collectMetrics(ctx context.Context) error {
 var realNode = [2]string{"kaptain.dev/node", "real"}
 
 // hasPods reports whether a trial's pods exist, and whether they are sent to the real node.
-func (p *player) hasPods(ctx context.Context, t *trialsv1beta1.Trial) (started, real bool, err error) {
+func (p *player) hasPods(ctx context.Context, t *trialsv1beta1.Trial) (started, onRealNode bool, err error) {
 	for _, label := range jobLabels {
 		var pods corev1.PodList
 		if err := p.client.List(ctx, &pods, client.InNamespace(t.Namespace), client.MatchingLabels{label: t.Name}); err != nil {
