@@ -29,7 +29,7 @@ E2E_ENV = KAPTAIN_CONTROL_PLANE=$$(hack/control-plane.sh kube-scheduler kube-con
 	KAPTAIN_OPERATORS=$$(hack/operators.sh) KAPTAIN_POSTGRES=$$(hack/postgres.sh) \
 	KAPTAIN_REGISTRY_SERVER=$$(hack/registry-server.sh) KAPTAIN_S3_SERVER=$$(hack/s3-server.sh) KAPTAIN_NODE=$$(hack/node.sh)
 
-e2e: ## The built plugin against a local Kubeflow: real Training Operator, Trainer, KServe and Katib, kwok nodes
+e2e: ## The built plugin against a local Kubeflow: real Training Operator, Trainer, KServe and Katib, kwok nodes and a real node
 	$(E2E_ENV) go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/...
 
 FUZZTIME ?= 60s
@@ -60,7 +60,7 @@ verify-docs: ## Check that docs/reference is what the commands' help says (make 
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && go run ./hack/gendocs "$$tmp" && \
 	  diff -r docs/reference "$$tmp" >/dev/null || { echo "docs/reference differs from the commands' help: run make docs" >&2; diff -ru docs/reference "$$tmp" | head -40 >&2; exit 1; }
 
-demo: build ## Render the example models' training jobs (no cluster needed)
+demo: build ## The main job: the examples built, trained, tuned and served on a local Kubeflow (kwok nodes and a real node; as root)
 	@hack/demo.sh $(BIN)
 
 bench: build ## Start-up and render benchmarks against kubectl (see docs/benchmarks.md)
