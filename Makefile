@@ -34,7 +34,7 @@ e2e: ## The built plugin against a local Kubeflow: real Training Operator, Train
 
 FUZZTIME ?= 60s
 FUZZCACHE = $$(go env GOCACHE)/fuzz/github.com/kaptain-dev/kubectl-kaptain
-FUZZ_TARGETS = pkg/model:FuzzParse pkg/config:FuzzParseKeyValues pkg/workload:FuzzParseParam pkg/workload:FuzzTrialValue \
+FUZZ_TARGETS = pkg/model:FuzzParse pkg/config:FuzzParseKeyValues pkg/config:FuzzParseNodeSelector pkg/config:FuzzParseTolerations pkg/workload:FuzzParseParam pkg/workload:FuzzTrialValue \
 	pkg/model:FuzzParseStorageURI pkg/model:FuzzCheckStoredURI pkg/track:FuzzDecodeRecord pkg/workload:FuzzStatusReaders pkg/render:FuzzParsePatch \
 	pkg/image:FuzzContext pkg/credentials:FuzzDockerConfig pkg/credentials:FuzzRegistryCAs pkg/term:FuzzWriter pkg/local:FuzzMetrics
 fuzz: ## Run each fuzz target for FUZZTIME and keep the corpus it grew under testdata/fuzz

@@ -138,47 +138,22 @@ cp -r "$root/examples/iris-xgboost" "$iris"
 sed -i -e "s#image: .*#image: $KAPTAIN_NODE_REGISTRY/kaptain/iris-xgboost:0.0.1#" \
   -e "s#baseImage: .*#baseImage: $KAPTAIN_NODE_BASE_IMAGE#" -e '/requirements:/d' \
   -e "s#^    modelStorageURI: .*#&\n    storage: {endpoint: \"http://$KAPTAIN_NODE_HOST:$s3port\", region: us-east-1, forcePathStyle: true}#" "$iris/kaptain.yaml"
-# The real node is tainted, so that only what tolerates it goes there: three patches send the
-# TrainJob's nodes (JSON 6902 operations on kaptain's runtime patch), the trials' (the same, in
-# the Experiment's trial template) and the predictor to it.
-cat >"$iris/real-node-trainjob.yaml" <<'YAML'
-- op: add
-  path: /spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/nodeSelector
-  value: {kaptain.dev/node: real}
-- op: add
-  path: /spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/tolerations
-  value: [{key: kaptain.dev/real-node, operator: Exists, effect: NoSchedule}]
-YAML
-cat >"$iris/real-node-trials.yaml" <<'YAML'
-- op: add
-  path: /spec/trialTemplate/trialSpec/spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/nodeSelector
-  value: {kaptain.dev/node: real}
-- op: add
-  path: /spec/trialTemplate/trialSpec/spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec/tolerations
-  value: [{key: kaptain.dev/real-node, operator: Exists, effect: NoSchedule}]
-YAML
-cat >"$iris/real-node-isvc.yaml" <<'YAML'
-kind: InferenceService
-spec:
-  predictor:
-    nodeSelector: {kaptain.dev/node: real}
-    tolerations: [{key: kaptain.dev/real-node, operator: Exists, effect: NoSchedule}]
-YAML
+# The real node is tainted, so that only what tolerates it goes there: two flags send the pods
+# that run (or serve) the code to it, whatever their kind.
+realnode=(--node-selector kaptain.dev/node=real --toleration kaptain.dev/real-node:NoSchedule)
 cd "$iris"
-printf '$ cat real-node-trainjob.yaml real-node-trials.yaml real-node-isvc.yaml\n'
-cat real-node-trainjob.yaml real-node-trials.yaml real-node-isvc.yaml
 
 say "train it: a TrainJob of two nodes on Trainer's xgboost-distributed runtime, on the real node; node 1 meets node 0's tracker by the name Trainer gives it (the cluster's DNS answers it), they train one model, and node 0 saves model.bst to TRAINED_MODEL_UPLOAD_PATH"
-k train --build --insecure-registry --workers 2 --patch real-node-trainjob.yaml --cpu 300m --memory 512Mi | tee "$work/train.out"
+k train --build --insecure-registry --workers 2 "${realnode[@]}" --cpu 300m --memory 512Mi | tee "$work/train.out"
 job=$(sed -n 's#^trainjob.trainer.kubeflow.org/\([^ ]*\) created$#\1#p' "$work/train.out")
 k logs "$job"
 
 say "tune it on the real node: two trials, each a TrainJob whose node runs the code beside Katib's own metrics collector (its webhook adds it), which reads the accuracy the code prints and reports it to Katib's db-manager"
 k tune --param eta=double:0.1:0.5 --param rounds=int:10:30 --objective accuracy --trials 2 --parallel-trials 2 --failed-trials 0 \
-  --workers 1 --cpu 300m --memory 512Mi --patch real-node-trials.yaml
+  --workers 1 --cpu 300m --memory 512Mi "${realnode[@]}"
 
 say "serve the best model so far (the tuned one) with KServe v0.20 (Standard mode): the saved model passes the check of what KServe's XGBoost server loads, its storage initializer copies it from S3"
-k deploy --patch real-node-isvc.yaml --cpu 200m --memory 256Mi
+k deploy "${realnode[@]}" --cpu 200m --memory 256Mi
 isvc=$(HOME=$work "$bin" get inferenceservices -o name)
 isvc=${isvc#*/}
 k get inferenceservices
@@ -198,10 +173,10 @@ say "ask it: setosa, virginica and versicolor measurements, which it should answ
 predict
 
 say "train another model on one node (fewer rounds, a lower learning rate) and try it on 30% of the traffic: a Standard-mode canary, its own Deployment beside the stable one; then promote it"
-k train --build --insecure-registry --workers 1 --patch real-node-trainjob.yaml --cpu 300m --memory 512Mi -p eta=0.1 -p rounds=5 | tee "$work/train.out"
+k train --build --insecure-registry --workers 1 "${realnode[@]}" --cpu 300m --memory 512Mi -p eta=0.1 -p rounds=5 | tee "$work/train.out"
 candidate=$(sed -n 's#.*the code was told to save it to \(s3://[^ ]*\)$#\1#p' "$work/train.out")
 k model history
-k deploy --canary-traffic-percent 30 --model-uri "$candidate" --patch real-node-isvc.yaml --cpu 200m --memory 256Mi
+k deploy --canary-traffic-percent 30 --model-uri "$candidate" --cpu 200m --memory 256Mi
 k describe inferenceservice "$isvc"
 k promote
 predict

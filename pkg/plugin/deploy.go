@@ -26,6 +26,7 @@ type DeployOptions struct {
 	ModelURI             string
 	Autoscale            int64
 	Resources            ResourceFlags
+	Placement            PlacementFlags
 	Replace              bool
 	CanaryTrafficPercent int64
 	SkipModelCheck       bool
@@ -69,6 +70,7 @@ existing deployment keeps serving and the new model gets that share of the traff
 	f.StringVar(&o.ModelURI, "model-uri", "", "The saved model to serve (default: the model's latest trained location).")
 	f.Int64Var(&o.Autoscale, "autoscale", o.Autoscale, "Target concurrency per replica.")
 	o.Resources.addFlags(cmd, "the predictor")
+	o.Placement.addFlags(cmd, "the predictor")
 	f.BoolVar(&o.Replace, "replace", false, "Replace the model's existing deployment.")
 	f.Int64Var(&o.CanaryTrafficPercent, "canary-traffic-percent", 0, "Deploy as a canary of the existing deployment with this share of the traffic (1-99).")
 	f.BoolVar(&o.SkipModelCheck, "skip-model-check", false, "Deploy without first checking that the storage URI holds what the model server loads (for layouts the check cannot see).")
@@ -96,6 +98,9 @@ func (o *DeployOptions) Validate() error {
 		return sdkerr.New(sdkerr.UnsupportedModelDeployment, "framework %q cannot be served by KServe; set spec.serving.modelFormat to the format the trainer saves", m.Spec.Framework)
 	}
 	if err := o.Resources.validate(); err != nil {
+		return err
+	}
+	if err := o.Placement.validate(); err != nil {
 		return err
 	}
 	if o.Autoscale < 1 {
@@ -138,7 +143,7 @@ func (o *DeployOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sv := workload.Serve{ModelURI: uri, Autoscale: o.Autoscale, Resources: o.Resources.resources(), PredictorName: workload.PredictorName(s.current)}
+	sv := workload.Serve{ModelURI: uri, Autoscale: o.Autoscale, Resources: o.Resources.resources(), Placement: o.Placement.placement(), PredictorName: workload.PredictorName(s.current)}
 	action := "deploy"
 	var canary workload.CanaryStrategy
 	switch {

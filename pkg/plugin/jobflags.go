@@ -37,6 +37,7 @@ type JobFlags struct {
 	Runtime     string
 	Queue       string
 	Resources   ResourceFlags
+	Placement   PlacementFlags
 	BuildFirst  buildFirst
 
 	args map[string]string
@@ -55,6 +56,7 @@ func (j *JobFlags) addFlags(cmd *cobra.Command, workers, what string) {
 	f.StringVar(&j.Runtime, "runtime", "", "The TrainJob's runtime, e.g. deepspeed-distributed: a ClusterTrainingRuntime NAME, or trainingruntime/NAME in the namespace (default spec.training.runtime, else "+model.DefaultTrainingRuntime+" for pytorch, the runtime labelled trainer.kubeflow.org/framework=<framework> for jax, xgboost and mlx). Implies --training-api v2.")
 	f.StringVar(&j.Queue, "queue", "", "The Kueue LocalQueue to submit the job to (the kueue.x-k8s.io/queue-name label; default spec.training.queue).")
 	j.Resources.addFlags(cmd, what)
+	j.Placement.addFlags(cmd, what)
 	j.BuildFirst.addFlags(cmd)
 }
 
@@ -96,6 +98,9 @@ func (j *JobFlags) validate() error {
 		return err
 	}
 	if err := j.Resources.validate(); err != nil {
+		return err
+	}
+	if err := j.Placement.validate(); err != nil {
 		return err
 	}
 	return j.BuildFirst.validate()

@@ -269,6 +269,7 @@ func (o *TrainOptions) Run(ctx context.Context) error {
 		Args:                    o.args,
 		Workers:                 o.Workers,
 		Resources:               o.Resources.resources(),
+		Placement:               o.Placement.placement(),
 		TTLSecondsAfterFinished: ttl,
 		BackoffLimit:            ptr.To(int32(min(o.BackoffLimit, 1<<31-1))), //nolint:gosec // min keeps it in int32
 		StorageSecret:           secretName,

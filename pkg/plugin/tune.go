@@ -186,7 +186,7 @@ func (o *TuneOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, _ []string
 	}
 	o.revision = o.deps.NewRevision()
 	tune.Name, tune.Revision = m.JobName(model.ActionTune, o.revision), o.revision
-	tune.Train = workload.Train{Hyperparameters: fixed, Args: o.JobFlags.args, Workers: o.Workers, Resources: o.Resources.resources(), TTLSecondsAfterFinished: ttl, BackoffLimit: ptr.To(int32(DefaultBackoffLimit))}
+	tune.Train = workload.Train{Hyperparameters: fixed, Args: o.JobFlags.args, Workers: o.Workers, Resources: o.Resources.resources(), Placement: o.Placement.placement(), TTLSecondsAfterFinished: ttl, BackoffLimit: ptr.To(int32(DefaultBackoffLimit))}
 	o.tune = tune
 	if o.Action.PrintFlags.OutputFormat != nil {
 		o.output = *o.Action.PrintFlags.OutputFormat

@@ -91,6 +91,7 @@ func TestBuildGolden(t *testing.T) {
 		Args:                    map[string]string{"data-dir": "/data"},
 		Resources:               Resources{CPURequest: "500m", CPULimit: "2", MemoryRequest: "1Gi", MemoryLimit: "4Gi", GPULimit: 1},
 		TTLSecondsAfterFinished: &ttl, StorageSecret: "mnist-train-abc123-storage",
+		Placement: gpuPool,
 	}
 	trainJobFull := full
 	trainJobFull.Hyperparameters = map[string]any{"lr": 0.001, "epochs": 10}
@@ -109,7 +110,7 @@ func TestBuildGolden(t *testing.T) {
 		{"trainjob-full", "pytorch", TrainJobOn(torch), trainJobFull},
 		{"trainjob-own-runtime", "pytorch", TrainJobOn(Runtime{Kind: model.KindTrainingRuntime, Name: "my-tf"}), Train{Name: "mnist-train-abc123", Revision: "rev-1", Workers: 1}},
 		{"trainjob-deepspeed", "pytorch", TrainJobOn(deepspeed(t)), Train{Name: "mnist-train-abc123", Revision: "rev-1", Workers: 3,
-			Hyperparameters: map[string]any{"lr": 0.05}, StorageSecret: "mnist-train-abc123-storage", StorageKeys: []string{"AWS_ACCESS_KEY_ID"}}},
+			Hyperparameters: map[string]any{"lr": 0.05}, StorageSecret: "mnist-train-abc123-storage", StorageKeys: []string{"AWS_ACCESS_KEY_ID"}, Placement: gpuPool}},
 		{"trainjob-deepspeed-offline", "pytorch", TrainJobOn(TrainerRuntime(model.KindClusterTrainingRuntime, "deepspeed-distributed", "pytorch")), Train{Name: "mnist-train-abc123", Revision: "rev-1", Workers: 2}},
 		{"trainjob-jax", "jax", TrainJobOn(readRuntime(t, "jax-distributed")), Train{Name: "mnist-train-abc123", Revision: "rev-1", Workers: 2, Hyperparameters: map[string]any{"lr": 0.05}}},
 		{"trainjob-xgboost", "xgboost", TrainJobOn(readRuntime(t, "xgboost-distributed")), Train{Name: "mnist-train-abc123", Revision: "rev-1", Workers: 2, Hyperparameters: map[string]any{"eta": 0.3}}},
@@ -329,4 +330,13 @@ func TestTrainJobReplicaName(t *testing.T) {
 	if got := ReplicaName(pod); got != "launcher-0" {
 		t.Errorf("ReplicaName = %q, want launcher-0", got)
 	}
+}
+
+// gpuPool places pods on a GPU node pool that is tainted for them.
+var gpuPool = Placement{
+	NodeSelector: map[string]string{"cloud.google.com/gke-accelerator": "nvidia-l4"},
+	Tolerations: []corev1.Toleration{
+		{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
+		{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "ml"},
+	},
 }

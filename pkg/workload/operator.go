@@ -88,13 +88,15 @@ func (k operatorKind) Build(m *model.Model, t Train) (*unstructured.Unstructured
 		}}}
 	}
 	replica := func(n int) replicaSpec {
+		spec := corev1.PodSpec{
+			AutomountServiceAccountToken: ptr.To(false),
+			Containers:                   []corev1.Container{container},
+		}
+		t.Placement.apply(&spec)
 		return replicaSpec{
 			Replicas:      ptr.To(int32(n)), //nolint:gosec // the command checks --workers fits int32
 			RestartPolicy: "OnFailure",
-			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				AutomountServiceAccountToken: ptr.To(false),
-				Containers:                   []corev1.Container{container},
-			}},
+			Template:      corev1.PodTemplateSpec{Spec: spec},
 		}
 	}
 	specs := map[string]replicaSpec{"Worker": replica(t.Workers)}

@@ -69,6 +69,9 @@ type Serve struct {
 	// Autoscale is the target concurrency per replica.
 	Autoscale int64
 	Resources Resources
+	// Placement sends the predictor's pods to the nodes it selects and tolerates (a
+	// Standard-mode canary's inherit the deployed predictor's: KServe merges the canary over it).
+	Placement Placement
 	// ServiceAccount reads the storage credentials; none when empty.
 	ServiceAccount string
 }
@@ -100,6 +103,8 @@ func InferenceService(m *model.Model, s Serve) (*unstructured.Unstructured, erro
 		MinReplicas:          sv.MinReplicas,
 		MaxReplicas:          sv.MaxReplicas,
 		CanaryTrafficPercent: s.CanaryTrafficPercent,
+		NodeSelector:         s.Placement.NodeSelector,
+		Tolerations:          s.Placement.Tolerations,
 		Model: modelSpec{
 			ModelFormat:     modelFormat{Name: format},
 			Runtime:         sv.Runtime,
@@ -153,14 +158,16 @@ type (
 		Predictor predictorSpec `json:"predictor"`
 	}
 	predictorSpec struct {
-		Name                 string    `json:"name,omitempty"`
-		ServiceAccountName   string    `json:"serviceAccountName,omitempty"`
-		MinReplicas          *int      `json:"minReplicas,omitempty"`
-		MaxReplicas          *int      `json:"maxReplicas,omitempty"`
-		ScaleTarget          *int64    `json:"scaleTarget,omitempty"`
-		ScaleMetric          string    `json:"scaleMetric,omitempty"`
-		CanaryTrafficPercent *int64    `json:"canaryTrafficPercent,omitempty"`
-		Model                modelSpec `json:"model"`
+		Name                 string              `json:"name,omitempty"`
+		ServiceAccountName   string              `json:"serviceAccountName,omitempty"`
+		MinReplicas          *int                `json:"minReplicas,omitempty"`
+		MaxReplicas          *int                `json:"maxReplicas,omitempty"`
+		ScaleTarget          *int64              `json:"scaleTarget,omitempty"`
+		ScaleMetric          string              `json:"scaleMetric,omitempty"`
+		CanaryTrafficPercent *int64              `json:"canaryTrafficPercent,omitempty"`
+		NodeSelector         map[string]string   `json:"nodeSelector,omitempty"`
+		Tolerations          []corev1.Toleration `json:"tolerations,omitempty"`
+		Model                modelSpec           `json:"model"`
 	}
 	modelSpec struct {
 		ModelFormat     modelFormat                 `json:"modelFormat"`

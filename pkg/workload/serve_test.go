@@ -20,7 +20,7 @@ func TestInferenceServiceGolden(t *testing.T) {
 	}{
 		{"isvc-tensorflow-serverless", "tensorflow", "Serverless", Serve{Name: "mnist", ModelURI: "s3://kaptain/m/1", Autoscale: 2, ServiceAccount: "mnist-storage"}},
 		{"isvc-pytorch-canary", "pytorch", "", Serve{Name: "mnist", ModelURI: "s3://kaptain/m/2", PreviousModelURI: "s3://kaptain/m/1", CanaryTrafficPercent: &thirty, Autoscale: 4}},
-		{"isvc-sklearn-raw", "sklearn", "RawDeployment", Serve{Name: "mnist", ModelURI: "s3://kaptain/m/1", Resources: Resources{CPURequest: "1", CPULimit: "1", GPULimit: 1}}},
+		{"isvc-sklearn-raw", "sklearn", "RawDeployment", Serve{Name: "mnist", ModelURI: "s3://kaptain/m/1", Resources: Resources{CPURequest: "1", CPULimit: "1", GPULimit: 1}, Placement: gpuPool}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := testModel(tc.framework)

@@ -62,6 +62,8 @@ type Train struct {
 	Workers int
 	// Resources apply to every replica.
 	Resources Resources
+	// Placement sends every replica's pod to the nodes it selects and tolerates.
+	Placement Placement
 	// TTLSecondsAfterFinished removes the finished job after so many seconds when set.
 	TTLSecondsAfterFinished *int32
 	// BackoffLimit, when set, fails the job once its replicas' containers restarted that many
@@ -86,6 +88,45 @@ type Train struct {
 	// Standalone renders the job without companions, on the runtime they derive from: for a
 	// server dry run, which stores nothing, so that a job naming one would be refused.
 	Standalone bool
+}
+
+// Placement is where the pods that run the model's code (or serve it) may go: a nodeSelector
+// and tolerations, set on each of their pod specs. Empty, the scheduler chooses.
+type Placement struct {
+	NodeSelector map[string]string
+	Tolerations  []corev1.Toleration
+}
+
+// apply sets the placement on a pod spec.
+func (p Placement) apply(spec *corev1.PodSpec) {
+	spec.NodeSelector, spec.Tolerations = p.NodeSelector, p.Tolerations
+}
+
+// fields are the placement as pod spec fields, for a spec kept as a map; nil when empty.
+func (p Placement) fields() map[string]any {
+	out := map[string]any{}
+	if len(p.NodeSelector) > 0 {
+		sel := map[string]any{}
+		for k, v := range p.NodeSelector {
+			sel[k] = v
+		}
+		out["nodeSelector"] = sel
+	}
+	if len(p.Tolerations) > 0 {
+		list := make([]any, 0, len(p.Tolerations))
+		for _, t := range p.Tolerations {
+			m := map[string]any{"key": t.Key, "operator": string(t.Operator)}
+			if t.Value != "" {
+				m["value"] = t.Value
+			}
+			if t.Effect != "" {
+				m["effect"] = string(t.Effect)
+			}
+			list = append(list, m)
+		}
+		out["tolerations"] = list
+	}
+	return out
 }
 
 // check refuses what no kind can build.

@@ -177,14 +177,15 @@ func (k trainJobKind) Build(m *model.Model, t Train) (*unstructured.Unstructured
 	job, err := toUnstructured(trainJob{
 		TypeMeta:   metav1.TypeMeta{APIVersion: TrainerGroupVersion, Kind: KindTrainJob},
 		ObjectMeta: t.meta(annotations),
-		Spec:       trainJobSpec{RuntimeRef: ref, Trainer: trainer, RuntimePatches: []any{k.podPatch()}},
+		Spec:       trainJobSpec{RuntimeRef: ref, Trainer: trainer, RuntimePatches: []any{k.podPatch(t.Placement)}},
 	})
 	return job, companions, err
 }
 
 // podPatch is kubectl kaptain's runtime patch: the pod templates of the jobs that run the
-// model's code, empty, so that render gives them the model's labels and the pods carry them.
-func (k trainJobKind) podPatch() map[string]any {
+// model's code, with the placement (empty otherwise), so that render gives them the model's
+// labels and the pods carry them.
+func (k trainJobKind) podPatch(p Placement) map[string]any {
 	jobs := []string{cmp.Or(k.rt.TrainerStep, TrainerNode)}
 	if k.rt.Policy == PolicyMPI {
 		jobs = []string{TrainerNode, MPILauncher}
@@ -192,7 +193,7 @@ func (k trainJobKind) podPatch() map[string]any {
 	var replicated []any
 	for _, j := range jobs {
 		replicated = append(replicated, map[string]any{"name": j, "template": map[string]any{"spec": map[string]any{"template": map[string]any{
-			"metadata": map[string]any{}, "spec": map[string]any{},
+			"metadata": map[string]any{}, "spec": p.fields(),
 		}}}})
 	}
 	return map[string]any{

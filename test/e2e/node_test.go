@@ -185,30 +185,9 @@ spec:
 	}
 }
 
-// realNodeServing sends an InferenceService's predictor to the real node.
-const realNodeServing = `kind: InferenceService
-spec:
-  predictor:
-    nodeSelector: {"` + localcluster.RealNodeLabel + `": real}
-    tolerations: [{key: "` + localcluster.RealNodeTaint + `", operator: Exists, effect: NoSchedule}]
-`
-
-// realNodeTrainJob sends a TrainJob's nodes to the real node: JSON 6902 operations on the pod
-// spec of kaptain's own runtime patch.
-var realNodeTrainJob = trainJobOnTheRealNode("/spec")
-
-// trainJobOnTheRealNode returns JSON 6902 operations that send the nodes of the TrainJob whose
-// spec is at path to the real node.
-func trainJobOnTheRealNode(spec string) string {
-	pod := spec + "/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec"
-	return `- op: add
-  path: ` + pod + `/nodeSelector
-  value: {"` + localcluster.RealNodeLabel + `": real}
-- op: add
-  path: ` + pod + `/tolerations
-  value: [{key: "` + localcluster.RealNodeTaint + `", operator: Exists, effect: NoSchedule}]
-`
-}
+// onTheRealNode are the flags that send a command's pods to the real node, whatever their
+// kind (TrainJob, an Experiment's trials, an InferenceService's predictor).
+var onTheRealNode = []string{"--node-selector", localcluster.RealNodeLabel + "=real", "--toleration", localcluster.RealNodeTaint + ":NoSchedule"}
 
 // trainOnTheRealNode runs train --build there (pushing to the node's registry) with args,
 // and returns the name of the job of kind prefix it created, and what it printed on stderr.
@@ -235,7 +214,7 @@ func realNode(t *testing.T) *localcluster.RealNode {
 
 // irisOnTheRealNode copies the XGBoost example for the real node: its image in the node's
 // registry on the base image made here (whose Debian packages stand for its requirements),
-// its models in s3srv, and the patches that send its pods to the real node.
+// and its models in s3srv.
 func irisOnTheRealNode(t *testing.T, node *localcluster.RealNode, s3srv *servers.S3) string {
 	t.Helper()
 	dir := copyModel(t, "iris-xgboost", map[string]string{
@@ -244,11 +223,6 @@ func irisOnTheRealNode(t *testing.T, node *localcluster.RealNode, s3srv *servers
 		"  requirements: requirements.txt\n":                  "",
 		"    modelStorageURI: s3://kaptain/models":            fmt.Sprintf("    modelStorageURI: s3://kaptain/models\n    storage: {endpoint: %q, region: us-east-1, forcePathStyle: true}", s3srv.Endpoint),
 	})
-	for file, patch := range map[string]string{"real-node-trainjob.yaml": realNodeTrainJob, "real-node-trials.yaml": realNodeTrials, "real-node-isvc.yaml": realNodeServing} {
-		if err := os.WriteFile(filepath.Join(dir, file), []byte(patch), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	return dir
 }
 
@@ -262,14 +236,14 @@ func TestServeOnTheRealNode(t *testing.T) {
 	ns := namespace(t)
 	s3srv := servers.StartS3At(t, node.HostIP, "kaptain")
 	dir := irisOnTheRealNode(t, node, s3srv)
-	job, _ := trainOnTheRealNode(t, dir, s3srv, ns, "trainjob.trainer.kubeflow.org/", "--workers", "1", "--patch", "real-node-trainjob.yaml")
+	job, _ := trainOnTheRealNode(t, dir, s3srv, ns, "trainjob.trainer.kubeflow.org/", append([]string{"--workers", "1"}, onTheRealNode...)...)
 	if logs, _, _ := kaptain(t, dir, nil, "logs", job, "-n", ns); !regexp.MustCompile(`accuracy=(0\.9\d*|1\.0+)\b`).MatchString(logs) {
 		t.Errorf("the code printed no accuracy of 0.9 or more:\n%s", logs)
 	}
 
 	start := time.Now()
-	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), "deploy", "-n", ns, "--patch", "real-node-isvc.yaml",
-		"--cpu", "200m", "--memory", "256Mi", "--timeout", "3m", "-o", "name")
+	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), append([]string{"deploy", "-n", ns,
+		"--cpu", "200m", "--memory", "256Mi", "--timeout", "3m", "-o", "name"}, onTheRealNode...)...)
 	t.Logf("deploy in %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), stdout, stderr)
 	if code != 0 {
 		t.Fatalf("deploy: exit %d", code)
@@ -311,7 +285,7 @@ func TestTwoNodesMeetOnTheRealNode(t *testing.T) {
 	ns := namespace(t)
 	s3srv := servers.StartS3At(t, node.HostIP, "kaptain")
 	dir := irisOnTheRealNode(t, node, s3srv)
-	job, stderr := trainOnTheRealNode(t, dir, s3srv, ns, "trainjob.trainer.kubeflow.org/", "--workers", "2", "--cpu", "300m", "--memory", "512Mi", "--patch", "real-node-trainjob.yaml")
+	job, stderr := trainOnTheRealNode(t, dir, s3srv, ns, "trainjob.trainer.kubeflow.org/", append([]string{"--workers", "2", "--cpu", "300m", "--memory", "512Mi"}, onTheRealNode...)...)
 	logs, _, _ := kaptain(t, dir, nil, "logs", job, "-n", ns)
 	accuracy := map[string]string{}
 	for _, m := range regexp.MustCompile(`\[(node-\d)\] accuracy=(\S+)`).FindAllStringSubmatch(logs, -1) {
@@ -330,10 +304,6 @@ func TestTwoNodesMeetOnTheRealNode(t *testing.T) {
 	}
 }
 
-// realNodeTrials sends the TrainJob trials of an Experiment to the real node: the operations
-// of realNodeTrainJob, on the trial template's TrainJob.
-var realNodeTrials = trainJobOnTheRealNode("/spec/trialTemplate/trialSpec/spec")
-
 // TestTuneOnTheRealNode tunes the XGBoost example with Katib on the real node: two trials, each
 // a TrainJob whose node runs the code with Katib's own StdOut metrics collector beside it
 // (Katib's webhook adds it; built from Katib's module, on the base image), which reads what the
@@ -346,10 +316,10 @@ func TestTuneOnTheRealNode(t *testing.T) {
 	s3srv := servers.StartS3At(t, node.HostIP, "kaptain")
 	dir := irisOnTheRealNode(t, node, s3srv)
 	start := time.Now()
-	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), "tune", "-n", ns, "--build", "--insecure-registry",
+	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), append([]string{"tune", "-n", ns, "--build", "--insecure-registry",
 		"--param", "rounds=int:1:3", "--param", "max-depth=int:1:2", "--objective", "accuracy",
 		"--trials", "2", "--parallel-trials", "2", "--failed-trials", "0", "--workers", "1", "--cpu", "300m", "--memory", "512Mi",
-		"--patch", "real-node-trials.yaml", "--timeout", "5m", "-o", "json")
+		"--timeout", "5m", "-o", "json"}, onTheRealNode...)...)
 	t.Logf("tune on the real node in %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), stderr, stdout)
 	if code != 0 {
 		t.Fatalf("tune: exit %d", code)
