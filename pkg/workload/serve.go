@@ -103,8 +103,7 @@ func InferenceService(m *model.Model, s Serve) (*unstructured.Unstructured, erro
 		MinReplicas:          sv.MinReplicas,
 		MaxReplicas:          sv.MaxReplicas,
 		CanaryTrafficPercent: s.CanaryTrafficPercent,
-		NodeSelector:         s.Placement.NodeSelector,
-		Tolerations:          s.Placement.Tolerations,
+		Placement:            s.Placement,
 		Model: modelSpec{
 			ModelFormat:     modelFormat{Name: format},
 			Runtime:         sv.Runtime,
@@ -158,16 +157,15 @@ type (
 		Predictor predictorSpec `json:"predictor"`
 	}
 	predictorSpec struct {
-		Name                 string              `json:"name,omitempty"`
-		ServiceAccountName   string              `json:"serviceAccountName,omitempty"`
-		MinReplicas          *int                `json:"minReplicas,omitempty"`
-		MaxReplicas          *int                `json:"maxReplicas,omitempty"`
-		ScaleTarget          *int64              `json:"scaleTarget,omitempty"`
-		ScaleMetric          string              `json:"scaleMetric,omitempty"`
-		CanaryTrafficPercent *int64              `json:"canaryTrafficPercent,omitempty"`
-		NodeSelector         map[string]string   `json:"nodeSelector,omitempty"`
-		Tolerations          []corev1.Toleration `json:"tolerations,omitempty"`
-		Model                modelSpec           `json:"model"`
+		Name                 string `json:"name,omitempty"`
+		ServiceAccountName   string `json:"serviceAccountName,omitempty"`
+		MinReplicas          *int   `json:"minReplicas,omitempty"`
+		MaxReplicas          *int   `json:"maxReplicas,omitempty"`
+		ScaleTarget          *int64 `json:"scaleTarget,omitempty"`
+		ScaleMetric          string `json:"scaleMetric,omitempty"`
+		CanaryTrafficPercent *int64 `json:"canaryTrafficPercent,omitempty"`
+		Placement
+		Model modelSpec `json:"model"`
 	}
 	modelSpec struct {
 		ModelFormat     modelFormat                 `json:"modelFormat"`

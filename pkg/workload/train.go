@@ -91,42 +91,16 @@ type Train struct {
 }
 
 // Placement is where the pods that run the model's code (or serve it) may go: a nodeSelector
-// and tolerations, set on each of their pod specs. Empty, the scheduler chooses.
+// and tolerations, set on each of their pod specs. Empty, the scheduler chooses. Its JSON is
+// those pod spec fields.
 type Placement struct {
-	NodeSelector map[string]string
-	Tolerations  []corev1.Toleration
+	NodeSelector map[string]string   `json:"nodeSelector,omitempty"`
+	Tolerations  []corev1.Toleration `json:"tolerations,omitempty"`
 }
 
 // apply sets the placement on a pod spec.
 func (p Placement) apply(spec *corev1.PodSpec) {
 	spec.NodeSelector, spec.Tolerations = p.NodeSelector, p.Tolerations
-}
-
-// fields are the placement as pod spec fields, for a spec kept as a map; nil when empty.
-func (p Placement) fields() map[string]any {
-	out := map[string]any{}
-	if len(p.NodeSelector) > 0 {
-		sel := map[string]any{}
-		for k, v := range p.NodeSelector {
-			sel[k] = v
-		}
-		out["nodeSelector"] = sel
-	}
-	if len(p.Tolerations) > 0 {
-		list := make([]any, 0, len(p.Tolerations))
-		for _, t := range p.Tolerations {
-			m := map[string]any{"key": t.Key, "operator": string(t.Operator)}
-			if t.Value != "" {
-				m["value"] = t.Value
-			}
-			if t.Effect != "" {
-				m["effect"] = string(t.Effect)
-			}
-			list = append(list, m)
-		}
-		out["tolerations"] = list
-	}
-	return out
 }
 
 // check refuses what no kind can build.

@@ -193,7 +193,7 @@ func (k trainJobKind) podPatch(p Placement) map[string]any {
 	var replicated []any
 	for _, j := range jobs {
 		replicated = append(replicated, map[string]any{"name": j, "template": map[string]any{"spec": map[string]any{"template": map[string]any{
-			"metadata": map[string]any{}, "spec": p.fields(),
+			"metadata": map[string]any{}, "spec": p,
 		}}}})
 	}
 	return map[string]any{

@@ -123,8 +123,8 @@ type RealNode struct {
 
 // nodeNetworkAndImages makes the real node's network and a registry of its images on hostIP
 // (the pod sandbox and the base image, pushed from Options.Node) and sets c.Node, before the
-// operators start: those whose settings name an image the real node runs (Katib's metrics
-// collector) read its address.
+// operators start: those whose settings name an image the real node runs (KServe's runtimes
+// and storage initializer, Katib's metrics collector) read its name; realNode pushes them.
 func (c *Cluster) nodeNetworkAndImages(ctx context.Context) error {
 	n := newNodeNetwork(os.Getpid())
 	c.cleanup = append(c.cleanup, n.remove)
@@ -139,7 +139,12 @@ func (c *Cluster) nodeNetworkAndImages(ctx context.Context) error {
 	if err := pushImages(ctx, c.opts.Node, pause, base); err != nil {
 		return err
 	}
-	c.Node = &RealNode{BaseImage: base, Registry: reg, HostIP: n.hostIP, MetricsCollector: reg + "/kaptain/katib-file-metricscollector:1", pause: pause, network: n}
+	c.Node = &RealNode{
+		BaseImage: base, Registry: reg, HostIP: n.hostIP,
+		ModelServer: reg + "/kaptain/modelserver:1", StorageInitializer: reg + "/kaptain/storage-initializer:1",
+		MetricsCollector: reg + "/kaptain/katib-file-metricscollector:1",
+		pause:            pause, network: n,
+	}
 	return nil
 }
 
@@ -199,7 +204,7 @@ func (c *Cluster) realNode(ctx context.Context, client kubernetes.Interface) err
 	if err := waitNodeReady(ctx, client, RealNodeName); err != nil {
 		return err
 	}
-	if err := c.realNodeServing(ctx, client); err != nil {
+	if err := c.realNodeServing(ctx); err != nil {
 		return err
 	}
 	return c.realNodeKatib(ctx, client)
@@ -323,13 +328,21 @@ func pushImages(ctx context.Context, node, pause, base string) error {
 		if image, err = mutate.Config(image, img.cfg); err != nil {
 			return err
 		}
-		r, err := name.ParseReference(ref, name.Insecure)
-		if err != nil {
+		if err := pushImage(ctx, ref, image); err != nil {
 			return err
 		}
-		if err := remote.Write(r, image, remote.WithContext(ctx)); err != nil {
-			return fmt.Errorf("pushing %s: %w", ref, err)
-		}
+	}
+	return nil
+}
+
+// pushImage pushes an image to ref in the node's registry (plain HTTP).
+func pushImage(ctx context.Context, ref string, img v1.Image) error {
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		return err
+	}
+	if err := remote.Write(r, img, remote.WithContext(ctx)); err != nil {
+		return fmt.Errorf("pushing %s: %w", ref, err)
 	}
 	return nil
 }

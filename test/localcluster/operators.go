@@ -115,7 +115,8 @@ func (c *Cluster) trainingOperator(ctx context.Context, client kubernetes.Interf
 // kserve starts KServe's controller manager in namespace kserve with its upstream ConfigMap
 // (default deployment mode Standard), its webhooks served on loopback and registered by URL
 // (InferenceService defaulting and validation, and the pod mutator that injects the storage
-// initializer), then creates its serving runtimes through them.
+// initializer), then creates its serving runtimes through them; with a real node, its storage
+// initializer and the ServedRuntimes run the node's images (servingImages).
 func (c *Cluster) kserve(ctx context.Context, client kubernetes.Interface, module string, certs *webhookCerts) error {
 	if err := createNamespace(ctx, client, "kserve"); err != nil {
 		return err
@@ -140,6 +141,9 @@ func (c *Cluster) kserve(ctx context.Context, client kubernetes.Interface, modul
 		if err := unstructured.SetNestedField(obj.Object, `{"defaultDeploymentMode": "Standard"}`, "data", "deploy"); err != nil {
 			return err
 		}
+		if err := c.servingImages(obj); err != nil {
+			return err
+		}
 		if err := a.create(ctx, obj); err != nil {
 			return err
 		}
@@ -161,7 +165,21 @@ func (c *Cluster) kserve(ctx context.Context, client kubernetes.Interface, modul
 	if err != nil || len(runtimes) == 0 {
 		return fmt.Errorf("no KServe serving runtimes under %s", module)
 	}
-	return a.createFiles(ctx, runtimes)
+	for _, f := range runtimes {
+		objs, err := decodeFile(f)
+		if err != nil {
+			return err
+		}
+		for _, obj := range objs {
+			if err := c.servingImages(obj); err != nil {
+				return err
+			}
+			if err := a.create(ctx, obj); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // WaitForDefaultServiceAccount waits until the service account controller made a namespace's

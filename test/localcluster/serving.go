@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -16,11 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 )
 
 // servingScripts are the real node's stand-ins for KServe's sklearn and XGBoost servers and
@@ -75,67 +72,50 @@ func pushOnBase(ctx context.Context, base, ref, file string, data []byte, mode i
 	if img, err = mutate.Config(img, *c); err != nil {
 		return err
 	}
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		return err
-	}
-	if err := remote.Write(r, img, remote.WithContext(ctx)); err != nil {
-		return fmt.Errorf("pushing %s: %w", ref, err)
-	}
-	return nil
+	return pushImage(ctx, ref, img)
 }
 
 // realNodeServing pushes the model server and storage initializer images to the node's
-// registry and points KServe at them: the storage initializer of its ConfigMap and the
-// containers of the ServedRuntimes. Pods on kwok nodes never pull them.
-func (c *Cluster) realNodeServing(ctx context.Context, client kubernetes.Interface) error {
+// registry: the images kserve set in its ConfigMap and the ServedRuntimes (servingImages).
+// Pods on kwok nodes never pull them.
+func (c *Cluster) realNodeServing(ctx context.Context) error {
 	n := c.Node
-	server, initializer := n.Registry+"/kaptain/modelserver:1", n.Registry+"/kaptain/storage-initializer:1"
-	for ref, script := range map[string]string{server: "modelserver.py", initializer: "storage_initializer.py"} {
+	for ref, script := range map[string]string{n.ModelServer: "modelserver.py", n.StorageInitializer: "storage_initializer.py"} {
 		if err := servingImage(ctx, n.BaseImage, script, ref); err != nil {
 			return err
 		}
 	}
-	cm, err := client.CoreV1().ConfigMaps("kserve").Get(ctx, "inferenceservice-config", metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("reading KServe's ConfigMap: %w", err)
+	return nil
+}
+
+// servingImages points KServe's objects, as read from its module, at the real node's images:
+// the storage initializer of the inferenceservice-config ConfigMap, the container of the
+// ServedRuntimes. It changes nothing without a real node.
+func (c *Cluster) servingImages(obj *unstructured.Unstructured) error {
+	if c.Node == nil {
+		return nil
 	}
-	var si map[string]any
-	if err := json.Unmarshal([]byte(cm.Data["storageInitializer"]), &si); err != nil {
-		return fmt.Errorf("KServe's storageInitializer setting: %w", err)
-	}
-	si["image"] = initializer
-	data, err := json.Marshal(si)
-	if err != nil {
-		return err
-	}
-	cm.Data["storageInitializer"] = string(data)
-	if _, err := client.CoreV1().ConfigMaps("kserve").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("setting KServe's storage initializer: %w", err)
-	}
-	d, err := dynamic.NewForConfig(c.Config)
-	if err != nil {
-		return err
-	}
-	runtimes := d.Resource(schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1alpha1", Resource: "clusterservingruntimes"})
-	for _, name := range ServedRuntimes {
-		rt, err := runtimes.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case obj.GetKind() == "ConfigMap":
+		raw, _, _ := unstructured.NestedString(obj.Object, "data", "storageInitializer")
+		var si map[string]any
+		if err := json.Unmarshal([]byte(raw), &si); err != nil {
+			return fmt.Errorf("KServe's storageInitializer setting: %w", err)
+		}
+		si["image"] = c.Node.StorageInitializer
+		data, err := json.Marshal(si)
 		if err != nil {
 			return err
 		}
-		containers, _, err := unstructured.NestedSlice(rt.Object, "spec", "containers")
+		return unstructured.SetNestedField(obj.Object, string(data), "data", "storageInitializer")
+	case obj.GetKind() == "ClusterServingRuntime" && slices.Contains(ServedRuntimes, obj.GetName()):
+		containers, _, err := unstructured.NestedSlice(obj.Object, "spec", "containers")
 		if err != nil || len(containers) == 0 {
-			return fmt.Errorf("clusterservingruntime %s has no container", name)
+			return fmt.Errorf("clusterservingruntime %s has no container", obj.GetName())
 		}
-		containers[0].(map[string]any)["image"] = server
-		if err := unstructured.SetNestedSlice(rt.Object, containers, "spec", "containers"); err != nil {
-			return err
-		}
-		if _, err := runtimes.Update(ctx, rt, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("setting the image of clusterservingruntime %s: %w", name, err)
-		}
+		containers[0].(map[string]any)["image"] = c.Node.ModelServer
+		return unstructured.SetNestedSlice(obj.Object, containers, "spec", "containers")
 	}
-	n.ModelServer, n.StorageInitializer = server, initializer
 	return nil
 }
 
