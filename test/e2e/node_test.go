@@ -6,12 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -315,6 +317,8 @@ func TestTuneOnTheRealNode(t *testing.T) {
 	ns := katibNamespace(t)
 	s3srv := servers.StartS3At(t, node.HostIP, "kaptain")
 	dir := irisOnTheRealNode(t, node, s3srv)
+	// Katib deletes a trial's TrainJob once it succeeded: its pods are seen while it runs.
+	seen := watchPods(t, ns)
 	start := time.Now()
 	stdout, stderr, code := kaptain(t, dir, s3srv.Env(), append([]string{"tune", "-n", ns, "--build", "--insecure-registry",
 		"--param", "rounds=int:1:3", "--param", "max-depth=int:1:2", "--objective", "accuracy",
@@ -335,11 +339,10 @@ func TestTuneOnTheRealNode(t *testing.T) {
 		if !printed.MatchString(got) {
 			t.Errorf("trial %s %v: Katib observed accuracy %q, not what trainer.py prints (four decimals)", trial.GetName(), assignmentsOf(trial), got)
 		}
-		pods, err := suite.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "jobset.sigs.k8s.io/jobset-name=" + trial.GetName()})
-		if err != nil || len(pods.Items) == 0 {
-			t.Fatalf("pods of trial %s: %v (%d)", trial.GetName(), err, len(pods.Items))
+		p, ok := seen()[trial.GetName()]
+		if !ok {
+			t.Fatalf("no scheduled pod of trial %s was seen", trial.GetName())
 		}
-		p := pods.Items[0]
 		names := []string{}
 		for _, c := range p.Spec.Containers {
 			names = append(names, c.Name)
@@ -350,5 +353,32 @@ func TestTuneOnTheRealNode(t *testing.T) {
 	}
 	if res.Trials.Succeeded != 2 || len(res.Ranking) != 2 || !printed.MatchString(res.Metrics["accuracy"]) {
 		t.Errorf("tune's result: %+v", res)
+	}
+}
+
+// watchPods records, until the test ends, the last scheduled pod of each JobSet in ns, by the
+// JobSet's name; the returned function reads what was recorded so far.
+func watchPods(t *testing.T, ns string) func() map[string]corev1.Pod {
+	t.Helper()
+	w, err := suite.client.CoreV1().Pods(ns).Watch(context.Background(), metav1.ListOptions{LabelSelector: "jobset.sigs.k8s.io/jobset-name"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	var mu sync.Mutex
+	pods := map[string]corev1.Pod{}
+	go func() {
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+				mu.Lock()
+				pods[p.Labels["jobset.sigs.k8s.io/jobset-name"]] = *p
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() map[string]corev1.Pod {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(pods)
 	}
 }
